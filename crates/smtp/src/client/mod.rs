@@ -1,0 +1,1 @@
+//! The client side of SMTP, sans-IO (written next).
