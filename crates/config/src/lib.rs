@@ -1,1 +1,52 @@
-//! placeholder
+//! Postern's configuration: one file in sendmail's vocabulary, read into a
+//! validated, typed [`Config`].
+//!
+//! The file mixes two syntaxes line by line: sendmail.cf lines
+//! (`O PrivacyOptions=goaway`, `Dj mail.example.com`) and the m4 lines of the
+//! sendmail cookbook, quotes and `dnl` comments included
+//! (`` define(`confPRIVACY_FLAGS', `noexpn,novrfy')dnl ``).
+//!
+//! The shaping decision: **one option table drives both syntaxes**
+//! (`options.rs`). Each option appears once, with its .cf name, its m4 name,
+//! its default written as a value of the option, and the function that
+//! validates a value into its typed field. The lexer only decides which
+//! syntax a line uses and undoes m4 quoting, giving a name and a value; the
+//! table then turns names and values into typed fields. So the two
+//! syntaxes cannot drift apart, defaults go through the same checks as
+//! values from the file, and `check-config` prints every option from the
+//! same table ([`Config::effective_lines`]).
+//!
+//! Errors carry the file and line; all errors of a file are collected and
+//! returned together ([`ConfigErrors`]). No input makes the parser panic.
+//!
+//! ```
+//! use std::path::Path;
+//! use postern_config::Config;
+//! use postern_smtp::PrivacyFlags;
+//!
+//! let text = "O PrivacyOptions=goaway\ndefine(`confPRIVACY_FLAGS', `noetrn')dnl\n";
+//! let cfg = Config::parse_str(text, Path::new("/etc/mail/postern.cf")).unwrap();
+//! assert!(cfg.privacy.contains(PrivacyFlags::GOAWAY | PrivacyFlags::NO_ETRN));
+//! assert_eq!(cfg.table_path("access"), Path::new("/etc/mail/access"));
+//! ```
+#![forbid(unsafe_code)]
+
+mod config;
+mod daemon_port;
+mod duration;
+mod error;
+mod lexer;
+mod options;
+mod relay;
+mod table;
+mod values;
+
+pub use config::Config;
+pub use daemon_port::{DaemonPort, Family};
+pub use duration::{format_duration, parse_duration, Unit};
+pub use error::{ConfigError, ConfigErrors};
+pub use relay::Relay;
+pub use values::{Feature, Timeouts, TlsFiles, TlsSrvOptions};
+
+/// The configuration file used when none is named on the command line.
+pub const DEFAULT_PATH: &str = "/etc/mail/postern.cf";

@@ -126,26 +126,28 @@ impl std::ops::BitOrAssign for PrivacyFlags {
     }
 }
 
-/// Lists the single flags that are set, by name, comma-separated
-/// (`public` for the empty set); composites are spelled out.
+/// Lists the flags by name, comma-separated, so that the text parses back
+/// to the same set: `goaway` when it is all there (its bits 0x80–0x8000 have
+/// no names of their own), then the single flags outside it; `public` for
+/// the empty set.
 impl fmt::Display for PrivacyFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let singles = Self::NAMES
-            .iter()
-            .filter(|(name, flag)| flag.0.count_ones() == 1 && *name != "goaway")
-            .filter(|(_, flag)| self.contains(*flag));
-        let mut any = false;
-        for (name, _) in singles {
-            if any {
-                f.write_str(",")?;
-            }
-            f.write_str(name)?;
-            any = true;
+        let goaway = self.contains(Self::GOAWAY);
+        let mut names: Vec<&str> = Vec::new();
+        if goaway {
+            names.push("goaway");
         }
-        if !any {
-            f.write_str("public")?;
+        names.extend(
+            Self::NAMES
+                .iter()
+                .filter(|(_, flag)| flag.0.count_ones() == 1 && self.contains(*flag))
+                .filter(|(_, flag)| !(goaway && Self::GOAWAY.contains(*flag)))
+                .map(|(name, _)| *name),
+        );
+        if names.is_empty() {
+            names.push("public");
         }
-        Ok(())
+        f.write_str(&names.join(","))
     }
 }
 
@@ -182,7 +184,10 @@ mod tests {
 
     #[test]
     fn words_match_without_case() {
-        assert_eq!(PrivacyFlags::from_word("NoExpn"), Some(PrivacyFlags::NO_EXPN));
+        assert_eq!(
+            PrivacyFlags::from_word("NoExpn"),
+            Some(PrivacyFlags::NO_EXPN)
+        );
         assert_eq!(PrivacyFlags::from_word("nosuchflag"), None);
     }
 
@@ -197,5 +202,22 @@ mod tests {
         let f = PrivacyFlags::NO_EXPN | PrivacyFlags::NO_ETRN;
         assert_eq!(f.to_string(), "noexpn,noetrn");
         assert_eq!(PrivacyFlags::PUBLIC.to_string(), "public");
+        let g = PrivacyFlags::GOAWAY | PrivacyFlags::NO_ETRN;
+        assert_eq!(g.to_string(), "goaway,noetrn");
+    }
+
+    #[test]
+    fn display_parses_back_to_the_same_set() {
+        for (_, flags) in PrivacyFlags::NAMES {
+            let mut set = *flags | PrivacyFlags::RESTRICT_QRUN;
+            let text = set.to_string();
+            let back = text
+                .split(',')
+                .map(|w| PrivacyFlags::from_word(w).unwrap())
+                .fold(PrivacyFlags::PUBLIC, |a, b| a | b);
+            assert_eq!(back, set, "{text}");
+            set = PrivacyFlags::PUBLIC;
+            assert_eq!(set.to_string(), "public");
+        }
     }
 }

@@ -47,7 +47,11 @@ impl EnhancedCode {
         if !matches!(class, 2 | 4 | 5) {
             return None;
         }
-        Some(Self::new(class, subject.parse().ok()?, detail.parse().ok()?))
+        Some(Self::new(
+            class,
+            subject.parse().ok()?,
+            detail.parse().ok()?,
+        ))
     }
 }
 
@@ -197,8 +201,14 @@ mod tests {
 
     #[test]
     fn enhanced_code_parsing() {
-        assert_eq!(EnhancedCode::parse("5.7.1"), Some(EnhancedCode::new(5, 7, 1)));
-        assert_eq!(EnhancedCode::parse("2.1.500"), Some(EnhancedCode::new(2, 1, 500)));
+        assert_eq!(
+            EnhancedCode::parse("5.7.1"),
+            Some(EnhancedCode::new(5, 7, 1))
+        );
+        assert_eq!(
+            EnhancedCode::parse("2.1.500"),
+            Some(EnhancedCode::new(2, 1, 500))
+        );
         for bad in ["3.0.0", "5.7", "5.7.1.1", "5.x.1", "55.1.1", "5.1000.1", ""] {
             assert_eq!(EnhancedCode::parse(bad), None, "{bad}");
         }

@@ -1,0 +1,249 @@
+//! The validated configuration and the pass over the file that builds it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use postern_smtp::PrivacyFlags;
+
+use crate::daemon_port::DaemonPort;
+use crate::error::{ConfigError, ConfigErrors};
+use crate::lexer::{lex, unsupported_macro, Line};
+use crate::options::OPTIONS;
+use crate::relay::Relay;
+use crate::table::{by_cf_macro, by_cf_option, by_m4_define, by_m4_macro, CfName};
+use crate::values::{Feature, Timeouts, TlsFiles};
+
+/// A validated configuration. Every field holds its built-in default unless
+/// the file set it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file the configuration was read from; side tables live next to it.
+    pub source: PathBuf,
+    /// `$j` (`Dj`, `confDOMAIN_NAME`) as configured; see [`Config::hostname`].
+    pub domain_name: Option<String>,
+    /// `$S` (`DS`, `SMART_HOST`): all outbound mail goes there.
+    pub smart_host: Option<Relay>,
+    /// Certificates, keys and TLS switches.
+    pub tls: TlsFiles,
+    /// `PrivacyOptions`: the union of every occurrence, or `authwarnings`.
+    pub privacy: PrivacyFlags,
+    /// `LogLevel` (default 9).
+    pub log_level: u32,
+    /// `QueueDirectory` (default /var/spool/postern).
+    pub queue_directory: PathBuf,
+    /// `MaxMessageSize` in bytes; 0 means unlimited.
+    pub max_message_size: u64,
+    /// `MaxRecipientsPerMessage`; 0 means unlimited.
+    pub max_recipients_per_message: u32,
+    /// `MaxDaemonChildren`; 0 means unlimited.
+    pub max_daemon_children: u32,
+    /// `ConnectionRateThrottle`, connections per second; 0 means off.
+    pub connection_rate_throttle: u32,
+    /// `DaemonPortOptions`: the listeners, in file order (MTA on 25 and MSA
+    /// on 587 when none is configured).
+    pub daemons: Vec<DaemonPort>,
+    /// `RunAsUser`: `user` or `user:group`, as written.
+    pub run_as_user: String,
+    /// `TrustedUser`.
+    pub trusted_user: Option<String>,
+    /// `SmtpGreetingMessage`, unexpanded (`$j Postern $v; $b`).
+    pub smtp_greeting: String,
+    /// The `Timeout.*` options.
+    pub timeouts: Timeouts,
+    /// The `FEATURE`s turned on, with their argument as written. Map
+    /// specifications are not interpreted: side tables are plain text.
+    pub features: BTreeMap<Feature, Option<String>>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    ///
+    /// # Errors
+    /// Every problem of the file, each with its line; an unreadable file is
+    /// a single error on line 0.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        match std::fs::read(path) {
+            // Invalid UTF-8 becomes U+FFFD and is then reported on its line.
+            Ok(bytes) => Self::parse_str(&String::from_utf8_lossy(&bytes), path),
+            Err(e) => Err(ConfigErrors(vec![ConfigError::new(
+                path,
+                0,
+                format!("cannot read configuration file: {e}"),
+            )])),
+        }
+    }
+
+    /// Validates configuration text; `origin` names it in errors and is the
+    /// directory for side tables.
+    ///
+    /// # Errors
+    /// Every problem of the text at once, in line order.
+    pub fn parse_str(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
+        let mut cfg = Config::blank(origin);
+        let mut seen = vec![false; OPTIONS.len()];
+        let mut errors = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if let Err(msg) = cfg.apply_line(line, &mut seen) {
+                errors.push(ConfigError::new(origin, i + 1, msg));
+            }
+        }
+        // Defaults only for options the file never mentions, so that a
+        // configured listener replaces the default ones and an explicit
+        // (even empty) PrivacyOptions replaces `authwarnings`.
+        for (opt, _) in OPTIONS.iter().zip(&seen).filter(|(_, s)| !**s) {
+            for value in opt.default {
+                if let Err(msg) = (opt.set)(&mut cfg, &opt.cf_display(), value) {
+                    errors.push(ConfigError::new(
+                        origin,
+                        0,
+                        format!("built-in default: {msg}"),
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// `$j`: the configured name, else the kernel's host name, else
+    /// `localhost`. Never asks DNS: a name lookup at startup can hang.
+    pub fn hostname(&self) -> String {
+        if let Some(h) = &self.domain_name {
+            return h.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "localhost".to_string())
+    }
+
+    /// Every option in .cf syntax, defaults included, then the features, in
+    /// a form that parses back to the same configuration. For
+    /// `postern check-config`.
+    pub fn effective_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for opt in OPTIONS {
+            for value in (opt.show)(self) {
+                out.push(match opt.cf {
+                    CfName::Option(_) => format!("O {}={value}", opt.cf_display()),
+                    CfName::Macro(c) => format!("D{c}{value}"),
+                });
+            }
+        }
+        for (feature, arg) in &self.features {
+            out.push(match arg {
+                None => format!("FEATURE(`{}')", feature.name()),
+                Some(a) => format!("FEATURE(`{}', `{a}')", feature.name()),
+            });
+        }
+        out
+    }
+
+    /// Where the side table `name` (`access`, `aliases`, `local-host-names`,
+    /// `mailertable`, `relay-domains`) lives: next to the configuration file.
+    pub fn table_path(&self, name: &str) -> PathBuf {
+        match self.source.parent() {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+
+    /// Type-zero values; the option table supplies the real defaults.
+    fn blank(origin: &Path) -> Config {
+        Config {
+            source: origin.to_path_buf(),
+            domain_name: None,
+            smart_host: None,
+            tls: TlsFiles::default(),
+            privacy: PrivacyFlags::PUBLIC,
+            log_level: 0,
+            queue_directory: PathBuf::new(),
+            max_message_size: 0,
+            max_recipients_per_message: 0,
+            max_daemon_children: 0,
+            connection_rate_throttle: 0,
+            daemons: Vec::new(),
+            run_as_user: String::new(),
+            trusted_user: None,
+            smtp_greeting: String::new(),
+            timeouts: Timeouts::default(),
+            features: BTreeMap::new(),
+        }
+    }
+
+    fn apply_line(&mut self, line: &str, seen: &mut [bool]) -> Result<(), String> {
+        match lex(line)? {
+            Line::Empty => Ok(()),
+            Line::CfOption { name, value } => {
+                let (i, opt) =
+                    by_cf_option(name).ok_or_else(|| format!("unknown option \"{name}\""))?;
+                self.set(seen, i, &opt.cf_display(), value)
+            }
+            Line::CfMacro { name, value } => {
+                let (i, _) =
+                    by_cf_macro(name).ok_or_else(|| unsupported_macro(&format!("D{name}")))?;
+                self.set(seen, i, &format!("D{name}"), value)
+            }
+            Line::M4Call { name, args } => self.m4_call(name, &args, seen),
+        }
+    }
+
+    fn set(&mut self, seen: &mut [bool], i: usize, name: &str, value: &str) -> Result<(), String> {
+        if let Some(s) = seen.get_mut(i) {
+            *s = true;
+        }
+        match OPTIONS.get(i) {
+            Some(opt) => (opt.set)(self, name, value),
+            None => Err(format!("{name}: internal error: no such option")),
+        }
+    }
+
+    fn m4_call(&mut self, name: &str, args: &[String], seen: &mut [bool]) -> Result<(), String> {
+        if let Some((i, _)) = by_m4_macro(name) {
+            return match args {
+                [value] => self.set(seen, i, name, value),
+                _ => Err(format!("{name} takes one argument")),
+            };
+        }
+        match name {
+            "define" => {
+                let (key, value) = match args {
+                    [key] => (key.as_str(), ""),
+                    [key, value] => (key.as_str(), value.as_str()),
+                    _ => return Err("define takes a name and a value".to_string()),
+                };
+                match by_m4_define(key) {
+                    Some((i, _)) => self.set(seen, i, key, value),
+                    None if key.starts_with("conf") => Err(format!("unknown option \"{key}\"")),
+                    None => Err(format!("unknown define \"{key}\"")),
+                }
+            }
+            "FEATURE" => {
+                let (feature, arg) = match args {
+                    [f] => (f, None),
+                    [f, a] => (f, Some(a.clone())),
+                    _ => return Err("FEATURE takes a name and at most one argument".to_string()),
+                };
+                let f = Feature::from_name(feature)
+                    .ok_or_else(|| format!("unsupported FEATURE \"{feature}\""))?;
+                self.features.insert(f, arg);
+                Ok(())
+            }
+            "divert" => match args {
+                [a] if a == "-1" || a == "0" => Ok(()),
+                _ => Err("only divert(-1) and divert(0) are accepted".to_string()),
+            },
+            // Boilerplate of every .mc file; Postern has nothing to take from
+            // it (OSTYPE and DOMAIN would include sendmail's own m4 files).
+            "VERSIONID" | "OSTYPE" | "DOMAIN" | "MAILER" => Ok(()),
+            "include" | "sinclude" => Err(format!(
+                "{name}() is not supported: keep the whole configuration in one file"
+            )),
+            _ => Err(format!("unknown m4 macro \"{name}\"")),
+        }
+    }
+}

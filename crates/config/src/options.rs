@@ -1,0 +1,289 @@
+//! The option table: every option once, with its .cf spelling, its m4
+//! spelling, its built-in default (written in the option's own syntax) and
+//! how to read and show its value.
+//!
+//! Both syntaxes and `check-config` go through this one table, so an option
+//! cannot be known to one syntax and missing from the other, and a default
+//! is checked by the same parser as a value from the file.
+
+use crate::daemon_port::{DaemonPort, DEFAULT_LISTENERS};
+use crate::duration::{format_duration, parse_duration, Unit};
+use crate::relay::Relay;
+use crate::table::{CfName, M4Name, Opt};
+use crate::values::{abs_path, add_privacy, check_domain, number, text, TlsSrvOptions};
+
+/// Prefixes a value error with the option name.
+fn at<T>(name: &str, r: Result<T, String>) -> Result<T, String> {
+    r.map_err(|e| format!("{name}: {e}"))
+}
+
+fn show_opt<T: std::fmt::Display>(v: Option<T>) -> Vec<String> {
+    vec![v.map(|v| v.to_string()).unwrap_or_default()]
+}
+
+/// An optional absolute path under `c.<field>`.
+macro_rules! path_opt {
+    ($cf:literal, $m4:literal, $($field:tt)+) => {
+        Opt {
+            cf: CfName::Option(&[$cf]),
+            m4: M4Name::Define(&[$m4]),
+            default: &[],
+            set: |c, n, v| {
+                c.$($field)+ = at(n, abs_path(v))?;
+                Ok(())
+            },
+            show: |c| show_opt(c.$($field)+.as_ref().map(|p| p.display())),
+        }
+    };
+}
+
+/// A number under `c.<field>`.
+macro_rules! num_opt {
+    ($cf:literal, $m4:literal, $default:literal, $field:ident) => {
+        Opt {
+            cf: CfName::Option(&[$cf]),
+            m4: M4Name::Define(&[$m4]),
+            default: &[$default],
+            set: |c, n, v| {
+                c.$field = at(n, number(v))?;
+                Ok(())
+            },
+            show: |c| vec![c.$field.to_string()],
+        }
+    };
+}
+
+/// A timeout under `c.timeouts.<field>`, with the unit of a bare number.
+macro_rules! timeout {
+    ([$($cf:literal),+], [$($m4:literal),+], $default:literal, $unit:ident, $field:ident) => {
+        Opt {
+            cf: CfName::Option(&[$($cf),+]),
+            m4: M4Name::Define(&[$($m4),+]),
+            default: &[$default],
+            set: |c, n, v| {
+                c.timeouts.$field = at(n, parse_duration(v, Unit::$unit))?;
+                Ok(())
+            },
+            show: |c| vec![format_duration(c.timeouts.$field)],
+        }
+    };
+}
+
+/// Every option Postern reads.
+pub(crate) static OPTIONS: &[Opt] = &[
+    Opt {
+        cf: CfName::Macro('j'),
+        m4: M4Name::Define(&["confDOMAIN_NAME"]),
+        default: &[],
+        set: |c, n, v| {
+            at(
+                n,
+                check_domain(v).map(|()| c.domain_name = Some(v.to_string())),
+            )
+        },
+        show: |c| vec![c.hostname()],
+    },
+    Opt {
+        cf: CfName::Macro('S'),
+        m4: M4Name::Define(&["SMART_HOST"]),
+        default: &[],
+        set: |c, n, v| {
+            c.smart_host = match v {
+                "" => None,
+                _ => Some(at(n, Relay::parse(v))?),
+            };
+            Ok(())
+        },
+        show: |c| show_opt(c.smart_host.as_ref()),
+    },
+    path_opt!("CACertPath", "confCACERT_PATH", tls.ca_cert_path),
+    path_opt!("CACertFile", "confCACERT", tls.ca_cert_file),
+    path_opt!("ServerCertFile", "confSERVER_CERT", tls.server_cert_file),
+    path_opt!("ServerKeyFile", "confSERVER_KEY", tls.server_key_file),
+    path_opt!("ClientCertFile", "confCLIENT_CERT", tls.client_cert_file),
+    path_opt!("ClientKeyFile", "confCLIENT_KEY", tls.client_key_file),
+    path_opt!("CRLFile", "confCRL", tls.crl_file),
+    Opt {
+        cf: CfName::Option(&["CipherList"]),
+        m4: M4Name::Define(&["confCIPHER_LIST"]),
+        default: &[],
+        set: |c, _, v| {
+            c.tls.cipher_list = text(v);
+            Ok(())
+        },
+        show: |c| show_opt(c.tls.cipher_list.as_ref()),
+    },
+    Opt {
+        cf: CfName::Option(&["TLSSrvOptions"]),
+        m4: M4Name::Define(&["confTLS_SRV_OPTIONS"]),
+        default: &[],
+        set: |c, n, v| {
+            c.tls.srv_options = at(n, TlsSrvOptions::parse(v))?;
+            Ok(())
+        },
+        show: |c| vec![c.tls.srv_options.to_string()],
+    },
+    Opt {
+        // Every occurrence adds flags; none at all gives m4's default.
+        cf: CfName::Option(&["PrivacyOptions"]),
+        m4: M4Name::Define(&["confPRIVACY_FLAGS"]),
+        default: &["authwarnings"],
+        set: |c, _, v| add_privacy(&mut c.privacy, v),
+        show: |c| vec![c.privacy.to_string()],
+    },
+    num_opt!("LogLevel", "confLOG_LEVEL", "9", log_level),
+    Opt {
+        cf: CfName::Option(&["QueueDirectory"]),
+        m4: M4Name::Define(&["QUEUE_DIR"]),
+        default: &["/var/spool/postern"],
+        set: |c, n, v| match at(n, abs_path(v))? {
+            Some(p) => {
+                c.queue_directory = p;
+                Ok(())
+            }
+            None => Err(format!("{n}: a queue directory is required")),
+        },
+        show: |c| vec![c.queue_directory.display().to_string()],
+    },
+    num_opt!(
+        "MaxMessageSize",
+        "confMAX_MESSAGE_SIZE",
+        "0",
+        max_message_size
+    ),
+    num_opt!(
+        "MaxRecipientsPerMessage",
+        "confMAX_RCPTS_PER_MESSAGE",
+        "0",
+        max_recipients_per_message
+    ),
+    num_opt!(
+        "MaxDaemonChildren",
+        "confMAX_DAEMON_CHILDREN",
+        "0",
+        max_daemon_children
+    ),
+    num_opt!(
+        "ConnectionRateThrottle",
+        "confCONNECTION_RATE_THROTTLE",
+        "0",
+        connection_rate_throttle
+    ),
+    Opt {
+        // Each line is one more listener.
+        cf: CfName::Option(&["DaemonPortOptions"]),
+        m4: M4Name::Macro("DAEMON_OPTIONS"),
+        default: DEFAULT_LISTENERS,
+        set: |c, n, v| {
+            c.daemons.push(at(n, DaemonPort::parse(v))?);
+            Ok(())
+        },
+        show: |c| c.daemons.iter().map(ToString::to_string).collect(),
+    },
+    Opt {
+        cf: CfName::Option(&["RunAsUser"]),
+        m4: M4Name::Define(&["confRUN_AS_USER"]),
+        default: &["postern"],
+        set: |c, n, v| {
+            c.run_as_user = text(v).ok_or_else(|| format!("{n}: a user name is required"))?;
+            Ok(())
+        },
+        show: |c| vec![c.run_as_user.clone()],
+    },
+    Opt {
+        cf: CfName::Option(&["TrustedUser"]),
+        m4: M4Name::Define(&["confTRUSTED_USER"]),
+        default: &[],
+        set: |c, _, v| {
+            c.trusted_user = text(v);
+            Ok(())
+        },
+        show: |c| show_opt(c.trusted_user.as_ref()),
+    },
+    Opt {
+        cf: CfName::Option(&["SmtpGreetingMessage"]),
+        m4: M4Name::Define(&["confSMTP_LOGIN_MSG"]),
+        default: &["$j Postern $v; $b"],
+        set: |c, _, v| {
+            c.smtp_greeting = v.to_string();
+            Ok(())
+        },
+        show: |c| vec![c.smtp_greeting.clone()],
+    },
+    timeout!(
+        ["Timeout.initial"],
+        ["confTO_INITIAL"],
+        "5m",
+        Minutes,
+        initial
+    ),
+    timeout!(
+        ["Timeout.connect"],
+        ["confTO_CONNECT"],
+        "0",
+        Minutes,
+        connect
+    ),
+    timeout!(
+        ["Timeout.iconnect"],
+        ["confTO_ICONNECT"],
+        "0",
+        Minutes,
+        iconnect
+    ),
+    timeout!(["Timeout.helo"], ["confTO_HELO"], "5m", Minutes, helo),
+    timeout!(["Timeout.mail"], ["confTO_MAIL"], "10m", Minutes, mail),
+    timeout!(["Timeout.rcpt"], ["confTO_RCPT"], "1h", Minutes, rcpt),
+    timeout!(
+        ["Timeout.datainit"],
+        ["confTO_DATAINIT"],
+        "5m",
+        Minutes,
+        datainit
+    ),
+    timeout!(
+        ["Timeout.datablock"],
+        ["confTO_DATABLOCK"],
+        "1h",
+        Minutes,
+        datablock
+    ),
+    timeout!(
+        ["Timeout.datafinal"],
+        ["confTO_DATAFINAL"],
+        "1h",
+        Minutes,
+        datafinal
+    ),
+    timeout!(["Timeout.rset"], ["confTO_RSET"], "5m", Minutes, rset),
+    timeout!(["Timeout.quit"], ["confTO_QUIT"], "2m", Minutes, quit),
+    timeout!(["Timeout.misc"], ["confTO_MISC"], "2m", Minutes, misc),
+    timeout!(
+        ["Timeout.command"],
+        ["confTO_COMMAND"],
+        "1h",
+        Minutes,
+        command
+    ),
+    timeout!(
+        ["Timeout.starttls"],
+        ["confTO_STARTTLS"],
+        "1h",
+        Minutes,
+        starttls
+    ),
+    timeout!(
+        ["Timeout.queuereturn", "Timeout.queuereturn.normal"],
+        ["confTO_QUEUERETURN", "confTO_QUEUERETURN_NORMAL"],
+        "5d",
+        Days,
+        queuereturn
+    ),
+    timeout!(
+        ["Timeout.queuewarn", "Timeout.queuewarn.normal"],
+        ["confTO_QUEUEWARN", "confTO_QUEUEWARN_NORMAL"],
+        "4h",
+        Hours,
+        queuewarn
+    ),
+];

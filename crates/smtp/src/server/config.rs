@@ -1,0 +1,70 @@
+//! What a server session needs to know, decided before the first byte.
+
+use std::time::Duration;
+
+use crate::privacy::PrivacyFlags;
+use crate::server::help::HelpText;
+
+/// Settings of one server session, filled from the configuration by the
+/// daemon (or by `sendmail -bs`).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `$j`, this host's name, used in replies.
+    pub hostname: String,
+    /// The greeting text after the code, expanded from SmtpGreetingMessage
+    /// (`$j Postern $v; $b`); the session inserts `ESMTP` as its second
+    /// word, as sendmail does.
+    pub greeting: String,
+    /// How the client is named in replies and logs, sendmail's `$_`:
+    /// `host.example [192.0.2.1]`, or `root@localhost` for `-bs`.
+    pub client: String,
+    /// PrivacyOptions.
+    pub privacy: PrivacyFlags,
+    /// MaxMessageSize in octets; 0 means no limit.
+    pub max_message_size: u64,
+    /// MaxRecipientsPerMessage; 0 means no limit.
+    pub max_recipients: u32,
+    /// DELIVERBY is offered with this minimum (seconds); `None` hides it.
+    pub deliver_by_min: Option<i64>,
+    /// SASL mechanisms to offer; empty means no AUTH.
+    pub auth_mechanisms: Vec<String>,
+    /// A usable server certificate is loaded, so STARTTLS can be offered.
+    pub starttls: bool,
+    /// The help text; `None` answers HELP with 502.
+    pub help: Option<HelpText>,
+    /// Product version for HELP replies.
+    pub version: String,
+    /// Refuse input queued behind EHLO, HELO or DATA (RFC 2920 sync
+    /// points). Off for `sendmail -bs`, whose input is often a script.
+    pub pipelining_sync: bool,
+    /// Report every command as an event (LogLevel 15 and up).
+    pub trace_commands: bool,
+    /// Timeout.command: how long to wait for the next command.
+    pub command_timeout: Duration,
+    /// Timeout.datablock: how long to wait for more message text.
+    pub datablock_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// sendmail's defaults for a session with `client` on host `hostname`.
+    pub fn new(hostname: &str, client: &str) -> Self {
+        let version = env!("CARGO_PKG_VERSION").to_string();
+        Self {
+            hostname: hostname.to_string(),
+            greeting: format!("{hostname} Postern {version}"),
+            client: client.to_string(),
+            privacy: PrivacyFlags::M4_DEFAULT,
+            max_message_size: 0,
+            max_recipients: 0,
+            deliver_by_min: Some(0),
+            auth_mechanisms: Vec::new(),
+            starttls: false,
+            help: Some(HelpText::builtin()),
+            version,
+            pipelining_sync: true,
+            trace_commands: false,
+            command_timeout: Duration::from_secs(3600),
+            datablock_timeout: Duration::from_secs(3600),
+        }
+    }
+}

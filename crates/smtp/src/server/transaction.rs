@@ -1,0 +1,198 @@
+//! The mail transaction: MAIL, RCPT, DATA, the end of the message, and the
+//! answers that move it on.
+
+use super::{replies, Answer, Envelope, Event, Mode, Output, Question, Session, SessionError};
+use crate::address::{parse_forward_path, parse_reverse_path, Mailbox, ReversePath};
+use crate::command::split_path_arg;
+use crate::data::{DataReceiver, DataSummary};
+use crate::params::{parse_mail_params, parse_rcpt_params, MailParams, ParamPolicy, RcptParams};
+use crate::privacy::PrivacyFlags;
+
+/// A transaction after its MAIL was accepted.
+#[derive(Debug)]
+pub(super) struct Transaction {
+    reverse_path: ReversePath,
+    params: MailParams,
+    recipients: Vec<(Mailbox, RcptParams)>,
+    auth_warnings: Vec<String>,
+}
+
+/// The question outstanding, with what is needed to act on its answer.
+#[derive(Debug)]
+pub(super) enum Waiting {
+    Sender(Box<Transaction>),
+    Recipient(Mailbox, RcptParams),
+    Vrfy,
+    Expn,
+    Etrn,
+    OpenMessage,
+    Commit,
+    Auth,
+}
+
+impl Session {
+    fn param_policy(&self) -> ParamPolicy {
+        ParamPolicy {
+            max_size: self.cfg.max_message_size,
+            dsn: !self.cfg.privacy.contains(PrivacyFlags::NO_RECEIPTS),
+            deliver_by_min: self.cfg.deliver_by_min,
+        }
+    }
+
+    pub(super) fn mail(&mut self, arg: &str) {
+        let privacy = self.cfg.privacy;
+        if privacy.contains(PrivacyFlags::NEED_MAIL_HELO) && self.greeted.is_none() {
+            return self.reply(replies::polite_people());
+        }
+        if self.tx.is_some() {
+            return self.reply(replies::sender_already_specified());
+        }
+        let Some((path_text, params_text)) = split_path_arg(arg, "FROM:") else {
+            return self.bad(replies::syntax_scanning("from"));
+        };
+        let reverse_path = match parse_reverse_path(path_text) {
+            Ok(path) => path,
+            Err(e) => return self.reply(replies::bad_address(path_text, e, true)),
+        };
+        if let ReversePath::Mailbox(m) = &reverse_path {
+            if m.domain.is_none() {
+                return self.reply(replies::domain_required(path_text, &m.local));
+            }
+        }
+        let params = match parse_mail_params(params_text, &self.param_policy()) {
+            Ok(params) => params,
+            Err(reply) => return self.reply(reply),
+        };
+        let mut auth_warnings = Vec::new();
+        if privacy.contains(PrivacyFlags::AUTH_WARNINGS) && self.greeted.is_none() {
+            auth_warnings.push(format!("{} didn't use HELO protocol", self.cfg.client));
+        }
+        let question = Question::Sender {
+            path: reverse_path.clone(),
+            params: params.clone(),
+        };
+        let tx = Transaction {
+            reverse_path,
+            params,
+            recipients: Vec::new(),
+            auth_warnings,
+        };
+        self.ask(question, Waiting::Sender(Box::new(tx)));
+    }
+
+    pub(super) fn rcpt(&mut self, arg: &str) {
+        let Some(tx) = &self.tx else {
+            return self.reply(replies::need_mail_before_rcpt());
+        };
+        let max = self.cfg.max_recipients as usize;
+        let full = max > 0 && tx.recipients.len() >= max;
+        let Some((path_text, params_text)) = split_path_arg(arg, "TO:") else {
+            return self.bad(replies::syntax_scanning("to"));
+        };
+        let path = match parse_forward_path(path_text) {
+            Ok(path) => path,
+            Err(e) => return self.reply(replies::bad_address(path_text, e, false)),
+        };
+        if full {
+            return self.reply(replies::too_many_recipients());
+        }
+        let params = match parse_rcpt_params(params_text, &self.param_policy()) {
+            Ok(params) => params,
+            Err(reply) => return self.reply(reply),
+        };
+        let question = Question::Recipient {
+            path: path.clone(),
+            params: params.clone(),
+        };
+        self.ask(question, Waiting::Recipient(path, params));
+    }
+
+    pub(super) fn data(&mut self) {
+        match &self.tx {
+            None => self.reply(replies::need_mail()),
+            Some(tx) if tx.recipients.is_empty() => self.reply(replies::need_rcpt()),
+            Some(_) => self.ask(Question::OpenMessage, Waiting::OpenMessage),
+        }
+    }
+
+    /// The terminating dot arrived: refuse a message with bad line ends or
+    /// over the size limit, or hand the envelope over for commit.
+    pub(super) fn end_of_data(&mut self, summary: DataSummary) {
+        let refusal = if summary.bare_lf {
+            Some(replies::bare_lf_data())
+        } else if summary.bare_cr {
+            Some(replies::bare_cr_data())
+        } else if summary.nul {
+            Some(replies::nul_data())
+        } else if summary.oversize {
+            Some(replies::message_too_big(self.cfg.max_message_size))
+        } else {
+            None
+        };
+        let Some(tx) = self.tx.take() else {
+            return;
+        };
+        if let Some(reply) = refusal {
+            if !summary.oversize {
+                self.event(Event::BadLineEnds {
+                    reply: reply.to_string(),
+                });
+            }
+            self.outputs.push_back(Output::AbortMessage);
+            return self.reply(reply);
+        }
+        let envelope = Envelope {
+            helo: self.greeted.as_ref().map(|g| g.name.clone()),
+            protocol: self.protocol(),
+            reverse_path: tx.reverse_path,
+            body: tx.params.body,
+            mail_params: tx.params,
+            recipients: tx.recipients,
+            size: summary.size,
+            auth_warnings: tx.auth_warnings,
+            tls: self.tls.clone(),
+            authenticated: self.authenticated.clone(),
+        };
+        self.ask(Question::Commit(Box::new(envelope)), Waiting::Commit);
+    }
+
+    /// Acts on the answer to the outstanding question.
+    pub(super) fn resume(&mut self, waiting: Waiting, answer: Answer) -> Result<(), SessionError> {
+        match (waiting, answer) {
+            (Waiting::Sender(tx), Answer::Accept) => {
+                self.reply(replies::sender_ok(&tx.reverse_path.to_string()));
+                self.tx = Some(*tx);
+            }
+            (Waiting::Recipient(path, params), Answer::Accept) => {
+                self.reply(replies::recipient_ok(&format!("<{path}>")));
+                if let Some(tx) = &mut self.tx {
+                    tx.recipients.push((path, params));
+                }
+            }
+            (Waiting::OpenMessage, Answer::Accept) => {
+                if self.out_of_sync("DATA") {
+                    self.outputs.push_back(Output::AbortMessage);
+                    return Ok(());
+                }
+                self.reply(replies::enter_mail());
+                self.mode = Mode::Data(DataReceiver::new(self.cfg.max_message_size));
+            }
+            (Waiting::Commit, Answer::Queued { queue_id }) => {
+                self.reply(replies::accepted(&queue_id));
+            }
+            (Waiting::Vrfy, answer) => self.verified(false, answer)?,
+            (Waiting::Expn, answer) => self.verified(true, answer)?,
+            (Waiting::Auth, answer) => self.authenticated(answer)?,
+            (
+                Waiting::Sender(_)
+                | Waiting::Recipient(..)
+                | Waiting::OpenMessage
+                | Waiting::Commit
+                | Waiting::Etrn,
+                Answer::Reply(reply),
+            ) => self.reply(reply),
+            _ => return Err(SessionError::UnexpectedAnswer),
+        }
+        Ok(())
+    }
+}

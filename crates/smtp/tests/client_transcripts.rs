@@ -1,0 +1,846 @@
+//! Scripted transcripts for the delivery-side SMTP client, byte for byte.
+//!
+//! Each test plays the server: `t.server(..)` feeds reply bytes, and
+//! `t.sends(..)`, `t.start_tls()`, `t.send_body()`, `t.done()` assert the
+//! next thing the client asks its shell to do. Transcript outputs are
+//! collected on the side (`t.transcript`) so scripts stay readable.
+
+use postern_smtp::client::{
+    ClientConfig, ClientOutput, ClientSession, DotStuffer, Envelope, Outcome, Phase, Recipient,
+    RecipientStatus, ReplyReader, StartTlsPolicy,
+};
+use proptest::prelude::*;
+
+const EHLO: &str = "EHLO client.example\r\n";
+
+fn config(starttls: StartTlsPolicy) -> ClientConfig {
+    ClientConfig {
+        helo_name: "client.example".into(),
+        starttls,
+        already_tls: false,
+    }
+}
+
+fn envelope(rcpts: &[&str]) -> Envelope {
+    Envelope {
+        reverse_path: "alice@a.example".into(),
+        mail_params: vec!["RET=HDRS".into(), "ENVID=q1".into()],
+        body_8bit: true,
+        size_hint: Some(1234),
+        recipients: rcpts
+            .iter()
+            .map(|a| Recipient {
+                address: a.to_string(),
+                dsn_params: vec!["NOTIFY=FAILURE".into()],
+            })
+            .collect(),
+    }
+}
+
+struct Script {
+    s: ClientSession,
+    transcript: Vec<String>,
+}
+
+impl Script {
+    fn new(rcpts: &[&str]) -> Self {
+        Self::with(config(StartTlsPolicy::Opportunistic), envelope(rcpts))
+    }
+
+    fn with(config: ClientConfig, envelope: Envelope) -> Self {
+        Self {
+            s: ClientSession::new(config, envelope).expect("valid envelope"),
+            transcript: Vec::new(),
+        }
+    }
+
+    fn server(&mut self, text: &str) {
+        self.s.receive(text.as_bytes());
+    }
+
+    fn next(&mut self) -> Option<ClientOutput> {
+        loop {
+            match self.s.poll_output() {
+                Some(ClientOutput::Transcript(line)) => self.transcript.push(line.to_string()),
+                other => return other,
+            }
+        }
+    }
+
+    #[track_caller]
+    fn sends(&mut self, exact: &str) {
+        match self.next() {
+            Some(ClientOutput::Send(bytes)) => {
+                assert_eq!(String::from_utf8(bytes).unwrap(), exact)
+            }
+            other => panic!("expected Send({exact:?}), got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn start_tls(&mut self) {
+        assert_eq!(self.next(), Some(ClientOutput::StartTls));
+    }
+
+    #[track_caller]
+    fn send_body(&mut self) {
+        assert_eq!(self.next(), Some(ClientOutput::SendBody));
+    }
+
+    #[track_caller]
+    fn done(&mut self) -> Outcome {
+        match self.next() {
+            Some(ClientOutput::Done(outcome)) => {
+                assert_eq!(self.next(), None, "nothing after Done");
+                outcome
+            }
+            other => panic!("expected Done, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn idle(&mut self) {
+        assert_eq!(self.next(), None);
+    }
+
+    /// Greeting and a plain EHLO reply with the given keyword lines.
+    fn hello(&mut self, keywords: &[&str]) {
+        self.server("220 mx.example ESMTP\r\n");
+        self.sends(EHLO);
+        let mut reply = String::from("250");
+        reply.push(if keywords.is_empty() { ' ' } else { '-' });
+        reply.push_str("mx.example Hello\r\n");
+        for (i, k) in keywords.iter().enumerate() {
+            let sep = if i + 1 == keywords.len() { ' ' } else { '-' };
+            reply.push_str(&format!("250{sep}{k}\r\n"));
+        }
+        self.server(&reply);
+    }
+}
+
+fn statuses(o: &Outcome) -> Vec<(u16, RecipientStatus)> {
+    o.recipients
+        .iter()
+        .map(|r| (r.reply.code, r.status))
+        .collect()
+}
+
+use RecipientStatus::{Delivered, PermFail, TempFail};
+
+#[test]
+fn plain_ehlo_without_pipelining() {
+    let mut t = Script::new(&["bob@b.example", "carol@b.example"]);
+    assert_eq!(t.s.phase(), Phase::Greeting);
+    t.hello(&[]);
+    assert_eq!(t.s.phase(), Phase::Mail);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.idle();
+    t.server("250 2.1.0 Sender ok\r\n");
+    t.sends("RCPT TO:<bob@b.example>\r\n");
+    assert_eq!(t.s.phase(), Phase::Rcpt);
+    t.server("250 2.1.5 Recipient ok\r\n");
+    t.sends("RCPT TO:<carol@b.example>\r\n");
+    t.server("250 2.1.5 Recipient ok\r\n");
+    t.sends("DATA\r\n");
+    assert_eq!(t.s.phase(), Phase::DataInit);
+    t.server("354 Enter mail, end with \".\" on a line by itself\r\n");
+    t.send_body();
+    assert_eq!(t.s.phase(), Phase::DataBlock);
+    t.s.body_sent();
+    assert_eq!(t.s.phase(), Phase::DataFinal);
+    t.idle();
+    t.server("250 2.0.0 q1 Message accepted for delivery\r\n");
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert_eq!(t.s.phase(), Phase::Quit);
+    t.server("221 2.0.0 mx.example closing connection\r\n");
+    t.idle();
+    assert_eq!(t.s.phase(), Phase::Done);
+    assert_eq!(statuses(&o), [(250, Delivered), (250, Delivered)]);
+    assert_eq!(
+        o.recipients[0].reply.text(),
+        "q1 Message accepted for delivery"
+    );
+    assert_eq!(o.extensions, Some(Default::default()));
+    assert!(!o.tls && o.protocol_error.is_none());
+    assert_eq!(
+        t.transcript[..4],
+        [
+            "220 mx.example ESMTP",
+            ">>> EHLO client.example",
+            "250 mx.example Hello",
+            ">>> MAIL FROM:<alice@a.example>"
+        ]
+    );
+    assert_eq!(
+        t.transcript[t.transcript.len() - 4..][..2],
+        [">>> .", "250 2.0.0 q1 Message accepted for delivery"]
+    );
+    assert_eq!(
+        t.transcript.last().unwrap(),
+        "221 2.0.0 mx.example closing connection"
+    );
+}
+
+#[test]
+fn pipelining_sends_mail_rcpts_and_data_in_one_write() {
+    let mut t = Script::new(&["bob@b.example", "carol@b.example"]);
+    t.hello(&["PIPELINING"]);
+    t.sends(
+        "MAIL FROM:<alice@a.example>\r\n\
+         RCPT TO:<bob@b.example>\r\n\
+         RCPT TO:<carol@b.example>\r\n\
+         DATA\r\n",
+    );
+    t.server("250 2.1.0 ok\r\n250 2.1.5 ok\r\n");
+    assert_eq!(t.s.phase(), Phase::Rcpt);
+    t.server("550 5.1.1 unknown\r\n354 go ahead\r\n");
+    t.send_body();
+    t.s.body_sent();
+    t.server("250 2.0.0 queued\r\n");
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert_eq!(statuses(&o), [(250, Delivered), (550, PermFail)]);
+}
+
+#[test]
+fn esmtp_parameters_only_when_offered() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["SIZE 10000", "8BITMIME", "DSN"]);
+    t.sends("MAIL FROM:<alice@a.example> SIZE=1234 BODY=8BITMIME RET=HDRS ENVID=q1\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<bob@b.example> NOTIFY=FAILURE\r\n");
+
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["SIZE", "ENHANCEDSTATUSCODES"]);
+    t.sends("MAIL FROM:<alice@a.example> SIZE=1234\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<bob@b.example>\r\n");
+
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["8BITMIME"]);
+    t.sends("MAIL FROM:<alice@a.example> BODY=8BITMIME\r\n");
+}
+
+#[test]
+fn null_sender() {
+    let mut env = envelope(&["bob@b.example"]);
+    env.reverse_path.clear();
+    let mut t = Script::with(config(StartTlsPolicy::Never), env);
+    t.hello(&[]);
+    t.sends("MAIL FROM:<>\r\n");
+}
+
+#[test]
+fn message_larger_than_fixed_size_is_refused_before_mail() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["SIZE 1000"]);
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert_eq!(statuses(&o), [(552, PermFail)]);
+    assert_eq!(o.recipients[0].reply.enhanced.unwrap().to_string(), "5.3.4");
+}
+
+#[test]
+fn ehlo_502_falls_back_to_helo() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.server("220 old.example SMTP\r\n");
+    t.sends(EHLO);
+    t.server("502 5.5.1 Command not implemented\r\n");
+    t.sends("HELO client.example\r\n");
+    assert_eq!(t.s.phase(), Phase::Helo);
+    t.server("250 old.example\r\n");
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<bob@b.example>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("DATA\r\n");
+    t.server("354 go\r\n");
+    t.send_body();
+    t.s.body_sent();
+    t.server("250 ok\r\n");
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert_eq!(o.extensions, None);
+    assert_eq!(statuses(&o), [(250, Delivered)]);
+}
+
+#[test]
+fn ehlo_4xx_defers_without_helo() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.server("220 mx\r\n");
+    t.sends(EHLO);
+    t.server("451 4.3.0 try later\r\n");
+    t.sends("QUIT\r\n");
+    assert_eq!(statuses(&t.done()), [(451, TempFail)]);
+}
+
+#[test]
+fn starttls_then_ehlo_again_with_extensions_reset() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["PIPELINING", "DSN", "STARTTLS"]);
+    t.sends("STARTTLS\r\n");
+    assert_eq!(t.s.phase(), Phase::StartTls);
+    t.server("220 2.0.0 Ready to start TLS\r\n");
+    t.start_tls();
+    t.idle();
+    assert_eq!(t.s.phase(), Phase::TlsHandshake);
+    t.s.tls_started();
+    t.sends(EHLO);
+    assert_eq!(t.s.phase(), Phase::Helo);
+    // After TLS the server offers less: no PIPELINING, no DSN; STARTTLS again.
+    t.server("250-mx.example\r\n250-SIZE\r\n250 STARTTLS\r\n");
+    t.sends("MAIL FROM:<alice@a.example> SIZE=1234\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<bob@b.example>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("DATA\r\n");
+    t.server("354 go\r\n");
+    t.send_body();
+    t.s.body_sent();
+    t.server("250 ok\r\n");
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert!(o.tls);
+    let ext = o.extensions.unwrap();
+    assert!(ext.starttls && !ext.pipelining && !ext.dsn);
+    assert_eq!(ext.size, Some(0));
+}
+
+#[test]
+fn starttls_response_injection_fails_the_session() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["STARTTLS"]);
+    t.sends("STARTTLS\r\n");
+    t.server("220 Ready\r\n250 injected\r\n");
+    let o = t.done(); // no StartTls, no QUIT
+    assert!(o.protocol_error.as_deref().unwrap().contains("injection"));
+    assert_eq!(statuses(&o), [(451, TempFail)]);
+    assert!(!o.tls);
+    assert_eq!(t.s.phase(), Phase::Done);
+}
+
+#[test]
+fn starttls_partial_injected_line_also_fails() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["STARTTLS"]);
+    t.sends("STARTTLS\r\n");
+    t.server("220 Ready\r\n2");
+    assert!(t.done().protocol_error.is_some());
+}
+
+#[test]
+fn clear_text_during_handshake_fails_the_session() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["STARTTLS"]);
+    t.sends("STARTTLS\r\n");
+    t.server("220 Ready\r\n");
+    t.start_tls();
+    t.s.receive(b""); // an empty read is not clear text
+    t.idle();
+    t.server("250 injected\r\n");
+    assert!(t.done().protocol_error.is_some());
+}
+
+#[test]
+fn starttls_refused_goes_on_in_clear_text() {
+    let mut t = Script::new(&["bob@b.example"]);
+    t.hello(&["STARTTLS"]);
+    t.sends("STARTTLS\r\n");
+    t.server("454 4.7.0 TLS not available\r\n");
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+}
+
+#[test]
+fn starttls_not_used_when_policy_never_or_already_tls() {
+    let mut t = Script::with(config(StartTlsPolicy::Never), envelope(&["b@b"]));
+    t.hello(&["STARTTLS"]);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+
+    let mut cfg = config(StartTlsPolicy::Opportunistic);
+    cfg.already_tls = true;
+    let mut t = Script::with(cfg, envelope(&["b@b"]));
+    t.hello(&["STARTTLS"]);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+}
+
+#[test]
+fn tls_handshake_failure_defers_everyone() {
+    let mut t = Script::new(&["bob@b.example", "carol@b.example"]);
+    t.hello(&["STARTTLS"]);
+    t.sends("STARTTLS\r\n");
+    t.server("220 Ready\r\n");
+    t.start_tls();
+    t.s.tls_failed();
+    let o = t.done();
+    assert_eq!(statuses(&o), [(454, TempFail), (454, TempFail)]);
+    assert_eq!(o.recipients[0].reply.text(), "TLS handshake failed");
+    assert!(o.protocol_error.is_none());
+}
+
+#[test]
+fn mixed_recipient_results() {
+    let mut t = Script::new(&["a@x", "b@x", "c@x"]);
+    t.hello(&[]);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<a@x>\r\n");
+    t.server("250 2.1.5 ok\r\n");
+    t.sends("RCPT TO:<b@x>\r\n");
+    t.server("550 5.1.1 <b@x>... User unknown\r\n");
+    t.sends("RCPT TO:<c@x>\r\n");
+    t.server("451 4.3.0 Mailbox busy\r\n");
+    t.sends("DATA\r\n");
+    t.server("354 go\r\n");
+    t.send_body();
+    t.s.body_sent();
+    t.server("250 2.0.0 queued\r\n");
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert_eq!(
+        statuses(&o),
+        [(250, Delivered), (550, PermFail), (451, TempFail)]
+    );
+    assert_eq!(o.recipients[1].reply.text(), "<b@x>... User unknown");
+    assert_eq!(o.recipients[2].address, "c@x");
+}
+
+#[test]
+fn all_recipients_refused_without_pipelining_sends_no_data() {
+    let mut t = Script::new(&["a@x", "b@x"]);
+    t.hello(&[]);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<a@x>\r\n");
+    t.server("550 5.1.1 no\r\n");
+    t.sends("RCPT TO:<b@x>\r\n");
+    t.server("450 4.2.0 later\r\n");
+    t.sends("QUIT\r\n");
+    assert_eq!(statuses(&t.done()), [(550, PermFail), (450, TempFail)]);
+}
+
+#[test]
+fn all_recipients_refused_with_pipelining_consumes_data_reply() {
+    let mut t = Script::new(&["a@x"]);
+    t.hello(&["PIPELINING"]);
+    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nDATA\r\n");
+    t.server("250 ok\r\n550 5.1.1 no\r\n554 5.5.1 No valid recipients\r\n");
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert_eq!(statuses(&o), [(550, PermFail)]);
+    assert!(o.protocol_error.is_none());
+}
+
+#[test]
+fn data_354_with_no_accepted_recipient_closes_without_quit() {
+    let mut t = Script::new(&["a@x"]);
+    t.hello(&["PIPELINING"]);
+    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nDATA\r\n");
+    t.server("250 ok\r\n550 5.1.1 no\r\n354 go ahead anyway\r\n");
+    let o = t.done(); // no SendBody, no QUIT (it would be body text)
+    assert_eq!(statuses(&o), [(550, PermFail)]);
+    assert!(o.protocol_error.is_some());
+}
+
+#[test]
+fn mail_refused_applies_to_everyone() {
+    let mut t = Script::new(&["a@x", "b@x"]);
+    t.hello(&[]);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.server("553 5.1.8 Domain of sender address does not exist\r\n");
+    t.sends("QUIT\r\n");
+    assert_eq!(statuses(&t.done()), [(553, PermFail), (553, PermFail)]);
+
+    let mut t = Script::new(&["a@x", "b@x"]);
+    t.hello(&["PIPELINING"]);
+    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n");
+    t.server("452 4.3.1 Insufficient system storage\r\n503 5.5.1 need MAIL\r\n");
+    t.server("250 broken server\r\n503 5.5.1 need RCPT\r\n");
+    t.sends("QUIT\r\n");
+    assert_eq!(statuses(&t.done()), [(452, TempFail), (452, TempFail)]);
+}
+
+#[test]
+fn greeting_554_refuses_everyone_and_quits() {
+    let mut t = Script::new(&["a@x"]);
+    t.server("554 5.7.1 go away\r\n");
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert_eq!(statuses(&o), [(554, PermFail)]);
+    assert_eq!(o.extensions, None);
+}
+
+#[test]
+fn reply_421_ends_the_session_without_quit() {
+    let mut t = Script::new(&["a@x"]);
+    t.server("421 4.3.2 Too many connections\r\n");
+    assert_eq!(statuses(&t.done()), [(421, TempFail)]);
+
+    let mut t = Script::new(&["a@x", "b@x"]);
+    t.hello(&[]);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<a@x>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<b@x>\r\n");
+    t.server("421 4.4.5 shutting down\r\n");
+    assert_eq!(statuses(&t.done()), [(421, TempFail), (421, TempFail)]);
+}
+
+#[test]
+fn final_452_defers_accepted_recipients() {
+    let mut t = Script::new(&["a@x", "b@x"]);
+    t.hello(&["PIPELINING"]);
+    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n");
+    t.server("250 ok\r\n250 ok\r\n550 5.1.1 no\r\n354 go\r\n");
+    t.send_body();
+    t.s.body_sent();
+    t.server("452 4.3.1 Insufficient system storage\r\n");
+    t.sends("QUIT\r\n");
+    assert_eq!(statuses(&t.done()), [(452, TempFail), (550, PermFail)]);
+}
+
+#[test]
+fn connection_lost_mid_data() {
+    let mut t = Script::new(&["a@x", "b@x"]);
+    t.hello(&[]);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<a@x>\r\n");
+    t.server("250 ok\r\n");
+    t.sends("RCPT TO:<b@x>\r\n");
+    t.server("550 no\r\n");
+    t.sends("DATA\r\n");
+    t.server("354 go\r\n");
+    t.send_body();
+    t.s.connection_lost();
+    let o = t.done();
+    assert_eq!(statuses(&o), [(421, TempFail), (550, PermFail)]);
+    assert_eq!(o.recipients[0].reply.lines, ["4.4.2 Connection lost"]);
+    t.s.connection_lost();
+    t.idle();
+}
+
+#[test]
+fn final_reply_read_before_body_sent_is_held() {
+    let mut t = Script::new(&["a@x"]);
+    t.hello(&["PIPELINING"]);
+    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nDATA\r\n");
+    t.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    t.send_body();
+    t.server("250 2.0.0 queued\r\n");
+    t.idle();
+    t.s.body_sent();
+    t.sends("QUIT\r\n");
+    assert_eq!(statuses(&t.done()), [(250, Delivered)]);
+}
+
+#[test]
+fn reply_before_its_command_is_a_protocol_error() {
+    let mut t = Script::new(&["a@x"]);
+    t.server("220 mx\r\n250 mx.example\r\n");
+    let o = t.done(); // no EHLO either: the buffered 250 cannot answer it
+    assert!(o.protocol_error.as_deref().unwrap().contains("before"));
+}
+
+#[test]
+fn garbage_reply_is_a_protocol_error() {
+    let mut t = Script::new(&["a@x"]);
+    t.server("HTTP/1.1 400 Bad Request\r\n");
+    let o = t.done();
+    assert!(o.protocol_error.as_deref().unwrap().contains("malformed"));
+    assert_eq!(statuses(&o), [(451, TempFail)]);
+
+    let mut t = Script::new(&["a@x"]);
+    t.server("220 mx\r\n");
+    t.sends(EHLO);
+    t.server("354 what\r\n");
+    assert!(t.done().protocol_error.unwrap().contains("354"));
+}
+
+#[test]
+fn reply_line_and_count_limits_are_protocol_errors() {
+    let mut t = Script::new(&["a@x"]);
+    t.server("220 mx\r\n");
+    t.sends(EHLO);
+    t.server(&"250-X\r\n".repeat(100));
+    t.idle();
+    t.server("250 X\r\n"); // line 101
+    assert!(t
+        .done()
+        .protocol_error
+        .unwrap()
+        .contains("more than 100 lines"));
+
+    let mut t = Script::new(&["a@x"]);
+    t.server(&format!("220 {}\r\n", "x".repeat(2045))); // 2049 bytes before CRLF
+    assert!(t
+        .done()
+        .protocol_error
+        .unwrap()
+        .contains("longer than 2048"));
+    // Without a line end, the session gives up as soon as the limit is passed.
+    let mut t = Script::new(&["a@x"]);
+    t.server(&"2".repeat(3000));
+    assert!(t.done().protocol_error.is_some());
+}
+
+#[test]
+fn envelope_with_line_breaks_is_refused() {
+    let cfg = || config(StartTlsPolicy::Never);
+    let mut e = envelope(&["a@x"]);
+    e.reverse_path = "a@x>\r\nRSET".into();
+    assert!(ClientSession::new(cfg(), e).is_err());
+    let mut e = envelope(&["a@x"]);
+    e.recipients[0].address = "a@x\n".into();
+    assert!(ClientSession::new(cfg(), e).is_err());
+    let mut e = envelope(&["a@x"]);
+    e.recipients[0].dsn_params = vec!["NOTIFY=NEVER\0".into()];
+    assert!(ClientSession::new(cfg(), e).is_err());
+    let mut e = envelope(&["a@x"]);
+    e.mail_params = vec!["RET=HDRS\rX".into()];
+    assert!(ClientSession::new(cfg(), e).is_err());
+    assert!(ClientSession::new(cfg(), envelope(&[])).is_err());
+}
+
+/// Runs a whole session, feeding each server reply in the chunks `split`
+/// makes; returns everything the client sent and the outcome.
+fn drive(
+    cfg: ClientConfig,
+    replies: &[&str],
+    split: &dyn Fn(&[u8]) -> Vec<Vec<u8>>,
+) -> (Vec<u8>, Outcome) {
+    let mut s = ClientSession::new(cfg, envelope(&["a@x", "b@x", "c@x"])).unwrap();
+    let mut sent = Vec::new();
+    for reply in replies {
+        for chunk in split(reply.as_bytes()) {
+            s.receive(&chunk);
+        }
+        while let Some(out) = s.poll_output() {
+            match out {
+                ClientOutput::Send(b) => sent.extend(b),
+                ClientOutput::StartTls => {
+                    sent.extend(b"<TLS>");
+                    s.tls_started();
+                }
+                ClientOutput::SendBody => {
+                    sent.extend(DotStuffer::encode_all(b"body"));
+                    s.body_sent();
+                }
+                ClientOutput::Transcript(_) => {}
+                ClientOutput::Done(o) => return (sent, o),
+            }
+        }
+    }
+    panic!("session did not finish");
+}
+
+#[test]
+fn replies_split_at_every_byte_give_the_same_result() {
+    let plain: &[&str] = &[
+        "220-mx.example ESMTP\r\n220 second line\r\n",
+        "250-mx.example\r\n250-SIZE 100000\r\n250-DSN\r\n250 STARTTLS\r\n",
+        "220 2.0.0 Ready to start TLS\r\n",
+        "250-mx.example\r\n250-8BITMIME\r\n250 DSN\r\n",
+        "250 2.1.0 ok\r\n",
+        "250 2.1.5 ok\r\n",
+        "550-5.1.1 no such user\r\n550 5.1.1 really\r\n",
+        "451 4.3.0 busy\n",
+        "354 go\r\n",
+        "250 2.0.0 queued\r\n",
+    ];
+    let pipelined: &[&str] = &[
+        "220 mx\r\n",
+        "250-mx\r\n250 PIPELINING\r\n",
+        "250 ok\r\n250 ok\r\n550 5.1.1 no\r\n451 4.3.0 busy\r\n354 go\r\n",
+        "250 2.0.0 queued\r\n",
+    ];
+    for replies in [plain, pipelined] {
+        let cfg = || config(StartTlsPolicy::Opportunistic);
+        let whole = drive(cfg(), replies, &|b| vec![b.to_vec()]);
+        assert_eq!(
+            statuses(&whole.1),
+            [(250, Delivered), (550, PermFail), (451, TempFail)]
+        );
+        assert!(whole.0.ends_with(b"QUIT\r\n"));
+        let longest = replies.iter().map(|r| r.len()).max().unwrap();
+        for at in 0..=longest {
+            let split = move |b: &[u8]| {
+                let at = at.min(b.len());
+                vec![b[..at].to_vec(), b[at..].to_vec()]
+            };
+            assert_eq!(drive(cfg(), replies, &split), whole, "split at {at}");
+        }
+        let bytewise = |b: &[u8]| b.iter().map(|&x| vec![x]).collect();
+        assert_eq!(drive(cfg(), replies, &bytewise), whole);
+    }
+}
+
+// ---- DotStuffer ----
+
+fn stuff_chunks(chunks: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut d = DotStuffer::new();
+    for c in chunks {
+        d.encode(c, &mut out);
+    }
+    d.finish(&mut out);
+    out
+}
+
+#[test]
+fn dot_stuffer_leading_dots() {
+    assert_eq!(
+        DotStuffer::encode_all(b".hidden\r\n.\r\nx\r\n"),
+        b"..hidden\r\n..\r\nx\r\n.\r\n"
+    );
+    assert_eq!(DotStuffer::encode_all(b"..\r\n"), b"...\r\n.\r\n");
+}
+
+#[test]
+fn dot_stuffer_canonicalises_line_ends() {
+    // The SMTP smuggling payloads (REFERENCE §4.2) become ordinary lines.
+    assert_eq!(DotStuffer::encode_all(b"a\n.\nb"), b"a\r\n..\r\nb\r\n.\r\n");
+    assert_eq!(
+        DotStuffer::encode_all(b"a\n.\r\nb\r\n"),
+        b"a\r\n..\r\nb\r\n.\r\n"
+    );
+    assert_eq!(
+        DotStuffer::encode_all(b"a\r.\rb\r\n"),
+        b"a\r\n..\r\nb\r\n.\r\n"
+    );
+    assert_eq!(
+        DotStuffer::encode_all(b"a\r\n.\r\r\nb\r\n"),
+        b"a\r\n..\r\n\r\nb\r\n.\r\n"
+    );
+}
+
+#[test]
+fn dot_stuffer_end_of_body() {
+    assert_eq!(DotStuffer::encode_all(b""), b".\r\n");
+    assert_eq!(DotStuffer::encode_all(b"last line"), b"last line\r\n.\r\n");
+    assert_eq!(
+        DotStuffer::encode_all(b"last line\r\n"),
+        b"last line\r\n.\r\n"
+    );
+    assert_eq!(DotStuffer::encode_all(b"."), b"..\r\n.\r\n");
+}
+
+#[test]
+fn dot_stuffer_chunk_boundaries_anywhere() {
+    let body: &[u8] = b".a\r\n.\r\nb\r\r\nc\n.d\r.e\r\n..\r\nend.";
+    let whole = DotStuffer::encode_all(body);
+    for i in 0..=body.len() {
+        for j in i..=body.len() {
+            let out = stuff_chunks(&[&body[..i], &body[i..j], &body[j..]]);
+            assert_eq!(out, whole, "split at {i}, {j}");
+        }
+    }
+    let bytewise: Vec<&[u8]> = body.chunks(1).collect();
+    assert_eq!(stuff_chunks(&bytewise), whole);
+}
+
+/// Undoes the stuffing: the body as the receiver will store it.
+fn unstuff(wire: &[u8]) -> Vec<u8> {
+    let body = wire.strip_suffix(b".\r\n").expect("terminator");
+    let mut out = Vec::new();
+    let text = body.strip_suffix(b"\r\n").unwrap_or(body);
+    if body.is_empty() {
+        return out;
+    }
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The input with every line end as CRLF and a final line end added.
+fn canonical(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'\r' if body.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
+    // Mostly the interesting bytes, so that CR, LF and dots meet often.
+    proptest::collection::vec(
+        prop_oneof![
+            Just(b'\r'),
+            Just(b'\n'),
+            Just(b'.'),
+            Just(b'a'),
+            any::<u8>()
+        ],
+        0..200,
+    )
+}
+
+proptest! {
+    #[test]
+    fn reply_reader_never_panics(chunks in proptest::collection::vec(
+        proptest::collection::vec(any::<u8>(), 0..300), 0..8)) {
+        let mut r = ReplyReader::new();
+        for c in &chunks {
+            r.feed(c);
+            while let Ok(Some(reply)) = r.next_reply() {
+                prop_assert!((200..=599).contains(&reply.code));
+                let _ = reply.text();
+            }
+        }
+    }
+
+    #[test]
+    fn reply_reader_never_panics_on_reply_like_input(text in "([0-9]{3}[ -]?[0-9. a-z]{0,12}\r?\n?){0,20}") {
+        let mut r = ReplyReader::new();
+        r.feed(text.as_bytes());
+        while let Ok(Some(_)) = r.next_reply() {}
+    }
+
+    #[test]
+    fn dot_stuffer_output_is_safe(body in body_bytes(), cuts in proptest::collection::vec(any::<usize>(), 0..4)) {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut last = 0;
+        for c in cuts {
+            chunks.push(&body[last..c]);
+            last = c;
+        }
+        chunks.push(&body[last..]);
+        let out = stuff_chunks(&chunks);
+        prop_assert_eq!(&out, &DotStuffer::encode_all(&body));
+        // No bare CR, no bare LF.
+        for (i, &b) in out.iter().enumerate() {
+            if b == b'\r' {
+                prop_assert_eq!(out.get(i + 1), Some(&b'\n'));
+            }
+            if b == b'\n' {
+                prop_assert!(i > 0 && out[i - 1] == b'\r');
+            }
+        }
+        // The only end-of-data is the terminator.
+        prop_assert!(out.ends_with(b".\r\n"));
+        let head = &out[..out.len() - 3];
+        prop_assert!(head.is_empty() || head.ends_with(b"\r\n"));
+        prop_assert!(!head.starts_with(b".\r\n"));
+        prop_assert!(!head.windows(5).any(|w| w == b"\r\n.\r\n"));
+        // And the receiver gets the body back, line ends canonicalised.
+        prop_assert_eq!(unstuff(&out), canonical(&body));
+    }
+}
