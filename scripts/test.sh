@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build and the tests need. Real peers (swaks, openssl,
-# Postfix's smtp-sink …) join this list as the daemon's tests arrive.
-packages=(pkg-config)
+# Debian packages the build and the tests need: python3 is the real SMTP
+# client of the end-to-end tests (smtplib), passwd gives useradd for the
+# test users postern/posternq, util-linux gives runuser, openssl makes the
+# development certificates.
+packages=(pkg-config python3 passwd util-linux openssl)
 
 missing=()
 for p in "${packages[@]}"; do

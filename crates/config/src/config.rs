@@ -46,6 +46,16 @@ pub struct Config {
     pub run_as_user: String,
     /// `TrustedUser`.
     pub trusted_user: Option<String>,
+    /// `QueueOwner` (Postern's own): the user that owns QueueDirectory and
+    /// runs the queue runner. It must differ from RunAsUser, so that the
+    /// per-connection processes cannot open the spool.
+    pub queue_owner: String,
+    /// `MailboxDirectory` (Postern's own): where local mail is delivered,
+    /// one Maildir per user (`<dir>/<user>/Maildir`).
+    pub mailbox_directory: PathBuf,
+    /// `MinQueueAge`: the wait before the first retry of a deferred
+    /// message; each later retry waits twice as long, up to four hours.
+    pub min_queue_age: std::time::Duration,
     /// `SmtpGreetingMessage`, unexpanded (`$j Postern $v; $b`).
     pub smtp_greeting: String,
     /// The `Timeout.*` options.
@@ -168,6 +178,9 @@ impl Config {
             connection_rate_throttle: 0,
             daemons: Vec::new(),
             run_as_user: String::new(),
+            queue_owner: String::new(),
+            mailbox_directory: PathBuf::new(),
+            min_queue_age: std::time::Duration::ZERO,
             trusted_user: None,
             smtp_greeting: String::new(),
             timeouts: Timeouts::default(),

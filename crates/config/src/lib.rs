@@ -39,6 +39,7 @@ mod lexer;
 mod options;
 mod relay;
 mod table;
+mod tables;
 mod values;
 
 pub use config::Config;
@@ -46,6 +47,7 @@ pub use daemon_port::{DaemonPort, Family};
 pub use duration::{format_duration, parse_duration, Unit};
 pub use error::{ConfigError, ConfigErrors};
 pub use relay::Relay;
+pub use tables::{LocalHostNames, MailerRoute, Mailertable};
 pub use values::{Feature, Timeouts, TlsFiles, TlsSrvOptions};
 
 /// The configuration file used when none is named on the command line.

@@ -191,6 +191,39 @@ pub(crate) static OPTIONS: &[Opt] = &[
         show: |c| vec![c.run_as_user.clone()],
     },
     Opt {
+        cf: CfName::Option(&["QueueOwner"]),
+        m4: M4Name::Define(&["confQUEUE_OWNER"]),
+        default: &["posternq"],
+        set: |c, n, v| {
+            c.queue_owner = text(v).ok_or_else(|| format!("{n}: a user name is required"))?;
+            Ok(())
+        },
+        show: |c| vec![c.queue_owner.clone()],
+    },
+    Opt {
+        cf: CfName::Option(&["MailboxDirectory"]),
+        m4: M4Name::Define(&["confMAILBOX_DIR"]),
+        default: &["/var/mail/postern"],
+        set: |c, n, v| match at(n, abs_path(v))? {
+            Some(p) => {
+                c.mailbox_directory = p;
+                Ok(())
+            }
+            None => Err(format!("{n}: a mailbox directory is required")),
+        },
+        show: |c| vec![c.mailbox_directory.display().to_string()],
+    },
+    Opt {
+        cf: CfName::Option(&["MinQueueAge"]),
+        m4: M4Name::Define(&["confMIN_QUEUE_AGE"]),
+        default: &["1m"],
+        set: |c, n, v| {
+            c.min_queue_age = at(n, parse_duration(v, Unit::Minutes))?;
+            Ok(())
+        },
+        show: |c| vec![format_duration(c.min_queue_age)],
+    },
+    Opt {
         cf: CfName::Option(&["TrustedUser"]),
         m4: M4Name::Define(&["confTRUSTED_USER"]),
         default: &[],

@@ -1,0 +1,278 @@
+//! The side tables next to the configuration file, plain text (no
+//! `makemap`): `local-host-names` (one domain per line) and `mailertable`
+//! (`domain  mailer:host` per line, `.domain` for every subdomain).
+//!
+//! A missing table is an empty one; a malformed line is an error naming
+//! file and line, like a bad configuration line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::error::{ConfigError, ConfigErrors};
+use crate::relay::Relay;
+use crate::values::check_domain;
+
+/// The domains this host receives mail for (sendmail's class `w`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalHostNames {
+    names: BTreeSet<String>,
+}
+
+impl LocalHostNames {
+    /// Reads the table at `path`; a missing file is empty.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let mut names = BTreeSet::new();
+        let mut errors = Vec::new();
+        for (line_no, line) in read_lines(path)? {
+            let line = line.as_str();
+            match check_domain(line) {
+                Ok(()) => {
+                    names.insert(line.to_ascii_lowercase());
+                }
+                Err(why) => errors.push(ConfigError::new(
+                    path,
+                    line_no,
+                    format!("bad host name \"{line}\": {why}"),
+                )),
+            }
+        }
+        finish(Self { names }, errors)
+    }
+
+    /// Builds the table from names (for tests and the development instance).
+    pub fn from_names<I: IntoIterator<Item = S>, S: AsRef<str>>(names: I) -> Self {
+        Self {
+            names: names
+                .into_iter()
+                .map(|n| n.as_ref().to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// True when `domain` is one of ours (without regard to case).
+    pub fn contains(&self, domain: &str) -> bool {
+        self.names.contains(&domain.to_ascii_lowercase())
+    }
+
+    /// Adds a name (the host's own `$j` is always local).
+    pub fn insert(&mut self, name: &str) {
+        self.names.insert(name.to_ascii_lowercase());
+    }
+}
+
+/// Where a mailertable entry sends mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailerRoute {
+    /// An SMTP-family mailer (`esmtp:[host]:port`, `smtp:host`, `relay:…`).
+    Smtp(Relay),
+    /// `local:` or `local:user`: deliver here.
+    Local {
+        /// The user to deliver to instead of the recipient's local part.
+        user: Option<String>,
+    },
+    /// `error:5.7.1:550 text` or `error:550 text`: refuse with this reply.
+    Error {
+        /// Three-digit code.
+        code: u16,
+        /// The enhanced status code, when given.
+        enhanced: Option<String>,
+        /// The reply text.
+        text: String,
+    },
+}
+
+/// The mailertable: domain → route.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mailertable {
+    entries: BTreeMap<String, MailerRoute>,
+}
+
+impl Mailertable {
+    /// Reads the table at `path`; a missing file is empty.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let mut entries = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (line_no, line) in read_lines(path)? {
+            let line = line.as_str();
+            let Some((key, value)) = line.split_once(char::is_whitespace) else {
+                errors.push(ConfigError::new(
+                    path,
+                    line_no,
+                    format!("missing route after \"{line}\""),
+                ));
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            let domain = key.strip_prefix('.').unwrap_or(&key);
+            if let Err(why) = check_domain(domain) {
+                errors.push(ConfigError::new(
+                    path,
+                    line_no,
+                    format!("bad domain \"{key}\": {why}"),
+                ));
+                continue;
+            }
+            match parse_route(value.trim()) {
+                Ok(route) => {
+                    entries.insert(key, route);
+                }
+                Err(why) => errors.push(ConfigError::new(path, line_no, why)),
+            }
+        }
+        finish(Self { entries }, errors)
+    }
+
+    /// The route for `domain`: the exact entry, else `.parent` entries from
+    /// the nearest parent outwards, as sendmail's mailertable does.
+    pub fn lookup(&self, domain: &str) -> Option<&MailerRoute> {
+        let domain = domain.to_ascii_lowercase();
+        if let Some(route) = self.entries.get(&domain) {
+            return Some(route);
+        }
+        let mut rest = domain.as_str();
+        while let Some(dot) = rest.find('.') {
+            if let Some(route) = self.entries.get(&rest[dot..]) {
+                return Some(route);
+            }
+            rest = &rest[dot + 1..];
+        }
+        None
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn parse_route(value: &str) -> Result<MailerRoute, String> {
+    let (mailer, rest) = value
+        .split_once(':')
+        .ok_or_else(|| format!("bad route \"{value}\": expected mailer:host"))?;
+    match mailer {
+        "local" => Ok(MailerRoute::Local {
+            user: Some(rest.to_string()).filter(|u| !u.is_empty()),
+        }),
+        "error" => parse_error_route(rest).ok_or_else(|| format!("bad error route \"{value}\"")),
+        _ => Relay::parse(value).map(MailerRoute::Smtp),
+    }
+}
+
+/// `5.7.1:550 text` or `550 text`.
+fn parse_error_route(rest: &str) -> Option<MailerRoute> {
+    let (enhanced, reply) = match rest.split_once(':') {
+        Some((e, r)) if e.split('.').count() == 3 => (Some(e.to_string()), r),
+        _ => (None, rest),
+    };
+    let (code, text) = reply.split_once(' ').unwrap_or((reply, ""));
+    let code: u16 = code.parse().ok().filter(|c| (400..600).contains(c))?;
+    Some(MailerRoute::Error {
+        code,
+        enhanced,
+        text: text.to_string(),
+    })
+}
+
+/// The meaningful lines of a table: no comments, no blanks, trimmed.
+fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, ConfigErrors> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(ConfigErrors(vec![ConfigError::new(
+                path,
+                0,
+                format!("cannot read: {e}"),
+            )]))
+        }
+    };
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| (i, l.to_string()))
+        .collect())
+}
+
+fn finish<T>(value: T, errors: Vec<ConfigError>) -> Result<T, ConfigErrors> {
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("table");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn mailertable_routes_and_lookup_order() {
+        let (_d, path) = write(
+            "# comment\nexample.com esmtp:[127.0.0.1]:2526\n.example.com relay:[192.0.2.9]\nlocal.test local:\nbad.test error:5.7.1:550 No thanks\n",
+        );
+        let t = Mailertable::load(&path).unwrap();
+        let Some(MailerRoute::Smtp(r)) = t.lookup("EXAMPLE.com") else {
+            panic!()
+        };
+        assert_eq!(
+            (r.host.as_str(), r.port, r.mx_lookup),
+            ("127.0.0.1", Some(2526), false)
+        );
+        let Some(MailerRoute::Smtp(r)) = t.lookup("a.b.example.com") else {
+            panic!()
+        };
+        assert_eq!(r.host, "192.0.2.9");
+        assert_eq!(
+            t.lookup("local.test"),
+            Some(&MailerRoute::Local { user: None })
+        );
+        assert_eq!(
+            t.lookup("bad.test"),
+            Some(&MailerRoute::Error {
+                code: 550,
+                enhanced: Some("5.7.1".into()),
+                text: "No thanks".into()
+            })
+        );
+        assert_eq!(t.lookup("other.org"), None);
+    }
+
+    #[test]
+    fn mailertable_errors_name_the_line() {
+        let (_d, path) = write("ok.test esmtp:[127.0.0.1]\nnoroute.test\nbad_domain esmtp:x\nx.test esmtp:[1.2.3.4]:99999\n");
+        let e = Mailertable::load(&path).unwrap_err().to_string();
+        assert!(e.contains(":2: missing route"), "{e}");
+        assert!(e.contains(":3: bad domain"), "{e}");
+        assert!(e.contains(":4: bad smart host"), "{e}");
+    }
+
+    #[test]
+    fn local_host_names() {
+        let (_d, path) = write("Example.ORG\n# x\n\nmx.example.org\n");
+        let t = LocalHostNames::load(&path).unwrap();
+        assert!(t.contains("example.org") && t.contains("MX.example.org"));
+        assert!(!t.contains("other.org"));
+        let (_d, path) = write("bad name\n");
+        assert!(LocalHostNames::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains(":1: bad host name"));
+        assert!(
+            LocalHostNames::load(Path::new("/nonexistent/x")).unwrap() == LocalHostNames::default()
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! Per-job bookkeeping: one [`Job`] per `Deliver` frame, from routing to the
+//! `Done` report.
+//!
+//! Owns: routing every recipient of a job, delivering the local and
+//! `error:` ones at once, grouping the remote ones into SMTP sessions (one
+//! per address, port and mailer: [`SessionPlan`]), building each session's
+//! envelope (DSN parameters included), and collecting one
+//! [`RecipientReport`] per recipient until the job is complete. Does not
+//! own: the event loop (`mod.rs`) or the sockets (`outbound.rs`).
+//!
+//! The invariant the queue runner relies on: every recipient of the job is
+//! reported exactly once, in the job's order. [`Job::record`] refuses a
+//! second result for a recipient, and [`Job::into_report`] is only called
+//! when [`Job::is_complete`].
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use postern_ipc::{DeliveryJob, DeliveryReport, RecipientReport, RecipientStatus};
+use postern_smtp::client::{ClientConfig, ClientSession, StartTlsPolicy};
+
+use super::envelope::envelope;
+use super::maildir;
+use super::route::{self, Route, Target};
+use crate::log;
+use crate::settings::Settings;
+
+/// One job in flight.
+pub struct Job {
+    /// The job as the queue runner sent it.
+    pub job: DeliveryJob,
+    /// The message, read-only, shared with the job's sessions.
+    pub data: Rc<File>,
+    results: Vec<Option<RecipientReport>>,
+}
+
+/// One SMTP session to be run for some recipients of a job.
+pub struct SessionPlan {
+    /// The loop's key for the job.
+    pub job_key: u64,
+    /// The message's queue id, for log lines.
+    pub queue_id: String,
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// sendmail's `relay=` text.
+    pub relay: String,
+    /// sendmail's `mailer=`.
+    pub mailer: String,
+    /// The job's recipient indices, in envelope order.
+    pub indices: Vec<usize>,
+    /// The session, waiting for its greeting.
+    pub session: ClientSession,
+    /// The message.
+    pub data: Rc<File>,
+}
+
+impl Job {
+    /// A job with no results yet.
+    pub fn new(job: DeliveryJob, data: File) -> Job {
+        let results = vec![None; job.recipients.len()];
+        Job {
+            job,
+            data: Rc::new(data),
+            results,
+        }
+    }
+
+    /// Records the result for recipient `index`; a second result for the
+    /// same recipient is a bug and is ignored.
+    pub fn record(&mut self, index: usize, report: RecipientReport) {
+        match self.results.get_mut(index) {
+            Some(slot @ None) => *slot = Some(report),
+            _ => debug_assert!(false, "recipient {index} reported twice or out of range"),
+        }
+    }
+
+    /// Every recipient has a result.
+    pub fn is_complete(&self) -> bool {
+        self.results.iter().all(Option::is_some)
+    }
+
+    /// The report for the queue runner; call only when complete.
+    pub fn into_report(self) -> DeliveryReport {
+        let recipients = self
+            .results
+            .into_iter()
+            .zip(&self.job.recipients)
+            .map(|(r, rcpt)| {
+                r.unwrap_or_else(|| RecipientReport {
+                    address: rcpt.address.clone(),
+                    status: RecipientStatus::TempFail,
+                    reply: "451 4.3.0 Internal error: no result".into(),
+                    relay: String::new(),
+                    mailer: String::new(),
+                })
+            })
+            .collect();
+        DeliveryReport {
+            job: self.job.job,
+            queue_id: self.job.queue_id,
+            recipients,
+        }
+    }
+
+    /// Gives every recipient without a result this one (shutdown).
+    pub fn fail_unresolved(&mut self, status: RecipientStatus, reply: &str) {
+        for (slot, rcpt) in self.results.iter_mut().zip(&self.job.recipients) {
+            slot.get_or_insert_with(|| RecipientReport {
+                address: rcpt.address.clone(),
+                status,
+                reply: reply.to_string(),
+                relay: String::new(),
+                mailer: String::new(),
+            });
+        }
+    }
+
+    /// Routes every recipient: local and failed ones are settled now, the
+    /// remote ones come back as sessions to run.
+    pub fn start(&mut self, job_key: u64, settings: &Settings) -> Vec<SessionPlan> {
+        // Remote recipients by target first, so each name resolves once.
+        let mut by_target: Vec<(Target, Vec<usize>)> = Vec::new();
+        for i in 0..self.job.recipients.len() {
+            let address = self.job.recipients[i].address.clone();
+            match route::route(settings, &address) {
+                Route::Local { user } => {
+                    let report = self.deliver_local(settings, &address, &user);
+                    self.record(i, report);
+                }
+                Route::Fail {
+                    status,
+                    reply,
+                    mailer,
+                } => self.record(i, report(&address, status, reply, "", &mailer)),
+                Route::Remote(target) => match by_target.iter_mut().find(|(t, _)| *t == target) {
+                    Some((_, v)) => v.push(i),
+                    None => by_target.push((target, vec![i])),
+                },
+            }
+        }
+        // Then by (address, port, mailer): two names for one server share a session.
+        let mut groups: Vec<(SocketAddr, String, String, Vec<usize>)> = Vec::new();
+        for (target, indices) in by_target {
+            match route::resolve(&target) {
+                Ok((addr, relay)) => {
+                    match groups
+                        .iter_mut()
+                        .find(|(a, _, m, _)| *a == addr && *m == target.mailer)
+                    {
+                        Some((_, _, _, v)) => v.extend(indices),
+                        None => groups.push((addr, relay, target.mailer, indices)),
+                    }
+                }
+                Err(why) => {
+                    // getaddrinfo cannot tell "no such domain" from "DNS down".
+                    log::info(3, &format!("{}: {why}", self.job.queue_id));
+                    for i in indices {
+                        let addr = self.job.recipients[i].address.clone();
+                        let reply = format!("451 4.4.3 {why}");
+                        let r = report(&addr, RecipientStatus::TempFail, reply, "", &target.mailer);
+                        self.record(i, r);
+                    }
+                }
+            }
+        }
+        let mut plans = Vec::new();
+        for (addr, relay, mailer, mut indices) in groups {
+            indices.sort_unstable();
+            match self.session(settings, &indices) {
+                Ok(session) => plans.push(SessionPlan {
+                    job_key,
+                    queue_id: self.job.queue_id.clone(),
+                    addr,
+                    relay,
+                    mailer,
+                    indices,
+                    session,
+                    data: Rc::clone(&self.data),
+                }),
+                Err((status, reply)) => {
+                    for i in indices {
+                        let a = self.job.recipients[i].address.clone();
+                        self.record(i, report(&a, status, reply.clone(), &relay, &mailer));
+                    }
+                }
+            }
+        }
+        plans
+    }
+
+    fn deliver_local(&self, settings: &Settings, address: &str, user: &str) -> RecipientReport {
+        let result = maildir::deliver(
+            &settings.config.mailbox_directory,
+            user,
+            &self.job.sender,
+            &self.data,
+            &settings.hostname,
+        );
+        let (status, reply) = match result {
+            Ok(_) => (
+                RecipientStatus::Sent,
+                format!("250 2.0.0 <{address}>... Delivered"),
+            ),
+            Err(e) => {
+                log::warning(
+                    3,
+                    &format!(
+                        "{}: local delivery to {user} failed: {e}",
+                        self.job.queue_id
+                    ),
+                );
+                (RecipientStatus::TempFail, format!("451 4.3.0 {e}"))
+            }
+        };
+        report(address, status, reply, "local", "local")
+    }
+
+    /// The SMTP session for the recipients `indices`.
+    fn session(
+        &self,
+        settings: &Settings,
+        indices: &[usize],
+    ) -> Result<ClientSession, (RecipientStatus, String)> {
+        let config = ClientConfig {
+            helo_name: settings.hostname.clone(),
+            // STARTTLS hook: becomes Opportunistic (with ClientCertFile /
+            // ClientKeyFile) when the delivery client gets its TLS layer.
+            starttls: StartTlsPolicy::Never,
+            already_tls: false,
+        };
+        if let Err(e) = config.validate() {
+            return Err((
+                RecipientStatus::TempFail,
+                format!("451 4.3.5 Bad host name: {e}"),
+            ));
+        }
+        let envelope = envelope(&self.job, indices);
+        ClientSession::new(config, envelope).map_err(|e| {
+            (
+                RecipientStatus::PermFail,
+                format!("501 5.5.4 Invalid envelope: {e}"),
+            )
+        })
+    }
+}
+
+fn report(
+    address: &str,
+    status: RecipientStatus,
+    reply: String,
+    relay: &str,
+    mailer: &str,
+) -> RecipientReport {
+    RecipientReport {
+        address: address.to_string(),
+        status,
+        reply,
+        relay: relay.to_string(),
+        mailer: mailer.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::tests::{job, settings_with};
+    use std::io::Write;
+
+    #[test]
+    fn routes_settle_local_and_error_recipients_and_group_remote_ones() {
+        let table = "a.test esmtp:[127.0.0.1]:2525\nb.test esmtp:[127.0.0.1]:2525\n\
+                     c.test relay:[127.0.0.1]:2525\nd.test error:5.7.1:550 No\n";
+        let (dir, settings) = settings_with(table, "");
+        let mut data = tempfile::tempfile().unwrap();
+        data.write_all(b"Subject: x\r\n\r\nbody\r\n").unwrap();
+        let j = job(
+            7,
+            &[
+                "u@a.test",
+                "alice@local.test",
+                "v@b.test",
+                "w@c.test",
+                "x@d.test",
+                "../x@local.test",
+            ],
+        );
+        let mut job = Job::new(j, data);
+        let plans = job.start(1, &settings);
+        // a.test and b.test share a session; c.test has another mailer.
+        let groups: Vec<_> = plans
+            .iter()
+            .map(|p| (p.indices.clone(), p.mailer.as_str(), p.relay.as_str()))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                (vec![0, 2], "esmtp", "[127.0.0.1]"),
+                (vec![3], "relay", "[127.0.0.1]")
+            ]
+        );
+        assert!(!job.is_complete());
+        let results = &job.results;
+        let alice = results[1].as_ref().unwrap();
+        assert_eq!(
+            (alice.status, alice.reply.as_str()),
+            (
+                RecipientStatus::Sent,
+                "250 2.0.0 <alice@local.test>... Delivered"
+            )
+        );
+        assert_eq!(
+            (alice.relay.as_str(), alice.mailer.as_str()),
+            ("local", "local")
+        );
+        let x = results[4].as_ref().unwrap();
+        assert_eq!(
+            (x.status, x.reply.as_str(), x.mailer.as_str()),
+            (RecipientStatus::PermFail, "550 5.7.1 No", "error")
+        );
+        let bad = results[5].as_ref().unwrap();
+        assert_eq!(bad.status, RecipientStatus::PermFail);
+        assert_eq!(bad.reply, "550 5.1.1 <../x@local.test>... User unknown");
+        let new = dir.path().join("mail/alice/Maildir/new");
+        assert_eq!(std::fs::read_dir(new).unwrap().count(), 1);
+        job.fail_unresolved(RecipientStatus::TempFail, "451 4.3.2 x");
+        assert!(job.is_complete());
+        let report = job.into_report();
+        assert_eq!((report.job, report.recipients.len()), (7, 6));
+        assert_eq!(report.recipients[0].reply, "451 4.3.2 x");
+    }
+
+    #[test]
+    fn local_delivery_failure_is_a_tempfail() {
+        let (dir, settings) = settings_with("", "");
+        std::fs::remove_dir(dir.path().join("mail")).unwrap();
+        let mut job = Job::new(job(1, &["alice@local.test"]), tempfile::tempfile().unwrap());
+        assert!(job.start(1, &settings).is_empty());
+        let r = job.into_report().recipients.remove(0);
+        assert_eq!(r.status, RecipientStatus::TempFail);
+        assert!(
+            r.reply.starts_with("451 4.3.0 MailboxDirectory "),
+            "{}",
+            r.reply
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! The delivery client: takes jobs from the queue runner, delivers them
+//! (local Maildirs, outbound SMTP) and reports one result per recipient.
+//!
+//! Owns: the one event loop of the process ([`run`]): the channel to the
+//! queue runner, every outbound connection, their deadlines, and the cap
+//! on concurrent connections ([`MAX_CONNECTIONS`], the rest wait in line).
+//! Does not own: routing (`route.rs`), Maildir writes (`maildir.rs`), one
+//! connection's state machine (`outbound.rs`), a job's bookkeeping
+//! (`job.rs`), or anything about the queue: retries, bounces and the `to=`
+//! log lines belong to the queue runner.
+//!
+//! The loop, as a checklist: say Hello and expect the peer's; then, until
+//! told to stop, wait on the channel and the sockets with the earliest
+//! deadline as the poll timeout; a `Deliver` is routed at once (local and
+//! `error:` recipients are settled on the spot, remote ones become
+//! sessions); a finished job is reported with `Done`; `Shutdown` stops new
+//! work and the process exits once the jobs in flight are reported.
+//!
+//! Security posture: runs as RunAsUser after master dropped privileges (the
+//! [`Dropped`] argument proves it). It never opens the spool: a message is
+//! read only through the read-only descriptor that came with its job, with
+//! positional reads. Everything from the queue runner is checked (Hello
+//! first, one descriptor per job) and a violation ends the process (exit 1;
+//! master restarts the pair); the queue runner's end going away ends it
+//! too (exit 0).
+
+mod body;
+mod envelope;
+mod job;
+mod maildir;
+mod outbound;
+mod results;
+mod route;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use postern_ipc::{
+    ChannelError, DeliveryChannel, DeliveryJob, DeliveryToQueue, QueueToDelivery, RecipientStatus,
+    PROTOCOL_VERSION,
+};
+
+use self::job::{Job, SessionPlan};
+use self::outbound::Outbound;
+use crate::log;
+use crate::privsep::Dropped;
+use crate::settings::Settings;
+
+/// Outbound connections open at once; further sessions wait their turn.
+pub const MAX_CONNECTIONS: usize = 100;
+
+const CHANNEL: Token = Token(0);
+
+/// Runs the delivery client until `Shutdown` (exit 0), the queue runner's
+/// end closing (exit 0), or a protocol violation or I/O failure (exit 1).
+pub fn run(dropped: Dropped, settings: Settings, channel: DeliveryChannel) -> i32 {
+    log::info(12, &format!("delivery client started, uid {}", dropped.uid));
+    let mut client = match Client::new(settings, channel) {
+        Ok(client) => client,
+        Err(e) => {
+            log::err(&format!("delivery client: cannot start: {e}"));
+            return 1;
+        }
+    };
+    match client.run() {
+        Ok(code) => code,
+        Err(e) => {
+            log::err(&format!("delivery client: {e}"));
+            1
+        }
+    }
+}
+
+struct Client {
+    settings: Settings,
+    poll: Poll,
+    channel: DeliveryChannel,
+    channel_interest: Interest,
+    hello: bool,
+    shutting_down: bool,
+    jobs: HashMap<u64, Job>,
+    next_job: u64,
+    conns: HashMap<Token, (Outbound, Option<Interest>)>,
+    next_token: usize,
+    waiting: VecDeque<SessionPlan>,
+}
+
+impl Client {
+    fn new(settings: Settings, channel: DeliveryChannel) -> io::Result<Client> {
+        channel.stream().set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        let fd = channel.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), CHANNEL, Interest::READABLE)?;
+        Ok(Client {
+            settings,
+            poll,
+            channel,
+            channel_interest: Interest::READABLE,
+            hello: false,
+            shutting_down: false,
+            jobs: HashMap::new(),
+            next_job: 0,
+            conns: HashMap::new(),
+            next_token: 1,
+            waiting: VecDeque::new(),
+        })
+    }
+
+    fn run(&mut self) -> io::Result<i32> {
+        let hello = DeliveryToQueue::Hello {
+            version: PROTOCOL_VERSION,
+        };
+        if let Err(e) = self.channel.send(&hello, &[]) {
+            return Ok(channel_failed(e));
+        }
+        let mut events = Events::with_capacity(256);
+        loop {
+            if self.shutting_down && self.jobs.is_empty() && !self.channel.wants_write() {
+                log::info(11, "delivery client: shut down");
+                return Ok(0);
+            }
+            self.update_channel_interest()?;
+            let timeout = self.poll_timeout(Instant::now());
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for event in events.iter() {
+                if event.token() == CHANNEL {
+                    if let Some(code) = self.on_channel() {
+                        return Ok(code);
+                    }
+                } else if let Some((conn, _)) = self.conns.get_mut(&event.token()) {
+                    conn.on_ready(Instant::now());
+                    self.settle(event.token())?;
+                }
+            }
+            self.expire(Instant::now())?;
+            self.start_waiting()?;
+            if let Err(e) = self.channel.flush() {
+                return Ok(channel_failed(e));
+            }
+        }
+    }
+
+    /// Reads and acts on every complete frame from the queue runner;
+    /// `Some(code)` ends the process.
+    fn on_channel(&mut self) -> Option<i32> {
+        if let Err(e) = self.channel.flush() {
+            return Some(channel_failed(e));
+        }
+        loop {
+            match self.channel.fill() {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Some(channel_failed(e)),
+            }
+        }
+        loop {
+            let (msg, fds) = match self.channel.try_recv() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return None,
+                Err(e) => return Some(channel_failed(e)),
+            };
+            if let Err(why) = self.on_message(msg, fds) {
+                log::err(&format!("delivery client: queue runner: {why}"));
+                return Some(1);
+            }
+        }
+    }
+
+    /// One frame; `Err` is a protocol violation.
+    fn on_message(&mut self, msg: QueueToDelivery, mut fds: Vec<OwnedFd>) -> Result<(), String> {
+        let expected_fds = usize::from(matches!(msg, QueueToDelivery::Deliver(_)));
+        if fds.len() != expected_fds {
+            return Err(format!(
+                "{} descriptors with a frame that takes {expected_fds}",
+                fds.len()
+            ));
+        }
+        match msg {
+            QueueToDelivery::Hello { version } if !self.hello => {
+                if version != PROTOCOL_VERSION {
+                    return Err(format!(
+                        "protocol version {version}, ours is {PROTOCOL_VERSION}"
+                    ));
+                }
+                self.hello = true;
+                Ok(())
+            }
+            _ if !self.hello => Err("first frame is not Hello".into()),
+            QueueToDelivery::Hello { .. } => Err("second Hello".into()),
+            QueueToDelivery::Shutdown => {
+                log::info(
+                    11,
+                    "delivery client: shutting down after the jobs in flight",
+                );
+                self.shutting_down = true;
+                Ok(())
+            }
+            QueueToDelivery::Deliver(job) => {
+                let data = File::from(fds.remove(0));
+                self.start_job(job, data);
+                Ok(())
+            }
+        }
+    }
+
+    fn start_job(&mut self, job: DeliveryJob, data: File) {
+        let key = self.next_job;
+        self.next_job += 1;
+        let mut job = Job::new(job, data);
+        if self.shutting_down {
+            job.fail_unresolved(
+                RecipientStatus::TempFail,
+                "451 4.3.2 Delivery client shutting down",
+            );
+        } else {
+            self.waiting.extend(job.start(key, &self.settings));
+        }
+        self.jobs.insert(key, job);
+        self.report_if_complete(key);
+    }
+
+    /// Opens connections for waiting sessions while under the cap.
+    fn start_waiting(&mut self) -> io::Result<()> {
+        while self.conns.len() < MAX_CONNECTIONS {
+            let Some(plan) = self.waiting.pop_front() else {
+                break;
+            };
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            let conn = Outbound::start(plan, &self.settings.config.timeouts, Instant::now());
+            self.conns.insert(token, (conn, None));
+            self.settle(token)?;
+        }
+        Ok(())
+    }
+
+    /// After a connection did something: pass on its results, fix its
+    /// registration, drop it once closed.
+    fn settle(&mut self, token: Token) -> io::Result<()> {
+        let Some((conn, registered)) = self.conns.get_mut(&token) else {
+            return Ok(());
+        };
+        let key = conn.job_key();
+        let results = conn.take_results();
+        let wanted = conn.interest();
+        if conn.is_closed() {
+            if let (Some(stream), Some(_)) = (conn.stream_mut(), *registered) {
+                // Dropping the stream right after closes it.
+                let _ = self.poll.registry().deregister(stream);
+            }
+            self.conns.remove(&token);
+        } else if let (Some(stream), Some(wanted)) = (conn.stream_mut(), wanted) {
+            match *registered {
+                None => self.poll.registry().register(stream, token, wanted)?,
+                Some(r) if r != wanted => self.poll.registry().reregister(stream, token, wanted)?,
+                Some(_) => {}
+            }
+            *registered = Some(wanted);
+        }
+        if let Some(results) = results {
+            if let Some(job) = self.jobs.get_mut(&key) {
+                for (i, report) in results {
+                    job.record(i, report);
+                }
+            }
+            self.report_if_complete(key);
+        }
+        Ok(())
+    }
+
+    fn report_if_complete(&mut self, key: u64) {
+        if !self.jobs.get(&key).is_some_and(Job::is_complete) {
+            return;
+        }
+        let Some(job) = self.jobs.remove(&key) else {
+            return;
+        };
+        let report = job.into_report();
+        // A send error shows again on the next flush or read, which ends the loop.
+        let _ = self.channel.send(&DeliveryToQueue::Done(report), &[]);
+    }
+
+    /// Calls every connection whose deadline passed.
+    fn expire(&mut self, now: Instant) -> io::Result<()> {
+        let due: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, (c, _))| c.deadline().is_some_and(|d| d <= now))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in due {
+            if let Some((conn, _)) = self.conns.get_mut(&token) {
+                conn.on_timeout(now);
+            }
+            self.settle(token)?;
+        }
+        Ok(())
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        self.conns
+            .values()
+            .filter_map(|(c, _)| c.deadline())
+            .min()
+            .map(|d| d.saturating_duration_since(now))
+    }
+
+    fn update_channel_interest(&mut self) -> io::Result<()> {
+        let wanted = if self.channel.wants_write() {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if wanted != self.channel_interest {
+            let fd = self.channel.as_raw_fd();
+            self.poll
+                .registry()
+                .reregister(&mut SourceFd(&fd), CHANNEL, wanted)?;
+            self.channel_interest = wanted;
+        }
+        Ok(())
+    }
+}
+
+/// The exit code for a channel failure: the queue runner going away is a
+/// normal end (master restarts the pair); anything else is logged.
+fn channel_failed(e: ChannelError) -> i32 {
+    match e {
+        ChannelError::Closed => 0,
+        ChannelError::Io(ref io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            0
+        }
+        e => {
+            log::err(&format!("delivery client: queue runner channel: {e}"));
+            1
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Routing: where one recipient goes, decided from the configuration alone.
+//!
+//! Owns: the order of sendmail's routing decisions for one address (local
+//! domain or unqualified → local; mailertable; `SMART_HOST`; the domain
+//! itself), local user name validation, and turning a host into a socket
+//! address with its sendmail-style `relay=` text. Does not own: delivering
+//! (`maildir.rs`, `outbound.rs`) or grouping recipients into sessions
+//! (`job.rs`).
+//!
+//! Two shortcuts of this first version, to be replaced:
+//! - **No MX lookup yet.** A host written without brackets (`relay:mx.example`
+//!   or a recipient's own domain) should be looked up as MX first; for now
+//!   its address records are used, as for `[host]`.
+//! - **Names resolve with blocking `getaddrinfo`** (`ToSocketAddrs`), on the
+//!   event loop, and only the first address is tried. Literals (`[192.0.2.1]`)
+//!   never block; tests use literals only.
+//!
+//! Security posture: addresses come from the queue runner, which took them
+//! from the network. A local part only becomes a directory name after
+//! [`local_user`] accepted it (`[a-z0-9._+-]`, no leading dot, ≤ 64 bytes),
+//! so no recipient can name a path outside `MailboxDirectory`.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use postern_config::{MailerRoute, Relay};
+use postern_ipc::RecipientStatus;
+
+use crate::settings::Settings;
+
+/// The SMTP port used when a route names none.
+pub const SMTP_PORT: u16 = 25;
+
+/// Where to connect, before name resolution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// An address literal: `[192.0.2.1]`, `[IPv6:2001:db8::1]`.
+    Literal(IpAddr),
+    /// A host name, to be resolved.
+    Name(String),
+}
+
+/// A remote destination: host, port and sendmail mailer name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The host.
+    pub host: Host,
+    /// The TCP port.
+    pub port: u16,
+    /// sendmail's `mailer=` (`esmtp`, `relay`, `smtp`, …).
+    pub mailer: String,
+}
+
+/// What to do with one recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Deliver into `<MailboxDirectory>/<user>/Maildir`; `user` is valid.
+    Local {
+        /// The validated, lower-cased user name.
+        user: String,
+    },
+    /// Deliver over SMTP.
+    Remote(Target),
+    /// Do not deliver: report this at once.
+    Fail {
+        /// TempFail or PermFail.
+        status: RecipientStatus,
+        /// The reply, `<code> <enhanced> <text>`.
+        reply: String,
+        /// sendmail's `mailer=` (`local` for an unknown user, `error`).
+        mailer: String,
+    },
+}
+
+/// Routes `address` (without angle brackets).
+pub fn route(settings: &Settings, address: &str) -> Route {
+    let (local_part, domain) = match address.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d.trim_end_matches('.'))),
+        None => (address, None),
+    };
+    let Some(domain) = domain else {
+        return local(address, local_part);
+    };
+    if settings.is_local_domain(domain) {
+        return local(address, local_part);
+    }
+    match settings.mailertable.lookup(domain) {
+        Some(MailerRoute::Local { user }) => local(address, user.as_deref().unwrap_or(local_part)),
+        Some(MailerRoute::Error {
+            code,
+            enhanced,
+            text,
+        }) => error_route(*code, enhanced.as_deref(), text),
+        Some(MailerRoute::Smtp(relay)) => Route::Remote(from_relay(relay, "esmtp")),
+        None => match &settings.config.smart_host {
+            // sendmail's SMART_HOST mailer is `relay` unless one is named.
+            Some(relay) => Route::Remote(from_relay(relay, "relay")),
+            None => direct(address, domain),
+        },
+    }
+}
+
+fn local(address: &str, user: &str) -> Route {
+    match local_user(user) {
+        Some(user) => Route::Local { user },
+        None => Route::Fail {
+            status: RecipientStatus::PermFail,
+            reply: format!("550 5.1.1 <{address}>... User unknown"),
+            mailer: "local".into(),
+        },
+    }
+}
+
+/// A mailbox name for `name`: lower-cased, only `[a-z0-9._+-]`, not
+/// starting with `.`, 1–64 bytes. `None` when it is not acceptable.
+pub fn local_user(name: &str) -> Option<String> {
+    let user = name.to_ascii_lowercase();
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._+-".contains(&b);
+    let ok =
+        !user.is_empty() && user.len() <= 64 && !user.starts_with('.') && user.bytes().all(allowed);
+    ok.then_some(user)
+}
+
+fn error_route(code: u16, enhanced: Option<&str>, text: &str) -> Route {
+    let status = if code >= 500 {
+        RecipientStatus::PermFail
+    } else {
+        RecipientStatus::TempFail
+    };
+    let enhanced = enhanced.map_or_else(|| format!("{}.0.0", code / 100), str::to_string);
+    Route::Fail {
+        status,
+        reply: format!("{code} {enhanced} {text}").trim_end().to_string(),
+        mailer: "error".into(),
+    }
+}
+
+fn from_relay(relay: &Relay, default_mailer: &str) -> Target {
+    // `Relay::host` holds a literal without its brackets or `IPv6:` prefix.
+    let host = match relay.host.parse::<IpAddr>() {
+        Ok(ip) if !relay.mx_lookup => Host::Literal(ip),
+        _ => Host::Name(relay.host.clone()),
+    };
+    Target {
+        host,
+        port: relay.port.unwrap_or(SMTP_PORT),
+        mailer: relay
+            .mailer
+            .clone()
+            .unwrap_or_else(|| default_mailer.to_string()),
+    }
+}
+
+/// The recipient's own domain (MX lookup still to come: see the module doc).
+fn direct(address: &str, domain: &str) -> Route {
+    let host = match domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        Some(literal) => {
+            let ip = match literal.get(..5) {
+                Some(p) if p.eq_ignore_ascii_case("IPv6:") => {
+                    literal[5..].parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+                }
+                _ => literal.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
+            };
+            match ip {
+                Some(ip) => Host::Literal(ip),
+                None => {
+                    return Route::Fail {
+                        status: RecipientStatus::PermFail,
+                        reply: format!("553 5.1.2 <{address}>... Invalid address literal"),
+                        mailer: "esmtp".into(),
+                    }
+                }
+            }
+        }
+        None => Host::Name(domain.to_ascii_lowercase()),
+    };
+    Route::Remote(Target {
+        host,
+        port: SMTP_PORT,
+        mailer: "esmtp".into(),
+    })
+}
+
+/// `[192.0.2.1]`, `[IPv6:2001:db8::1]`: sendmail's way of writing a bare address.
+pub fn bracketed(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("[{v4}]"),
+        IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+    }
+}
+
+/// Resolves a target to the address to connect to and its `relay=` text
+/// (`[127.0.0.1]`, `host.example. [192.0.2.2]`). Blocking for names.
+pub fn resolve(target: &Target) -> Result<(SocketAddr, String), String> {
+    match &target.host {
+        Host::Literal(ip) => Ok((SocketAddr::new(*ip, target.port), bracketed(*ip))),
+        Host::Name(name) => {
+            let mut addrs = (name.as_str(), target.port)
+                .to_socket_addrs()
+                .map_err(|e| format!("Host lookup failed for {name}: {e}"))?;
+            let addr = addrs
+                .next()
+                .ok_or_else(|| format!("No address for {name}"))?;
+            let fqdn = if name.ends_with('.') {
+                name.clone()
+            } else {
+                format!("{name}.")
+            };
+            Ok((addr, format!("{fqdn} {}", bracketed(addr.ip()))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::tests::settings_with;
+
+    fn remote(host: Host, port: u16, mailer: &str) -> Route {
+        Route::Remote(Target {
+            host,
+            port,
+            mailer: mailer.into(),
+        })
+    }
+
+    fn lit(ip: &str) -> Host {
+        Host::Literal(ip.parse().unwrap())
+    }
+
+    #[test]
+    fn local_domains_and_unqualified_addresses() {
+        let (_d, s) = settings_with("", "");
+        assert_eq!(
+            route(&s, "Alice@LOCAL.test"),
+            Route::Local {
+                user: "alice".into()
+            }
+        );
+        assert_eq!(route(&s, "bob"), Route::Local { user: "bob".into() });
+        assert_eq!(
+            route(&s, "root@localhost."),
+            Route::Local {
+                user: "root".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_local_users_are_unknown() {
+        let (_d, s) = settings_with("", "");
+        for addr in [
+            ".hidden@local.test",
+            "../etc@local.test",
+            "a/b@local.test",
+            "\"a b\"@local.test",
+            "@local.test",
+            &format!("{}@local.test", "x".repeat(65)),
+        ] {
+            let Route::Fail { status, reply, .. } = route(&s, addr) else {
+                panic!("{addr} accepted");
+            };
+            assert_eq!(status, RecipientStatus::PermFail);
+            assert_eq!(reply, format!("550 5.1.1 <{addr}>... User unknown"));
+        }
+        assert_eq!(local_user("A.b+c-d_e9").as_deref(), Some("a.b+c-d_e9"));
+        assert!(local_user(&"x".repeat(64)).is_some());
+    }
+
+    #[test]
+    fn mailertable_routes() {
+        let table = "smtp.test esmtp:[127.0.0.1]:2525\n\
+                     .sub.test smtp:[IPv6:::1]\n\
+                     named.test relay:mx.named.test\n\
+                     deny.test error:5.7.1:550 Go away\n\
+                     later.test error:451 Try later\n\
+                     alias.test local:postmaster\n";
+        let (_d, s) = settings_with(table, "");
+        assert_eq!(
+            route(&s, "a@smtp.test"),
+            remote(lit("127.0.0.1"), 2525, "esmtp")
+        );
+        assert_eq!(route(&s, "a@x.sub.test"), remote(lit("::1"), 25, "smtp"));
+        assert_eq!(
+            route(&s, "a@named.test"),
+            remote(Host::Name("mx.named.test".into()), 25, "relay")
+        );
+        assert_eq!(
+            route(&s, "a@deny.test"),
+            Route::Fail {
+                status: RecipientStatus::PermFail,
+                reply: "550 5.7.1 Go away".into(),
+                mailer: "error".into()
+            }
+        );
+        assert_eq!(
+            route(&s, "a@later.test"),
+            Route::Fail {
+                status: RecipientStatus::TempFail,
+                reply: "451 4.0.0 Try later".into(),
+                mailer: "error".into()
+            }
+        );
+        assert_eq!(
+            route(&s, "anyone@alias.test"),
+            Route::Local {
+                user: "postmaster".into()
+            }
+        );
+    }
+
+    #[test]
+    fn smart_host_then_direct() {
+        let (_d, s) = settings_with("smtp.test esmtp:[127.0.0.1]:2525\n", "[192.0.2.7]:587");
+        // The mailertable wins over SMART_HOST.
+        assert_eq!(
+            route(&s, "a@smtp.test"),
+            remote(lit("127.0.0.1"), 2525, "esmtp")
+        );
+        assert_eq!(
+            route(&s, "a@example.org"),
+            remote(lit("192.0.2.7"), 587, "relay")
+        );
+        let (_d, s) = settings_with("", "esmtp:relay.example.net");
+        assert_eq!(
+            route(&s, "a@example.org"),
+            remote(Host::Name("relay.example.net".into()), 25, "esmtp")
+        );
+        let (_d, s) = settings_with("", "");
+        assert_eq!(
+            route(&s, "a@Example.ORG"),
+            remote(Host::Name("example.org".into()), 25, "esmtp")
+        );
+        assert_eq!(
+            route(&s, "a@[192.0.2.9]"),
+            remote(lit("192.0.2.9"), 25, "esmtp")
+        );
+        assert_eq!(
+            route(&s, "a@[IPv6:2001:db8::1]"),
+            remote(lit("2001:db8::1"), 25, "esmtp")
+        );
+        assert!(matches!(route(&s, "a@[nonsense]"), Route::Fail { .. }));
+    }
+
+    #[test]
+    fn relay_text() {
+        let t = |host| Target {
+            host,
+            port: 2525,
+            mailer: "esmtp".into(),
+        };
+        let (addr, relay) = resolve(&t(lit("127.0.0.1"))).unwrap();
+        assert_eq!(
+            (addr.to_string(), relay.as_str()),
+            ("127.0.0.1:2525".into(), "[127.0.0.1]")
+        );
+        let (_, relay) = resolve(&t(lit("::1"))).unwrap();
+        assert_eq!(relay, "[IPv6:::1]");
+    }
+}

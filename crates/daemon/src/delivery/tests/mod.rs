@@ -1,0 +1,188 @@
+//! Tests of the delivery client in one process: [`run`] on a thread, the
+//! queue runner's end of a socketpair in the test ([`Harness`]), an SMTP
+//! sink from `postern-testkit` on 127.0.0.1, and Maildirs in a tempdir.
+//! This file holds the helpers the module tests share; `end_to_end.rs`
+//! delivers, `channel.rs` checks the conversation with the queue runner.
+
+mod channel;
+mod end_to_end;
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use postern_config::{Config, LocalHostNames, Mailertable};
+use postern_ipc::{
+    delivery_channel, queue_delivery_channel, DeliveryJob, DeliveryReport, DeliveryToQueue,
+    EnvelopeRecipient, QueueDeliveryChannel, QueueToDelivery, RecipientStatus, PROTOCOL_VERSION,
+};
+
+use super::run;
+use crate::privsep::unprivileged_for_tests;
+use crate::settings::Settings;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Settings for tests: `local.test` is local, `MailboxDirectory` is
+/// `<tempdir>/mail` (created), the mailertable holds `mailertable`, and
+/// `smart_host` (when not empty) is SMART_HOST. `extra` adds .cf lines.
+pub fn settings_full(
+    mailertable: &str,
+    smart_host: &str,
+    extra: &str,
+) -> (tempfile::TempDir, Settings) {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    let cf = dir.path().join("postern.cf");
+    let mut text = format!(
+        "Djdelivery.test\nO MailboxDirectory={}\n{extra}",
+        mail.display()
+    );
+    if !smart_host.is_empty() {
+        text.push_str(&format!("define(`SMART_HOST', `{smart_host}')dnl\n"));
+    }
+    let config = Config::parse_str(&text, &cf).unwrap();
+    std::fs::write(config.table_path("mailertable"), mailertable).unwrap();
+    let mailertable = Mailertable::load(&config.table_path("mailertable")).unwrap();
+    let settings = Settings {
+        hostname: config.hostname(),
+        local_names: LocalHostNames::from_names(["local.test", "localhost", "delivery.test"]),
+        mailertable,
+        config,
+    };
+    (dir, settings)
+}
+
+/// [`settings_full`] without extra lines.
+pub fn settings_with(mailertable: &str, smart_host: &str) -> (tempfile::TempDir, Settings) {
+    settings_full(mailertable, smart_host, "")
+}
+
+/// A job from `sender@example.org` to `recipients`.
+pub fn job(n: u64, recipients: &[&str]) -> DeliveryJob {
+    DeliveryJob {
+        job: n,
+        queue_id: format!("Q{n:04}"),
+        sender: "sender@example.org".into(),
+        recipients: recipients
+            .iter()
+            .map(|a| EnvelopeRecipient {
+                address: a.to_string(),
+                notify: None,
+                orcpt: None,
+            })
+            .collect(),
+        envid: None,
+        ret: None,
+        eight_bit: false,
+        size: 0,
+    }
+}
+
+/// The queue runner's side of a running delivery client.
+pub struct Harness {
+    pub queue: QueueDeliveryChannel,
+    pub thread: Option<JoinHandle<i32>>,
+}
+
+impl Harness {
+    /// Starts `run` and exchanges Hello.
+    pub fn start(settings: Settings) -> Harness {
+        let mut h = Harness::start_raw(settings);
+        h.send(&QueueToDelivery::Hello {
+            version: PROTOCOL_VERSION,
+        });
+        h
+    }
+
+    /// Starts `run` and reads its Hello, sending none.
+    pub fn start_raw(settings: Settings) -> Harness {
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_read_timeout(Some(WAIT)).unwrap();
+        let thread = std::thread::spawn(move || {
+            run(unprivileged_for_tests(), settings, delivery_channel(a))
+        });
+        let mut queue = queue_delivery_channel(b);
+        let (hello, fds) = queue.recv().expect("Hello from the delivery client");
+        assert_eq!(
+            hello,
+            DeliveryToQueue::Hello {
+                version: PROTOCOL_VERSION
+            }
+        );
+        assert!(fds.is_empty());
+        Harness {
+            queue,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn send(&mut self, msg: &QueueToDelivery) {
+        self.queue.send(msg, &[]).unwrap();
+    }
+
+    pub fn deliver(&mut self, mut job: DeliveryJob, body: &[u8]) {
+        let mut data = tempfile::tempfile().unwrap();
+        data.write_all(body).unwrap();
+        job.size = body.len() as u64;
+        // The delivery client gets a read-only descriptor, as from the queue runner.
+        let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&data));
+        let ro = std::fs::File::open(path).unwrap();
+        self.queue
+            .send(&QueueToDelivery::Deliver(job), &[ro.as_fd()])
+            .unwrap();
+    }
+
+    pub fn report(&mut self) -> DeliveryReport {
+        match self.queue.recv().expect("a Done report") {
+            (DeliveryToQueue::Done(report), fds) if fds.is_empty() => report,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Waits (bounded) for `run` to return.
+    pub fn exit_code(&mut self) -> i32 {
+        join_bounded(self.thread.take().unwrap())
+    }
+}
+
+pub fn join_bounded(thread: JoinHandle<i32>) -> i32 {
+    let deadline = Instant::now() + WAIT;
+    while !thread.is_finished() {
+        assert!(Instant::now() < deadline, "delivery client did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    thread.join().unwrap()
+}
+
+pub fn status_of(
+    report: &DeliveryReport,
+    address: &str,
+) -> (RecipientStatus, String, String, String) {
+    let matching: Vec<_> = report
+        .recipients
+        .iter()
+        .filter(|r| r.address == address)
+        .collect();
+    assert_eq!(matching.len(), 1, "{address} in {report:?}");
+    let r = matching[0];
+    (r.status, r.reply.clone(), r.relay.clone(), r.mailer.clone())
+}
+
+pub fn maildir_files(root: &Path, user: &str) -> Vec<Vec<u8>> {
+    let new = root.join("mail").join(user).join("Maildir/new");
+    std::fs::read_dir(new)
+        .map(|rd| {
+            rd.map(|e| std::fs::read(e.unwrap().path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A body with leading dots, a lone dot line and smuggling-shaped text.
+pub const BODY: &[u8] =
+    b"Subject: dots\r\n\r\n.leading\r\n..two\r\n.\r\nmiddle . dot\r\n.\r\n\r\nend\r\n";

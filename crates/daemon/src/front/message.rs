@@ -1,0 +1,211 @@
+//! The message file the front writes: the Received: header first, then the
+//! text as the session passes it on. It also picks the Message-ID out of
+//! the header section for the `msgid=` of sendmail's log line.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use postern_ipc::{EnvelopeRecipient, MessageEnvelope};
+use postern_queue::{received_header, ReceivedInfo, TlsLine};
+use postern_smtp::address::ReversePath;
+use postern_smtp::params::{BodyType, Ret};
+use postern_smtp::server::{Envelope, Session};
+
+use crate::settings::Settings;
+
+/// How much of the header section is kept to find the Message-ID.
+const HEADER_SCAN_LIMIT: usize = 64 * 1024;
+
+/// A message being written.
+pub struct MessageFile {
+    queue_id: String,
+    out: BufWriter<File>,
+    size: u64,
+    headers: Vec<u8>,
+    in_headers: bool,
+    failed: bool,
+}
+
+impl MessageFile {
+    /// Starts the file with its Received: header.
+    pub fn start(queue_id: String, file: File, received: &str) -> std::io::Result<Self> {
+        let mut out = BufWriter::with_capacity(128 * 1024, file);
+        out.write_all(received.as_bytes())?;
+        Ok(Self {
+            queue_id,
+            out,
+            size: received.len() as u64,
+            headers: Vec::new(),
+            in_headers: true,
+            failed: false,
+        })
+    }
+
+    /// The queue id the queue runner gave.
+    pub fn queue_id(&self) -> &str {
+        &self.queue_id
+    }
+
+    /// Appends text; an error is remembered and reported at the end, so
+    /// the client still gets a proper reply after its final dot.
+    pub fn write(&mut self, bytes: &[u8]) {
+        if self.in_headers {
+            let room = HEADER_SCAN_LIMIT.saturating_sub(self.headers.len());
+            self.headers
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+            if self.headers.starts_with(b"\r\n")
+                || memfind(&self.headers, b"\r\n\r\n").is_some()
+                || room == 0
+            {
+                self.in_headers = false;
+            }
+        }
+        self.size += bytes.len() as u64;
+        if !self.failed && self.out.write_all(bytes).is_err() {
+            self.failed = true;
+        }
+    }
+
+    /// Flushes the file; returns its size and the Message-ID, if any.
+    pub fn finish(mut self) -> std::io::Result<(u64, Option<String>)> {
+        if self.failed {
+            return Err(std::io::Error::other("write to the message file failed"));
+        }
+        self.out.flush()?;
+        Ok((self.size, message_id(&self.headers)))
+    }
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The Message-ID header's value (unfolded, trimmed), if present.
+fn message_id(headers: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(headers);
+    let mut lines = text.split("\r\n").peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            break;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let mut value = value.trim().to_string();
+        while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
+            value.push_str(next.trim());
+            lines.next();
+        }
+        return Some(
+            value
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(256)
+                .collect(),
+        );
+    }
+    None
+}
+
+/// The Received: header for this message, in sendmail's layout.
+pub fn received(
+    settings: &Settings,
+    session: &Session,
+    client: &str,
+    queue_id: &str,
+    for_recipient: Option<&str>,
+    utc_offset: i32,
+) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let date = postern_queue::rfc5322_date(now, utc_offset);
+    let version = format!("Postern {}", env!("CARGO_PKG_VERSION"));
+    let recipient = for_recipient.map(|r| format!("<{r}>"));
+    let tls = session.tls();
+    received_header(&ReceivedInfo {
+        helo: session.helo_name(),
+        client,
+        authenticated: false,
+        auth_bits: None,
+        hostname: &settings.hostname,
+        version: &version,
+        protocol: Some(session.protocol()),
+        queue_id,
+        tls: tls.map(|t| TlsLine {
+            version: &t.version,
+            cipher: &t.cipher,
+            bits: t.cipher_bits,
+            verify: t.verify.as_str(),
+        }),
+        for_recipient: recipient.as_deref(),
+        date: &date,
+    })
+}
+
+/// The envelope as the queue runner records it.
+pub fn ipc_envelope(
+    e: &Envelope,
+    client: &str,
+    size: u64,
+    message_id: Option<String>,
+) -> MessageEnvelope {
+    let sender = match &e.reverse_path {
+        ReversePath::Null => String::new(),
+        ReversePath::Mailbox(m) => m.to_string(),
+    };
+    let p = &e.mail_params;
+    MessageEnvelope {
+        helo: e.helo.clone(),
+        client: client.to_string(),
+        protocol: e.protocol.to_string(),
+        sender,
+        envid: p.envid.clone(),
+        ret: p.ret.map(|r| match r {
+            Ret::Full => "FULL".to_string(),
+            Ret::Hdrs => "HDRS".to_string(),
+        }),
+        body: e.body.map(|b: BodyType| b.as_str().to_string()),
+        size,
+        auth: e.authenticated.clone(),
+        deliver_by: p.by.map(|b| {
+            format!(
+                "{};{}{}",
+                b.seconds,
+                if b.return_on_expiry { 'R' } else { 'N' },
+                if b.trace { "T" } else { "" }
+            )
+        }),
+        message_id,
+        recipients: e
+            .recipients
+            .iter()
+            .map(|(m, rp)| EnvelopeRecipient {
+                address: m.to_string(),
+                notify: rp.notify.map(|n| {
+                    let mut words = Vec::new();
+                    if n.never {
+                        words.push("NEVER");
+                    }
+                    if n.success {
+                        words.push("SUCCESS");
+                    }
+                    if n.failure {
+                        words.push("FAILURE");
+                    }
+                    if n.delay {
+                        words.push("DELAY");
+                    }
+                    words.join(",")
+                }),
+                orcpt: rp
+                    .orcpt
+                    .as_ref()
+                    .map(|o| format!("{};{}", o.addr_type, o.address)),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,129 @@
+//! The front: one process per SMTP connection, running the sans-IO server
+//! session over the accepted socket with blocking I/O and timeouts.
+//!
+//! Security posture: forked by master for one connection, it drops to
+//! RunAsUser and (as root) chroots into an empty directory before it reads
+//! a byte from the network. It holds the client socket and its channel to
+//! the queue runner, nothing else: it cannot open the spool or the keys.
+//! The message goes into a descriptor the queue runner opened for it, and
+//! it answers 250 only after the queue runner says the message is durable.
+
+mod message;
+mod questions;
+mod report;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use postern_ipc::FrontChannel;
+use postern_smtp::server::{Output, ServerConfig, Session};
+
+use crate::privsep::Dropped;
+use crate::settings::Settings;
+
+/// What the front knows about its connection.
+pub struct Connection {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// sendmail's `$_` for this client.
+    pub client: String,
+    /// The listener's Name= (`MTA`, `MSA`).
+    pub daemon_name: String,
+    /// Offset of local time from UTC, read before the jail hid /etc/localtime.
+    pub utc_offset: i32,
+}
+
+/// Runs the session until the client leaves; returns the exit code.
+pub fn run(
+    _dropped: Dropped,
+    settings: &Settings,
+    stream: TcpStream,
+    conn: Connection,
+    queue: FrontChannel,
+) -> i32 {
+    let mut session = Session::new(server_config(settings, &conn));
+    let mut front = questions::Front::new(settings, &conn, queue);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut stream = stream;
+    loop {
+        while let Some(output) = session.poll_output() {
+            match output {
+                Output::Send(bytes) => {
+                    let _ = stream.set_write_timeout(Some(session.current_timeout()));
+                    if stream.write_all(&bytes).is_err() {
+                        front.connection_lost();
+                        return 0;
+                    }
+                }
+                Output::Ask(question) => {
+                    let answer = front.answer(&session, question);
+                    if session.answer(answer).is_err() {
+                        crate::log::err("front: session refused its own answer");
+                        return 1;
+                    }
+                }
+                Output::MessageData(bytes) => front.message_data(&bytes),
+                Output::AbortMessage => front.abort_message(),
+                // STARTTLS is never offered until the TLS work lands.
+                Output::StartTls => {
+                    let _ = session.tls_failed();
+                }
+                Output::Event(event) => report::event(&conn, &event),
+                Output::Close => {
+                    front.finish(&conn);
+                    return 0;
+                }
+            }
+        }
+        let _ = stream.set_read_timeout(Some(session.current_timeout()));
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                front.connection_lost();
+                report::lost(&conn, &session);
+                return 0;
+            }
+            Ok(n) => session.receive(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                session.timed_out()
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => {
+                front.connection_lost();
+                return 0;
+            }
+        }
+    }
+}
+
+/// sendmail's `$_` without DNS: `[192.0.2.1]`, or `localhost [127.0.0.1]`.
+pub fn client_name(peer: &SocketAddr) -> String {
+    match peer.ip() {
+        ip if ip.is_loopback() => format!("localhost [{ip}]"),
+        std::net::IpAddr::V6(ip) => format!("[IPv6:{ip}]"),
+        ip => format!("[{ip}]"),
+    }
+}
+
+fn server_config(settings: &Settings, conn: &Connection) -> ServerConfig {
+    let config = &settings.config;
+    let mut cfg = ServerConfig::new(&settings.hostname, &conn.client);
+    cfg.greeting = expand_greeting(&config.smtp_greeting, &settings.hostname, conn.utc_offset);
+    cfg.privacy = config.privacy;
+    cfg.max_message_size = config.max_message_size;
+    cfg.max_recipients = config.max_recipients_per_message;
+    cfg.trace_commands = crate::log::enabled(15);
+    cfg.command_timeout = config.timeouts.command;
+    cfg.datablock_timeout = config.timeouts.datablock;
+    cfg
+}
+
+/// Expands `$j`, `$v` and `$b` in SmtpGreetingMessage.
+fn expand_greeting(template: &str, hostname: &str, utc_offset: i32) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    template
+        .replace("$j", hostname)
+        .replace("$v", env!("CARGO_PKG_VERSION"))
+        .replace("$b", &postern_queue::rfc5322_date(now, utc_offset))
+}

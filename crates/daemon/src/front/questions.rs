@@ -1,0 +1,280 @@
+//! The front's answers to the session's questions: the relay policy it
+//! decides itself, and the queue runner round trips (open, commit, abort,
+//! ETRN) it forwards.
+
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+
+use postern_ipc::{FrontChannel, FrontToQueue, QueueToFront, PROTOCOL_VERSION};
+use postern_smtp::address::Domain;
+use postern_smtp::server::{etrn_node_started, Answer, Question, Session};
+use postern_smtp::{EnhancedCode, Reply};
+
+use super::message::MessageFile;
+use super::Connection;
+use crate::settings::Settings;
+
+/// The front's side of the conversation with the queue runner.
+pub struct Front<'a> {
+    settings: &'a Settings,
+    peer_ip: IpAddr,
+    queue: FrontChannel,
+    hello_checked: bool,
+    recipients: Vec<String>,
+    message: Option<MessageFile>,
+    utc_offset: i32,
+    client: String,
+    issued_mail: bool,
+}
+
+fn reply(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Answer {
+    Answer::Reply(Reply::new(code, EnhancedCode::new(c, s, d), text))
+}
+
+fn queue_unavailable() -> Answer {
+    reply(451, (4, 3, 0), "Mail queue unavailable; try again later")
+}
+
+impl<'a> Front<'a> {
+    /// Starts the conversation with a Hello (answered lazily).
+    pub fn new(settings: &'a Settings, conn: &Connection, mut queue: FrontChannel) -> Self {
+        let _ = queue.send(
+            &FrontToQueue::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            &[],
+        );
+        Self {
+            settings,
+            peer_ip: conn.peer.ip(),
+            queue,
+            hello_checked: false,
+            recipients: Vec::new(),
+            message: None,
+            utc_offset: conn.utc_offset,
+            client: conn.client.clone(),
+            issued_mail: false,
+        }
+    }
+
+    /// Answers one question.
+    pub fn answer(&mut self, session: &Session, question: Question) -> Answer {
+        match question {
+            Question::Sender { .. } => {
+                self.recipients.clear();
+                self.issued_mail = true;
+                Answer::Accept
+            }
+            Question::Recipient { path, .. } => self.recipient(&path),
+            // VRFY and EXPN answer once aliases and user lookups arrive
+            // with the local delivery work; until then, sendmail's
+            // non-committal answer.
+            Question::Vrfy(_) | Question::Expn(_) => reply(
+                252,
+                (2, 5, 2),
+                "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
+            ),
+            Question::Etrn(argument) => {
+                self.issued_mail = true;
+                match self.round_trip(FrontToQueue::Etrn {
+                    argument: argument.clone(),
+                }) {
+                    Some((QueueToFront::EtrnStarted { .. }, _)) => {
+                        Answer::Reply(etrn_node_started(&argument))
+                    }
+                    _ => queue_unavailable(),
+                }
+            }
+            Question::OpenMessage => self.open_message(session),
+            Question::Commit(envelope) => self.commit(&envelope),
+            Question::Auth { .. } | Question::AuthResponse(_) => {
+                reply(503, (5, 3, 3), "AUTH not available")
+            }
+        }
+    }
+
+    /// The relay policy until the access map arrives: local domains from
+    /// anyone, other domains only from loopback. Never an open relay.
+    fn recipient(&mut self, path: &postern_smtp::address::Mailbox) -> Answer {
+        let local = match &path.domain {
+            None => true,
+            Some(Domain::Name(name)) => self.settings.is_local_domain(name),
+            Some(Domain::Ipv4(_) | Domain::Ipv6(_)) => false,
+        };
+        if local || self.peer_ip.is_loopback() {
+            self.recipients.push(path.to_string());
+            Answer::Accept
+        } else {
+            reply(550, (5, 7, 1), format!("<{path}>... Relaying denied"))
+        }
+    }
+
+    fn open_message(&mut self, session: &Session) -> Answer {
+        let Some((QueueToFront::Opened { queue_id }, mut fds)) =
+            self.round_trip(FrontToQueue::OpenMessage)
+        else {
+            return queue_unavailable();
+        };
+        let Some(fd) = fds.pop() else {
+            return queue_unavailable();
+        };
+        let for_recipient = match self.recipients.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        let header = super::message::received(
+            self.settings,
+            session,
+            &self.client,
+            &queue_id,
+            for_recipient,
+            self.utc_offset,
+        );
+        match MessageFile::start(queue_id.clone(), std::fs::File::from(fd), &header) {
+            Ok(file) => {
+                self.message = Some(file);
+                Answer::Accept
+            }
+            Err(_) => {
+                let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
+                reply(451, (4, 3, 0), "Queue write error")
+            }
+        }
+    }
+
+    fn commit(&mut self, envelope: &postern_smtp::server::Envelope) -> Answer {
+        let Some(file) = self.message.take() else {
+            return queue_unavailable();
+        };
+        let queue_id = file.queue_id().to_string();
+        let Ok((size, message_id)) = file.finish() else {
+            let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
+            return reply(451, (4, 3, 0), "Queue write error");
+        };
+        let envelope = super::message::ipc_envelope(envelope, &self.client, size, message_id);
+        match self.round_trip(FrontToQueue::Commit {
+            queue_id: queue_id.clone(),
+            envelope: Box::new(envelope),
+        }) {
+            Some((QueueToFront::Committed { queue_id: done }, _)) if done == queue_id => {
+                Answer::Queued { queue_id }
+            }
+            Some((
+                QueueToFront::Refused {
+                    code,
+                    enhanced,
+                    text,
+                },
+                _,
+            )) => {
+                let e = EnhancedCode::parse(&enhanced).unwrap_or(EnhancedCode::new(4, 3, 0));
+                Answer::Reply(Reply::new(code, e, text))
+            }
+            _ => queue_unavailable(),
+        }
+    }
+
+    /// Appends message text to the open message file.
+    pub fn message_data(&mut self, bytes: &[u8]) {
+        if let Some(file) = self.message.as_mut() {
+            file.write(bytes);
+        }
+    }
+
+    /// Drops the message being received.
+    pub fn abort_message(&mut self) {
+        if let Some(file) = self.message.take() {
+            let _ = self.queue.send(
+                &FrontToQueue::Abort {
+                    queue_id: file.queue_id().to_string(),
+                },
+                &[],
+            );
+        }
+    }
+
+    /// The client went away: a message in progress was never acknowledged.
+    pub fn connection_lost(&mut self) {
+        self.abort_message();
+    }
+
+    /// The session ended normally.
+    pub fn finish(&mut self, conn: &Connection) {
+        self.abort_message();
+        if !self.issued_mail {
+            super::report::no_mail(conn);
+        }
+    }
+
+    /// Sends one request and waits for its answer (after the peer's Hello).
+    fn round_trip(&mut self, request: FrontToQueue) -> Option<(QueueToFront, Vec<OwnedFd>)> {
+        if !self.hello_checked {
+            match self.queue.recv() {
+                Ok((QueueToFront::Hello { version }, _)) if version == PROTOCOL_VERSION => {
+                    self.hello_checked = true
+                }
+                _ => return None,
+            }
+        }
+        self.queue.send(&request, &[]).ok()?;
+        self.queue.recv().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::os::unix::net::UnixStream;
+
+    use postern_smtp::address::parse_forward_path;
+
+    use super::*;
+
+    fn front_at<'a>(settings: &'a Settings, peer: &str) -> Front<'a> {
+        let peer: SocketAddr = peer.parse().unwrap();
+        let conn = Connection {
+            peer,
+            client: super::super::client_name(&peer),
+            daemon_name: "MTA".into(),
+            utc_offset: 0,
+        };
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        Front::new(settings, &conn, postern_ipc::front_channel(ours))
+    }
+
+    fn verdict(front: &mut Front<'_>, rcpt: &str) -> String {
+        match front.recipient(&parse_forward_path(rcpt).unwrap()) {
+            Answer::Accept => "accept".into(),
+            Answer::Reply(r) => r.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn never_an_open_relay() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = crate::settings::for_tests(dir.path(), "");
+        let mut outsider = front_at(&settings, "192.0.2.1:40000");
+        assert_eq!(verdict(&mut outsider, "<user@mx.test>"), "accept");
+        assert_eq!(verdict(&mut outsider, "<User@MX.TEST>"), "accept");
+        assert_eq!(verdict(&mut outsider, "<postmaster>"), "accept");
+        assert_eq!(
+            verdict(&mut outsider, "<victim@example.com>"),
+            "550 5.7.1 <victim@example.com>... Relaying denied"
+        );
+        assert_eq!(
+            verdict(&mut outsider, "<x@[192.0.2.9]>"),
+            "550 5.7.1 <x@[192.0.2.9]>... Relaying denied"
+        );
+        // Source routes are dropped by the parser, so they cannot smuggle a
+        // remote destination behind a local one.
+        assert_eq!(
+            verdict(&mut outsider, "<@mx.test:victim@example.com>"),
+            "550 5.7.1 <victim@example.com>... Relaying denied"
+        );
+        let mut local = front_at(&settings, "127.0.0.1:40000");
+        assert_eq!(verdict(&mut local, "<victim@example.com>"), "accept");
+        let mut local6 = front_at(&settings, "[::1]:40000");
+        assert_eq!(verdict(&mut local6, "<victim@example.com>"), "accept");
+    }
+}

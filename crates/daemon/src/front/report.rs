@@ -1,0 +1,61 @@
+//! What the front logs, in sendmail's words and at sendmail's LogLevels.
+
+use postern_smtp::server::{Event, Session};
+
+use super::Connection;
+use crate::log;
+
+/// Logs a session event.
+pub fn event(conn: &Connection, event: &Event) {
+    let client = &conn.client;
+    match event {
+        Event::Command(line) => log::info(15, &format!("<-- {line}")),
+        Event::Refused { verb, arg } => log::info(6, &format!("{client}: {verb} {arg} [rejected]")),
+        Event::PipeliningViolation { phase } => log::notice(
+            4,
+            &format!("rejecting {phase} from {client} due to traffic before response"),
+        ),
+        Event::DiscardedAfterStartTls { bytes } => log::notice(
+            4,
+            &format!("{client}: discarded {bytes} bytes of plaintext pipelined after STARTTLS"),
+        ),
+        Event::BadLineEnds { reply } => {
+            log::notice(4, &format!("{client}: message refused: {reply}"))
+        }
+        Event::TooManyBadCommands => log::notice(
+            4,
+            &format!("{client}: too many bad commands; closing connection"),
+        ),
+        Event::CommandTooLong => {
+            log::notice(4, &format!("{client}: command too long, possible attack"))
+        }
+        Event::Timeout => log::info(2, &format!("timeout waiting for input from {client}")),
+    }
+}
+
+/// sendmail's note for a client that connected and did nothing useful.
+pub fn no_mail(conn: &Connection) {
+    log::info(
+        6,
+        &format!(
+            "{} did not issue MAIL/EXPN/VRFY/ETRN during connection to {}",
+            conn.client, conn.daemon_name
+        ),
+    );
+}
+
+/// The client went away without QUIT.
+pub fn lost(conn: &Connection, session: &Session) {
+    let during = if session.is_waiting() {
+        "a command"
+    } else {
+        "input"
+    };
+    log::info(
+        2,
+        &format!(
+            "lost input channel from {} waiting for {during}",
+            conn.client
+        ),
+    );
+}

@@ -1,0 +1,133 @@
+//! Logging: syslog (facility mail, sendmail's line formats) and, with
+//! `--log-stderr`, standard error too, each line as `posternd[pid]: text`.
+//!
+//! Every process opens its own connection to `/dev/log` right after fork,
+//! before it drops privileges or enters its jail, so that logging keeps
+//! working where `/dev/log` cannot be reached. LogLevel decides what is
+//! logged, with sendmail's meanings (REFERENCE §1.3): callers pass the
+//! level a line needs.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
+
+struct State {
+    syslog: Option<Logger<LoggerBackend, Formatter3164>>,
+    stderr: bool,
+    level: u32,
+    pid: u32,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+/// syslog priorities Postern uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// LOG_CRIT.
+    Crit,
+    /// LOG_ERR.
+    Err,
+    /// LOG_WARNING.
+    Warning,
+    /// LOG_NOTICE.
+    Notice,
+    /// LOG_INFO.
+    Info,
+}
+
+/// Opens the log for this process (again after each fork: the pid changed).
+pub fn init(level: u32, stderr: bool) {
+    let pid = std::process::id();
+    let formatter = Formatter3164 {
+        facility: Facility::LOG_MAIL,
+        hostname: None,
+        process: "posternd".into(),
+        pid,
+    };
+    // No syslog daemon (a container, a test machine) is not an error:
+    // the lines still go to standard error when asked for.
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    // After a fork the inherited logger's socket was closed with the other
+    // inherited descriptors, and its number may be reused by the socket we
+    // open next: dropping the old logger would close that one. Forget it.
+    if let Some(inherited) = state.take() {
+        std::mem::forget(inherited);
+    }
+    let syslog = syslog::unix(formatter).ok();
+    *state = Some(State {
+        syslog,
+        stderr,
+        level,
+        pid,
+    });
+}
+
+/// Changes LogLevel (SIGHUP).
+pub fn set_level(level: u32) {
+    if let Some(state) = STATE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        state.level = level;
+    }
+}
+
+/// True when LogLevel is at least `level`.
+pub fn enabled(level: u32) -> bool {
+    STATE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|s| s.level >= level)
+}
+
+/// Logs `text` when LogLevel is at least `level`.
+pub fn log(priority: Priority, level: u32, text: &str) {
+    let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(state) = guard.as_mut() else {
+        return;
+    };
+    if state.level < level {
+        return;
+    }
+    // A line never spans lines: whatever a peer put in it stays on one.
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if let Some(syslog) = state.syslog.as_mut() {
+        let _ = match priority {
+            Priority::Crit => syslog.crit(&text),
+            Priority::Err => syslog.err(&text),
+            Priority::Warning => syslog.warning(&text),
+            Priority::Notice => syslog.notice(&text),
+            Priority::Info => syslog.info(&text),
+        };
+    }
+    if state.stderr {
+        let _ = writeln!(std::io::stderr().lock(), "posternd[{}]: {text}", state.pid);
+    }
+}
+
+/// Logs at LOG_INFO when LogLevel ≥ `level`.
+pub fn info(level: u32, text: &str) {
+    log(Priority::Info, level, text);
+}
+
+/// Logs at LOG_NOTICE when LogLevel ≥ `level`.
+pub fn notice(level: u32, text: &str) {
+    log(Priority::Notice, level, text);
+}
+
+/// Logs at LOG_WARNING when LogLevel ≥ `level`.
+pub fn warning(level: u32, text: &str) {
+    log(Priority::Warning, level, text);
+}
+
+/// Logs at LOG_ERR; serious problems are logged at any LogLevel above 0.
+pub fn err(text: &str) {
+    log(Priority::Err, 1, text);
+}
+
+/// Logs at LOG_CRIT, at any LogLevel.
+pub fn crit(text: &str) {
+    log(Priority::Crit, 0, text);
+}

@@ -1,0 +1,284 @@
+//! master: the root process. It never parses SMTP and never reads a message.
+//!
+//! Its main is a checklist: resolve the users, prepare the directories,
+//! bind the listeners, start the queue runner and the delivery client,
+//! then loop: accept and fork a front per connection, supervise children
+//! (restarting the queue runner/delivery client pair with back-off), reload
+//! on SIGHUP, drain and stop on SIGTERM.
+
+mod children;
+mod directories;
+mod listeners;
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::log;
+use crate::privsep::{self, Identity};
+use crate::settings::Settings;
+
+const SIGNALS: Token = Token(0);
+const QUEUE: Token = Token(1);
+/// Listeners get tokens from here on.
+const FIRST_LISTENER: usize = 10;
+
+/// How long fronts may take to finish after SIGTERM.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Why master could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    /// A system call or file operation failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Users or privileges.
+    #[error("{0}")]
+    Privsep(#[from] privsep::PrivsepError),
+    /// Anything else worth a sentence.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The users the roles run as.
+#[derive(Clone, Debug)]
+pub struct Users {
+    /// Fronts and the delivery client (RunAsUser).
+    pub run_as: Identity,
+    /// The queue runner (QueueOwner).
+    pub queue_owner: Identity,
+}
+
+/// master's state.
+pub struct Master {
+    settings: Settings,
+    config_path: PathBuf,
+    log_stderr: bool,
+    users: Users,
+    poll: Poll,
+    listeners: listeners::Listeners,
+    workers: children::Workers,
+    fronts: HashMap<Pid, u64>,
+    connections: u64,
+    throttle: listeners::Throttle,
+    draining: Option<Instant>,
+}
+
+/// Runs master until SIGTERM.
+pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result<(), MasterError> {
+    let users = resolve_users(&settings)?;
+    directories::prepare(&settings, &users)?;
+    let poll = Poll::new()?;
+    let listeners = listeners::Listeners::bind(&settings, &poll, FIRST_LISTENER)?;
+    let mut signals = Signals::new([SIGCHLD, SIGHUP, SIGTERM, SIGINT])?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)?;
+    let mut master = Master {
+        throttle: listeners::Throttle::new(settings.config.connection_rate_throttle),
+        settings,
+        config_path,
+        log_stderr,
+        users,
+        poll,
+        listeners,
+        workers: children::Workers::default(),
+        fronts: HashMap::new(),
+        connections: 0,
+        draining: None,
+    };
+    master.start_workers()?;
+    log::info(
+        1,
+        &format!(
+            "starting daemon (Postern {}): SMTP+queueing on {}",
+            env!("CARGO_PKG_VERSION"),
+            master.listeners.describe()
+        ),
+    );
+    master.serve(&mut signals)
+}
+
+/// RunAsUser and QueueOwner as root; the invoking user otherwise.
+fn resolve_users(settings: &Settings) -> Result<Users, MasterError> {
+    if !privsep::privileged() {
+        let me = nix::unistd::User::from_uid(nix::unistd::Uid::current())
+            .ok()
+            .flatten()
+            .map_or_else(|| nix::unistd::Uid::current().to_string(), |u| u.name);
+        let identity = Identity {
+            name: me,
+            uid: nix::unistd::Uid::current(),
+            gid: nix::unistd::Gid::current(),
+        };
+        log::info(
+            1,
+            &format!(
+                "not started as root: every process runs as {} (uid {})",
+                identity.name, identity.uid
+            ),
+        );
+        return Ok(Users {
+            run_as: identity.clone(),
+            queue_owner: identity,
+        });
+    }
+    let run_as = privsep::lookup(&settings.config.run_as_user)?;
+    let queue_owner = privsep::lookup(&settings.config.queue_owner)?;
+    if run_as.uid.is_root() || queue_owner.uid.is_root() {
+        return Err(MasterError::Setup(
+            "RunAsUser and QueueOwner must not be root".into(),
+        ));
+    }
+    if run_as.uid == queue_owner.uid {
+        return Err(MasterError::Setup(format!(
+            "RunAsUser ({}) and QueueOwner ({}) must be different users, or a front could open the spool",
+            run_as.name, queue_owner.name
+        )));
+    }
+    Ok(Users {
+        run_as,
+        queue_owner,
+    })
+}
+
+impl Master {
+    fn serve(&mut self, signals: &mut Signals) -> Result<(), MasterError> {
+        let mut events = Events::with_capacity(128);
+        loop {
+            let timeout = self.next_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            for event in events.iter() {
+                match event.token() {
+                    SIGNALS => {
+                        for sig in signals.pending() {
+                            match sig {
+                                SIGCHLD => self.reap(),
+                                SIGHUP => self.reload(),
+                                _ => self.begin_drain(),
+                            }
+                        }
+                    }
+                    QUEUE => self.queue_channel_ready(),
+                    token => self.accept(token.0 - FIRST_LISTENER),
+                }
+            }
+            self.reap();
+            self.tick()?;
+            if let Some(since) = self.draining {
+                if self.fronts.is_empty() && self.workers.all_gone() {
+                    log::info(1, "daemon stopped");
+                    return Ok(());
+                }
+                if since.elapsed() > DRAIN_TIME * 2 {
+                    self.kill_everything();
+                }
+            }
+        }
+    }
+
+    fn next_timeout(&self) -> Option<Duration> {
+        let mut t = Duration::from_secs(5);
+        if self.throttle.is_blocked() || self.draining.is_some() {
+            t = t.min(Duration::from_millis(200));
+        }
+        if let Some(at) = self.workers.restart_at {
+            t = t.min(at.saturating_duration_since(Instant::now()));
+        }
+        Some(t)
+    }
+
+    /// Periodic work: restarting workers after back-off, resuming accepts
+    /// after the rate throttle, killing fronts that outlive a drain.
+    fn tick(&mut self) -> Result<(), MasterError> {
+        if self.draining.is_none() {
+            if self.workers.restart_due() {
+                self.start_workers()?;
+            }
+            if self.throttle.unblock_if_due() {
+                for i in 0..self.listeners.len() {
+                    self.accept(i);
+                }
+            }
+        } else if self.draining.is_some_and(|d| d.elapsed() > DRAIN_TIME) {
+            for pid in self.fronts.keys() {
+                let _ = signal::kill(*pid, Signal::SIGTERM);
+            }
+        }
+        Ok(())
+    }
+
+    fn reload(&mut self) {
+        match Settings::load(&self.config_path) {
+            Ok(settings) => {
+                log::set_level(settings.config.log_level);
+                self.throttle = listeners::Throttle::new(settings.config.connection_rate_throttle);
+                self.settings = settings;
+                log::info(1, "restarting on SIGHUP: configuration reloaded");
+                // The queue runner and delivery client pick the new
+                // configuration up by being restarted; fronts get it as
+                // they are forked.
+                self.workers.stop();
+            }
+            Err(errors) => log::err(&format!("SIGHUP: configuration not reloaded: {errors}")),
+        }
+    }
+
+    fn begin_drain(&mut self) {
+        if self.draining.is_some() {
+            return;
+        }
+        log::info(1, "stopping daemon: draining connections");
+        self.draining = Some(Instant::now());
+        self.listeners.close(&self.poll);
+        self.workers.stop();
+    }
+
+    fn kill_everything(&mut self) {
+        for pid in self.fronts.keys().chain(self.workers.pids().iter()) {
+            let _ = signal::kill(*pid, Signal::SIGKILL);
+        }
+    }
+
+    fn queue_channel_ready(&mut self) {
+        if let Some(channel) = self.workers.queue.as_mut() {
+            let _ = channel.flush();
+            loop {
+                match channel.fill() {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+            while let Ok(Some((msg, _))) = channel.try_recv() {
+                if let postern_ipc::QueueToMaster::Ready { queued } = msg {
+                    log::info(11, &format!("queue runner ready with {queued} messages"));
+                }
+            }
+        }
+    }
+
+    fn register_queue_channel(&mut self) -> std::io::Result<()> {
+        if let Some(channel) = self.workers.queue.as_ref() {
+            channel.stream().set_nonblocking(true)?;
+            self.poll.registry().register(
+                &mut SourceFd(&channel.as_raw_fd()),
+                QUEUE,
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+        }
+        Ok(())
+    }
+}

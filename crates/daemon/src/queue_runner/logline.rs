@@ -1,0 +1,108 @@
+//! sendmail's log lines for messages: `from=` on receipt, `to=` per
+//! recipient on delivery, in sendmail's field order (REFERENCE §1.4).
+
+use postern_ipc::{MessageEnvelope, RecipientReport, RecipientStatus};
+use postern_queue::ControlFile;
+
+/// sendmail's `pintvl`: `HH:MM:SS`, or `D+HH:MM:SS` past a day.
+pub fn interval(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let hms = format!(
+        "{:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    );
+    if days > 0 {
+        format!("{days}+{hms}")
+    } else {
+        hms
+    }
+}
+
+/// sendmail's message priority: size plus 30000 per recipient (WkRecipFact).
+pub fn priority(size: u64, recipients: usize) -> u64 {
+    size + 30_000 * recipients as u64
+}
+
+/// `QID: from=<s>, size=N, class=0, nrcpts=N, msgid=<…>, bodytype=…, proto=…, relay=…`.
+pub fn from_line(queue_id: &str, e: &MessageEnvelope, size: u64) -> String {
+    let mut line = format!(
+        "{queue_id}: from=<{}>, size={size}, class=0, nrcpts={}",
+        e.sender,
+        e.recipients.len()
+    );
+    if let Some(msgid) = &e.message_id {
+        line.push_str(&format!(", msgid={msgid}"));
+    }
+    if let Some(body) = &e.body {
+        line.push_str(&format!(", bodytype={body}"));
+    }
+    line.push_str(&format!(", proto={}, relay={}", e.protocol, e.client));
+    line
+}
+
+/// Splits `250 2.0.0 text` into (code, enhanced, text).
+fn split_reply(reply: &str) -> (&str, Option<&str>, &str) {
+    let (code, rest) = reply.split_once(' ').unwrap_or((reply, ""));
+    match rest.split_once(' ') {
+        Some((e, text)) if postern_smtp::EnhancedCode::parse(e).is_some() => (code, Some(e), text),
+        _ if postern_smtp::EnhancedCode::parse(rest).is_some() => (code, Some(rest), ""),
+        _ => (code, None, rest),
+    }
+}
+
+/// `QID: to=<r>, delay=…, xdelay=…, mailer=…, pri=…, relay=…, dsn=…, stat=…`.
+pub fn to_line(control: &ControlFile, report: &RecipientReport, now: u64, started: u64) -> String {
+    let (code, enhanced, text) = split_reply(&report.reply);
+    let dsn = enhanced
+        .map(str::to_string)
+        .unwrap_or_else(|| match report.status {
+            RecipientStatus::Sent => "2.0.0".into(),
+            RecipientStatus::TempFail => "4.0.0".into(),
+            RecipientStatus::PermFail => "5.0.0".into(),
+        });
+    let stat = match report.status {
+        RecipientStatus::Sent if report.mailer == "local" => "Sent".to_string(),
+        RecipientStatus::Sent => format!("Sent ({text})"),
+        RecipientStatus::TempFail => format!("Deferred: {code} {text}"),
+        RecipientStatus::PermFail if dsn == "5.1.1" => "User unknown".to_string(),
+        RecipientStatus::PermFail => "Service unavailable".to_string(),
+    };
+    let mut line = format!(
+        "{}: to=<{}>, delay={}, xdelay={}, mailer={}, pri={}, relay={}, dsn={dsn}",
+        control.id,
+        report.address,
+        interval(now.saturating_sub(control.created)),
+        interval(now.saturating_sub(started)),
+        report.mailer,
+        priority(control.size, control.recipients.len()),
+        report.relay,
+    );
+    if report.status != RecipientStatus::Sent {
+        line.push_str(&format!(", reply={}", report.reply));
+    }
+    line.push_str(&format!(", stat={stat}"));
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(interval(0), "00:00:00");
+        assert_eq!(interval(3_723), "01:02:03");
+        assert_eq!(interval(90_061), "1+01:01:01");
+    }
+
+    #[test]
+    fn replies_split() {
+        assert_eq!(
+            split_reply("250 2.0.0 h0UGn9P7001230 Message accepted"),
+            ("250", Some("2.0.0"), "h0UGn9P7001230 Message accepted")
+        );
+        assert_eq!(split_reply("250 ok"), ("250", None, "ok"));
+    }
+}

@@ -1,0 +1,227 @@
+//! The queue runner: the only process that touches the spool.
+//!
+//! Security posture: runs as QueueOwner, the only user that can open
+//! QueueDirectory. Everything that reaches it over a front channel is
+//! untrusted (a front faces the network): a front may commit only the
+//! message files it was given, a malformed or oversized frame disconnects
+//! that front (its unfinished files are removed) and is logged, and the
+//! queue runner itself never stops for a front's misbehaviour.
+//!
+//! Its main is a checklist: lock the spool, recover it, tell master it is
+//! ready, then serve fronts, dispatch due messages to the delivery client
+//! and record the results, on one mio loop.
+
+mod fronts;
+mod logline;
+mod schedule;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use postern_ipc::{
+    ChannelError, MasterToQueue, QueueDeliveryChannel, QueueMasterChannel, QueueToDelivery,
+    QueueToMaster, PROTOCOL_VERSION,
+};
+use postern_queue::{QueueIdGenerator, Spool};
+
+use crate::log;
+use crate::privsep::Dropped;
+use crate::settings::Settings;
+
+const MASTER: Token = Token(0);
+const DELIVERY: Token = Token(1);
+/// Fronts get tokens from here on.
+const FIRST_FRONT: usize = 2;
+
+/// The queue runner's state.
+pub struct QueueRunner {
+    settings: Settings,
+    spool: Spool,
+    ids: QueueIdGenerator,
+    poll: Poll,
+    master: QueueMasterChannel,
+    delivery: QueueDeliveryChannel,
+    fronts: HashMap<Token, fronts::FrontConn>,
+    next_token: usize,
+    schedule: schedule::Schedule,
+    shutting_down: bool,
+}
+
+/// Runs the queue runner; returns the exit code.
+pub fn run(
+    _dropped: Dropped,
+    settings: Settings,
+    master: QueueMasterChannel,
+    delivery: QueueDeliveryChannel,
+) -> i32 {
+    match start(settings, master, delivery) {
+        Ok(mut runner) => runner.serve(),
+        Err(e) => {
+            log::crit(&format!("queue runner: {e}"));
+            1
+        }
+    }
+}
+
+fn start(
+    settings: Settings,
+    mut master: QueueMasterChannel,
+    mut delivery: QueueDeliveryChannel,
+) -> std::io::Result<QueueRunner> {
+    let spool = Spool::open(&settings.config.queue_directory)?;
+    lock_spool(&spool)?;
+    let recovery = spool.recover()?;
+    for path in &recovery.removed {
+        log::notice(
+            4,
+            &format!("removed unfinished queue file {}", path.display()),
+        );
+    }
+    for path in &recovery.corrupt {
+        log::err(&format!(
+            "corrupt control file moved aside: {}",
+            path.display()
+        ));
+    }
+    let poll = Poll::new()?;
+    for (channel, token) in [(master.stream(), MASTER), (delivery.stream(), DELIVERY)] {
+        channel.set_nonblocking(true)?;
+        poll.registry().register(
+            &mut SourceFd(&channel.as_raw_fd()),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+    }
+    let hello = PROTOCOL_VERSION;
+    master
+        .send(&QueueToMaster::Hello { version: hello }, &[])
+        .map_err(io)?;
+    delivery
+        .send(&QueueToDelivery::Hello { version: hello }, &[])
+        .map_err(io)?;
+    let mut runner = QueueRunner {
+        ids: QueueIdGenerator::new(std::process::id()),
+        schedule: schedule::Schedule::default(),
+        settings,
+        spool,
+        poll,
+        master,
+        delivery,
+        fronts: HashMap::new(),
+        next_token: FIRST_FRONT,
+        shutting_down: false,
+    };
+    let queued = runner.load_queue(&recovery.committed);
+    runner
+        .master
+        .send(&QueueToMaster::Ready { queued }, &[])
+        .map_err(io)?;
+    log::info(
+        11,
+        &format!("queue runner ready: {queued} messages in the queue"),
+    );
+    Ok(runner)
+}
+
+fn io(e: ChannelError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// One queue runner per spool: a second one (a restart racing the exit of
+/// the old one) waits here until the old one is gone.
+fn lock_spool(spool: &Spool) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(spool.root().join("lock"))?;
+    let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| std::io::Error::from(e))?;
+    // Held for the life of the process; the kernel releases it at exit.
+    std::mem::forget(lock);
+    Ok(())
+}
+
+impl QueueRunner {
+    fn serve(&mut self) -> i32 {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = self
+                .schedule
+                .next_due_in()
+                .map(|d| d.min(Duration::from_secs(60)));
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, timeout.or(Some(Duration::from_secs(60))))
+            {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::crit(&format!("queue runner: poll: {e}"));
+                return 1;
+            }
+            for event in events.iter() {
+                let token = event.token();
+                let result = match token {
+                    MASTER => self.master_ready(),
+                    DELIVERY => self.delivery_ready(),
+                    _ => {
+                        self.front_ready(token);
+                        Ok(())
+                    }
+                };
+                if let Err(code) = result {
+                    return code;
+                }
+            }
+            self.dispatch_due();
+            if self.shutting_down && self.schedule.in_flight() == 0 && self.fronts.is_empty() {
+                let _ = self.delivery.send(&QueueToDelivery::Shutdown, &[]);
+                log::info(11, "queue runner: shut down");
+                return 0;
+            }
+        }
+    }
+
+    /// Messages from master: new fronts, queue runs, shutdown.
+    fn master_ready(&mut self) -> Result<(), i32> {
+        let _ = self.master.flush();
+        loop {
+            match self.master.fill() {
+                Ok(0) => break,
+                Ok(_) => {}
+                // master is gone: so are we (it will start a new pair).
+                Err(ChannelError::Closed) => return Err(0),
+                Err(e) => {
+                    log::err(&format!("queue runner: master channel: {e}"));
+                    return Err(1);
+                }
+            }
+        }
+        loop {
+            match self.master.try_recv() {
+                Ok(None) => return Ok(()),
+                Ok(Some((MasterToQueue::NewFront { connection }, mut fds))) => match fds.pop() {
+                    Some(fd) => self.add_front(connection, fd),
+                    None => log::err("queue runner: NewFront without a descriptor"),
+                },
+                Ok(Some((MasterToQueue::RunQueue, _))) => self.schedule.run_all_now(),
+                Ok(Some((MasterToQueue::Shutdown, _))) => self.shutting_down = true,
+                Ok(Some((MasterToQueue::Hello { version }, _))) if version == PROTOCOL_VERSION => {}
+                Ok(Some((MasterToQueue::Hello { version }, _))) => {
+                    log::crit(&format!("queue runner: master speaks protocol {version}"));
+                    return Err(1);
+                }
+                Err(e) => {
+                    log::err(&format!("queue runner: master channel: {e}"));
+                    return Err(1);
+                }
+            }
+        }
+    }
+}

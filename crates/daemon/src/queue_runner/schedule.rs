@@ -1,0 +1,334 @@
+//! When each message is tried, handing due messages to the delivery client,
+//! and recording what it reports.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use postern_ipc::{
+    ChannelError, DeliveryJob, DeliveryReport, DeliveryToQueue, EnvelopeRecipient, QueueToDelivery,
+    RecipientStatus, PROTOCOL_VERSION,
+};
+use postern_queue::{BodyType, ControlFile, QueueId, RecipientState, Ret};
+
+use super::{logline, QueueRunner};
+use crate::log;
+
+/// Jobs handed to the delivery client at once.
+const MAX_IN_FLIGHT: usize = 200;
+/// The longest wait between two attempts.
+const MAX_BACKOFF: u64 = 4 * 3600;
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The retry schedule, in memory; the control files hold the truth.
+#[derive(Default)]
+pub struct Schedule {
+    due: BTreeSet<(u64, QueueId)>,
+    when: HashMap<QueueId, u64>,
+    /// Recipient domains per message, for ETRN.
+    domains: HashMap<QueueId, Vec<String>>,
+    busy: HashSet<QueueId>,
+    jobs: HashMap<u64, (QueueId, u64)>,
+    next_job: u64,
+}
+
+impl Schedule {
+    /// Schedules `id` at `at` (unix seconds).
+    pub fn add_at(&mut self, id: QueueId, at: u64, domains: Vec<String>) {
+        if let Some(old) = self.when.insert(id.clone(), at) {
+            self.due.remove(&(old, id.clone()));
+        }
+        self.due.insert((at, id.clone()));
+        self.domains.insert(id, domains);
+    }
+
+    /// How long until the next message is due, if any is waiting.
+    pub fn next_due_in(&self) -> Option<Duration> {
+        let (at, _) = self.due.iter().next()?;
+        Some(Duration::from_secs(at.saturating_sub(now())))
+    }
+
+    fn pop_due(&mut self, now: u64) -> Option<QueueId> {
+        let first = self.due.iter().next().cloned()?;
+        if first.0 > now {
+            return None;
+        }
+        self.due.remove(&first);
+        self.when.remove(&first.1);
+        Some(first.1)
+    }
+
+    /// Everything waiting is due now (`runq`, SIGHUP of the queue).
+    pub fn run_all_now(&mut self) {
+        let ids: Vec<QueueId> = self.when.keys().cloned().collect();
+        for id in ids {
+            let domains = self.domains.remove(&id).unwrap_or_default();
+            self.add_at(id, 0, domains);
+        }
+    }
+
+    /// ETRN: messages with a recipient in `arg` (`host`, `@domain` for the
+    /// domain and its subdomains) are due now. Returns how many.
+    pub fn run_matching_now(&mut self, arg: &str) -> u32 {
+        let arg = arg.trim_start_matches('#').to_ascii_lowercase();
+        let (domain, subdomains) = match arg.strip_prefix('@') {
+            Some(d) => (d.to_string(), true),
+            None => (arg, false),
+        };
+        let matching: Vec<QueueId> = self
+            .when
+            .keys()
+            .filter(|id| {
+                self.domains.get(*id).is_some_and(|ds| {
+                    ds.iter()
+                        .any(|d| *d == domain || (subdomains && d.ends_with(&format!(".{domain}"))))
+                })
+            })
+            .cloned()
+            .collect();
+        for id in &matching {
+            let domains = self.domains.remove(id).unwrap_or_default();
+            self.add_at(id.clone(), 0, domains);
+        }
+        matching.len() as u32
+    }
+
+    /// Jobs the delivery client is working on.
+    pub fn in_flight(&self) -> usize {
+        self.jobs.len()
+    }
+}
+
+pub(super) fn domains_of(control: &ControlFile) -> Vec<String> {
+    control
+        .pending_recipients()
+        .filter_map(|r| {
+            r.address
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+/// The wait before attempt `attempts + 1`: MinQueueAge, doubling, at most 4h.
+fn backoff(min: Duration, attempts: u32) -> u64 {
+    let base = min.as_secs().max(1);
+    base.saturating_mul(1u64 << attempts.saturating_sub(1).min(20))
+        .min(MAX_BACKOFF)
+}
+
+impl QueueRunner {
+    /// Puts the messages found at startup on the schedule.
+    pub(super) fn load_queue(&mut self, ids: &[QueueId]) -> u32 {
+        let mut count = 0;
+        for id in ids {
+            match self.spool.load(id) {
+                Ok(control) if !control.is_finished() => {
+                    self.schedule
+                        .add_at(id.clone(), control.next_attempt, domains_of(&control));
+                    count += 1;
+                }
+                Ok(_) => count += 1,
+                Err(e) => log::err(&format!("{id}: cannot read control file: {e}")),
+            }
+        }
+        count
+    }
+
+    /// Hands due messages to the delivery client.
+    pub(super) fn dispatch_due(&mut self) {
+        let now = now();
+        while self.schedule.in_flight() < MAX_IN_FLIGHT && !self.shutting_down {
+            let Some(id) = self.schedule.pop_due(now) else {
+                return;
+            };
+            if self.schedule.busy.contains(&id) {
+                continue;
+            }
+            if let Err(e) = self.dispatch(&id) {
+                log::err(&format!("{id}: cannot start delivery: {e}"));
+            }
+        }
+    }
+
+    fn dispatch(&mut self, id: &QueueId) -> std::io::Result<()> {
+        let control = self
+            .spool
+            .load(id)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if control.is_finished() {
+            return Ok(());
+        }
+        let data = self.spool.open_data(id)?;
+        self.schedule.next_job += 1;
+        let job = self.schedule.next_job;
+        let msg = QueueToDelivery::Deliver(DeliveryJob {
+            job,
+            queue_id: id.to_string(),
+            sender: control.sender.clone(),
+            recipients: control
+                .pending_recipients()
+                .map(|r| EnvelopeRecipient {
+                    address: r.address.clone(),
+                    notify: r.notify.clone(),
+                    orcpt: r.orcpt.clone(),
+                })
+                .collect(),
+            envid: control.envid.clone(),
+            ret: control
+                .ret
+                .map(|r| if r == Ret::Full { "FULL" } else { "HDRS" }.to_string()),
+            eight_bit: control.body == Some(BodyType::EightBitMime),
+            size: control.size,
+        });
+        self.delivery
+            .send(&msg, &[data.as_fd()])
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.schedule.busy.insert(id.clone());
+        self.schedule.jobs.insert(job, (id.clone(), now()));
+        Ok(())
+    }
+
+    /// Reports from the delivery client.
+    pub(super) fn delivery_ready(&mut self) -> Result<(), i32> {
+        let fail = |e: ChannelError| {
+            log::err(&format!("queue runner: delivery channel: {e}"));
+            1
+        };
+        self.delivery.flush().map_err(fail)?;
+        loop {
+            match self.delivery.fill() {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        loop {
+            match self.delivery.try_recv() {
+                Ok(None) => return Ok(()),
+                Ok(Some((DeliveryToQueue::Done(report), _))) => self.record(report),
+                Ok(Some((DeliveryToQueue::Hello { version }, _)))
+                    if version == PROTOCOL_VERSION => {}
+                Ok(Some((DeliveryToQueue::Hello { version }, _))) => {
+                    log::crit(&format!("delivery client speaks protocol {version}"));
+                    return Err(1);
+                }
+                Err(e) => return Err(fail(e)),
+            }
+        }
+    }
+
+    /// Records a job's results in the control file and logs each recipient.
+    fn record(&mut self, report: DeliveryReport) {
+        let Some((id, started)) = self.schedule.jobs.remove(&report.job) else {
+            log::err(&format!("report for unknown job {}", report.job));
+            return;
+        };
+        self.schedule.busy.remove(&id);
+        let mut control = match self.spool.load(&id) {
+            Ok(control) => control,
+            Err(e) => return log::err(&format!("{id}: cannot read control file: {e}")),
+        };
+        let now = now();
+        for r in &report.recipients {
+            let Some(entry) = control.recipients.iter_mut().find(|e| {
+                e.address == r.address
+                    && matches!(e.state, RecipientState::Pending | RecipientState::Deferred)
+            }) else {
+                continue;
+            };
+            entry.attempts += 1;
+            entry.last_reply = Some(r.reply.clone());
+            entry.state = match r.status {
+                RecipientStatus::Sent => RecipientState::Sent,
+                RecipientStatus::TempFail => RecipientState::Deferred,
+                RecipientStatus::PermFail => RecipientState::Failed,
+            };
+            let level = match r.status {
+                RecipientStatus::Sent => 8,
+                RecipientStatus::TempFail => 9,
+                RecipientStatus::PermFail => 7,
+            };
+            log::info(level, &logline::to_line(&control, r, now, started));
+        }
+        control.attempts += 1;
+        self.conclude(control, now);
+    }
+
+    /// Removes a finished message, or saves it and schedules its retry.
+    fn conclude(&mut self, mut control: ControlFile, now: u64) {
+        let id = control.id.clone();
+        if control
+            .recipients
+            .iter()
+            .all(|r| r.state == RecipientState::Sent)
+        {
+            if let Err(e) = self.spool.remove(&id) {
+                log::err(&format!("{id}: cannot remove delivered message: {e}"));
+            }
+            return;
+        }
+        let lifetime = self.settings.config.timeouts.queuereturn.as_secs();
+        if !control.is_finished() && lifetime > 0 && now.saturating_sub(control.created) > lifetime
+        {
+            let days = lifetime / 86_400;
+            for r in control
+                .recipients
+                .iter_mut()
+                .filter(|r| r.state == RecipientState::Deferred)
+            {
+                r.state = RecipientState::Failed;
+                r.last_reply = Some(format!("554 5.4.7 Cannot send message for {days} days"));
+            }
+        }
+        if !control.is_finished() {
+            control.next_attempt =
+                now + backoff(self.settings.config.min_queue_age, control.attempts);
+            self.schedule
+                .add_at(id.clone(), control.next_attempt, domains_of(&control));
+        }
+        if let Err(e) = self.spool.update(&id, &control) {
+            log::err(&format!("{id}: cannot update control file: {e}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_min_queue_age_up_to_four_hours() {
+        let min = Duration::from_secs(60);
+        assert_eq!(backoff(min, 1), 60);
+        assert_eq!(backoff(min, 2), 120);
+        assert_eq!(backoff(min, 5), 960);
+        assert_eq!(backoff(min, 40), MAX_BACKOFF);
+        assert_eq!(backoff(Duration::ZERO, 1), 1);
+    }
+
+    #[test]
+    fn etrn_matches_domains_and_subdomains() {
+        let mut s = Schedule::default();
+        let id = |n: &str| n.parse::<QueueId>().unwrap();
+        s.add_at(
+            id("h0UGn9P7001230"),
+            10_000_000_000,
+            vec!["example.org".into()],
+        );
+        s.add_at(
+            id("h0UGn9P8001230"),
+            10_000_000_000,
+            vec!["mx.example.org".into()],
+        );
+        assert_eq!(s.run_matching_now("example.org"), 1);
+        assert_eq!(s.run_matching_now("@example.org"), 2);
+        assert_eq!(s.run_matching_now("other.net"), 0);
+        assert!(s.pop_due(now()).is_some());
+    }
+}

@@ -1,0 +1,72 @@
+//! Helpers shared by the daemon's end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use postern_testkit::{descendant_pids, ensure_test_users, Daemon, DaemonBuilder, Sink};
+
+/// Generous bound for anything a test waits for.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// A daemon that relays `@sink.test` to `sink` and delivers `@mx.test`
+/// locally, with fast retries; `extra` lines are added to its configuration.
+pub fn daemon_with_sink(sink: &Sink, extra: &[&str]) -> Daemon {
+    ensure_test_users();
+    let mut builder = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
+        .table(
+            "mailertable",
+            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+        )
+        .table("local-host-names", "mx.test\n")
+        .config_line("O LogLevel=9")
+        .config_line("O MinQueueAge=1s");
+    for line in extra {
+        builder = builder.config_line(line);
+    }
+    builder.start()
+}
+
+/// The pid of the daemon's process with this role (`queue`, `deliv`,
+/// `front`), found by the name master gives each child.
+pub fn role_pids(daemon: &Daemon, role: &str) -> Vec<u32> {
+    let name = format!("posternd-{role}");
+    descendant_pids(daemon.pid())
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .collect()
+}
+
+/// Waits for exactly one process of `role` and returns it.
+pub fn role_pid(daemon: &Daemon, role: &str) -> u32 {
+    postern_testkit::poll_until(WAIT, || match role_pids(daemon, role).as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no single {role} process; log:\n{}",
+            daemon.log_lines().join("\n")
+        )
+    })
+}
+
+/// The message as sent, with the Received: header the daemon added cut off.
+pub fn strip_received(data: &[u8]) -> &[u8] {
+    assert!(data.starts_with(b"Received: "), "no Received: header first");
+    let mut i = 0;
+    loop {
+        let end = data[i..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("header line end")
+            + i
+            + 2;
+        i = end;
+        if !matches!(data.get(i), Some(b' ' | b'\t')) {
+            return &data[i..];
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Every message that crosses a process boundary, one enum per channel
+//! direction (OpenSMTPD's `imsg_type`, typed). Nothing else defines wire
+//! types. Each channel starts with `Hello { version }` in both directions;
+//! a peer with another [`PROTOCOL_VERSION`] is disconnected.
+//!
+//! Strings here come from the network through an unprivileged process: the
+//! receiver validates them before it writes them anywhere.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a message below changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// front → queue runner (socketpair made by master, one per connection).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FrontToQueue {
+    /// First frame: the sender's protocol version.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+    },
+    /// DATA was accepted: create a message file and pass its descriptor.
+    OpenMessage,
+    /// The message is complete in the file: make it durable, then answer.
+    Commit {
+        /// The id `Opened` gave.
+        queue_id: String,
+        /// The envelope to record.
+        envelope: Box<MessageEnvelope>,
+    },
+    /// The message was refused or the client went away: drop the file.
+    Abort {
+        /// The id `Opened` gave.
+        queue_id: String,
+    },
+    /// ETRN: run the queue for this node, `@domain` or `#queue`.
+    Etrn {
+        /// The ETRN argument.
+        argument: String,
+    },
+}
+
+/// queue runner → front.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueToFront {
+    /// First frame: the sender's protocol version.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+    },
+    /// A message file exists; its descriptor (write-only) travels with this frame.
+    Opened {
+        /// The new queue id.
+        queue_id: String,
+    },
+    /// The message is durable: the front may say 250.
+    Committed {
+        /// The queue id.
+        queue_id: String,
+    },
+    /// No: send this SMTP reply instead (`452 4.4.5 …`, `451 4.3.0 …`).
+    Refused {
+        /// Three-digit code.
+        code: u16,
+        /// Enhanced status code, `x.y.z`.
+        enhanced: String,
+        /// Reply text.
+        text: String,
+    },
+    /// ETRN done: a queue run was started for this many messages.
+    EtrnStarted {
+        /// Messages scheduled.
+        messages: u32,
+    },
+}
+
+/// master → queue runner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MasterToQueue {
+    /// First frame: the sender's protocol version.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+    },
+    /// A front was started; the queue runner's end of its channel travels
+    /// with this frame.
+    NewFront {
+        /// master's number for the connection, for logs.
+        connection: u64,
+    },
+    /// Run every queued message now.
+    RunQueue,
+    /// Finish what is in progress and exit.
+    Shutdown,
+}
+
+/// queue runner → master.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueToMaster {
+    /// First frame: the sender's protocol version.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+    },
+    /// Startup recovery finished; the queue runner serves fronts now.
+    Ready {
+        /// Committed messages found in the spool.
+        queued: u32,
+    },
+}
+
+/// queue runner → delivery client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueToDelivery {
+    /// First frame: the sender's protocol version.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+    },
+    /// Deliver this message; its data file (read-only) travels with the frame.
+    Deliver(DeliveryJob),
+    /// Finish the sessions in progress and exit.
+    Shutdown,
+}
+
+/// delivery client → queue runner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryToQueue {
+    /// First frame: the sender's protocol version.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+    },
+    /// The outcome of one job, every recipient accounted for.
+    Done(DeliveryReport),
+}
+
+/// The envelope of a received message, as the front saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageEnvelope {
+    /// HELO/EHLO name.
+    pub helo: Option<String>,
+    /// sendmail's `$_`: `name [addr]`.
+    pub client: String,
+    /// `SMTP`, `ESMTP`, `ESMTPS`, …
+    pub protocol: String,
+    /// Reverse path without brackets; empty for `<>`.
+    pub sender: String,
+    /// DSN ENVID.
+    pub envid: Option<String>,
+    /// DSN RET: `FULL` or `HDRS`.
+    pub ret: Option<String>,
+    /// BODY: `7BIT` or `8BITMIME`.
+    pub body: Option<String>,
+    /// Octets in the data file.
+    pub size: u64,
+    /// AUTH identity.
+    pub auth: Option<String>,
+    /// DELIVERBY as `seconds;R|N[T]`.
+    pub deliver_by: Option<String>,
+    /// The Message-ID header, for the `msgid=` of the log line.
+    pub message_id: Option<String>,
+    /// Accepted recipients.
+    pub recipients: Vec<EnvelopeRecipient>,
+}
+
+/// One recipient of an envelope or a job.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeRecipient {
+    /// The address, without brackets.
+    pub address: String,
+    /// DSN NOTIFY, as given (`SUCCESS,FAILURE`).
+    pub notify: Option<String>,
+    /// DSN ORCPT, as given (`rfc822;a@b`).
+    pub orcpt: Option<String>,
+}
+
+/// One delivery attempt for some recipients of one message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    /// The queue runner's number for this job.
+    pub job: u64,
+    /// The message.
+    pub queue_id: String,
+    /// Reverse path without brackets; empty for `<>`.
+    pub sender: String,
+    /// The recipients to try now.
+    pub recipients: Vec<EnvelopeRecipient>,
+    /// DSN ENVID.
+    pub envid: Option<String>,
+    /// DSN RET.
+    pub ret: Option<String>,
+    /// The body is 8-bit (BODY=8BITMIME).
+    pub eight_bit: bool,
+    /// Octets in the data file.
+    pub size: u64,
+}
+
+/// What happened to a recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecipientStatus {
+    /// Delivered (2xx, or written to the mailbox).
+    Sent,
+    /// Try again later (4xx, connection trouble).
+    TempFail,
+    /// Give up (5xx).
+    PermFail,
+}
+
+/// The result for one recipient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientReport {
+    /// The recipient address.
+    pub address: String,
+    /// The outcome.
+    pub status: RecipientStatus,
+    /// The reply that decided it, `250 2.0.0 …`, or a local reason.
+    pub reply: String,
+    /// Where it went, sendmail's `relay=` (`mx.example. [192.0.2.2]`).
+    pub relay: String,
+    /// sendmail's `mailer=` (`esmtp`, `relay`, `local`).
+    pub mailer: String,
+}
+
+/// The outcome of one job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    /// The job number.
+    pub job: u64,
+    /// The message.
+    pub queue_id: String,
+    /// One report per recipient of the job.
+    pub recipients: Vec<RecipientReport>,
+}

@@ -1,0 +1,83 @@
+//! Postern's inter-process messages: the one catalogue of wire types,
+//! their framing, descriptor passing and peer credentials.
+//!
+//! The channel map (who talks to whom, and what travels with the frames):
+//!
+//! | channel | made by | messages | descriptors |
+//! | --- | --- | --- | --- |
+//! | master → queue runner | master, at fork | [`MasterToQueue`] / [`QueueToMaster`] | `NewFront`: the queue runner's end of a front channel |
+//! | front ↔ queue runner | master, per connection | [`FrontToQueue`] / [`QueueToFront`] | `Opened`: the message file, write-only |
+//! | queue runner ↔ delivery client | master, at fork | [`QueueToDelivery`] / [`DeliveryToQueue`] | `Deliver`: the message file, read-only |
+//!
+//! The message body never crosses a socket: the front writes into the
+//! descriptor the queue runner opened, and the delivery client reads from
+//! one. Decoding is strict: a frame over its channel's limit is refused
+//! from its header alone, before anything is allocated for it; a body that
+//! is not exactly one message of the channel's type, or that leaves bytes
+//! over, is refused; either disconnects the peer. A compromised front must
+//! not be able to crash or steer the queue runner.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod catalogue;
+mod channel;
+pub mod frame;
+mod peer;
+mod scm_rights;
+
+pub use catalogue::*;
+pub use channel::{Channel, ChannelError};
+pub use peer::{peer, Peer};
+
+/// Frame limit for messages from a front: an envelope with thousands of
+/// recipients fits; a 4 GiB length prefix does not.
+pub const FRONT_LIMIT: usize = 1 << 20;
+/// Frame limit for the small replies to a front.
+pub const REPLY_LIMIT: usize = 64 << 10;
+/// Frame limit between queue runner and delivery client.
+pub const DELIVERY_LIMIT: usize = 4 << 20;
+/// Frame limit between master and queue runner.
+pub const MASTER_LIMIT: usize = 64 << 10;
+
+/// The front's end of its channel to the queue runner.
+pub type FrontChannel = Channel<FrontToQueue, QueueToFront>;
+/// The queue runner's end of a front's channel.
+pub type QueueFrontChannel = Channel<QueueToFront, FrontToQueue>;
+/// master's end of its channel to the queue runner.
+pub type MasterQueueChannel = Channel<MasterToQueue, QueueToMaster>;
+/// The queue runner's end of its channel to master.
+pub type QueueMasterChannel = Channel<QueueToMaster, MasterToQueue>;
+/// The queue runner's end of its channel to the delivery client.
+pub type QueueDeliveryChannel = Channel<QueueToDelivery, DeliveryToQueue>;
+/// The delivery client's end of its channel to the queue runner.
+pub type DeliveryChannel = Channel<DeliveryToQueue, QueueToDelivery>;
+
+/// A front's channel, from the front's side.
+pub fn front_channel(stream: std::os::unix::net::UnixStream) -> FrontChannel {
+    Channel::new(stream, FRONT_LIMIT, REPLY_LIMIT)
+}
+
+/// A front's channel, from the queue runner's side.
+pub fn queue_front_channel(stream: std::os::unix::net::UnixStream) -> QueueFrontChannel {
+    Channel::new(stream, REPLY_LIMIT, FRONT_LIMIT)
+}
+
+/// master ↔ queue runner, from master's side.
+pub fn master_queue_channel(stream: std::os::unix::net::UnixStream) -> MasterQueueChannel {
+    Channel::new(stream, MASTER_LIMIT, MASTER_LIMIT)
+}
+
+/// master ↔ queue runner, from the queue runner's side.
+pub fn queue_master_channel(stream: std::os::unix::net::UnixStream) -> QueueMasterChannel {
+    Channel::new(stream, MASTER_LIMIT, MASTER_LIMIT)
+}
+
+/// queue runner ↔ delivery client, from the queue runner's side.
+pub fn queue_delivery_channel(stream: std::os::unix::net::UnixStream) -> QueueDeliveryChannel {
+    Channel::new(stream, DELIVERY_LIMIT, DELIVERY_LIMIT)
+}
+
+/// queue runner ↔ delivery client, from the delivery client's side.
+pub fn delivery_channel(stream: std::os::unix::net::UnixStream) -> DeliveryChannel {
+    Channel::new(stream, DELIVERY_LIMIT, DELIVERY_LIMIT)
+}

@@ -1,0 +1,302 @@
+//! The control file (`qf<id>`): envelope, DSN parameters and per-recipient
+//! delivery state of one message.
+//!
+//! Format, version 1: UTF-8 text, one record per line, every line ending in
+//! LF, so `cat qf…` is readable.
+//!
+//! ```text
+//! V1
+//! I <queue id>                 required
+//! T <creation time>            required, unix seconds
+//! S <sender>                   required; reverse path without <>, empty = <>
+//! E <envid>    R FULL|HDRS     B 7BIT|8BITMIME     Z <size>
+//! H <helo>     C <client $_>   P <protocol>        A <auth identity>
+//! Y <secs>;R|N[T]              DELIVERBY
+//! U <uid>                      local submitter
+//! N <attempts>  K <next attempt, unix seconds>
+//! r <address>\tstate=pending\tattempts=0\tnext=0[\tnotify=…][\torcpt=…][\treply=…]
+//! ```
+//!
+//! Why this encoding: every value is percent-encoded for `%`, all control
+//! characters (so CR, LF, TAB and NUL) and DEL, so a value can never end a
+//! line or split a field. Message-level values are the rest of the line;
+//! recipient fields are separated by TAB, which is always escaped inside
+//! values, so spaces (common in replies and `$_`) stay readable. Optional
+//! values that are absent have no line or no field; present-but-empty is
+//! `key ` / `notify=`. The file must end with a newline: a missing final LF
+//! means truncation and is an error rather than a silently shorter file.
+//!
+//! The parser is strict, since a qf we misread is mail we misdeliver:
+//! unknown keys, duplicates, bad numbers, bad escapes and missing required
+//! records are errors naming the line; it never panics.
+
+use std::fmt::Write as _;
+
+use postern_smtp::params::{BodyType, DeliverBy, Ret};
+
+use crate::id::QueueId;
+
+/// Delivery state of one recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecipientState {
+    /// Not yet tried.
+    Pending,
+    /// Delivered (or relayed); done.
+    Sent,
+    /// Temporarily failed; will be retried.
+    Deferred,
+    /// Permanently failed; done (a bounce is due or was sent).
+    Failed,
+}
+
+impl RecipientState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Pending => "pending",
+            RecipientState::Sent => "sent",
+            RecipientState::Deferred => "deferred",
+            RecipientState::Failed => "failed",
+        }
+    }
+}
+
+/// One envelope recipient and where its delivery stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientEntry {
+    /// The forward path, without angle brackets.
+    pub address: String,
+    /// NOTIFY= as given, e.g. `SUCCESS,FAILURE`.
+    pub notify: Option<String>,
+    /// ORCPT= as `type;address`, decoded from xtext.
+    pub orcpt: Option<String>,
+    /// Delivery state.
+    pub state: RecipientState,
+    /// Delivery attempts so far for this recipient.
+    pub attempts: u32,
+    /// Earliest next attempt for this recipient, unix seconds (0 = now).
+    pub next_attempt: u64,
+    /// The last reply for this recipient, code and text.
+    pub last_reply: Option<String>,
+}
+
+impl RecipientEntry {
+    /// A fresh pending recipient.
+    pub fn new(address: impl Into<String>) -> Self {
+        RecipientEntry {
+            address: address.into(),
+            notify: None,
+            orcpt: None,
+            state: RecipientState::Pending,
+            attempts: 0,
+            next_attempt: 0,
+            last_reply: None,
+        }
+    }
+}
+
+/// The control file of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlFile {
+    /// The message's queue ID (must match the file name).
+    pub id: QueueId,
+    /// When the message was received, unix seconds.
+    pub created: u64,
+    /// Reverse path without brackets; empty for the null sender `<>`.
+    pub sender: String,
+    /// DSN ENVID.
+    pub envid: Option<String>,
+    /// DSN RET.
+    pub ret: Option<Ret>,
+    /// BODY=.
+    pub body: Option<BodyType>,
+    /// Size of the data file in octets.
+    pub size: u64,
+    /// The HELO/EHLO name ($s).
+    pub helo: Option<String>,
+    /// The client relay string, sendmail's `$_` (`host [192.0.2.1]`).
+    pub client: String,
+    /// The protocol, `$r` (`ESMTPS` …), empty for local submission.
+    pub protocol: String,
+    /// The authenticated identity.
+    pub auth: Option<String>,
+    /// DELIVERBY.
+    pub deliver_by: Option<DeliverBy>,
+    /// Uid of the local user who submitted the message.
+    pub submitter_uid: Option<u32>,
+    /// Queue runs that tried this message.
+    pub attempts: u32,
+    /// Earliest next queue run for this message, unix seconds (0 = now).
+    pub next_attempt: u64,
+    /// The envelope recipients, in RCPT order.
+    pub recipients: Vec<RecipientEntry>,
+}
+
+/// A control file that does not parse; `line` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    /// The offending line (1-based; 0 when the file as a whole is at fault).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ControlFile {
+    /// A control file with no recipients and everything optional unset.
+    pub fn new(id: QueueId, created: u64, sender: impl Into<String>) -> Self {
+        ControlFile {
+            id,
+            created,
+            sender: sender.into(),
+            envid: None,
+            ret: None,
+            body: None,
+            size: 0,
+            helo: None,
+            client: String::new(),
+            protocol: String::new(),
+            auth: None,
+            deliver_by: None,
+            submitter_uid: None,
+            attempts: 0,
+            next_attempt: 0,
+            recipients: Vec::new(),
+        }
+    }
+
+    /// Recipients still to be tried: `Pending` or `Deferred`.
+    pub fn pending_recipients(&self) -> impl Iterator<Item = &RecipientEntry> {
+        self.recipients
+            .iter()
+            .filter(|r| matches!(r.state, RecipientState::Pending | RecipientState::Deferred))
+    }
+
+    /// True when no recipient is `Pending` or `Deferred`: the message can go.
+    pub fn is_finished(&self) -> bool {
+        self.pending_recipients().next().is_none()
+    }
+
+    /// Serialises to the version-1 text format.
+    pub fn to_text(&self) -> String {
+        let mut out = String::from("V1\n");
+        let mut line = |key: &str, value: &str| {
+            let _ = writeln!(out, "{key} {}", encode(value));
+        };
+        line("I", self.id.as_str());
+        line("T", &self.created.to_string());
+        line("S", &self.sender);
+        if let Some(v) = &self.envid {
+            line("E", v);
+        }
+        if let Some(v) = self.ret {
+            line("R", ret_str(v));
+        }
+        if let Some(v) = self.body {
+            line("B", v.as_str());
+        }
+        line("Z", &self.size.to_string());
+        if let Some(v) = &self.helo {
+            line("H", v);
+        }
+        line("C", &self.client);
+        line("P", &self.protocol);
+        if let Some(v) = &self.auth {
+            line("A", v);
+        }
+        if let Some(by) = self.deliver_by {
+            let mode = if by.return_on_expiry { "R" } else { "N" };
+            let trace = if by.trace { "T" } else { "" };
+            line("Y", &format!("{};{mode}{trace}", by.seconds));
+        }
+        if let Some(uid) = self.submitter_uid {
+            line("U", &uid.to_string());
+        }
+        line("N", &self.attempts.to_string());
+        line("K", &self.next_attempt.to_string());
+        for r in &self.recipients {
+            let mut fields = format!(
+                "{}\tstate={}\tattempts={}\tnext={}",
+                encode(&r.address),
+                r.state.as_str(),
+                r.attempts,
+                r.next_attempt
+            );
+            for (name, value) in [
+                ("notify", &r.notify),
+                ("orcpt", &r.orcpt),
+                ("reply", &r.last_reply),
+            ] {
+                if let Some(v) = value {
+                    let _ = write!(fields, "\t{name}={}", encode(v));
+                }
+            }
+            out.push_str("r ");
+            out.push_str(&fields);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Parses the version-1 text format, strictly.
+    pub fn parse(text: &str) -> Result<ControlFile, ParseError> {
+        crate::control_parse::parse(text)
+    }
+}
+
+pub(crate) fn ret_str(r: Ret) -> &'static str {
+    match r {
+        Ret::Full => "FULL",
+        Ret::Hdrs => "HDRS",
+    }
+}
+
+pub(crate) fn state_from_str(s: &str) -> Option<RecipientState> {
+    [
+        RecipientState::Pending,
+        RecipientState::Sent,
+        RecipientState::Deferred,
+        RecipientState::Failed,
+    ]
+    .into_iter()
+    .find(|st| st.as_str() == s)
+}
+
+/// Percent-encodes `%`, control characters and DEL.
+pub(crate) fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == '%' || c.is_ascii_control() {
+            let _ = write!(out, "%{:02X}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reverses [`encode`]; accepts exactly what it produces (uppercase hex,
+/// only escapes of `%`, controls and DEL, no raw control characters).
+pub(crate) fn decode(field: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_control() {
+            return Err(format!("raw control character {:#04x} in value", c as u32));
+        }
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let hex: String = chars.by_ref().take(2).collect();
+        let byte = (hex.len() == 2
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+        .then(|| u8::from_str_radix(&hex, 16).ok())
+        .flatten()
+        .filter(|b| *b == b'%' || b.is_ascii_control())
+        .ok_or_else(|| format!("bad escape %{hex}"))?;
+        out.push(byte as char);
+    }
+    Ok(out)
+}

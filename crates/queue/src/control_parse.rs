@@ -1,0 +1,165 @@
+//! The strict parser of the version-1 control file (see [`crate::control`]).
+//!
+//! Kept apart from the writer so each stays small; both share the field
+//! encoding in `control.rs`.
+
+use std::str::FromStr;
+
+use postern_smtp::params::{BodyType, DeliverBy, Ret};
+
+use crate::control::{decode, state_from_str, ControlFile, ParseError, RecipientEntry};
+use crate::id::QueueId;
+
+fn err(line: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        message: message.into(),
+    }
+}
+
+fn number<T: FromStr>(line: usize, what: &str, s: &str) -> Result<T, ParseError> {
+    // `u64::from_str` accepts a leading `+`; we never write one.
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err(line, format!("{what}: bad number {s:?}")));
+    }
+    s.parse()
+        .map_err(|_| err(line, format!("{what}: bad number {s:?}")))
+}
+
+fn deliver_by(line: usize, s: &str) -> Result<DeliverBy, ParseError> {
+    let (secs, mode) = s
+        .split_once(';')
+        .ok_or_else(|| err(line, format!("Y: expected seconds;R|N[T], got {s:?}")))?;
+    let (return_on_expiry, trace) = match mode {
+        "R" => (true, false),
+        "RT" => (true, true),
+        "N" => (false, false),
+        "NT" => (false, true),
+        _ => return Err(err(line, format!("Y: bad mode {mode:?}"))),
+    };
+    Ok(DeliverBy {
+        seconds: number(line, "Y", secs)?,
+        return_on_expiry,
+        trace,
+    })
+}
+
+fn recipient(line: usize, value: &str) -> Result<RecipientEntry, ParseError> {
+    let mut fields = value.split('\t');
+    let address = fields.next().unwrap_or_default();
+    let mut r = RecipientEntry::new(decode(address).map_err(|m| err(line, m))?);
+    let (mut state, mut attempts, mut next) = (None, None, None);
+    for field in fields {
+        let (name, raw) = field
+            .split_once('=')
+            .ok_or_else(|| err(line, format!("recipient field without '=': {field:?}")))?;
+        let dup = || err(line, format!("duplicate recipient field {name}"));
+        let v = decode(raw).map_err(|m| err(line, m))?;
+        match name {
+            "state" if state.is_some() => return Err(dup()),
+            "state" => {
+                state =
+                    Some(state_from_str(&v).ok_or_else(|| err(line, format!("bad state {v:?}")))?)
+            }
+            "attempts" if attempts.is_some() => return Err(dup()),
+            "attempts" => attempts = Some(number(line, "attempts", &v)?),
+            "next" if next.is_some() => return Err(dup()),
+            "next" => next = Some(number(line, "next", &v)?),
+            "notify" if r.notify.is_some() => return Err(dup()),
+            "notify" => r.notify = Some(v),
+            "orcpt" if r.orcpt.is_some() => return Err(dup()),
+            "orcpt" => r.orcpt = Some(v),
+            "reply" if r.last_reply.is_some() => return Err(dup()),
+            "reply" => r.last_reply = Some(v),
+            _ => return Err(err(line, format!("unknown recipient field {name:?}"))),
+        }
+    }
+    r.state = state.ok_or_else(|| err(line, "recipient without state="))?;
+    r.attempts = attempts.ok_or_else(|| err(line, "recipient without attempts="))?;
+    r.next_attempt = next.ok_or_else(|| err(line, "recipient without next="))?;
+    Ok(r)
+}
+
+/// Message-level records seen so far, by key letter.
+#[derive(Default)]
+struct Seen {
+    keys: Vec<char>,
+}
+
+pub(crate) fn parse(text: &str) -> Result<ControlFile, ParseError> {
+    let body = text
+        .strip_suffix('\n')
+        .ok_or_else(|| err(0, "file does not end with a newline (truncated?)"))?;
+    let mut lines = body.split('\n').enumerate().map(|(i, l)| (i + 1, l));
+    match lines.next() {
+        Some((_, "V1")) => {}
+        Some((n, other)) => return Err(err(n, format!("expected version line V1, got {other:?}"))),
+        None => return Err(err(1, "empty file")),
+    }
+    let mut id = None;
+    let mut created = None;
+    let mut sender = None;
+    // I, T and S are only known once read; the placeholders below are
+    // always overwritten or the parse fails.
+    let mut cf = ControlFile::new(QueueId(String::new()), 0, "");
+    let mut seen = Seen::default();
+    for (n, line) in lines {
+        let (key, raw) = line
+            .split_once(' ')
+            .ok_or_else(|| err(n, format!("expected \"<key> <value>\", got {line:?}")))?;
+        let mut chars = key.chars();
+        let k = match (chars.next(), chars.next()) {
+            (Some(k), None) => k,
+            _ => return Err(err(n, format!("unknown key {key:?}"))),
+        };
+        if k == 'r' {
+            cf.recipients.push(recipient(n, raw)?);
+            continue;
+        }
+        if seen.keys.contains(&k) {
+            return Err(err(n, format!("duplicate key {k}")));
+        }
+        seen.keys.push(k);
+        let v = decode(raw).map_err(|m| err(n, m))?;
+        match k {
+            'I' => {
+                id = Some(
+                    v.parse::<QueueId>()
+                        .map_err(|e| err(n, format!("I: {e}")))?,
+                )
+            }
+            'T' => created = Some(number(n, "T", &v)?),
+            'S' => sender = Some(v),
+            'E' => cf.envid = Some(v),
+            'R' => {
+                cf.ret = Some(match v.as_str() {
+                    "FULL" => Ret::Full,
+                    "HDRS" => Ret::Hdrs,
+                    _ => return Err(err(n, format!("R: bad RET {v:?}"))),
+                })
+            }
+            'B' => {
+                cf.body = Some(match v.as_str() {
+                    "7BIT" => BodyType::SevenBit,
+                    "8BITMIME" => BodyType::EightBitMime,
+                    _ => return Err(err(n, format!("B: bad body type {v:?}"))),
+                })
+            }
+            'Z' => cf.size = number(n, "Z", &v)?,
+            'H' => cf.helo = Some(v),
+            'C' => cf.client = v,
+            'P' => cf.protocol = v,
+            'A' => cf.auth = Some(v),
+            'Y' => cf.deliver_by = Some(deliver_by(n, &v)?),
+            'U' => cf.submitter_uid = Some(number(n, "U", &v)?),
+            'N' => cf.attempts = number(n, "N", &v)?,
+            'K' => cf.next_attempt = number(n, "K", &v)?,
+            _ => return Err(err(n, format!("unknown key {k:?}"))),
+        }
+    }
+    cf.id = id.ok_or_else(|| err(0, "missing required key I (queue id)"))?;
+    cf.created = created.ok_or_else(|| err(0, "missing required key T (creation time)"))?;
+    cf.sender = sender.ok_or_else(|| err(0, "missing required key S (sender)"))?;
+    Ok(cf)
+}

@@ -1,0 +1,57 @@
+//! The system users a privilege-separated daemon needs, made on demand when
+//! the tests run as root (as CI does), so a root test run checks the real
+//! uid changes instead of skipping them.
+
+use std::process::Command;
+use std::sync::Once;
+
+/// RunAsUser of test daemons.
+pub const RUN_AS_USER: &str = "postern";
+/// QueueOwner of test daemons.
+pub const QUEUE_OWNER: &str = "posternq";
+
+/// True when the tests run as root.
+pub fn running_as_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// As root, creates `postern` and `posternq` if they do not exist.
+pub fn ensure_test_users() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if !running_as_root() {
+            return;
+        }
+        for user in [RUN_AS_USER, QUEUE_OWNER] {
+            if nix::unistd::User::from_name(user).ok().flatten().is_some() {
+                continue;
+            }
+            let status = Command::new("useradd")
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    user,
+                ])
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run useradd: {e}"));
+            // Another test process may have made it meanwhile (exit 9).
+            let exists = nix::unistd::User::from_name(user).ok().flatten().is_some();
+            assert!(
+                status.success() || exists,
+                "useradd {user} failed: {status}"
+            );
+        }
+    });
+}
+
+/// The uid of `user`.
+pub fn uid_of(user: &str) -> u32 {
+    nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no user {user}"))
+        .uid
+        .as_raw()
+}

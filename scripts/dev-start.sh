@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Starts a development instance of Postern in the foreground, no root needed:
+# a generated configuration and a self-signed certificate under dev/state/,
+# SMTP on 127.0.0.1:2525, local mail (for localhost and postern.test)
+# delivered into Maildirs under dev/state/mail/. Ctrl-C stops it.
+#
+# Started as root, it runs privilege-separated for real: it creates the
+# system users `postern` (RunAsUser) and `posternq` (QueueOwner) if needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+state="$root/dev/state"
+port="${POSTERN_DEV_PORT:-2525}"
+mkdir -p "$state/certs" "$state/mail" "$state/spool"
+
+if [ "$(id -u)" -eq 0 ]; then
+    for user in postern posternq; do
+        id "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+    done
+    chown postern: "$state/mail"
+    chown posternq: "$state/spool"
+    chmod 0700 "$state/mail" "$state/spool"
+    chmod 0755 "$root/dev" "$state"
+fi
+
+if [ ! -f "$state/certs/cert.pem" ]; then
+    scripts/make-certs.sh "$state/certs" localhost >/dev/null
+fi
+
+cat > "$state/postern.cf" <<CF
+dnl Development instance, written by scripts/dev-start.sh
+define(\`confCACERT_PATH', \`$state/certs')
+define(\`confCACERT', \`$state/certs/cacert.pem')
+define(\`confSERVER_CERT', \`$state/certs/cert.pem')
+define(\`confSERVER_KEY', \`$state/certs/key.pem')
+define(\`confCLIENT_CERT', \`$state/certs/cert.pem')
+define(\`confCLIENT_KEY', \`$state/certs/key.pem')
+O DaemonPortOptions=Port=$port, Addr=127.0.0.1, Name=MTA
+O QueueDirectory=$state/spool
+O MailboxDirectory=$state/mail
+O LogLevel=9
+O MinQueueAge=10s
+Dj localhost
+CF
+printf 'localhost\npostern.test\n' > "$state/local-host-names"
+touch "$state/mailertable"
+
+cargo build --quiet -p postern-daemon --bin posternd
+cat <<MSG
+Postern is starting on 127.0.0.1:$port (state in $state). Send a test message with:
+
+  python3 -c 'import smtplib; smtplib.SMTP("127.0.0.1", $port).sendmail("me@localhost", ["you@postern.test"], "Subject: hi\r\n\r\nHello from Postern.\r\n")'
+
+or, with swaks installed:  swaks --server 127.0.0.1:$port --to you@postern.test
+It arrives in $state/mail/you/Maildir/new/. Stop with Ctrl-C.
+MSG
+exec target/debug/posternd -C "$state/postern.cf" --log-stderr
