@@ -9,8 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-state="$root/dev/state"
+# Overridable for the test that runs this script: where the state lives,
+# which port, and a posternd binary already built.
+state="${POSTERN_DEV_STATE:-$root/dev/state}"
 port="${POSTERN_DEV_PORT:-2525}"
+bin="${POSTERN_BIN:-}"
 mkdir -p "$state/certs" "$state/mail" "$state/spool"
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -20,7 +23,7 @@ if [ "$(id -u)" -eq 0 ]; then
     chown postern: "$state/mail"
     chown posternq: "$state/spool"
     chmod 0700 "$state/mail" "$state/spool"
-    chmod 0755 "$root/dev" "$state"
+    chmod 0755 "$state" "$(dirname "$state")"
 fi
 
 if [ ! -f "$state/certs/cert.pem" ]; then
@@ -45,7 +48,10 @@ CF
 printf 'localhost\npostern.test\n' > "$state/local-host-names"
 touch "$state/mailertable"
 
-cargo build --quiet -p postern-daemon --bin posternd
+if [ -z "$bin" ]; then
+    cargo build --quiet -p postern-daemon --bin posternd
+    bin=target/debug/posternd
+fi
 cat <<MSG
 Postern is starting on 127.0.0.1:$port (state in $state). Send a test message with:
 
@@ -54,4 +60,4 @@ Postern is starting on 127.0.0.1:$port (state in $state). Send a test message wi
 or, with swaks installed:  swaks --server 127.0.0.1:$port --to you@postern.test
 It arrives in $state/mail/you/Maildir/new/. Stop with Ctrl-C.
 MSG
-exec target/debug/posternd -C "$state/postern.cf" --log-stderr
+exec "$bin" -C "$state/postern.cf" --log-stderr

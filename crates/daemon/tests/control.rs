@@ -1,0 +1,135 @@
+//! Living with the daemon: configuration errors, MaxDaemonChildren,
+//! SIGHUP reload and SIGTERM drain.
+
+mod common;
+
+use std::process::Command;
+
+use common::{daemon_with_sink, role_pid, WAIT};
+
+use postern_testkit::{smtp_send, Signal, Sink, SmtpConversation};
+
+#[test]
+fn a_bad_configuration_names_file_and_line_and_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("postern.cf");
+    std::fs::write(
+        &cf,
+        "O LogLevel=9\nO LogLevle=9\ndefine(`confPRIVACY_FLAGS', `noexpm')\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_posternd"))
+        .arg("-C")
+        .arg(&cf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = cf.display();
+    assert!(
+        stderr.contains(&format!("{file}:2: unknown option \"LogLevle\"")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:3: unknown PrivacyOptions flag \"noexpm\"")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn max_daemon_children_refuses_with_421() {
+    let sink = Sink::start();
+    let daemon = daemon_with_sink(&sink, &["O MaxDaemonChildren=1"]);
+    // The start-up probe's front must be gone (reaped) first.
+    postern_testkit::poll_until(WAIT, || {
+        common::role_pids(&daemon, "front").is_empty().then_some(())
+    })
+    .unwrap();
+    let mut first = SmtpConversation::connect(daemon.smtp_addr());
+    assert!(first.read_reply().starts_with("220 "));
+    role_pid(&daemon, "front");
+    let mut second = SmtpConversation::connect(daemon.smtp_addr());
+    let reply = second.read_reply();
+    assert!(reply.starts_with("421 4.3.2 mx.test "), "{reply}");
+    second.expect_closed();
+    first.cmd("QUIT", "221");
+}
+
+#[test]
+fn sighup_reloads_the_configuration_and_keeps_serving() {
+    let sink = Sink::start();
+    let daemon = daemon_with_sink(&sink, &[]);
+    let old_queue = role_pid(&daemon, "queue");
+    let cf = daemon.config_path();
+    let mut text = std::fs::read_to_string(&cf).unwrap();
+    text.push_str("O SmtpGreetingMessage=$j Reloaded $v\n");
+    std::fs::write(&cf, &text).unwrap();
+    let mark = daemon.log_mark();
+    daemon_signal(&daemon, Signal::SIGHUP);
+    daemon.wait_for_log_since(mark, "configuration reloaded", WAIT);
+    let mut c = SmtpConversation::connect(daemon.smtp_addr());
+    let greeting = c.read_reply();
+    assert!(
+        greeting.starts_with("220 mx.test ESMTP Reloaded "),
+        "{greeting}"
+    );
+    c.cmd("QUIT", "221");
+    // The queue runner was restarted with the new configuration and works.
+    postern_testkit::poll_until(WAIT, || {
+        (role_pid(&daemon, "queue") != old_queue).then_some(())
+    })
+    .unwrap();
+    smtp_send(
+        daemon.smtp_addr(),
+        "a@example.net",
+        &["b@sink.test"],
+        b"Subject: after HUP\r\n\r\nx\r\n",
+    )
+    .unwrap();
+    sink.wait_for_messages(1, WAIT);
+
+    // A broken file on SIGHUP is reported and the old configuration stays.
+    std::fs::write(&cf, format!("{text}O NoSuchOption=1\n")).unwrap();
+    let mark = daemon.log_mark();
+    daemon_signal(&daemon, Signal::SIGHUP);
+    let line = daemon.wait_for_log_since(mark, "configuration not reloaded", WAIT);
+    assert!(line.contains("unknown option \"NoSuchOption\""), "{line}");
+    let mut c = SmtpConversation::connect(daemon.smtp_addr());
+    assert!(c.read_reply().starts_with("220 mx.test ESMTP Reloaded "));
+}
+
+#[test]
+fn sigterm_lets_a_session_in_progress_finish_then_stops() {
+    let sink = Sink::start();
+    let mut daemon = daemon_with_sink(&sink, &[]);
+    let addr = daemon.smtp_addr();
+    let mut c = SmtpConversation::connect(addr);
+    c.read_reply();
+    c.cmd("EHLO client.example", "250");
+    c.cmd("MAIL FROM:<a@example.net>", "250");
+    c.cmd("RCPT TO:<late@sink.test>", "250");
+    c.cmd("DATA", "354");
+    let mark = daemon.log_mark();
+    daemon_signal(&daemon, Signal::SIGTERM);
+    daemon.wait_for_log_since(mark, "stopping daemon", WAIT);
+    // No new connections…
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still listening after SIGTERM"
+    );
+    // …but the message in progress is taken and made durable.
+    c.send_raw(b"Subject: drained\r\n\r\nlast one\r\n.\r\n");
+    let reply = c.read_reply();
+    assert!(reply.starts_with("250 2.0.0 "), "{reply}");
+    c.cmd("QUIT", "221");
+    let status = daemon.wait_exit(WAIT);
+    assert!(status.success(), "{status:?}");
+    // It is delivered once the daemon runs again.
+    daemon.restart();
+    let m = sink.wait_for_messages(1, WAIT);
+    assert_eq!(m[0].rcpt_to, ["late@sink.test"]);
+}
+
+fn daemon_signal(daemon: &postern_testkit::Daemon, signal: Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon.pid() as i32), signal).unwrap();
+}
