@@ -60,6 +60,11 @@ fn sighup_reloads_the_configuration_and_keeps_serving() {
     let sink = Sink::start();
     let daemon = daemon_with_sink(&sink, &[]);
     let old_queue = role_pid(&daemon, "queue");
+    // An idle client holds its session across the reload; it must not
+    // keep the old queue runner (and so all mail) waiting.
+    let mut idle = SmtpConversation::connect(daemon.smtp_addr());
+    idle.read_reply();
+    idle.cmd("EHLO idle.example", "250");
     let cf = daemon.config_path();
     let mut text = std::fs::read_to_string(&cf).unwrap();
     text.push_str("O SmtpGreetingMessage=$j Reloaded $v\n");
@@ -96,6 +101,7 @@ fn sighup_reloads_the_configuration_and_keeps_serving() {
     assert!(line.contains("unknown option \"NoSuchOption\""), "{line}");
     let mut c = SmtpConversation::connect(daemon.smtp_addr());
     assert!(c.read_reply().starts_with("220 mx.test ESMTP Reloaded "));
+    idle.cmd("QUIT", "221");
 }
 
 #[test]

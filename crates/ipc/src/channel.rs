@@ -47,8 +47,13 @@ pub struct Channel<Out, In> {
     buf: Vec<u8>,
     fds: VecDeque<OwnedFd>,
     out: VecDeque<Outgoing>,
+    accepts_fds: bool,
     _types: PhantomData<fn(Out) -> In>,
 }
+
+/// Descriptors that may wait unclaimed: a peer sending more than its
+/// frames account for is exhausting our descriptor table.
+const MAX_WAITING_FDS: usize = 8;
 
 impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
     /// Wraps a connected socket; frames larger than the limits are refused.
@@ -60,8 +65,22 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
             buf: Vec::new(),
             fds: VecDeque::new(),
             out: VecDeque::new(),
+            accepts_fds: true,
             _types: PhantomData,
         }
+    }
+
+    /// For channels whose peer never has a reason to send descriptors (a
+    /// front): any descriptor that arrives is a protocol violation.
+    pub fn refusing_fds(mut self) -> Self {
+        self.accepts_fds = false;
+        self
+    }
+
+    /// Frames queued and not yet written (a peer that does not read its
+    /// replies makes this grow).
+    pub fn unsent_frames(&self) -> usize {
+        self.out.len()
     }
 
     /// The socket, for registering with a poller or setting timeouts.
@@ -127,7 +146,13 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
                 Ok(0) => return Err(ChannelError::Closed),
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
+                    if !fds.is_empty() && !self.accepts_fds {
+                        return Err(FrameError::UnexpectedFds(fds.len()).into());
+                    }
                     self.fds.extend(fds);
+                    if self.fds.len() > MAX_WAITING_FDS {
+                        return Err(FrameError::UnexpectedFds(self.fds.len()).into());
+                    }
                     // A frame over the limit is refused as soon as its
                     // header is here, before the buffer grows towards it.
                     frame::header(&self.buf, self.limit_in)?;
@@ -135,6 +160,11 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A peer that exits without reading what we sent resets
+                // the connection: that is a close, not an error to report.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(ChannelError::Closed)
+                }
                 Err(e) => return Err(e.into()),
             }
         }

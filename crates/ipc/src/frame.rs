@@ -48,6 +48,9 @@ pub enum FrameError {
         /// Present.
         present: usize,
     },
+    /// Descriptors arrived that no frame of this channel carries.
+    #[error("{0} unexpected descriptors")]
+    UnexpectedFds(usize),
     /// The body is not one message of the expected type.
     #[error("undecodable frame: {0}")]
     Decode(String),

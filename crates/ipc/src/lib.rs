@@ -59,7 +59,9 @@ pub fn front_channel(stream: std::os::unix::net::UnixStream) -> FrontChannel {
 
 /// A front's channel, from the queue runner's side.
 pub fn queue_front_channel(stream: std::os::unix::net::UnixStream) -> QueueFrontChannel {
-    Channel::new(stream, REPLY_LIMIT, FRONT_LIMIT)
+    // A front never sends descriptors: each one would sit in the queue
+    // runner's table.
+    Channel::new(stream, REPLY_LIMIT, FRONT_LIMIT).refusing_fds()
 }
 
 /// master ↔ queue runner, from master's side.

@@ -217,3 +217,61 @@ fn rand_suffix() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
+
+#[test]
+fn a_front_may_not_send_descriptors() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut front = front_channel(a);
+    let mut queue = queue_front_channel(b);
+    let f = tempfile_in_proc();
+    front
+        .send(&FrontToQueue::OpenMessage, &[f.as_fd()])
+        .unwrap();
+    assert!(matches!(
+        queue.recv(),
+        Err(ChannelError::Frame(frame::FrameError::UnexpectedFds(1)))
+    ));
+}
+
+#[test]
+fn unclaimed_descriptors_are_bounded() {
+    // Frames that claim no descriptor but carry one each.
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut queue = queue_delivery_channel(b);
+    let f = tempfile_in_proc();
+    let frame = frame::encode(
+        &DeliveryToQueue::Hello {
+            version: PROTOCOL_VERSION,
+        },
+        0,
+        1024,
+    )
+    .unwrap();
+    let mut result = Ok(());
+    for _ in 0..20 {
+        nix::sys::socket::sendmsg::<()>(
+            std::os::fd::AsRawFd::as_raw_fd(&a),
+            &[std::io::IoSlice::new(&frame)],
+            &[nix::sys::socket::ControlMessage::ScmRights(&[
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+            ])],
+            nix::sys::socket::MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        match queue.fill() {
+            Ok(_) => while let Ok(Some(_)) = queue.try_recv() {},
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    assert!(
+        matches!(
+            result,
+            Err(ChannelError::Frame(frame::FrameError::UnexpectedFds(_)))
+        ),
+        "{result:?}"
+    );
+}

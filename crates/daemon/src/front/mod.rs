@@ -21,6 +21,13 @@ use postern_smtp::server::{Output, ServerConfig, Session};
 use crate::privsep::Dropped;
 use crate::settings::Settings;
 
+/// The most recipients one message may have, whatever the configuration.
+pub const MAX_RECIPIENTS: u32 = 1000;
+
+/// How long the front waits for the queue runner to answer (it may be
+/// restarting); past this the client gets a 451.
+const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What the front knows about its connection.
 pub struct Connection {
     /// The client's address.
@@ -41,6 +48,8 @@ pub fn run(
     conn: Connection,
     queue: FrontChannel,
 ) -> i32 {
+    let _ = queue.stream().set_read_timeout(Some(QUEUE_TIMEOUT));
+    let _ = queue.stream().set_write_timeout(Some(QUEUE_TIMEOUT));
     let mut session = Session::new(server_config(settings, &conn));
     let mut front = questions::Front::new(settings, &conn, queue);
     let mut buf = vec![0u8; 64 * 1024];
@@ -110,7 +119,13 @@ fn server_config(settings: &Settings, conn: &Connection) -> ServerConfig {
     cfg.greeting = expand_greeting(&config.smtp_greeting, &settings.hostname, conn.utc_offset);
     cfg.privacy = config.privacy;
     cfg.max_message_size = config.max_message_size;
-    cfg.max_recipients = config.max_recipients_per_message;
+    // Never unlimited: every recipient travels to the queue runner in one
+    // bounded frame, and a client must not be able to grow a front without
+    // end. RFC 5321 asks for at least 100.
+    cfg.max_recipients = match config.max_recipients_per_message {
+        0 => MAX_RECIPIENTS,
+        n => n.min(MAX_RECIPIENTS),
+    };
     cfg.trace_commands = crate::log::enabled(15);
     cfg.command_timeout = config.timeouts.command;
     cfg.datablock_timeout = config.timeouts.datablock;

@@ -31,6 +31,24 @@ fn reply(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Answe
     Answer::Reply(Reply::new(code, EnhancedCode::new(c, s, d), text))
 }
 
+/// The queue runner's refusal as the client's reply; only 4xx/5xx codes
+/// pass, so a confused queue runner cannot make the front say 250.
+fn refusal(refused: QueueToFront) -> Answer {
+    let QueueToFront::Refused {
+        code,
+        enhanced,
+        text,
+    } = refused
+    else {
+        return queue_unavailable();
+    };
+    if !(400..600).contains(&code) {
+        return queue_unavailable();
+    }
+    let e = EnhancedCode::parse(&enhanced).unwrap_or(EnhancedCode::new(4, 3, 0));
+    Answer::Reply(Reply::new(code, e, text))
+}
+
 fn queue_unavailable() -> Answer {
     reply(451, (4, 3, 0), "Mail queue unavailable; try again later")
 }
@@ -110,10 +128,10 @@ impl<'a> Front<'a> {
     }
 
     fn open_message(&mut self, session: &Session) -> Answer {
-        let Some((QueueToFront::Opened { queue_id }, mut fds)) =
-            self.round_trip(FrontToQueue::OpenMessage)
-        else {
-            return queue_unavailable();
+        let (queue_id, mut fds) = match self.round_trip(FrontToQueue::OpenMessage) {
+            Some((QueueToFront::Opened { queue_id }, fds)) => (queue_id, fds),
+            Some((refused @ QueueToFront::Refused { .. }, _)) => return refusal(refused),
+            _ => return queue_unavailable(),
         };
         let Some(fd) = fds.pop() else {
             return queue_unavailable();
@@ -159,17 +177,7 @@ impl<'a> Front<'a> {
             Some((QueueToFront::Committed { queue_id: done }, _)) if done == queue_id => {
                 Answer::Queued { queue_id }
             }
-            Some((
-                QueueToFront::Refused {
-                    code,
-                    enhanced,
-                    text,
-                },
-                _,
-            )) => {
-                let e = EnhancedCode::parse(&enhanced).unwrap_or(EnhancedCode::new(4, 3, 0));
-                Answer::Reply(Reply::new(code, e, text))
-            }
+            Some((refused @ QueueToFront::Refused { .. }, _)) => refusal(refused),
             _ => queue_unavailable(),
         }
     }

@@ -29,7 +29,14 @@ pub struct Workers {
     backoff: Duration,
     started: Option<Instant>,
     stopping: bool,
+    /// Fronts forked while no queue runner could take them (restart,
+    /// reload): handed over as soon as the next one starts.
+    waiting_fronts: Vec<(u64, UnixStream)>,
 }
+
+/// Fronts that may wait for a queue runner; past this the oldest are let
+/// go (their sessions answer 451 when they need the queue).
+const MAX_WAITING_FRONTS: usize = 1024;
 
 impl Workers {
     /// True when neither worker runs.
@@ -72,14 +79,19 @@ impl Workers {
 /// Closes every descriptor except stdio and `keep`: a child must not hold
 /// the listeners, the other children's channels or master's poller.
 fn close_other_fds(keep: &[RawFd]) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
+    let fds: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        // No /proc: every number up to the descriptor limit.
+        Err(_) => {
+            let (soft, _) =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                    .unwrap_or((65536, 65536));
+            (3..soft.min(1 << 20) as RawFd).collect()
+        }
     };
-    let fds: Vec<RawFd> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd > 2 && !keep.contains(fd))
-        .collect();
-    for fd in fds {
+    for fd in fds.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
         let _ = nix::unistd::close(fd);
     }
 }
@@ -91,19 +103,31 @@ fn child_setup(role: &str, log_level: u32, log_stderr: bool, keep: &[RawFd]) {
     if let Ok(name) = std::ffi::CString::new(format!("posternd-{role}")) {
         let _ = nix::sys::prctl::set_name(&name);
     }
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
     close_other_fds(keep);
     log::init(log_level, log_stderr);
 }
 
-fn drop_or_exit(role: &str, who: &Identity, jail: Option<&std::path::Path>) -> privsep::Dropped {
-    match privsep::drop_privileges(role, who, jail) {
+/// Drops privileges, then asks to die with master. The order matters: the
+/// kernel clears the parent-death signal when the uid changes.
+fn drop_or_exit(
+    role: &str,
+    who: &Identity,
+    jail: Option<&std::path::Path>,
+    master: Pid,
+) -> privsep::Dropped {
+    let dropped = match privsep::drop_privileges(role, who, jail) {
         Ok(dropped) => dropped,
         Err(e) => {
             log::crit(&format!("{role}: cannot drop privileges: {e}"));
             std::process::exit(1);
         }
+    };
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    if nix::unistd::getppid() != master {
+        // master died before we asked: nobody will reap or supervise us.
+        std::process::exit(0);
     }
+    dropped
 }
 
 impl Master {
@@ -112,6 +136,7 @@ impl Master {
         let (master_end, queue_end) = UnixStream::pair()?;
         let (queue_delivery, delivery_end) = UnixStream::pair()?;
         let level = self.settings.config.log_level;
+        let master = nix::unistd::getpid();
         let queue_pid = match privsep::fork()? {
             Forked::Child => {
                 child_setup(
@@ -120,7 +145,7 @@ impl Master {
                     self.log_stderr,
                     &[queue_end.as_raw_fd(), queue_delivery.as_raw_fd()],
                 );
-                let dropped = drop_or_exit("queue runner", &self.users.queue_owner, None);
+                let dropped = drop_or_exit("queue runner", &self.users.queue_owner, None, master);
                 let code = queue_runner::run(
                     dropped,
                     self.settings.clone(),
@@ -134,7 +159,7 @@ impl Master {
         let delivery_pid = match privsep::fork()? {
             Forked::Child => {
                 child_setup("deliv", level, self.log_stderr, &[delivery_end.as_raw_fd()]);
-                let dropped = drop_or_exit("delivery client", &self.users.run_as, None);
+                let dropped = drop_or_exit("delivery client", &self.users.run_as, None, master);
                 let code = delivery::run(
                     dropped,
                     self.settings.clone(),
@@ -167,23 +192,48 @@ impl Master {
             ),
         );
         self.register_queue_channel()?;
+        for (connection, stream) in std::mem::take(&mut self.workers.waiting_fronts) {
+            self.hand_front(connection, stream);
+        }
         Ok(())
+    }
+
+    /// Gives a front's channel to the queue runner, or keeps it until one
+    /// that is not stopping runs.
+    fn hand_front(&mut self, connection: u64, queue_end: UnixStream) {
+        let w = &mut self.workers;
+        if let (Some(queue), false) = (w.queue.as_mut(), w.stopping) {
+            let sent = queue.send(
+                &MasterToQueue::NewFront { connection },
+                &[queue_end.as_fd()],
+            );
+            if sent.is_ok() {
+                return;
+            }
+        }
+        if w.waiting_fronts.len() >= MAX_WAITING_FRONTS {
+            w.waiting_fronts.remove(0);
+        }
+        w.waiting_fronts.push((connection, queue_end));
     }
 
     /// Accepts what is waiting on listener `i` and forks a front for each.
     pub(super) fn accept(&mut self, i: usize) {
         loop {
-            if self.draining.is_some() || !self.throttle.allow() {
+            if self.draining.is_some() || !self.throttle.has_room() {
                 return;
             }
             let (stream, peer) = match self.listeners.accept(i) {
                 None => return,
                 Some(Ok(accepted)) => accepted,
+                // The connection died before we took it: take the next.
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
                 Some(Err(e)) => {
                     log::err(&format!("accept: {e}"));
                     return;
                 }
             };
+            self.throttle.count();
             self.connections += 1;
             let max = self.settings.config.max_daemon_children as usize;
             if max > 0 && self.fronts.len() >= max {
@@ -209,6 +259,7 @@ impl Master {
         let connection = self.connections;
         // Read before the jail hides /etc/localtime.
         let utc_offset = chrono::Local::now().offset().local_minus_utc();
+        let master = nix::unistd::getpid();
         match privsep::fork()? {
             Forked::Child => {
                 child_setup(
@@ -218,7 +269,7 @@ impl Master {
                     &[stream.as_raw_fd(), front_end.as_raw_fd()],
                 );
                 let jail = privsep::privileged().then(directories::jail_dir);
-                let dropped = drop_or_exit("front", &self.users.run_as, jail.as_deref());
+                let dropped = drop_or_exit("front", &self.users.run_as, jail.as_deref(), master);
                 let conn = front::Connection {
                     peer,
                     client: front::client_name(&peer),
@@ -242,17 +293,7 @@ impl Master {
                     12,
                     &format!("connect from {} (pid {pid})", front::client_name(&peer)),
                 );
-                let handed = self.workers.queue.as_mut().map(|q| {
-                    q.send(
-                        &MasterToQueue::NewFront { connection },
-                        &[queue_end.as_fd()],
-                    )
-                });
-                if !matches!(handed, Some(Ok(()))) {
-                    // No queue runner: the front will answer 451 when it
-                    // needs the queue, since its channel is closed.
-                    log::warning(1, "no queue runner to hand a new front to");
-                }
+                self.hand_front(connection, queue_end);
                 Ok(())
             }
         }

@@ -104,8 +104,9 @@ impl Throttle {
         }
     }
 
-    /// May one more connection be accepted now?
-    pub fn allow(&mut self) -> bool {
+    /// May one more connection be accepted now? (Asks only: a token is
+    /// spent by [`Throttle::count`] once a connection was really taken.)
+    pub fn has_room(&mut self) -> bool {
         if self.per_second == 0 {
             return true;
         }
@@ -114,12 +115,22 @@ impl Throttle {
             self.count = 0;
         }
         if self.count < self.per_second {
-            self.count += 1;
             true
         } else {
             self.blocked = true;
             false
         }
+    }
+
+    /// Counts an accepted connection.
+    pub fn count(&mut self) {
+        self.count += 1;
+    }
+
+    /// A new rate (SIGHUP), keeping the current second's count and
+    /// whether accepting waits, so a waiting backlog is not forgotten.
+    pub fn set_rate(&mut self, per_second: u32) {
+        self.per_second = per_second;
     }
 
     /// True while accepting waits for the next second.

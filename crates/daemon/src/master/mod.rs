@@ -205,7 +205,13 @@ impl Master {
     fn tick(&mut self) -> Result<(), MasterError> {
         if self.draining.is_none() {
             if self.workers.restart_due() {
-                self.start_workers()?;
+                if let Err(e) = self.start_workers() {
+                    // Out of processes or descriptors for now: try again.
+                    log::err(&format!(
+                        "cannot start the queue runner and delivery client: {e}"
+                    ));
+                    self.workers.restart_at = Some(Instant::now() + Duration::from_secs(5));
+                }
             }
             if self.throttle.unblock_if_due() {
                 for i in 0..self.listeners.len() {
@@ -224,7 +230,8 @@ impl Master {
         match Settings::load(&self.config_path) {
             Ok(settings) => {
                 log::set_level(settings.config.log_level);
-                self.throttle = listeners::Throttle::new(settings.config.connection_rate_throttle);
+                self.throttle
+                    .set_rate(settings.config.connection_rate_throttle);
                 self.settings = settings;
                 log::info(1, "restarting on SIGHUP: configuration reloaded");
                 // The queue runner and delivery client pick the new

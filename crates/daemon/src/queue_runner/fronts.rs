@@ -98,6 +98,15 @@ impl QueueRunner {
     }
 
     fn front_request(&mut self, token: Token, request: FrontToQueue) -> Result<(), Disconnect> {
+        // An honest front waits for each answer; one that piles requests
+        // up without reading would make our reply queue grow without end.
+        if self
+            .fronts
+            .get(&token)
+            .is_some_and(|f| f.channel.unsent_frames() > 4)
+        {
+            return Err("requests without reading the replies".into());
+        }
         match request {
             FrontToQueue::Hello { version } if version == PROTOCOL_VERSION => Ok(()),
             FrontToQueue::Hello { version } => Err(format!("protocol version {version}")),
@@ -146,6 +155,11 @@ impl QueueRunner {
     }
 
     fn open_message(&mut self, token: Token) -> Result<(), Disconnect> {
+        // One message at a time per connection, as SMTP has it: a front
+        // asking for more is trying to fill the disk or our fd table.
+        if self.fronts.get(&token).is_some_and(|f| !f.open.is_empty()) {
+            return Err("a second message file while one is open".into());
+        }
         if self.shutting_down {
             return self.refuse(token, 421, "4.3.2", "Shutting down");
         }
@@ -200,6 +214,9 @@ impl QueueRunner {
         };
         if let Err(e) = self.spool.commit(&id, &file, &control) {
             log::err(&format!("{id}: queue commit failed: {e}"));
+            // The failure may come after the renames: take the message out
+            // of the queue too, or the client's retry would make a copy.
+            let _ = self.spool.remove(&id);
             let _ = self.spool.abort(&id);
             return self.refuse(token, 451, "4.3.0", "Queue write error; try again later");
         }
@@ -213,6 +230,21 @@ impl QueueRunner {
             },
             &[],
         )
+    }
+
+    /// While shutting down: fronts without a message in progress are let
+    /// go (their sessions answer 451 if they try to send), so the queue
+    /// runner can exit once the messages in progress are committed.
+    pub(super) fn drop_idle_fronts(&mut self) {
+        let idle: Vec<Token> = self
+            .fronts
+            .iter()
+            .filter(|(_, f)| f.open.is_empty() && !f.channel.wants_write())
+            .map(|(t, _)| *t)
+            .collect();
+        for token in idle {
+            self.drop_front(token, "");
+        }
     }
 
     /// Forgets a front, removing the files it never committed.

@@ -180,6 +180,9 @@ impl QueueRunner {
                 }
             }
             self.dispatch_due();
+            if self.shutting_down {
+                self.drop_idle_fronts();
+            }
             if self.shutting_down && self.schedule.in_flight() == 0 && self.fronts.is_empty() {
                 let _ = self.delivery.send(&QueueToDelivery::Shutdown, &[]);
                 log::info(11, "queue runner: shut down");

@@ -15,7 +15,7 @@ use super::{logline, QueueRunner};
 use crate::log;
 
 /// Jobs handed to the delivery client at once.
-const MAX_IN_FLIGHT: usize = 200;
+pub(super) const MAX_IN_FLIGHT: usize = 200;
 /// The longest wait between two attempts.
 const MAX_BACKOFF: u64 = 4 * 3600;
 

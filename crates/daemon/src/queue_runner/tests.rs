@@ -192,3 +192,24 @@ fn a_front_cannot_commit_a_message_it_was_not_given() {
         .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("qf")));
     assert_still_serving(&mut h);
 }
+
+#[test]
+fn one_message_file_at_a_time_per_front() {
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
+    assert!(matches!(
+        front.recv().unwrap().0,
+        QueueToFront::Opened { .. }
+    ));
+    front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
+    assert_disconnected(front.stream().try_clone().unwrap());
+    let cleaned = postern_testkit::poll_until(Duration::from_secs(10), || {
+        (h.incoming() == 0).then_some(())
+    });
+    assert!(
+        cleaned.is_some(),
+        "the greedy front's files were left behind"
+    );
+    assert_still_serving(&mut h);
+}

@@ -1,0 +1,211 @@
+//! The two contexts: the server's (STARTTLS offered by a front) and the
+//! client's (STARTTLS used by the delivery client). Each is built once from
+//! the configuration, before any fork, and cloned cheaply into sessions
+//! (an `SslContext` is reference counted). SIGHUP builds new ones; an old
+//! context stays valid for the sessions that hold it.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::IpAddr;
+
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream, SslVerifyMode,
+};
+use postern_config::TlsFiles;
+
+use crate::load::{self, openssl_failure};
+use crate::verify::SharedLog;
+use crate::{TlsError, TlsStream};
+
+/// The server side of STARTTLS.
+#[derive(Clone)]
+pub struct ServerTls {
+    ctx: SslContext,
+    /// Ask the client for a certificate (not TLSSrvOptions `V`).
+    request_cert: bool,
+}
+
+/// The client side of STARTTLS.
+#[derive(Clone)]
+pub struct ClientTls {
+    ctx: SslContext,
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("request_cert", &self.request_cert)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientTls").finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// Builds the server context from `ServerCertFile`/`ServerKeyFile`,
+    /// `CACertFile`/`CACertPath`, `CRLFile`, `CipherList` and
+    /// `TLSSrvOptions`.
+    ///
+    /// `Ok(None)` when neither `ServerCertFile` nor `ServerKeyFile` is set:
+    /// STARTTLS is not offered. (`TLSSrvOptions C`, a server without a
+    /// certificate, would need anonymous ciphers; Postern does not offer
+    /// those, so it too means no STARTTLS.) An error when they are set but
+    /// unusable: only one of the two given, a file unreadable, the key
+    /// accessible to group or others, the key not the certificate's, a bad
+    /// CA file, CRL or `CipherList`.
+    pub fn from_files(files: &TlsFiles) -> Result<Option<ServerTls>, TlsError> {
+        let (cert, key) = match (&files.server_cert_file, &files.server_key_file) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            (Some(_), None) => {
+                return Err(TlsError::Config(
+                    "ServerCertFile is set but ServerKeyFile is not".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(TlsError::Config(
+                    "ServerKeyFile is set but ServerCertFile is not".into(),
+                ))
+            }
+        };
+        let mut ctx = builder(SslMethod::tls_server())?;
+        // Client-initiated renegotiation only costs the server CPU.
+        ctx.set_options(SslOptions::NO_RENEGOTIATION);
+        load::common(&mut ctx, files)?;
+        load::cert_and_key(&mut ctx, cert, key)?;
+        load::trust(&mut ctx, files, true)?;
+        // Without a session id context OpenSSL refuses to resume a session
+        // once client certificates are requested.
+        ctx.set_session_id_context(b"postern")
+            .map_err(openssl_failure)?;
+        Ok(Some(ServerTls {
+            ctx: ctx.build(),
+            request_cert: !files.srv_options.no_client_cert_request,
+        }))
+    }
+
+    /// A server session over `stream`, not yet handshaken: drive it with
+    /// [`TlsStream::handshake`]. Unless TLSSrvOptions has `V`, the client is
+    /// asked for a certificate; whatever it sends (or not), the handshake
+    /// goes on and [`TlsStream::info`] reports `{verify}`.
+    pub fn session<S: Read + Write>(&self, stream: S) -> Result<TlsStream<S>, TlsError> {
+        let mut ssl = Ssl::new(&self.ctx).map_err(openssl_failure)?;
+        ssl.set_accept_state();
+        let log = if self.request_cert {
+            let log = SharedLog::default();
+            log.install(&mut ssl);
+            Some(log)
+        } else {
+            ssl.set_verify(SslVerifyMode::NONE);
+            None
+        };
+        let inner = SslStream::new(ssl, stream).map_err(openssl_failure)?;
+        Ok(TlsStream::new(inner, log))
+    }
+}
+
+impl ClientTls {
+    /// Builds the client context from `CACertFile`/`CACertPath`, `CRLFile`,
+    /// `CipherList` and, when both are set, `ClientCertFile`/
+    /// `ClientKeyFile` (checked as the server's pair is; one without the
+    /// other is an error). The trust store is only what the configuration
+    /// names, never the system's default store, as in sendmail.
+    pub fn from_files(files: &TlsFiles) -> Result<ClientTls, TlsError> {
+        let mut ctx = builder(SslMethod::tls_client())?;
+        // sendmail's default ClientSSLOptions include SSL_OP_NO_TICKET.
+        ctx.set_options(SslOptions::NO_TICKET);
+        load::common(&mut ctx, files)?;
+        match (&files.client_cert_file, &files.client_key_file) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => load::cert_and_key(&mut ctx, cert, key)?,
+            (Some(_), None) => {
+                return Err(TlsError::Config(
+                    "ClientCertFile is set but ClientKeyFile is not".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(TlsError::Config(
+                    "ClientKeyFile is set but ClientCertFile is not".into(),
+                ))
+            }
+        }
+        load::trust(&mut ctx, files, false)?;
+        Ok(ClientTls { ctx: ctx.build() })
+    }
+
+    /// A client session over `stream` to `server_name`, not yet
+    /// handshaken. `server_name` goes out as SNI when it is a DNS name
+    /// (not an address literal such as `[192.0.2.1]`). The server's
+    /// certificate chain is verified against the configured CAs and the
+    /// result reported as `{verify}`, but a failure does not stop the
+    /// handshake, and the name in the certificate is not compared with
+    /// `server_name`: like sendmail, policy decides what `FAIL` means.
+    pub fn session<S: Read + Write>(
+        &self,
+        stream: S,
+        server_name: &str,
+    ) -> Result<TlsStream<S>, TlsError> {
+        let mut ssl = Ssl::new(&self.ctx).map_err(openssl_failure)?;
+        ssl.set_connect_state();
+        if let Some(name) = sni_name(server_name) {
+            ssl.set_hostname(name).map_err(openssl_failure)?;
+        }
+        let log = SharedLog::default();
+        log.install(&mut ssl);
+        let inner = SslStream::new(ssl, stream).map_err(openssl_failure)?;
+        Ok(TlsStream::new(inner, Some(log)))
+    }
+}
+
+/// A context builder with the settings both roles share.
+fn builder(method: SslMethod) -> Result<SslContextBuilder, TlsError> {
+    let mut ctx = SslContextBuilder::new(method).map_err(openssl_failure)?;
+    ctx.set_options(
+        SslOptions::ALL
+            | SslOptions::NO_COMPRESSION
+            // SMTP frames its own data (QUIT, the final `.`), so a peer
+            // that closes without close_notify cannot truncate a message
+            // unnoticed; treat that EOF as the end of the stream.
+            | SslOptions::IGNORE_UNEXPECTED_EOF,
+    );
+    // Non-blocking writes may be retried with a different buffer (a Rust
+    // Vec moves) and may be partial.
+    ctx.set_mode(SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::ENABLE_PARTIAL_WRITE);
+    Ok(ctx)
+}
+
+/// The name to send as SNI: a DNS name without its trailing dot; `None`
+/// for an address literal (`192.0.2.1`, `[192.0.2.1]`, `[IPv6:…]`) or an
+/// empty name, which RFC 6066 does not allow in SNI.
+fn sni_name(server_name: &str) -> Option<&str> {
+    let name = server_name.trim_end_matches('.');
+    if name.is_empty() || name.starts_with('[') || name.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    // A configured name of this shape is a mistake, not a host; not SNI.
+    if name.contains(|c: char| c.is_whitespace() || c == '\0' || c == '/') {
+        return None;
+    }
+    Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sni_name;
+
+    #[test]
+    fn sni_only_for_dns_names() {
+        assert_eq!(sni_name("mx.example.org."), Some("mx.example.org"));
+        assert_eq!(sni_name("mx.example.org"), Some("mx.example.org"));
+        assert_eq!(sni_name("[192.0.2.1]"), None);
+        assert_eq!(sni_name("192.0.2.1"), None);
+        assert_eq!(sni_name("2001:db8::1"), None);
+        assert_eq!(sni_name("[IPv6:2001:db8::1]"), None);
+        assert_eq!(sni_name(""), None);
+        assert_eq!(sni_name("."), None);
+    }
+}
