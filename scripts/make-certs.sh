@@ -16,7 +16,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
 openssl req -newkey rsa:2048 -nodes \
     -subj "/CN=$host" \
     -keyout "$dir/key.pem" -out "$dir/cert.csr" 2>/dev/null
-printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$host" > "$dir/cert.ext"
+printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\ncrlDistributionPoints=URI:http://%s/postern-ca.crl\n' "$host" "$host" > "$dir/cert.ext"
 openssl x509 -req -in "$dir/cert.csr" -CA "$dir/cacert.pem" -CAkey "$dir/private/cakey.pem" \
     -CAcreateserial -days 825 -extfile "$dir/cert.ext" -out "$dir/cert.pem" 2>/dev/null
 rm -f "$dir/cert.csr" "$dir/cert.ext"

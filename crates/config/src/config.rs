@@ -53,6 +53,10 @@ pub struct Config {
     /// `MailboxDirectory` (Postern's own): where local mail is delivered,
     /// one Maildir per user (`<dir>/<user>/Maildir`).
     pub mailbox_directory: PathBuf,
+    /// `TLSFallbacktoClear`: after a failed STARTTLS handshake, try the
+    /// same server again at once without STARTTLS (sendmail's option; off
+    /// by default: the message is deferred instead).
+    pub tls_fallback_to_clear: bool,
     /// `MinQueueAge`: the wait before the first retry of a deferred
     /// message; each later retry waits twice as long, up to four hours.
     pub min_queue_age: std::time::Duration,
@@ -181,6 +185,7 @@ impl Config {
             queue_owner: String::new(),
             mailbox_directory: PathBuf::new(),
             min_queue_age: std::time::Duration::ZERO,
+            tls_fallback_to_clear: false,
             trusted_user: None,
             smtp_greeting: String::new(),
             timeouts: Timeouts::default(),

@@ -12,6 +12,12 @@ use crate::relay::Relay;
 use crate::table::{CfName, M4Name, Opt};
 use crate::values::{abs_path, add_privacy, check_domain, number, text, TlsSrvOptions};
 
+/// sendmail's `atobool`: an empty value, or one starting with `t` or `y`
+/// (any case), is true; anything else is false.
+fn sendmail_bool(value: &str) -> bool {
+    value.is_empty() || value.starts_with(['t', 'T', 'y', 'Y'])
+}
+
 /// Prefixes a value error with the option name.
 fn at<T>(name: &str, r: Result<T, String>) -> Result<T, String> {
     r.map_err(|e| format!("{name}: {e}"))
@@ -212,6 +218,16 @@ pub(crate) static OPTIONS: &[Opt] = &[
             None => Err(format!("{n}: a mailbox directory is required")),
         },
         show: |c| vec![c.mailbox_directory.display().to_string()],
+    },
+    Opt {
+        cf: CfName::Option(&["TLSFallbacktoClear"]),
+        m4: M4Name::Define(&["confTLS_FALLBACK_TO_CLEAR"]),
+        default: &["false"],
+        set: |c, _, v| {
+            c.tls_fallback_to_clear = sendmail_bool(v);
+            Ok(())
+        },
+        show: |c| vec![c.tls_fallback_to_clear.to_string()],
     },
     Opt {
         cf: CfName::Option(&["MinQueueAge"]),

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use postern_config::{Config, ConfigErrors, LocalHostNames, Mailertable};
+use postern_config::{Config, ConfigError, ConfigErrors, LocalHostNames, Mailertable};
+use postern_tls::{ClientTls, ServerTls};
 
 /// The configuration and its side tables.
 #[derive(Clone, Debug)]
@@ -17,6 +18,38 @@ pub struct Settings {
     pub local_names: LocalHostNames,
     /// Routes by domain.
     pub mailertable: Mailertable,
+    /// The TLS contexts, built from the key files before any fork (fronts
+    /// run where those files cannot be read).
+    pub tls: TlsContexts,
+}
+
+/// The server and client TLS contexts.
+#[derive(Clone, Debug, Default)]
+pub struct TlsContexts {
+    /// STARTTLS for inbound mail; `None` when no server certificate is set.
+    pub server: Option<ServerTls>,
+    /// STARTTLS for outbound mail.
+    pub client: Option<ClientTls>,
+}
+
+impl TlsContexts {
+    /// Builds both contexts; an unusable certificate, key, CA or CRL file
+    /// stops the start with a message naming it.
+    fn load(config: &Config) -> Result<TlsContexts, ConfigErrors> {
+        let fail = |side: &str, e: postern_tls::TlsError| {
+            ConfigErrors(vec![ConfigError::new(
+                &config.source,
+                0,
+                format!("STARTTLS={side}: {e}"),
+            )])
+        };
+        let server = ServerTls::from_files(&config.tls).map_err(|e| fail("server", e))?;
+        let client = ClientTls::from_files(&config.tls).map_err(|e| fail("client", e))?;
+        Ok(TlsContexts {
+            server,
+            client: Some(client),
+        })
+    }
 }
 
 impl Settings {
@@ -28,7 +61,9 @@ impl Settings {
         local_names.insert(&hostname);
         local_names.insert("localhost");
         let mailertable = Mailertable::load(&config.table_path("mailertable"))?;
+        let tls = TlsContexts::load(&config)?;
         Ok(Settings {
+            tls,
             config,
             hostname,
             local_names,
@@ -56,6 +91,7 @@ pub fn for_tests(dir: &Path, extra: &str) -> Settings {
         hostname: "mx.test".into(),
         local_names: LocalHostNames::from_names(["mx.test", "localhost"]),
         mailertable: Mailertable::default(),
+        tls: TlsContexts::load(&config).expect("test TLS files"),
         config,
     }
 }

@@ -75,6 +75,9 @@ impl ServerTls {
         let mut ctx = builder(SslMethod::tls_server())?;
         // Client-initiated renegotiation only costs the server CPU.
         ctx.set_options(SslOptions::NO_RENEGOTIATION);
+        // Our cipher order, not the client's: the strongest suite both
+        // sides have, whatever order a weak client lists them in.
+        ctx.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
         load::common(&mut ctx, files)?;
         load::cert_and_key(&mut ctx, cert, key)?;
         load::trust(&mut ctx, files, true)?;

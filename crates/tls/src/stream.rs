@@ -49,35 +49,37 @@ impl<S: Read + Write> TlsStream<S> {
     /// when the transport is readable or writable. Calling it after `Done`
     /// returns `Done`.
     pub fn handshake(&mut self) -> Result<Handshake, TlsError> {
-        match self.inner.do_handshake() {
-            Ok(()) => Ok(Handshake::Done),
-            Err(e) => {
-                let code = e.code();
-                if code == ErrorCode::WANT_READ || code == ErrorCode::WANT_WRITE {
-                    // A would-block from the transport is the expected
-                    // case; any other I/O error is the transport failing.
-                    if let Some(io) = e.io_error() {
-                        if io.kind() != io::ErrorKind::WouldBlock {
-                            return Err(TlsError::Io(io::Error::new(io.kind(), io.to_string())));
-                        }
-                    }
-                    return Ok(if code == ErrorCode::WANT_READ {
-                        Handshake::WantRead
-                    } else {
-                        Handshake::WantWrite
-                    });
-                }
-                match e.into_io_error() {
-                    Ok(io) => Err(TlsError::Io(io)),
-                    Err(e) => Err(TlsError::Handshake(match e.ssl_error() {
-                        Some(stack) => crate::load::reason(stack),
-                        None if e.code() == ErrorCode::SYSCALL => {
-                            "connection closed by peer".to_string()
-                        }
-                        None => e.to_string(),
-                    })),
-                }
+        let e = match self.inner.do_handshake() {
+            Ok(()) => return Ok(Handshake::Done),
+            Err(e) => e,
+        };
+        let want = if e.code() == ErrorCode::WANT_READ {
+            Some(Handshake::WantRead)
+        } else if e.code() == ErrorCode::WANT_WRITE {
+            Some(Handshake::WantWrite)
+        } else {
+            None
+        };
+        let syscall = e.code() == ErrorCode::SYSCALL;
+        match (want, e.into_io_error()) {
+            // The transport would block (or a signal interrupted it): the
+            // expected case on a non-blocking socket.
+            (Some(want), Ok(io))
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(want)
             }
+            (Some(want), Err(_)) => Ok(want),
+            // Any other transport error: the connection is gone.
+            (_, Ok(io)) => Err(TlsError::Io(io)),
+            (None, Err(e)) => Err(TlsError::Handshake(match e.ssl_error() {
+                Some(stack) => crate::load::reason(stack),
+                None if syscall => "connection closed by peer".to_string(),
+                None => e.to_string(),
+            })),
         }
     }
 

@@ -181,3 +181,23 @@ fn unusable_crl_is_unreadable() {
     files.crl_file = Some(good);
     assert!(ServerTls::from_files(&files).unwrap().is_some());
 }
+
+#[test]
+fn encrypted_key_is_refused_without_prompting() {
+    let pki = Pki::new();
+    let pem = std::fs::read(pki.pair("srv_a").key).unwrap();
+    let key = openssl::pkey::PKey::private_key_from_pem(&pem).unwrap();
+    let locked = key
+        .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"secret")
+        .unwrap();
+    let locked = pki.write("locked.key", &locked, 0o600);
+    let mut files = pki.server_files("srv_a", "ca_a.pem");
+    files.server_key_file = Some(locked.clone());
+    match server_err(&files) {
+        TlsError::Unreadable { file, reason } => {
+            assert_eq!(file, locked);
+            assert!(reason.contains("unencrypted"), "{reason}");
+        }
+        e => panic!("{e:?}"),
+    }
+}

@@ -347,6 +347,7 @@ fn eof_without_close_notify_reads_as_end() {
     let mut all = Vec::new();
     tls.read_to_end(&mut all).unwrap();
     assert_eq!(all, b"QUIT\r\n");
+    drop(tls);
     handle.join().unwrap();
 }
 

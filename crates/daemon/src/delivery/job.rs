@@ -8,6 +8,11 @@
 //! [`RecipientReport`] per recipient until the job is complete. Does not
 //! own: the event loop (`mod.rs`) or the sockets (`outbound.rs`).
 //!
+//! STARTTLS: every session is opportunistic when the client TLS context
+//! exists (master always builds it). With `TLSFallbacktoClear` the plan
+//! also carries what it takes to run the same envelope again without
+//! STARTTLS ([`SessionPlan::in_clear`]) after a failed handshake.
+//!
 //! The invariant the queue runner relies on: every recipient of the job is
 //! reported exactly once, in the job's order. [`Job::record`] refuses a
 //! second result for a recipient, and [`Job::into_report`] is only called
@@ -18,7 +23,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use postern_ipc::{DeliveryJob, DeliveryReport, RecipientReport, RecipientStatus};
-use postern_smtp::client::{ClientConfig, ClientSession, StartTlsPolicy};
+use postern_smtp::client::{ClientConfig, ClientSession, Envelope, StartTlsPolicy};
+use postern_tls::ClientTls;
 
 use super::envelope::envelope;
 use super::maildir;
@@ -53,6 +59,40 @@ pub struct SessionPlan {
     pub session: ClientSession,
     /// The message.
     pub data: Rc<File>,
+    /// The client TLS context; `None` when the session never sends
+    /// STARTTLS.
+    pub tls: Option<ClientTls>,
+    /// The name given to TLS (SNI for a name) and in `STARTTLS=client`
+    /// lines: `mx.example.` or `[192.0.2.1]`.
+    pub tls_host: String,
+    /// `TLSFallbacktoClear`: the session's configuration and envelope, to
+    /// run it again without STARTTLS after a failed handshake.
+    pub clear_retry: Option<(ClientConfig, Envelope)>,
+}
+
+impl SessionPlan {
+    /// The same delivery as a new session that never sends STARTTLS
+    /// (sendmail's `TLSFallbacktoClear`); `None` when the plan has no
+    /// clear-text retry (the option is off, or this is the retry).
+    pub fn in_clear(&mut self) -> Option<SessionPlan> {
+        let (mut config, envelope) = self.clear_retry.take()?;
+        config.starttls = StartTlsPolicy::Never;
+        // Both were validated when this plan's session was made.
+        let session = ClientSession::new(config, envelope).ok()?;
+        Some(SessionPlan {
+            job_key: self.job_key,
+            queue_id: self.queue_id.clone(),
+            addr: self.addr,
+            relay: self.relay.clone(),
+            mailer: self.mailer.clone(),
+            indices: self.indices.clone(),
+            session,
+            data: Rc::clone(&self.data),
+            tls: None,
+            tls_host: self.tls_host.clone(),
+            clear_retry: None,
+        })
+    }
 }
 
 impl Job {
@@ -140,16 +180,22 @@ impl Job {
             }
         }
         // Then by (address, port, mailer): two names for one server share a session.
-        let mut groups: Vec<(SocketAddr, String, String, Vec<usize>)> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         for (target, indices) in by_target {
             match route::resolve(&target) {
                 Ok((addr, relay)) => {
                     match groups
                         .iter_mut()
-                        .find(|(a, _, m, _)| *a == addr && *m == target.mailer)
+                        .find(|g| g.addr == addr && g.mailer == target.mailer)
                     {
-                        Some((_, _, _, v)) => v.extend(indices),
-                        None => groups.push((addr, relay, target.mailer, indices)),
+                        Some(g) => g.indices.extend(indices),
+                        None => groups.push(Group {
+                            addr,
+                            relay,
+                            tls_host: target.host.tls_name(),
+                            mailer: target.mailer,
+                            indices,
+                        }),
                     }
                 }
                 Err(why) => {
@@ -165,23 +211,28 @@ impl Job {
             }
         }
         let mut plans = Vec::new();
-        for (addr, relay, mailer, mut indices) in groups {
-            indices.sort_unstable();
-            match self.session(settings, &indices) {
-                Ok(session) => plans.push(SessionPlan {
+        for mut g in groups {
+            g.indices.sort_unstable();
+            match self.session(settings, &g.indices) {
+                Ok((session, config, envelope)) => plans.push(SessionPlan {
                     job_key,
                     queue_id: self.job.queue_id.clone(),
-                    addr,
-                    relay,
-                    mailer,
-                    indices,
+                    addr: g.addr,
+                    relay: g.relay,
+                    mailer: g.mailer,
+                    indices: g.indices,
                     session,
                     data: Rc::clone(&self.data),
+                    tls: settings.tls.client.clone(),
+                    tls_host: g.tls_host,
+                    clear_retry: (settings.tls.client.is_some()
+                        && settings.config.tls_fallback_to_clear)
+                        .then_some((config, envelope)),
                 }),
                 Err((status, reply)) => {
-                    for i in indices {
+                    for i in g.indices {
                         let a = self.job.recipients[i].address.clone();
-                        self.record(i, report(&a, status, reply.clone(), &relay, &mailer));
+                        self.record(i, report(&a, status, reply.clone(), &g.relay, &g.mailer));
                     }
                 }
             }
@@ -216,17 +267,21 @@ impl Job {
         report(address, status, reply, "local", "local")
     }
 
-    /// The SMTP session for the recipients `indices`.
+    /// The SMTP session for the recipients `indices`, with the
+    /// configuration and envelope it was made from.
     fn session(
         &self,
         settings: &Settings,
         indices: &[usize],
-    ) -> Result<ClientSession, (RecipientStatus, String)> {
+    ) -> Result<(ClientSession, ClientConfig, Envelope), (RecipientStatus, String)> {
         let config = ClientConfig {
             helo_name: settings.hostname.clone(),
-            // STARTTLS hook: becomes Opportunistic (with ClientCertFile /
-            // ClientKeyFile) when the delivery client gets its TLS layer.
-            starttls: StartTlsPolicy::Never,
+            // ClientCertFile/ClientKeyFile live in the context.
+            starttls: if settings.tls.client.is_some() {
+                StartTlsPolicy::Opportunistic
+            } else {
+                StartTlsPolicy::Never
+            },
             already_tls: false,
         };
         if let Err(e) = config.validate() {
@@ -236,13 +291,23 @@ impl Job {
             ));
         }
         let envelope = envelope(&self.job, indices);
-        ClientSession::new(config, envelope).map_err(|e| {
-            (
+        match ClientSession::new(config.clone(), envelope.clone()) {
+            Ok(session) => Ok((session, config, envelope)),
+            Err(e) => Err((
                 RecipientStatus::PermFail,
                 format!("501 5.5.4 Invalid envelope: {e}"),
-            )
-        })
+            )),
+        }
     }
+}
+
+/// Remote recipients that share one session.
+struct Group {
+    addr: SocketAddr,
+    relay: String,
+    tls_host: String,
+    mailer: String,
+    indices: Vec<usize>,
 }
 
 fn report(

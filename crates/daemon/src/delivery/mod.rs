@@ -247,13 +247,18 @@ impl Client {
     }
 
     /// After a connection did something: pass on its results, fix its
-    /// registration, drop it once closed.
+    /// registration, drop it once closed. A clear-text retry after a failed
+    /// STARTTLS handshake (`TLSFallbacktoClear`) goes to the head of the
+    /// line, so it starts in this turn of the loop.
     fn settle(&mut self, token: Token) -> io::Result<()> {
         let Some((conn, registered)) = self.conns.get_mut(&token) else {
             return Ok(());
         };
         let key = conn.job_key();
         let results = conn.take_results();
+        if let Some(retry) = conn.take_retry() {
+            self.waiting.push_front(retry);
+        }
         let wanted = conn.interest();
         if conn.is_closed() {
             if let (Some(stream), Some(_)) = (conn.stream_mut(), *registered) {

@@ -9,12 +9,26 @@
 //! buffer (`body.rs`), the wording of results (`results.rs`).
 //!
 //! States: `Connecting` (wait writable, then `take_error`/`peer_addr`) →
-//! `Open` (the session runs) → `Closing` (the session is done; QUIT is
+//! `Open` (the session runs) → [`Handshake`](State::Handshake) (STARTTLS,
+//! then `Open` again over TLS) → `Closing` (the session is done; QUIT is
 //! still being written) → `Closed`. Any failure (refused, reset, EOF,
 //! timeout, a read error on the message file) calls
 //! `ClientSession::connection_lost`, whose `Done` defers every recipient
 //! still open; the synthetic `421 4.4.2 Connection lost` is then replaced
 //! by the real reason.
+//!
+//! STARTTLS (opportunistic; REFERENCE §1.11, §4.1, §4.5): on
+//! `ClientOutput::StartTls` the plain socket is moved into a
+//! `TlsStream` and the handshake is driven on readiness under
+//! `Timeout.starttls`; afterwards every read and write goes through TLS.
+//! Bytes read in clear text only ever reach the session (which refuses any
+//! behind the `220`); the handshake reads the socket itself, so none of
+//! them can reach TLS, and nothing read under TLS is mixed with them. The
+//! server's certificate is reported (`verify=`), not enforced. A failed
+//! handshake (error or timeout) is logged; with `TLSFallbacktoClear` the
+//! connection is dropped and the loop at once starts the same delivery
+//! again without STARTTLS ([`Outbound::take_retry`]), otherwise every
+//! recipient is deferred (`454 4.7.0 TLS handshake failed`).
 //!
 //! Memory per connection is bounded: the body is read in 64 KiB chunks and
 //! only while less than 256 KiB wait to be written (`body.rs`).
@@ -23,7 +37,7 @@
 //! us only through the session's bounded reply reader. The message is read
 //! only through the descriptor the queue runner passed, with `read_at`.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -31,11 +45,13 @@ use mio::Interest;
 use postern_config::Timeouts;
 use postern_ipc::RecipientReport;
 use postern_smtp::client::{ClientOutput, Outcome, Phase};
+use postern_smtp::TlsInfo;
+use postern_tls::{Handshake, TlsError, TlsStream};
 
 use super::body::{BodyStream, OutBuf};
 use super::job::SessionPlan;
 use super::results::{self, describe, phase_name, Destination};
-use crate::log;
+use crate::log::{self, Priority};
 
 /// Used for `Timeout.connect` 0 ("the system's default") and any other
 /// zero timeout: never wait for ever.
@@ -45,15 +61,65 @@ const FALLBACK_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 enum State {
     Connecting,
     Open,
+    /// The TLS handshake after `220` to STARTTLS; the session waits.
+    Handshake,
     Closing,
     Closed,
+}
+
+/// The connection's byte stream: the socket, or TLS over it.
+enum Transport {
+    Plain(TcpStream),
+    /// Handshaking while the state is [`State::Handshake`], then carrying
+    /// the session.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Transport {
+    /// The socket underneath, for (de)registration only.
+    fn socket_mut(&mut self) -> &mut TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => t.get_mut(),
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            Transport::Tls(t) => t.flush(),
+        }
+    }
 }
 
 /// One connection and its session.
 pub struct Outbound {
     plan: SessionPlan,
     timeouts: Timeouts,
-    stream: Option<TcpStream>,
+    stream: Option<Transport>,
+    /// What the handshake waits for, in [`State::Handshake`].
+    tls_want: Interest,
+    /// The same delivery without STARTTLS, after a failed handshake
+    /// (`TLSFallbacktoClear`), for the loop to start.
+    retry: Option<SessionPlan>,
     state: State,
     out: OutBuf,
     body: Option<BodyStream>,
@@ -71,6 +137,8 @@ impl Outbound {
         let connect = non_zero(timeouts.connect);
         let mut conn = Outbound {
             stream: None,
+            tls_want: Interest::READABLE,
+            retry: None,
             state: State::Connecting,
             out: OutBuf::default(),
             body: None,
@@ -82,7 +150,7 @@ impl Outbound {
             plan,
         };
         match TcpStream::connect(conn.plan.addr) {
-            Ok(stream) => conn.stream = Some(stream),
+            Ok(stream) => conn.stream = Some(Transport::Plain(stream)),
             Err(e) => conn.connect_failed(&e),
         }
         conn
@@ -90,7 +158,7 @@ impl Outbound {
 
     /// The socket, for (re)registration; `None` when connect failed at once.
     pub fn stream_mut(&mut self) -> Option<&mut TcpStream> {
-        self.stream.as_mut()
+        self.stream.as_mut().map(Transport::socket_mut)
     }
 
     /// The readiness to wait for; `None` once closed.
@@ -98,6 +166,7 @@ impl Outbound {
         match self.state {
             State::Closed => None,
             State::Connecting => Some(Interest::READABLE | Interest::WRITABLE),
+            State::Handshake => Some(self.tls_want),
             _ if self.out.pending() > 0 => Some(Interest::READABLE | Interest::WRITABLE),
             _ => Some(Interest::READABLE),
         }
@@ -123,10 +192,25 @@ impl Outbound {
         self.results.take()
     }
 
+    /// The delivery to start again at once without STARTTLS, once: set
+    /// when the handshake failed under `TLSFallbacktoClear`. This
+    /// connection is then closed without results; the retry reports for
+    /// its recipients.
+    pub fn take_retry(&mut self) -> Option<SessionPlan> {
+        self.retry.take()
+    }
+
     /// The socket is ready (either way; both are tried).
     pub fn on_ready(&mut self, now: Instant) {
         if self.state == State::Connecting && !self.check_connected(now) {
             return;
+        }
+        if self.state == State::Handshake {
+            self.handshake(now);
+            if self.state != State::Open {
+                return;
+            }
+            // Done: read what TLS may hold already, then send EHLO.
         }
         if let Err(why) = self.read() {
             return self.lose(why);
@@ -146,6 +230,7 @@ impl Outbound {
                 log::info(3, &format!("{qid}: {relay}: Connection timed out"));
                 self.lost = Some(format!("421 4.4.1 Connection timed out with {relay}"));
             }
+            State::Handshake => return self.handshake_failed("timeout"),
             State::Closing => {}
             _ if self.phase == Phase::DataBlock => {
                 log::info(3, &format!("{qid}: timeout writing message to {relay}"));
@@ -168,7 +253,7 @@ impl Outbound {
 
     /// Connecting: true once connected (the session then starts).
     fn check_connected(&mut self, now: Instant) -> bool {
-        let Some(stream) = self.stream.as_ref() else {
+        let Some(stream) = self.stream.as_mut().map(Transport::socket_mut) else {
             return false;
         };
         match stream.take_error() {
@@ -212,7 +297,7 @@ impl Outbound {
             };
             match stream.read(&mut buf) {
                 Ok(0) if self.state == State::Closing => {
-                    self.close();
+                    self.close_gracefully();
                     return Ok(());
                 }
                 Ok(0) => return Err(format!("Connection closed by {}", self.plan.relay)),
@@ -232,8 +317,10 @@ impl Outbound {
     /// the socket blocks or nothing is left to do.
     fn pump(&mut self, now: Instant) {
         loop {
-            self.drain_outputs(now);
-            if matches!(self.state, State::Closed) {
+            if self.drain_outputs(now) {
+                return self.start_tls(now);
+            }
+            if matches!(self.state, State::Closed | State::Handshake) {
                 return;
             }
             let data = &self.plan.data;
@@ -254,7 +341,7 @@ impl Outbound {
             };
             if self.state == State::Closing && !blocked {
                 // QUIT is out; the 221 changes nothing.
-                return self.close();
+                return self.close_gracefully();
             }
             let body_done = self.body.as_ref().is_some_and(BodyStream::is_finished);
             if body_done && !blocked {
@@ -269,7 +356,11 @@ impl Outbound {
         }
     }
 
-    fn drain_outputs(&mut self, now: Instant) {
+    /// Acts on the session's outputs; true when the session asks for the
+    /// TLS handshake now (the caller starts it, or treats the connection
+    /// as lost).
+    fn drain_outputs(&mut self, now: Instant) -> bool {
+        let mut start_tls = false;
         while let Some(output) = self.plan.session.poll_output() {
             match output {
                 ClientOutput::Send(bytes) => self.out.push(&bytes),
@@ -282,13 +373,11 @@ impl Outbound {
                         );
                     }
                 }
-                // Never reached with StartTlsPolicy::Never (see job.rs);
-                // the TLS layer will hand the socket to the handshake here.
-                ClientOutput::StartTls => {
-                    debug_assert!(false, "StartTls with policy Never");
-                    self.lost = Some("454 4.7.0 TLS not available".into());
-                    self.plan.session.connection_lost();
-                }
+                // Nothing follows until the handshake is over, unless the
+                // session failed on clear text read behind the 220 (a
+                // `Done` then follows, and the phase is no longer the
+                // handshake's).
+                ClientOutput::StartTls => start_tls = true,
                 ClientOutput::Done(outcome) => self.finish(outcome),
             }
         }
@@ -297,6 +386,126 @@ impl Outbound {
             self.phase = phase;
             self.deadline = now + self.timeout(phase);
         }
+        start_tls && phase == Phase::TlsHandshake && self.state == State::Open
+    }
+
+    /// `220` to STARTTLS: moves the socket into TLS and starts the
+    /// handshake.
+    fn start_tls(&mut self, now: Instant) {
+        if self.out.pending() > 0 {
+            // The 220 came before STARTTLS was even written: not an answer.
+            return self.lose(format!(
+                "STARTTLS reply before the command was sent by {}",
+                self.plan.relay
+            ));
+        }
+        let Some(tls) = self.plan.tls.clone() else {
+            // The session was made with StartTlsPolicy::Never (job.rs).
+            debug_assert!(false, "StartTls without a TLS context");
+            return self.handshake_failed("no TLS context");
+        };
+        let Some(Transport::Plain(socket)) = self.stream.take() else {
+            debug_assert!(false, "StartTls on a TLS or missing stream");
+            return self.handshake_failed("no clear-text connection");
+        };
+        self.tls_log(Priority::Info, 14, "STARTTLS=client, start=ok".into());
+        // The socket itself, never a buffer: nothing read in clear text
+        // can reach the handshake.
+        match tls.session(socket, &self.plan.tls_host) {
+            Ok(stream) => self.stream = Some(Transport::Tls(Box::new(stream))),
+            Err(e) => return self.handshake_failed(&tls_reason(e)),
+        }
+        self.state = State::Handshake;
+        self.tls_want = Interest::READABLE;
+        self.phase = Phase::TlsHandshake;
+        self.deadline = now + self.timeout(Phase::TlsHandshake);
+        self.handshake(now);
+        if self.state == State::Open {
+            // Done in one step: EHLO is queued.
+            self.pump(now);
+        }
+    }
+
+    /// One step of the handshake; on `Done` the session starts over at EHLO.
+    fn handshake(&mut self, now: Instant) {
+        let Some(Transport::Tls(stream)) = self.stream.as_mut() else {
+            return self.handshake_failed("no TLS stream");
+        };
+        match stream.handshake() {
+            Ok(Handshake::WantRead) => self.tls_want = Interest::READABLE,
+            Ok(Handshake::WantWrite) => self.tls_want = Interest::WRITABLE,
+            Ok(Handshake::Done) => {
+                let info = stream.info();
+                let trace = stream.verify_trace();
+                self.tls_established(&info, trace);
+                self.state = State::Open;
+                self.plan.session.tls_started();
+                self.phase = self.plan.session.phase();
+                self.deadline = now + self.timeout(self.phase);
+            }
+            Err(e) => self.handshake_failed(&tls_reason(e)),
+        }
+    }
+
+    /// sendmail's LogLevel-14 verify trace and LogLevel-9 summary.
+    fn tls_established(&self, info: &TlsInfo, trace: Vec<String>) {
+        for line in trace {
+            self.tls_log(Priority::Info, 14, line);
+        }
+        self.tls_log(
+            Priority::Info,
+            9,
+            format!(
+                "STARTTLS=client, relay={}, version={}, verify={}, cipher={}, bits={}/{}",
+                self.plan.tls_host,
+                info.version,
+                info.verify.as_str(),
+                info.cipher,
+                info.cipher_bits,
+                info.alg_bits
+            ),
+        );
+    }
+
+    /// The handshake failed or timed out: logged, then either the retry in
+    /// clear text (`TLSFallbacktoClear`) or every recipient deferred.
+    fn handshake_failed(&mut self, reason: &str) {
+        self.tls_log(
+            Priority::Warning,
+            6,
+            format!(
+                "STARTTLS=client, error: connect failed={reason}, relay={}",
+                self.plan.tls_host
+            ),
+        );
+        if let Some(plan) = self.plan.in_clear() {
+            log::info(
+                6,
+                &format!(
+                    "{}: {}: STARTTLS failed, trying again without it (TLSFallbacktoClear)",
+                    self.plan.queue_id, self.plan.relay
+                ),
+            );
+            // This session never reports: its recipients are the retry's.
+            self.retry = Some(plan);
+            self.results = None;
+            return self.close();
+        }
+        // No QUIT: the connection is in no state to carry one.
+        self.plan.session.tls_failed();
+        while let Some(output) = self.plan.session.poll_output() {
+            if let ClientOutput::Done(outcome) = output {
+                self.finish(outcome);
+            }
+        }
+        self.close();
+    }
+
+    /// A `STARTTLS=client` line (no queue id, as sendmail logs them).
+    fn tls_log(&self, priority: Priority, level: u32, text: String) {
+        #[cfg(test)]
+        super::tests::record_tls_line(self.plan.addr, level, &text);
+        log::log(priority, level, &text);
     }
 
     /// Records the outcome and starts closing (QUIT may still be queued).
@@ -337,7 +546,8 @@ impl Outbound {
     /// The connection broke (`why`, for the reply and the log).
     fn lose(&mut self, why: String) {
         // What was read just before may have ended the session (a final
-        // reply, then the server hung up without waiting for QUIT).
+        // reply, then the server hung up without waiting for QUIT). A
+        // STARTTLS asked for now is not started: the connection is gone.
         self.drain_outputs(Instant::now());
         if self.state == State::Closing {
             return self.close();
@@ -365,6 +575,15 @@ impl Outbound {
         }
     }
 
+    /// The session ended normally: under TLS, send close_notify (best
+    /// effort), then close.
+    fn close_gracefully(&mut self) {
+        if let Some(Transport::Tls(stream)) = self.stream.as_mut() {
+            stream.shutdown();
+        }
+        self.close();
+    }
+
     /// Closed for good; the loop deregisters and drops the socket.
     fn close(&mut self) {
         self.state = State::Closed;
@@ -386,6 +605,15 @@ impl Outbound {
             Phase::DataFinal => t.datafinal,
             Phase::Quit | Phase::Done => t.quit,
         })
+    }
+}
+
+/// The reason in `connect failed=<reason>`.
+fn tls_reason(e: TlsError) -> String {
+    match e {
+        TlsError::Handshake(reason) => reason,
+        TlsError::Io(e) => describe(&e),
+        e => e.to_string(),
     }
 }
 

@@ -188,6 +188,20 @@ pub fn bracketed(ip: IpAddr) -> String {
     }
 }
 
+impl Host {
+    /// The host as sendmail names it to the TLS layer and in its
+    /// `STARTTLS=client, relay=…` lines (`mci_host`): `mx.example.` (a
+    /// name, with its trailing dot) or `[192.0.2.1]`. The TLS layer sends a
+    /// name as SNI (without the dot) and never a literal.
+    pub fn tls_name(&self) -> String {
+        match self {
+            Host::Literal(ip) => bracketed(*ip),
+            Host::Name(name) if name.ends_with('.') => name.clone(),
+            Host::Name(name) => format!("{name}."),
+        }
+    }
+}
+
 /// Resolves a target to the address to connect to and its `relay=` text
 /// (`[127.0.0.1]`, `host.example. [192.0.2.2]`). Blocking for names.
 pub fn resolve(target: &Target) -> Result<(SocketAddr, String), String> {
@@ -355,5 +369,13 @@ mod tests {
         );
         let (_, relay) = resolve(&t(lit("::1"))).unwrap();
         assert_eq!(relay, "[IPv6:::1]");
+    }
+
+    #[test]
+    fn tls_names() {
+        assert_eq!(lit("127.0.0.1").tls_name(), "[127.0.0.1]");
+        assert_eq!(lit("2001:db8::1").tls_name(), "[IPv6:2001:db8::1]");
+        assert_eq!(Host::Name("mx.example".into()).tls_name(), "mx.example.");
+        assert_eq!(Host::Name("mx.example.".into()).tls_name(), "mx.example.");
     }
 }

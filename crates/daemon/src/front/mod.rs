@@ -8,6 +8,7 @@
 //! The message goes into a descriptor the queue runner opened for it, and
 //! it answers 250 only after the queue runner says the message is durable.
 
+mod conn;
 mod message;
 mod questions;
 mod report;
@@ -53,13 +54,17 @@ pub fn run(
     let mut session = Session::new(server_config(settings, &conn));
     let mut front = questions::Front::new(settings, &conn, queue);
     let mut buf = vec![0u8; 64 * 1024];
-    let mut stream = stream;
+    let mut stream = conn::Conn::Plain(stream);
     loop {
         while let Some(output) = session.poll_output() {
             match output {
                 Output::Send(bytes) => {
-                    let _ = stream.set_write_timeout(Some(session.current_timeout()));
-                    if stream.write_all(&bytes).is_err() {
+                    stream.set_timeout(session.current_timeout());
+                    if stream
+                        .write_all(&bytes)
+                        .and_then(|()| stream.flush())
+                        .is_err()
+                    {
                         front.connection_lost();
                         return 0;
                     }
@@ -73,10 +78,7 @@ pub fn run(
                 }
                 Output::MessageData(bytes) => front.message_data(&bytes),
                 Output::AbortMessage => front.abort_message(),
-                // STARTTLS is never offered until the TLS work lands.
-                Output::StartTls => {
-                    let _ = session.tls_failed();
-                }
+                Output::StartTls => start_tls(settings, &conn, &mut stream, &mut session),
                 Output::Event(event) => report::event(&conn, &event),
                 Output::Close => {
                     front.finish(&conn);
@@ -84,7 +86,7 @@ pub fn run(
                 }
             }
         }
-        let _ = stream.set_read_timeout(Some(session.current_timeout()));
+        stream.set_timeout(session.current_timeout());
         match stream.read(&mut buf) {
             Ok(0) => {
                 front.connection_lost();
@@ -100,6 +102,38 @@ pub fn run(
                 front.connection_lost();
                 return 0;
             }
+        }
+    }
+}
+
+/// The handshake after `220 2.0.0 Ready to start TLS`: success resets the
+/// session (it then wants a new EHLO); failure ends the connection, as
+/// sendmail drops it.
+fn start_tls(
+    settings: &Settings,
+    conn: &Connection,
+    stream: &mut conn::Conn,
+    session: &mut Session,
+) {
+    let Some(tls) = settings.tls.server.as_ref() else {
+        let _ = session.tls_failed();
+        return;
+    };
+    match stream.start_tls(tls, settings.config.timeouts.starttls) {
+        Ok(established) => {
+            report::tls_established(conn, &established);
+            if session.tls_started(established.info).is_err() {
+                // Plaintext arrived during the handshake: an injection
+                // attempt or a broken client; either way, goodbye.
+                crate::log::notice(
+                    4,
+                    &format!("{}: plaintext during the TLS handshake", conn.client),
+                );
+            }
+        }
+        Err(e) => {
+            report::tls_failed(conn, &e);
+            let _ = session.tls_failed();
         }
     }
 }
@@ -127,6 +161,7 @@ fn server_config(settings: &Settings, conn: &Connection) -> ServerConfig {
         n => n.min(MAX_RECIPIENTS),
     };
     cfg.trace_commands = crate::log::enabled(15);
+    cfg.starttls = settings.tls.server.is_some();
     cfg.command_timeout = config.timeouts.command;
     cfg.datablock_timeout = config.timeouts.datablock;
     cfg

@@ -59,3 +59,46 @@ pub fn lost(conn: &Connection, session: &Session) {
         ),
     );
 }
+
+/// `STARTTLS=server, relay=…, version=…, verify=…, cipher=…, bits=…/…`
+/// (LogLevel 9), and the certificate verification trace (LogLevel 14).
+pub fn tls_established(conn: &Connection, tls: &super::conn::Established) {
+    if log::enabled(14) {
+        for line in &tls.trace {
+            log::info(14, line);
+        }
+    }
+    let info = &tls.info;
+    log::info(
+        9,
+        &format!(
+            "STARTTLS=server, relay={}, version={}, verify={}, cipher={}, bits={}/{}",
+            conn.client,
+            info.version,
+            info.verify.as_str(),
+            info.cipher,
+            info.cipher_bits,
+            info.alg_bits
+        ),
+    );
+    if let (Some(subject), Some(issuer)) = (&info.cert_subject, &info.cert_issuer) {
+        log::info(
+            12,
+            &format!(
+                "STARTTLS=server, cert-subject={subject}, cert-issuer={issuer}, verifymsg={}",
+                info.verify.as_str()
+            ),
+        );
+    }
+}
+
+/// sendmail's `STARTTLS=server, error: accept failed=…` (LogLevel 6).
+pub fn tls_failed(conn: &Connection, error: &postern_tls::TlsError) {
+    log::notice(
+        6,
+        &format!(
+            "STARTTLS=server, error: accept failed, reason={error}, relay={}",
+            conn.client
+        ),
+    );
+}

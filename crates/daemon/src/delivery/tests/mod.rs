@@ -2,10 +2,15 @@
 //! queue runner's end of a socketpair in the test ([`Harness`]), an SMTP
 //! sink from `postern-testkit` on 127.0.0.1, and Maildirs in a tempdir.
 //! This file holds the helpers the module tests share; `end_to_end.rs`
-//! delivers, `channel.rs` checks the conversation with the queue runner.
+//! delivers, `channel.rs` checks the conversation with the queue runner,
+//! `starttls.rs` delivers over STARTTLS to a small TLS server of its own.
 
 mod channel;
 mod end_to_end;
+mod starttls;
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
 
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -22,7 +27,7 @@ use postern_ipc::{
 
 use super::run;
 use crate::privsep::unprivileged_for_tests;
-use crate::settings::Settings;
+use crate::settings::{Settings, TlsContexts};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -48,13 +53,42 @@ pub fn settings_full(
     let config = Config::parse_str(&text, &cf).unwrap();
     std::fs::write(config.table_path("mailertable"), mailertable).unwrap();
     let mailertable = Mailertable::load(&config.table_path("mailertable")).unwrap();
+    let client = postern_tls::ClientTls::from_files(&config.tls).expect("client TLS files");
     let settings = Settings {
         hostname: config.hostname(),
         local_names: LocalHostNames::from_names(["local.test", "localhost", "delivery.test"]),
         mailertable,
+        // As master builds it: the client context always exists.
+        tls: TlsContexts {
+            server: None,
+            client: Some(client),
+        },
         config,
     };
     (dir, settings)
+}
+
+/// Every `STARTTLS=client` line the delivery client logged, whatever the
+/// LogLevel: (the server's address, the line's LogLevel, the text).
+static TLS_LINES: Mutex<Vec<(SocketAddr, u32, String)>> = Mutex::new(Vec::new());
+
+/// Called by `outbound.rs` for each `STARTTLS=client` line.
+pub fn record_tls_line(addr: SocketAddr, level: u32, text: &str) {
+    TLS_LINES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((addr, level, text.to_string()));
+}
+
+/// The `STARTTLS=client` lines logged for connections to `addr`.
+pub fn tls_lines(addr: SocketAddr) -> Vec<(u32, String)> {
+    TLS_LINES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|(a, ..)| *a == addr)
+        .map(|(_, level, text)| (*level, text.clone()))
+        .collect()
 }
 
 /// [`settings_full`] without extra lines.
