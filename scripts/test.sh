@@ -5,11 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build and the tests need: python3 is the real SMTP
-# client of the end-to-end tests (smtplib), passwd gives useradd for the
-# test users postern/posternq, util-linux gives runuser, openssl makes the
-# development certificates.
-packages=(pkg-config python3 passwd util-linux openssl)
+# Debian packages the build and the tests need: libssl-dev for the openssl
+# crate; the real peers of the tests: python3 (smtplib), swaks (with
+# libnet-ssleay-perl for --tls), openssl (s_client, and the certificates of
+# scripts/make-certs.sh), testssl.sh; passwd gives useradd for the test
+# users postern/posternq, util-linux gives runuser.
+packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh passwd util-linux)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -94,6 +94,10 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         connections: 0,
         draining: None,
     };
+    if master.settings.tls.server.is_none() {
+        // sendmail's hint for "why is STARTTLS not offered?" (LogLevel 13).
+        log::info(13, "STARTTLS: ServerCertFile missing: STARTTLS not offered");
+    }
     master.start_workers()?;
     log::info(
         1,
