@@ -53,6 +53,9 @@ pub struct Config {
     /// `MailboxDirectory` (Postern's own): where local mail is delivered,
     /// one Maildir per user (`<dir>/<user>/Maildir`).
     pub mailbox_directory: PathBuf,
+    /// `ControlSocket` (Postern's own): the Unix socket master serves for
+    /// mailq, runq and sendmail.
+    pub control_socket: PathBuf,
     /// `TLSFallbacktoClear`: after a failed STARTTLS handshake, try the
     /// same server again at once without STARTTLS (sendmail's option; off
     /// by default: the message is deferred instead).
@@ -186,6 +189,7 @@ impl Config {
             mailbox_directory: PathBuf::new(),
             min_queue_age: std::time::Duration::ZERO,
             tls_fallback_to_clear: false,
+            control_socket: PathBuf::new(),
             trusted_user: None,
             smtp_greeting: String::new(),
             timeouts: Timeouts::default(),

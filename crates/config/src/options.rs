@@ -220,6 +220,19 @@ pub(crate) static OPTIONS: &[Opt] = &[
         show: |c| vec![c.mailbox_directory.display().to_string()],
     },
     Opt {
+        cf: CfName::Option(&["ControlSocket"]),
+        m4: M4Name::Define(&["confCONTROL_SOCKET"]),
+        default: &["/run/postern/control.sock"],
+        set: |c, n, v| match at(n, abs_path(v))? {
+            Some(p) => {
+                c.control_socket = p;
+                Ok(())
+            }
+            None => Err(format!("{n}: a socket path is required")),
+        },
+        show: |c| vec![c.control_socket.display().to_string()],
+    },
+    Opt {
         cf: CfName::Option(&["TLSFallbacktoClear"]),
         m4: M4Name::Define(&["confTLS_FALLBACK_TO_CLEAR"]),
         default: &["false"],

@@ -54,7 +54,12 @@ pub fn init(level: u32, stderr: bool) {
     if let Some(inherited) = state.take() {
         std::mem::forget(inherited);
     }
-    let syslog = syslog::unix(formatter).ok();
+    // POSTERN_SYSLOG_SOCKET points the log at another syslog socket than
+    // /dev/log (the tests listen on one of their own).
+    let syslog = match std::env::var_os("POSTERN_SYSLOG_SOCKET") {
+        Some(path) => syslog::unix_custom(formatter, path).ok(),
+        None => syslog::unix(formatter).ok(),
+    };
     *state = Some(State {
         syslog,
         stderr,

@@ -92,6 +92,16 @@ pub enum MasterToQueue {
     RunQueue,
     /// Finish what is in progress and exit.
     Shutdown,
+    /// A control request master has authorised; `Submit` carries the
+    /// message descriptor.
+    Control {
+        /// master's number for the request, echoed in the reply.
+        id: u64,
+        /// Who asked.
+        caller: Caller,
+        /// What they asked.
+        request: ControlRequest,
+    },
 }
 
 /// queue runner → master.
@@ -106,6 +116,13 @@ pub enum QueueToMaster {
     Ready {
         /// Committed messages found in the spool.
         queued: u32,
+    },
+    /// The answer to a `Control` request.
+    ControlReply {
+        /// The request's number.
+        id: u64,
+        /// The answer, passed on to the tool.
+        reply: ControlReply,
     },
 }
 
@@ -231,4 +248,180 @@ pub struct DeliveryReport {
     pub queue_id: String,
     /// One report per recipient of the job.
     pub recipients: Vec<RecipientReport>,
+}
+
+/// The first and only frame a command-line tool sends on the control
+/// socket: what it wants, and the protocol it speaks. Who is asking is not
+/// in it: master reads that from the socket (SO_PEERCRED).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlHello {
+    /// [`PROTOCOL_VERSION`] of the tool.
+    pub version: u32,
+    /// The request.
+    pub request: ControlRequest,
+}
+
+/// What `mailq`, `runq`, `sendmail` and `postern` ask master for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlRequest {
+    /// `mailq`, `sendmail -bp`: list the queue (restrictmailq applies).
+    ListQueue,
+    /// `runq`, `sendmail -q`: run the queue now, or the messages a
+    /// selector picks (restrictqrun applies).
+    RunQueue {
+        /// `-qI`, `-qR`, `-qS`: only matching messages.
+        selector: Option<QueueSelector>,
+    },
+    /// `postern queue show|hold|release|delete|requeue <qid>`.
+    Queue {
+        /// What to do.
+        action: QueueAction,
+        /// The message.
+        queue_id: String,
+    },
+    /// `sendmail`: queue the message in the attached descriptor (a file
+    /// the tool wrote it to, read from its start).
+    Submit(Submission),
+    /// `sendmail -bv`: how would these addresses be delivered?
+    Verify {
+        /// The addresses.
+        addresses: Vec<String>,
+    },
+}
+
+/// sendmail's `-q[!]I|R|S<substring>` selectors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSelector {
+    /// Which field.
+    pub field: SelectorField,
+    /// The substring to look for (case-insensitive).
+    pub substring: String,
+    /// `!`: messages that do NOT match.
+    pub negate: bool,
+}
+
+/// The field a selector looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SelectorField {
+    /// `-qI`: the queue ID.
+    QueueId,
+    /// `-qR`: any recipient.
+    Recipient,
+    /// `-qS`: the sender.
+    Sender,
+}
+
+/// Operations on one queued message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueAction {
+    /// Print its control file and headers.
+    Show,
+    /// Keep it in the queue without trying it.
+    Hold,
+    /// Undo `Hold` and try it now.
+    Release,
+    /// Remove it from the queue.
+    Delete,
+    /// Try every recipient not yet delivered again, failed ones included.
+    Requeue,
+}
+
+/// A message submitted on the command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// `-f`: the envelope sender (else the caller's own address).
+    pub sender: Option<String>,
+    /// `-F`: the full name for a From: header the message lacks.
+    pub full_name: Option<String>,
+    /// Recipients from the command line.
+    pub recipients: Vec<String>,
+    /// `-t`: also take recipients from To:, Cc:, Bcc:, and delete Bcc:.
+    pub extract_recipients: bool,
+}
+
+/// master's answer on the control socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlReply {
+    /// The queue, for mailq.
+    Queue {
+        /// QueueDirectory, as mailq prints it.
+        directory: String,
+        /// The messages, oldest first.
+        entries: Vec<QueueEntry>,
+    },
+    /// Refused by PrivacyOptions (restrictmailq, restrictqrun) or the
+    /// caller's rights: print `message` and exit with `exit_code` (77).
+    Refused {
+        /// sendmail's text.
+        message: String,
+        /// sendmail's exit status (EX_NOPERM = 77).
+        exit_code: i32,
+    },
+    /// Done; `message` may be empty.
+    Done {
+        /// What to print.
+        message: String,
+    },
+    /// The message is queued.
+    Submitted {
+        /// Its queue ID.
+        queue_id: String,
+    },
+    /// It could not be done: print `message`, exit with `exit_code`.
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// sendmail's exit status (EX_DATAERR 65, EX_NOINPUT 66,
+        /// EX_UNAVAILABLE 69, EX_SOFTWARE 70, EX_TEMPFAIL 75 …).
+        exit_code: i32,
+    },
+}
+
+/// One message as mailq shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    /// Queue ID.
+    pub queue_id: String,
+    /// Size of the data file.
+    pub size: u64,
+    /// When it was queued (unix seconds).
+    pub created: u64,
+    /// The sender, without brackets (empty for `<>`).
+    pub sender: String,
+    /// BODY= of the message, if given.
+    pub body: Option<String>,
+    /// Held by `postern queue hold`.
+    pub held: bool,
+    /// Being delivered right now (mailq's `*`).
+    pub in_progress: bool,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// The recipients not yet delivered, with their last reply.
+    pub recipients: Vec<QueueRecipient>,
+}
+
+/// A recipient in a mailq listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueRecipient {
+    /// The address.
+    pub address: String,
+    /// `pending`, `deferred` or `failed`.
+    pub state: String,
+    /// The last reply, if any attempt was made.
+    pub last_reply: Option<String>,
+}
+
+/// Who is asking, as master established from SO_PEERCRED, and what master
+/// already decided about them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// Peer uid.
+    pub uid: u32,
+    /// Peer gid.
+    pub gid: u32,
+    /// The uid's user name (or the number).
+    pub user: String,
+    /// root, the queue owner or TrustedUser: may set the sender with -f
+    /// without an X-Authentication-Warning.
+    pub trusted: bool,
 }

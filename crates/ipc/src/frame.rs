@@ -13,7 +13,7 @@ pub const MAX_FDS_PER_FRAME: u8 = 2;
 /// The bound bincode enforces on allocations while decoding; no channel
 /// allows frames this large, so a length prefix inside a body that claims
 /// more is refused before it allocates.
-const DECODE_LIMIT: usize = 8 << 20;
+const DECODE_LIMIT: usize = 16 << 20;
 
 fn config() -> bincode::config::Configuration<
     bincode::config::BigEndian,

@@ -8,6 +8,7 @@
 //! | master → queue runner | master, at fork | [`MasterToQueue`] / [`QueueToMaster`] | `NewFront`: the queue runner's end of a front channel |
 //! | front ↔ queue runner | master, per connection | [`FrontToQueue`] / [`QueueToFront`] | `Opened`: the message file, write-only |
 //! | queue runner ↔ delivery client | master, at fork | [`QueueToDelivery`] / [`DeliveryToQueue`] | `Deliver`: the message file, read-only |
+//! | tool → master (control socket, mode 0666) | the tool connects | [`ControlHello`] / [`ControlReply`] | `Submit`: the message, in a file the tool wrote |
 //!
 //! The message body never crosses a socket: the front writes into the
 //! descriptor the queue runner opened, and the delivery client reads from
@@ -36,8 +37,11 @@ pub const FRONT_LIMIT: usize = 1 << 20;
 pub const REPLY_LIMIT: usize = 64 << 10;
 /// Frame limit between queue runner and delivery client.
 pub const DELIVERY_LIMIT: usize = 4 << 20;
-/// Frame limit between master and queue runner.
-pub const MASTER_LIMIT: usize = 64 << 10;
+/// Frame limit between master and queue runner (a mailq listing of a
+/// large queue travels this way).
+pub const MASTER_LIMIT: usize = 8 << 20;
+/// Frame limit for a tool's request on the control socket.
+pub const CONTROL_REQUEST_LIMIT: usize = 1 << 20;
 
 /// The front's end of its channel to the queue runner.
 pub type FrontChannel = Channel<FrontToQueue, QueueToFront>;
@@ -51,6 +55,21 @@ pub type QueueMasterChannel = Channel<QueueToMaster, MasterToQueue>;
 pub type QueueDeliveryChannel = Channel<QueueToDelivery, DeliveryToQueue>;
 /// The delivery client's end of its channel to the queue runner.
 pub type DeliveryChannel = Channel<DeliveryToQueue, QueueToDelivery>;
+
+/// A tool's end of the control socket.
+pub type ToolChannel = Channel<ControlHello, ControlReply>;
+/// master's end of a control connection.
+pub type ControlChannel = Channel<ControlReply, ControlHello>;
+
+/// The control socket, from a tool's side.
+pub fn tool_channel(stream: std::os::unix::net::UnixStream) -> ToolChannel {
+    Channel::new(stream, CONTROL_REQUEST_LIMIT, MASTER_LIMIT)
+}
+
+/// The control socket, from master's side.
+pub fn control_channel(stream: std::os::unix::net::UnixStream) -> ControlChannel {
+    Channel::new(stream, MASTER_LIMIT, CONTROL_REQUEST_LIMIT)
+}
 
 /// A front's channel, from the front's side.
 pub fn front_channel(stream: std::os::unix::net::UnixStream) -> FrontChannel {

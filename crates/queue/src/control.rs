@@ -123,6 +123,8 @@ pub struct ControlFile {
     pub deliver_by: Option<DeliverBy>,
     /// Uid of the local user who submitted the message.
     pub submitter_uid: Option<u32>,
+    /// Held by the administrator (`postern queue hold`): kept, not tried.
+    pub held: bool,
     /// Queue runs that tried this message.
     pub attempts: u32,
     /// Earliest next queue run for this message, unix seconds (0 = now).
@@ -158,6 +160,7 @@ impl ControlFile {
             auth: None,
             deliver_by: None,
             submitter_uid: None,
+            held: false,
             attempts: 0,
             next_attempt: 0,
             recipients: Vec::new(),
@@ -210,6 +213,9 @@ impl ControlFile {
         }
         if let Some(uid) = self.submitter_uid {
             line("U", &uid.to_string());
+        }
+        if self.held {
+            line("Q", "held");
         }
         line("N", &self.attempts.to_string());
         line("K", &self.next_attempt.to_string());

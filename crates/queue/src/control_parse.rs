@@ -153,6 +153,8 @@ pub(crate) fn parse(text: &str) -> Result<ControlFile, ParseError> {
             'A' => cf.auth = Some(v),
             'Y' => cf.deliver_by = Some(deliver_by(n, &v)?),
             'U' => cf.submitter_uid = Some(number(n, "U", &v)?),
+            'Q' if v == "held" => cf.held = true,
+            'Q' => return Err(err(n, format!("Q: bad hold state {v:?}"))),
             'N' => cf.attempts = number(n, "N", &v)?,
             'K' => cf.next_attempt = number(n, "K", &v)?,
             _ => return Err(err(n, format!("unknown key {k:?}"))),

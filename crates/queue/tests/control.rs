@@ -23,6 +23,7 @@ fn full() -> ControlFile {
         trace: true,
     });
     cf.submitter_uid = Some(1000);
+    cf.held = true;
     cf.attempts = 2;
     cf.next_attempt = 1_704_193_200;
     let mut a = RecipientEntry::new("bob@example.net");
@@ -56,6 +57,7 @@ P ESMTPSA\n\
 A alice\n\
 Y -30;NT\n\
 U 1000\n\
+Q held\n\
 N 2\n\
 K 1704193200\n\
 r bob@example.net\tstate=deferred\tattempts=2\tnext=1704193200\tnotify=SUCCESS,FAILURE\torcpt=rfc822;bob@example.net\treply=451 4.3.0 Try%09again%0D%0Alater\n\
@@ -100,7 +102,7 @@ fn err_line(text: &str) -> (usize, String) {
 #[test]
 fn strict_errors_name_the_line() {
     let base = "V1\nI 402A0000001230\nT 5\nS a@b\n";
-    let (line, msg) = err_line(&format!("{base}Q what\n"));
+    let (line, msg) = err_line(&format!("{base}W what\n"));
     assert_eq!(line, 5);
     assert!(msg.contains("unknown key"), "{msg}");
 
@@ -245,6 +247,7 @@ proptest! {
                 trace,
             }),
             submitter_uid,
+            held: attempts % 2 == 1,
             attempts,
             next_attempt,
             recipients,
@@ -254,7 +257,7 @@ proptest! {
         // V1 I T S Z C P N K always, plus the optional ones, plus r lines.
         let optional = [cf.envid.is_some(), cf.ret.is_some(), cf.body.is_some(),
             cf.helo.is_some(), cf.auth.is_some(), cf.deliver_by.is_some(),
-            cf.submitter_uid.is_some()];
+            cf.submitter_uid.is_some(), cf.held];
         let expected = 9 + optional.iter().filter(|b| **b).count() + cf.recipients.len();
         prop_assert_eq!(text.split('\n').count() - 1, expected);
         prop_assert!(!text.contains('\r'));

@@ -30,7 +30,7 @@ mod job;
 mod maildir;
 mod outbound;
 mod results;
-mod route;
+pub mod route;
 #[cfg(test)]
 pub(crate) mod tests;
 

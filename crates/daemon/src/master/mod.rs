@@ -7,6 +7,7 @@
 //! on SIGHUP, drain and stop on SIGTERM.
 
 mod children;
+mod control;
 mod directories;
 mod listeners;
 
@@ -28,6 +29,7 @@ use crate::settings::Settings;
 
 const SIGNALS: Token = Token(0);
 const QUEUE: Token = Token(1);
+const CONTROL: Token = Token(2);
 /// Listeners get tokens from here on.
 const FIRST_LISTENER: usize = 10;
 
@@ -70,6 +72,7 @@ pub struct Master {
     connections: u64,
     throttle: listeners::Throttle,
     draining: Option<Instant>,
+    control: Option<control::ControlSocket>,
 }
 
 /// Runs master until SIGTERM.
@@ -78,6 +81,7 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
     directories::prepare(&settings, &users)?;
     let poll = Poll::new()?;
     let listeners = listeners::Listeners::bind(&settings, &poll, FIRST_LISTENER)?;
+    let control = control::ControlSocket::bind(&settings.config.control_socket, &poll, CONTROL)?;
     let mut signals = Signals::new([SIGCHLD, SIGHUP, SIGTERM, SIGINT])?;
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -93,12 +97,15 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         fronts: HashMap::new(),
         connections: 0,
         draining: None,
+        control: Some(control),
     };
     if master.settings.tls.server.is_none() {
         // sendmail's hint for "why is STARTTLS not offered?" (LogLevel 13).
         log::info(13, "STARTTLS: ServerCertFile missing: STARTTLS not offered");
     }
     master.start_workers()?;
+    // systemd (Type=notify): ready once the listeners serve.
+    notify(&[sd_notify::NotifyState::Ready]);
     log::info(
         1,
         &format!(
@@ -108,6 +115,11 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         ),
     );
     master.serve(&mut signals)
+}
+
+/// Tells systemd, when it started us with NOTIFY_SOCKET, how we are doing.
+fn notify(states: &[sd_notify::NotifyState]) {
+    let _ = sd_notify::notify(states);
 }
 
 /// RunAsUser and QueueOwner as root; the invoking user otherwise.
@@ -176,6 +188,8 @@ impl Master {
                         }
                     }
                     QUEUE => self.queue_channel_ready(),
+                    CONTROL => self.control_accept(),
+                    token if token.0 >= control::FIRST_CONTROL => self.control_ready(token),
                     token => self.accept(token.0 - FIRST_LISTENER),
                 }
             }
@@ -183,6 +197,7 @@ impl Master {
             self.tick()?;
             if let Some(since) = self.draining {
                 if self.fronts.is_empty() && self.workers.all_gone() {
+                    let _ = std::fs::remove_file(&self.settings.config.control_socket);
                     log::info(1, "daemon stopped");
                     return Ok(());
                 }
@@ -231,7 +246,10 @@ impl Master {
     }
 
     fn reload(&mut self) {
-        match Settings::load(&self.config_path) {
+        notify(&[sd_notify::NotifyState::Reloading]);
+        let result = Settings::load(&self.config_path);
+        notify(&[sd_notify::NotifyState::Ready]);
+        match result {
             Ok(settings) => {
                 log::set_level(settings.config.log_level);
                 self.throttle
@@ -252,6 +270,7 @@ impl Master {
             return;
         }
         log::info(1, "stopping daemon: draining connections");
+        notify(&[sd_notify::NotifyState::Stopping]);
         self.draining = Some(Instant::now());
         self.listeners.close(&self.poll);
         self.workers.stop();
@@ -264,20 +283,30 @@ impl Master {
     }
 
     fn queue_channel_ready(&mut self) {
+        let mut replies = Vec::new();
         if let Some(channel) = self.workers.queue.as_mut() {
             let _ = channel.flush();
             loop {
                 match channel.fill() {
                     Ok(0) => break,
                     Ok(_) => {}
-                    Err(_) => return,
+                    Err(_) => break,
                 }
             }
             while let Ok(Some((msg, _))) = channel.try_recv() {
-                if let postern_ipc::QueueToMaster::Ready { queued } = msg {
-                    log::info(11, &format!("queue runner ready with {queued} messages"));
+                match msg {
+                    postern_ipc::QueueToMaster::Ready { queued } => {
+                        log::info(11, &format!("queue runner ready with {queued} messages"));
+                    }
+                    postern_ipc::QueueToMaster::ControlReply { id, reply } => {
+                        replies.push((id, reply))
+                    }
+                    postern_ipc::QueueToMaster::Hello { .. } => {}
                 }
             }
+        }
+        for (id, reply) in replies {
+            self.control_reply(id, reply);
         }
     }
 

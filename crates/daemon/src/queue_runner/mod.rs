@@ -11,9 +11,11 @@
 //! ready, then serve fronts, dispatch due messages to the delivery client
 //! and record the results, on one mio loop.
 
+mod control;
 mod fronts;
 mod logline;
 mod schedule;
+mod submit;
 #[cfg(test)]
 mod tests;
 
@@ -214,6 +216,14 @@ impl QueueRunner {
                     None => log::err("queue runner: NewFront without a descriptor"),
                 },
                 Ok(Some((MasterToQueue::RunQueue, _))) => self.schedule.run_all_now(),
+                Ok(Some((
+                    MasterToQueue::Control {
+                        id,
+                        caller,
+                        request,
+                    },
+                    fds,
+                ))) => self.control(id, caller, request, fds),
                 Ok(Some((MasterToQueue::Shutdown, _))) => self.shutting_down = true,
                 Ok(Some((MasterToQueue::Hello { version }, _))) if version == PROTOCOL_VERSION => {}
                 Ok(Some((MasterToQueue::Hello { version }, _))) => {

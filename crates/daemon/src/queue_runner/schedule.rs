@@ -102,6 +102,19 @@ impl Schedule {
     pub fn in_flight(&self) -> usize {
         self.jobs.len()
     }
+
+    /// True while the delivery client works on `id`.
+    pub fn is_busy(&self, id: &QueueId) -> bool {
+        self.busy.contains(id)
+    }
+
+    /// Takes `id` off the schedule (held or deleted).
+    pub fn forget(&mut self, id: &QueueId) {
+        if let Some(at) = self.when.remove(id) {
+            self.due.remove(&(at, id.clone()));
+        }
+        self.domains.remove(id);
+    }
 }
 
 pub(super) fn domains_of(control: &ControlFile) -> Vec<String> {
@@ -128,7 +141,7 @@ impl QueueRunner {
         let mut count = 0;
         for id in ids {
             match self.spool.load(id) {
-                Ok(control) if !control.is_finished() => {
+                Ok(control) if !control.is_finished() && !control.held => {
                     self.schedule
                         .add_at(id.clone(), control.next_attempt, domains_of(&control));
                     count += 1;
@@ -161,7 +174,7 @@ impl QueueRunner {
             .spool
             .load(id)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        if control.is_finished() {
+        if control.is_finished() || control.held {
             return Ok(());
         }
         let data = self.spool.open_data(id)?;

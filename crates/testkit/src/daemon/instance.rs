@@ -97,6 +97,11 @@ impl Instance {
         instance
     }
 
+    /// The control socket master serves (`O ControlSocket`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.state_dir().join("control.sock")
+    }
+
     /// The state directory (a TempDir).
     pub fn state_dir(&self) -> &Path {
         self.dir.path()
@@ -195,6 +200,9 @@ pub(crate) fn render_config(lines: &[String], state: &Path) -> String {
     }
     if !sets("MailboxDirectory") {
         out += &format!("O MailboxDirectory={}\n", state.join("mail").display());
+    }
+    if !sets("ControlSocket") {
+        out += &format!("O ControlSocket={}\n", state.join("control.sock").display());
     }
     let has_listener = sets("DaemonPortOptions")
         || lines

@@ -1,0 +1,364 @@
+//! The control socket: where `mailq`, `runq` and `sendmail` ask master for
+//! things. The socket is mode 0666; every request is judged by who is on
+//! the other end as the kernel reports it (SO_PEERCRED), before anything
+//! reaches the queue runner. This is where sendmail's `restrictmailq` and
+//! `restrictqrun` live (REFERENCE §1.2):
+//!
+//! - listing the queue, with restrictmailq: root, the queue owner,
+//!   TrustedUser, and members of the queue directory's group;
+//! - running the queue, with restrictqrun: root and the owner of the queue
+//!   directory;
+//! - hold, release, delete, requeue: root, the queue owner and TrustedUser,
+//!   always;
+//! - submitting mail and verifying addresses: anyone.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Poll, Token};
+use postern_ipc::{
+    control_channel, Caller, ControlChannel, ControlHello, ControlReply, ControlRequest,
+    MasterToQueue, QueueAction, PROTOCOL_VERSION,
+};
+use postern_smtp::PrivacyFlags;
+
+use super::Master;
+use crate::log;
+
+/// sendmail's EX_NOPERM.
+const EX_NOPERM: i32 = 77;
+/// sendmail's EX_TEMPFAIL.
+const EX_TEMPFAIL: i32 = 75;
+/// sendmail's EX_USAGE.
+const EX_USAGE: i32 = 64;
+/// Tools connected at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Control connections get tokens from here on.
+pub const FIRST_CONTROL: usize = 1 << 20;
+
+/// One tool's connection.
+pub struct ControlConn {
+    channel: ControlChannel,
+    peer: postern_ipc::Peer,
+    /// The reply is queued: close once it is written.
+    answered: bool,
+}
+
+/// The listener and its connections.
+pub struct ControlSocket {
+    listener: UnixListener,
+    conns: HashMap<Token, ControlConn>,
+    next: usize,
+}
+
+impl ControlSocket {
+    /// Binds the socket (replacing a stale one), mode 0666.
+    pub fn bind(path: &Path, poll: &Poll, token: Token) -> std::io::Result<ControlSocket> {
+        if let Some(dir) = path.parent() {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir)?;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+            }
+        }
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot bind the control socket {}: {e}", path.display()),
+            )
+        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+        listener.set_nonblocking(true)?;
+        poll.registry().register(
+            &mut SourceFd(&listener.as_raw_fd()),
+            token,
+            Interest::READABLE,
+        )?;
+        Ok(ControlSocket {
+            listener,
+            conns: HashMap::new(),
+            next: FIRST_CONTROL,
+        })
+    }
+}
+
+/// The groups of a process, from /proc (the kernel's view, not a claim).
+fn groups_of(pid: i32, gid: u32) -> Vec<u32> {
+    let mut groups = vec![gid];
+    if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        if let Some(line) = status.lines().find(|l| l.starts_with("Groups:")) {
+            groups.extend(
+                line["Groups:".len()..]
+                    .split_whitespace()
+                    .filter_map(|g| g.parse::<u32>().ok()),
+            );
+        }
+    }
+    groups
+}
+
+fn refused(message: &str) -> ControlReply {
+    ControlReply::Refused {
+        message: message.into(),
+        exit_code: EX_NOPERM,
+    }
+}
+
+impl Master {
+    /// Accepts waiting tools.
+    pub(super) fn control_accept(&mut self) {
+        loop {
+            let Some(control) = self.control.as_mut() else {
+                return;
+            };
+            if control.conns.len() >= MAX_CONNECTIONS {
+                return;
+            }
+            let stream = match control.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::err(&format!("control socket: accept: {e}"));
+                    return;
+                }
+            };
+            let Ok(peer) = postern_ipc::peer(&stream) else {
+                continue;
+            };
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let token = Token(control.next);
+            control.next += 1;
+            let channel = control_channel(stream);
+            let fd = channel.as_raw_fd();
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut SourceFd(&fd),
+                    token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            control.conns.insert(
+                token,
+                ControlConn {
+                    channel,
+                    peer,
+                    answered: false,
+                },
+            );
+            self.control_ready(token);
+        }
+    }
+
+    /// Reads a tool's request, or finishes writing its reply.
+    pub(super) fn control_ready(&mut self, token: Token) {
+        let Some(conn) = self.control.as_mut().and_then(|c| c.conns.get_mut(&token)) else {
+            return;
+        };
+        match conn.channel.flush() {
+            Ok(true) if conn.answered => return self.control_close(token),
+            Ok(_) => {}
+            Err(_) => return self.control_close(token),
+        }
+        if conn.answered {
+            return;
+        }
+        loop {
+            match conn.channel.fill() {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => return self.control_close(token),
+            }
+        }
+        match conn.channel.try_recv() {
+            Ok(None) => {}
+            Ok(Some((hello, fds))) => self.control_request(token, hello, fds),
+            Err(e) => {
+                log::notice(4, &format!("control socket: uid {}: {e}", conn.peer.uid));
+                self.control_close(token);
+            }
+        }
+    }
+
+    fn control_request(&mut self, token: Token, hello: ControlHello, fds: Vec<OwnedFd>) {
+        let Some(conn) = self.control.as_ref().and_then(|c| c.conns.get(&token)) else {
+            return;
+        };
+        let peer = conn.peer;
+        if hello.version != PROTOCOL_VERSION {
+            let msg = format!(
+                "this tool speaks protocol {}, the daemon {PROTOCOL_VERSION}",
+                hello.version
+            );
+            return self.control_answer(
+                token,
+                ControlReply::Failed {
+                    message: msg,
+                    exit_code: EX_USAGE,
+                },
+            );
+        }
+        let caller = self.caller(&peer);
+        if let Err(reply) = self.authorize(&peer, &caller, &hello.request) {
+            log::notice(
+                4,
+                &format!(
+                    "control socket: {} (uid {}) may not {}",
+                    caller.user,
+                    caller.uid,
+                    request_name(&hello.request)
+                ),
+            );
+            return self.control_answer(token, reply);
+        }
+        let fds = match (&hello.request, fds.as_slice()) {
+            (ControlRequest::Submit(_), [file]) if is_regular_file(file) => fds,
+            (ControlRequest::Submit(_), _) => {
+                let msg = "the message must come as one regular file".to_string();
+                return self.control_answer(
+                    token,
+                    ControlReply::Failed {
+                        message: msg,
+                        exit_code: EX_USAGE,
+                    },
+                );
+            }
+            (_, []) => fds,
+            _ => return self.control_close(token),
+        };
+        let request = MasterToQueue::Control {
+            id: token.0 as u64,
+            caller,
+            request: hello.request,
+        };
+        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        let sent = self
+            .workers
+            .queue
+            .as_mut()
+            .map(|q| q.send(&request, &borrowed));
+        if !matches!(sent, Some(Ok(()))) {
+            let msg = "the mail queue is not available; try again later".to_string();
+            self.control_answer(
+                token,
+                ControlReply::Failed {
+                    message: msg,
+                    exit_code: EX_TEMPFAIL,
+                },
+            );
+        }
+    }
+
+    /// The queue runner's answer for request `id`.
+    pub(super) fn control_reply(&mut self, id: u64, reply: ControlReply) {
+        self.control_answer(Token(id as usize), reply);
+    }
+
+    fn control_answer(&mut self, token: Token, reply: ControlReply) {
+        let Some(conn) = self.control.as_mut().and_then(|c| c.conns.get_mut(&token)) else {
+            return;
+        };
+        conn.answered = true;
+        match conn.channel.send(&reply, &[]) {
+            Ok(()) if !conn.channel.wants_write() => self.control_close(token),
+            Ok(()) => {}
+            Err(_) => self.control_close(token),
+        }
+    }
+
+    fn control_close(&mut self, token: Token) {
+        if let Some(conn) = self.control.as_mut().and_then(|c| c.conns.remove(&token)) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&conn.channel.as_raw_fd()));
+        }
+    }
+
+    fn caller(&self, peer: &postern_ipc::Peer) -> Caller {
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(peer.uid))
+            .ok()
+            .flatten()
+            .map_or_else(|| peer.uid.to_string(), |u| u.name);
+        let trusted_user = self.settings.config.trusted_user.as_deref();
+        let trusted = peer.uid == 0
+            || peer.uid == self.users.queue_owner.uid.as_raw()
+            || trusted_user == Some(user.as_str());
+        Caller {
+            uid: peer.uid,
+            gid: peer.gid,
+            user,
+            trusted,
+        }
+    }
+
+    /// sendmail's checks, at the IPC boundary.
+    fn authorize(
+        &self,
+        peer: &postern_ipc::Peer,
+        caller: &Caller,
+        request: &ControlRequest,
+    ) -> Result<(), ControlReply> {
+        let privacy = self.settings.config.privacy;
+        let spool = std::fs::metadata(&self.settings.config.queue_directory).ok();
+        let (spool_uid, spool_gid) = spool.map_or((u32::MAX, u32::MAX), |m| (m.uid(), m.gid()));
+        match request {
+            ControlRequest::ListQueue
+            | ControlRequest::Queue {
+                action: QueueAction::Show,
+                ..
+            } => {
+                let in_group = groups_of(peer.pid, peer.gid).contains(&spool_gid);
+                if privacy.contains(PrivacyFlags::RESTRICT_MAILQ) && !caller.trusted && !in_group {
+                    return Err(refused("You are not permitted to see the queue"));
+                }
+            }
+            ControlRequest::RunQueue { .. } => {
+                if privacy.contains(PrivacyFlags::RESTRICT_QRUN)
+                    && caller.uid != 0
+                    && caller.uid != spool_uid
+                {
+                    return Err(refused("You do not have permission to process the queue"));
+                }
+            }
+            ControlRequest::Queue { .. } => {
+                if !caller.trusted {
+                    return Err(refused("You do not have permission to process the queue"));
+                }
+            }
+            ControlRequest::Submit(_) | ControlRequest::Verify { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// A FIFO or a socket would let a tool make the queue runner wait forever.
+fn is_regular_file(fd: &OwnedFd) -> bool {
+    use nix::sys::stat::SFlag;
+    nix::sys::stat::fstat(fd.as_fd())
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG)
+}
+
+fn request_name(request: &ControlRequest) -> &'static str {
+    match request {
+        ControlRequest::ListQueue => "list the queue",
+        ControlRequest::RunQueue { .. } => "run the queue",
+        ControlRequest::Queue { .. } => "change a queued message",
+        ControlRequest::Submit(_) => "submit",
+        ControlRequest::Verify { .. } => "verify",
+    }
+}

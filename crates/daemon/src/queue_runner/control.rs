@@ -1,0 +1,252 @@
+//! Control requests master has already authorised: listing the queue,
+//! queue runs, hold/release/delete/requeue, verification, and local
+//! submission (in `submit.rs`).
+
+use std::os::fd::OwnedFd;
+
+use postern_ipc::{
+    Caller, ControlReply, ControlRequest, QueueAction, QueueEntry, QueueRecipient, QueueSelector,
+    QueueToMaster, SelectorField,
+};
+use postern_queue::{ControlFile, QueueId, RecipientState};
+
+use super::QueueRunner;
+use crate::delivery::route::{self, Host, Route};
+use crate::log;
+
+/// sendmail's EX_NOINPUT, for a queue ID that is not in the queue.
+const EX_NOINPUT: i32 = 66;
+/// sendmail's EX_TEMPFAIL.
+const EX_TEMPFAIL: i32 = 75;
+
+fn failed(message: impl Into<String>, exit_code: i32) -> ControlReply {
+    ControlReply::Failed {
+        message: message.into(),
+        exit_code,
+    }
+}
+
+fn done(message: impl Into<String>) -> ControlReply {
+    ControlReply::Done {
+        message: message.into(),
+    }
+}
+
+fn state_name(state: RecipientState) -> &'static str {
+    match state {
+        RecipientState::Pending => "pending",
+        RecipientState::Sent => "sent",
+        RecipientState::Deferred => "deferred",
+        RecipientState::Failed => "failed",
+    }
+}
+
+/// Does a selector (`-qI`, `-qR`, `-qS`) pick this message?
+fn selects(selector: &QueueSelector, control: &ControlFile) -> bool {
+    let needle = selector.substring.to_ascii_lowercase();
+    let has = |s: &str| s.to_ascii_lowercase().contains(&needle);
+    let matched = match selector.field {
+        SelectorField::QueueId => has(control.id.as_str()),
+        SelectorField::Sender => has(&control.sender),
+        SelectorField::Recipient => control.pending_recipients().any(|r| has(&r.address)),
+    };
+    matched != selector.negate
+}
+
+impl QueueRunner {
+    /// Answers one request; the reply goes back to master.
+    pub(super) fn control(
+        &mut self,
+        id: u64,
+        caller: Caller,
+        request: ControlRequest,
+        fds: Vec<OwnedFd>,
+    ) {
+        let reply = match request {
+            ControlRequest::ListQueue => self.list_queue(),
+            ControlRequest::RunQueue { selector } => self.run_queue(selector.as_ref()),
+            ControlRequest::Queue { action, queue_id } => {
+                self.queue_action(action, &queue_id, &caller)
+            }
+            ControlRequest::Verify { addresses } => self.verify(&addresses),
+            ControlRequest::Submit(submission) => match fds.into_iter().next() {
+                Some(fd) => self.submit(&caller, &submission, std::fs::File::from(fd)),
+                None => failed("no message", 66),
+            },
+        };
+        let _ = self
+            .master
+            .send(&QueueToMaster::ControlReply { id, reply }, &[]);
+    }
+
+    fn committed(&self) -> Vec<ControlFile> {
+        let ids = self.spool.list().unwrap_or_default();
+        let mut controls: Vec<ControlFile> = ids
+            .iter()
+            .filter_map(|id| self.spool.load(id).ok())
+            .collect();
+        controls.sort_by_key(|c| (c.created, c.id.to_string()));
+        controls
+    }
+
+    fn list_queue(&self) -> ControlReply {
+        let entries = self
+            .committed()
+            .into_iter()
+            .map(|c| QueueEntry {
+                size: self.spool.data_size(&c.id).unwrap_or(c.size),
+                in_progress: self.schedule.is_busy(&c.id),
+                queue_id: c.id.to_string(),
+                created: c.created,
+                sender: c.sender.clone(),
+                body: c.body.map(|b| b.as_str().to_string()),
+                held: c.held,
+                attempts: c.attempts,
+                recipients: c
+                    .recipients
+                    .iter()
+                    .filter(|r| r.state != RecipientState::Sent)
+                    .map(|r| QueueRecipient {
+                        address: r.address.clone(),
+                        state: state_name(r.state).into(),
+                        last_reply: r.last_reply.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        ControlReply::Queue {
+            directory: self.settings.config.queue_directory.display().to_string(),
+            entries,
+        }
+    }
+
+    fn run_queue(&mut self, selector: Option<&QueueSelector>) -> ControlReply {
+        let picked: Vec<ControlFile> = self
+            .committed()
+            .into_iter()
+            .filter(|c| !c.held && !c.is_finished())
+            .filter(|c| selector.is_none_or(|s| selects(s, c)))
+            .collect();
+        for c in &picked {
+            self.schedule
+                .add_at(c.id.clone(), 0, super::schedule::domains_of(c));
+        }
+        log::info(
+            9,
+            &format!("queue run requested: {} messages", picked.len()),
+        );
+        done("")
+    }
+
+    fn queue_action(
+        &mut self,
+        action: QueueAction,
+        queue_id: &str,
+        caller: &Caller,
+    ) -> ControlReply {
+        let Ok(id) = queue_id.parse::<QueueId>() else {
+            return failed(format!("{queue_id}: not a queue ID"), EX_NOINPUT);
+        };
+        let Ok(mut control) = self.spool.load(&id) else {
+            return failed(format!("{id}: no such message in the queue"), EX_NOINPUT);
+        };
+        if action != QueueAction::Show && self.schedule.is_busy(&id) {
+            return failed(
+                format!("{id}: being delivered right now; try again"),
+                EX_TEMPFAIL,
+            );
+        }
+        let by = &caller.user;
+        let result = match action {
+            QueueAction::Show => return done(self.show(&control)),
+            QueueAction::Hold => {
+                control.held = true;
+                self.schedule.forget(&id);
+                self.spool
+                    .update(&id, &control)
+                    .map(|()| format!("{id}: held"))
+            }
+            QueueAction::Release => {
+                control.held = false;
+                control.next_attempt = 0;
+                self.schedule
+                    .add_at(id.clone(), 0, super::schedule::domains_of(&control));
+                self.spool
+                    .update(&id, &control)
+                    .map(|()| format!("{id}: released"))
+            }
+            QueueAction::Requeue => {
+                for r in control
+                    .recipients
+                    .iter_mut()
+                    .filter(|r| r.state != RecipientState::Sent)
+                {
+                    r.state = RecipientState::Pending;
+                }
+                control.held = false;
+                control.next_attempt = 0;
+                self.schedule
+                    .add_at(id.clone(), 0, super::schedule::domains_of(&control));
+                self.spool
+                    .update(&id, &control)
+                    .map(|()| format!("{id}: requeued"))
+            }
+            QueueAction::Delete => {
+                self.schedule.forget(&id);
+                self.spool.remove(&id).map(|()| format!("{id}: deleted"))
+            }
+        };
+        match result {
+            Ok(message) => {
+                log::notice(4, &format!("{message} by {by}"));
+                done(message)
+            }
+            Err(e) => failed(format!("{id}: {e}"), 74),
+        }
+    }
+
+    /// The control file as it is on disk, then the message's headers.
+    fn show(&self, control: &ControlFile) -> String {
+        let mut text = control.to_text();
+        if let Ok(data) = self.spool.open_data(&control.id) {
+            use std::io::{BufRead, BufReader};
+            text.push('\n');
+            for line in BufReader::new(data).lines().map_while(Result::ok).take(200) {
+                let line = line.trim_end_matches('\r');
+                if line.is_empty() {
+                    break;
+                }
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        text
+    }
+
+    /// sendmail -bv: what would happen to each address.
+    fn verify(&self, addresses: &[String]) -> ControlReply {
+        let mut out = String::new();
+        for address in addresses {
+            let address = address.trim_start_matches('<').trim_end_matches('>');
+            let line = match route::route(&self.settings, address) {
+                Route::Local { user } => {
+                    format!("{address}... deliverable: mailer local, user {user}")
+                }
+                Route::Remote(target) => {
+                    let host = match &target.host {
+                        Host::Literal(ip) => route::bracketed(*ip),
+                        Host::Name(name) => name.clone(),
+                    };
+                    format!(
+                        "{address}... deliverable: mailer {}, host {host}, user {address}",
+                        target.mailer
+                    )
+                }
+                Route::Fail { reply, .. } => format!("{address}... {reply}"),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        done(out)
+    }
+}
