@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # crate; the real peers of the tests: python3 (smtplib), swaks (with
 # libnet-ssleay-perl for --tls), openssl (s_client, and the certificates of
 # scripts/make-certs.sh), testssl.sh; passwd gives useradd for the test
-# users postern/posternq, util-linux gives runuser.
-packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh passwd util-linux)
+# users postern/posternq, util-linux gives runuser, systemd gives
+# systemd-analyze (the unit is verified; nothing is started by systemd).
+packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,260 @@
+//! `sendmail -bs`: an SMTP session on standard input and output.
+//!
+//! The protocol is the daemon's own sans-IO session
+//! (`postern_smtp::server::Session`), configured from the file like a
+//! front's (`$j`, PrivacyOptions, MaxMessageSize, the greeting expanded from
+//! SmtpGreetingMessage), with the client named `user@localhost` as sendmail
+//! names it, no PIPELINING synchronisation (input is often a script), no
+//! STARTTLS and no AUTH. Each accepted message is written to an unnamed
+//! temporary file and submitted to master exactly as `sendmail -bm` submits
+//! one, with the SMTP envelope; the `250 2.0.0 <qid> Message accepted for
+//! delivery` goes out only once master answered `Submitted`, that is once
+//! the queue runner has made it durable.
+//!
+//! **Line ends.** The session accepts only CRLF, as a network server must
+//! (SMTP smuggling, REFERENCE §4.2). Typed or piped `-bs` input usually
+//! ends its lines in a bare LF, which sendmail accepts, so each LF not
+//! preceded by CR is turned into CRLF before the session sees it. That is
+//! safe here and only here: the input is the local user's own, on their own
+//! pipe; no other MTA sits in front that could read the same bytes as a
+//! different message, which is what smuggling needs, and the same user can
+//! submit any bytes at all with `sendmail -bm` anyway.
+//!
+//! Timeouts (Timeout.command, Timeout.datablock) are not applied: the input
+//! is the caller's own terminal or pipe.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::AsFd;
+
+use postern_ipc::{ControlReply, ControlRequest, Submission};
+use postern_smtp::address::ReversePath;
+use postern_smtp::server::{Answer, Envelope, Output, Question, ServerConfig, Session};
+use postern_smtp::{EnhancedCode, Reply};
+
+use crate::context::Context;
+use crate::control;
+use crate::exit::{EX_IOERR, EX_NOPERM, EX_OK, EX_TEMPFAIL};
+
+/// The recipient cap when MaxRecipientsPerMessage is unlimited, as in the
+/// daemon's fronts: the envelope travels in one bounded frame.
+const MAX_RECIPIENTS: u32 = 1000;
+
+/// The session's settings for this caller.
+pub fn server_config(ctx: &Context) -> ServerConfig {
+    let config = &ctx.config;
+    let hostname = config.hostname();
+    let mut cfg = ServerConfig::new(&hostname, &format!("{}@localhost", ctx.user));
+    cfg.greeting = expand_greeting(&config.smtp_greeting, &hostname);
+    cfg.privacy = config.privacy;
+    cfg.max_message_size = config.max_message_size;
+    cfg.max_recipients = match config.max_recipients_per_message {
+        0 => MAX_RECIPIENTS,
+        n => n.min(MAX_RECIPIENTS),
+    };
+    cfg.pipelining_sync = false;
+    cfg.starttls = false;
+    cfg.auth_mechanisms = Vec::new();
+    cfg.command_timeout = config.timeouts.command;
+    cfg.datablock_timeout = config.timeouts.datablock;
+    cfg
+}
+
+/// `$j`, `$v` and `$b` in SmtpGreetingMessage, as the daemon expands them.
+pub fn expand_greeting(template: &str, hostname: &str) -> String {
+    let date = chrono::Local::now().format("%a, %-d %b %Y %H:%M:%S %z").to_string();
+    template
+        .replace("$j", hostname)
+        .replace("$v", env!("CARGO_PKG_VERSION"))
+        .replace("$b", &date)
+}
+
+/// Turns each LF not preceded by CR into CRLF, remembering the last byte
+/// of the previous chunk.
+#[derive(Debug, Default)]
+pub struct LineEnds {
+    last: u8,
+}
+
+impl LineEnds {
+    /// The chunk with bare LFs made CRLF.
+    pub fn convert(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 16 + 2);
+        for &b in chunk {
+            if b == b'\n' && self.last != b'\r' {
+                out.push(b'\r');
+            }
+            out.push(b);
+            self.last = b;
+        }
+        out
+    }
+}
+
+/// The message being received.
+struct Message {
+    file: File,
+    broken: Option<io::Error>,
+}
+
+/// Runs the session until QUIT or end of input; the exit status.
+pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> i32 {
+    let cfg = server_config(ctx);
+    let hostname = cfg.hostname.clone();
+    let mut session = Session::new(cfg);
+    let mut message: Option<Message> = None;
+    let mut line_ends = LineEnds::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while let Some(out) = session.poll_output() {
+            match out {
+                Output::Send(bytes) => {
+                    if output.write_all(&bytes).and_then(|()| output.flush()).is_err() {
+                        return EX_IOERR;
+                    }
+                }
+                Output::Ask(question) => {
+                    let answer = answer(ctx, question, &mut message);
+                    // Only fails on a shell bug; the session stays usable.
+                    let _ = session.answer(answer);
+                }
+                Output::MessageData(bytes) => {
+                    if let Some(m) = message.as_mut() {
+                        if m.broken.is_none() {
+                            if let Err(e) = m.file.write_all(&bytes) {
+                                m.broken = Some(e);
+                            }
+                        }
+                    }
+                }
+                Output::AbortMessage => message = None,
+                // Never offered.
+                Output::StartTls => {
+                    let _ = session.tls_failed();
+                }
+                Output::Event(_) => {}
+                Output::Close => {
+                    let _ = output.flush();
+                    return EX_OK;
+                }
+            }
+        }
+        if session.is_closed() {
+            return EX_OK;
+        }
+        let n = match input.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => 0,
+        };
+        if n == 0 {
+            // sendmail's answer to a client that vanished without QUIT; a
+            // message in progress was never acknowledged and is dropped.
+            let lost = Reply::new(421, EnhancedCode::new(4, 4, 1), format!("{hostname} Lost input channel"));
+            let _ = output.write_all(&lost.to_bytes());
+            let _ = output.flush();
+            return EX_OK;
+        }
+        session.receive(&line_ends.convert(&buf[..n]));
+    }
+}
+
+fn reply(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Answer {
+    Answer::Reply(Reply::new(code, EnhancedCode::new(c, s, d), text))
+}
+
+fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> Answer {
+    match question {
+        // Local submission: master and the queue runner decide what the
+        // caller may send, as for `sendmail -bm`.
+        Question::Sender { .. } | Question::Recipient { .. } => Answer::Accept,
+        Question::Vrfy(_) | Question::Expn(_) => reply(
+            252,
+            (2, 5, 2),
+            "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
+        ),
+        // sendmail refuses ETRN under -bs to callers it does not trust;
+        // a queue run is `runq`, where restrictqrun is checked.
+        Question::Etrn(_) => reply(502, (5, 7, 0), "Sorry, we do not allow this operation"),
+        Question::OpenMessage => match tempfile::tempfile() {
+            Ok(file) => {
+                *message = Some(Message { file, broken: None });
+                Answer::Accept
+            }
+            Err(_) => reply(451, (4, 3, 0), "Queue write error"),
+        },
+        Question::Commit(envelope) => match message.take() {
+            Some(m) => commit(ctx, m, &envelope),
+            None => reply(451, (4, 3, 0), "Queue write error"),
+        },
+        Question::Auth { .. } | Question::AuthResponse(_) => reply(503, (5, 3, 3), "AUTH not available"),
+    }
+}
+
+fn commit(ctx: &Context, mut m: Message, envelope: &Envelope) -> Answer {
+    if m.broken.is_some() || m.file.flush().and_then(|()| m.file.rewind()).is_err() {
+        return reply(451, (4, 3, 0), "Queue write error");
+    }
+    let submission = Submission {
+        sender: Some(match &envelope.reverse_path {
+            ReversePath::Null => String::new(),
+            ReversePath::Mailbox(mailbox) => mailbox.to_string(),
+        }),
+        full_name: None,
+        recipients: envelope.recipients.iter().map(|(r, _)| r.to_string()).collect(),
+        extract_recipients: false,
+    };
+    match control::ask(ctx.control_socket(), ControlRequest::Submit(submission), &[m.file.as_fd()]) {
+        Ok(ControlReply::Submitted { queue_id }) => Answer::Queued { queue_id },
+        Ok(ControlReply::Refused { message, exit_code } | ControlReply::Failed { message, exit_code }) => {
+            refusal(&message, exit_code)
+        }
+        Ok(_) => reply(451, (4, 3, 0), "Mail queue unavailable; try again later"),
+        Err(e) => refusal(&e.message, e.exit_code),
+    }
+}
+
+/// master's refusal as an SMTP reply: temporary for EX_TEMPFAIL, else
+/// permanent; the text made one safe line.
+fn refusal(message: &str, exit_code: i32) -> Answer {
+    let text: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(400)
+        .collect();
+    match exit_code {
+        EX_TEMPFAIL => reply(451, (4, 3, 0), text),
+        EX_NOPERM => reply(550, (5, 7, 1), text),
+        _ => reply(554, (5, 0, 0), text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_lf_becomes_crlf_across_chunks() {
+        let mut le = LineEnds::default();
+        assert_eq!(le.convert(b"EHLO x\nMAIL FROM:<a@b>\r\n"), b"EHLO x\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(le.convert(b"DATA\r"), b"DATA\r");
+        assert_eq!(le.convert(b"\nx\n"), b"\nx\r\n");
+        assert_eq!(le.convert(b"\n"), b"\r\n");
+    }
+
+    #[test]
+    fn greeting_expansion() {
+        let g = expand_greeting("$j Postern $v; $b", "mx.example.org");
+        assert!(g.starts_with(&format!("mx.example.org Postern {}; ", env!("CARGO_PKG_VERSION"))));
+        assert!(!g.contains('$'));
+    }
+
+    #[test]
+    fn refusals_are_single_line_and_never_positive() {
+        let Answer::Reply(r) = refusal("no\r\nway", EX_TEMPFAIL) else { panic!() };
+        assert_eq!(r.code(), 451);
+        assert_eq!(r.lines(), ["no  way"]);
+        let Answer::Reply(r) = refusal("denied", 0) else { panic!() };
+        assert_eq!(r.code(), 554);
+    }
+}
