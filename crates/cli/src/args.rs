@@ -157,7 +157,9 @@ fn usage(message: String) -> UsageError {
 }
 
 /// Flags that take a value (getopt's `x:`): glued or the next argument.
-const WITH_VALUE: &[char] = &['A', 'B', 'b', 'C', 'F', 'f', 'N', 'O', 'o', 'R', 'r', 'V', 'X'];
+const WITH_VALUE: &[char] = &[
+    'A', 'B', 'b', 'C', 'F', 'f', 'N', 'O', 'o', 'R', 'r', 'V', 'X',
+];
 
 impl Parser {
     fn run(mut self, args: &[String]) -> Result<Options, UsageError> {
@@ -174,8 +176,7 @@ impl Parser {
                 i -= 1;
                 break;
             };
-            let mut chars = flags.char_indices();
-            while let Some((at, c)) = chars.next() {
+            for (at, c) in flags.char_indices() {
                 let rest = &flags[at + c.len_utf8()..];
                 if c == 'q' {
                     // -q's argument exists only when glued.
@@ -267,10 +268,7 @@ impl Parser {
             }
             'A' => {
                 if value != "m" && value != "c" {
-                    return Err(usage(format!(
-                        "{}: -A{value}: use -Am or -Ac",
-                        self.prog
-                    )));
+                    return Err(usage(format!("{}: -A{value}: use -Am or -Ac", self.prog)));
                 }
             }
             'B' => {
@@ -333,7 +331,10 @@ impl Parser {
             // ErrorMode: errors are always reported on the terminal.
             Some('e') => matches!(arg, "m" | "e" | "p" | "q" | "w"),
             // DeliveryMode: the daemon always queues first.
-            Some('d') => matches!(arg, "b" | "i" | "q" | "d" | "background" | "interactive" | "queue"),
+            Some('d') => matches!(
+                arg,
+                "b" | "i" | "q" | "d" | "background" | "interactive" | "queue"
+            ),
             // MeToo.
             Some('m') => arg.is_empty(),
             _ => false,
@@ -379,10 +380,7 @@ impl Parser {
         };
         let substring = chars.as_str();
         if substring.is_empty() {
-            return Err(usage(format!(
-                "{}: -q{rest} needs a substring",
-                self.prog
-            )));
+            return Err(usage(format!("{}: -q{rest} needs a substring", self.prog)));
         }
         self.check_text(substring)?;
         if self.opts.selector.is_some() {
@@ -511,7 +509,10 @@ mod tests {
     fn default_is_delivery_with_recipients() {
         let o = ok(&["a@example.com", "b@example.com, c@example.com"]);
         assert_eq!(o.mode, Mode::Deliver);
-        assert_eq!(o.addresses, ["a@example.com", "b@example.com", "c@example.com"]);
+        assert_eq!(
+            o.addresses,
+            ["a@example.com", "b@example.com", "c@example.com"]
+        );
         assert!(!o.ignore_dots && !o.extract_recipients && !o.verbose);
     }
 
@@ -519,7 +520,10 @@ mod tests {
     fn sender_glued_and_separate() {
         assert_eq!(ok(&["-fuser@x", "r"]).sender.as_deref(), Some("user@x"));
         assert_eq!(ok(&["-f", "user@x", "r"]).sender.as_deref(), Some("user@x"));
-        assert_eq!(ok(&["-r", "<user@x>", "r"]).sender.as_deref(), Some("user@x"));
+        assert_eq!(
+            ok(&["-r", "<user@x>", "r"]).sender.as_deref(),
+            Some("user@x")
+        );
         assert_eq!(ok(&["-f<>", "r"]).sender.as_deref(), Some(""));
         assert!(err(&["-fa", "-fb", "r"]).contains("More than one \"from\" person"));
         assert!(err(&["-f"]).contains("option requires an argument -- f"));
@@ -527,12 +531,18 @@ mod tests {
 
     #[test]
     fn full_name_glued_separate_and_cleaned() {
-        assert_eq!(ok(&["-FJoe User", "r"]).full_name.as_deref(), Some("Joe User"));
+        assert_eq!(
+            ok(&["-FJoe User", "r"]).full_name.as_deref(),
+            Some("Joe User")
+        );
         assert_eq!(ok(&["-F", "Joe", "r"]).full_name.as_deref(), Some("Joe"));
         let o = ok(&["-F", "Joe\r\nBcc: victim@x\0", "r"]);
         assert_eq!(o.full_name.as_deref(), Some("Joe  Bcc: victim@x"));
         let long = "x".repeat(1000);
-        assert_eq!(ok(&["-F", &long, "r"]).full_name.unwrap().len(), MAX_FULL_NAME);
+        assert_eq!(
+            ok(&["-F", &long, "r"]).full_name.unwrap().len(),
+            MAX_FULL_NAME
+        );
     }
 
     #[test]
@@ -545,12 +555,23 @@ mod tests {
         let o = ok(&["-tvFName"]);
         assert!(o.verbose && o.extract_recipients);
         assert_eq!(o.full_name.as_deref(), Some("Name"));
-        assert!(ok(&["-oem", "-oee", "-odb", "-odi", "-odq", "-om", "-Am", "-Ac", "r"]).addresses == ["r"]);
+        assert!(
+            ok(&["-oem", "-oee", "-odb", "-odi", "-odq", "-om", "-Am", "-Ac", "r"]).addresses
+                == ["r"]
+        );
     }
 
     #[test]
     fn dsn_and_body_flags_accepted() {
-        let o = ok(&["-N", "success,failure", "-Rhdrs", "-V", "env1", "-B8BITMIME", "r"]);
+        let o = ok(&[
+            "-N",
+            "success,failure",
+            "-Rhdrs",
+            "-V",
+            "env1",
+            "-B8BITMIME",
+            "r",
+        ]);
         assert_eq!(o.addresses, ["r"]);
         assert!(err(&["-Bbinary", "r"]).contains("body type"));
         assert!(err(&["-Ax", "r"]).contains("-Ax"));
@@ -582,10 +603,22 @@ mod tests {
                 negate: n,
             })
         };
-        assert_eq!(ok(&["-qRfoo"]).selector, sel(SelectorField::Recipient, "foo", false));
-        assert_eq!(ok(&["-qSbar@x"]).selector, sel(SelectorField::Sender, "bar@x", false));
-        assert_eq!(ok(&["-qI6AP8"]).selector, sel(SelectorField::QueueId, "6AP8", false));
-        assert_eq!(ok(&["-q!Rfoo"]).selector, sel(SelectorField::Recipient, "foo", true));
+        assert_eq!(
+            ok(&["-qRfoo"]).selector,
+            sel(SelectorField::Recipient, "foo", false)
+        );
+        assert_eq!(
+            ok(&["-qSbar@x"]).selector,
+            sel(SelectorField::Sender, "bar@x", false)
+        );
+        assert_eq!(
+            ok(&["-qI6AP8"]).selector,
+            sel(SelectorField::QueueId, "6AP8", false)
+        );
+        assert_eq!(
+            ok(&["-q!Rfoo"]).selector,
+            sel(SelectorField::Recipient, "foo", true)
+        );
         assert_eq!(ok(&["-q!Sx"]).mode, Mode::RunQueue);
         // -bp with a selector lists only what it picks.
         let o = ok(&["-bp", "-qRfoo"]);
@@ -612,7 +645,12 @@ mod tests {
     fn config_flag_is_root_only() {
         assert_eq!(err(&["-C", "/tmp/evil.cf", "-bp"]), NOT_TRUSTED);
         assert_eq!(err(&["-C/tmp/evil.cf", "r"]), NOT_TRUSTED);
-        let o = parse(Program::Sendmail, &args(&["-C", "/etc/mail/other.cf", "-bp"]), true).unwrap();
+        let o = parse(
+            Program::Sendmail,
+            &args(&["-C", "/etc/mail/other.cf", "-bp"]),
+            true,
+        )
+        .unwrap();
         assert_eq!(o.config, Some(PathBuf::from("/etc/mail/other.cf")));
         let o = parse(Program::Mailq, &args(&["-C/x.cf"]), true).unwrap();
         assert_eq!(o.config, Some(PathBuf::from("/x.cf")));
@@ -621,7 +659,10 @@ mod tests {
     #[test]
     fn injection_flags_refused() {
         // PHPMailer CVE-2016-10033: the sender smuggles -X and -O/-C.
-        assert_eq!(err(&["-fattacker", "-X/var/www/shell.php", "r"]), NOT_TRUSTED);
+        assert_eq!(
+            err(&["-fattacker", "-X/var/www/shell.php", "r"]),
+            NOT_TRUSTED
+        );
         assert!(parse(Program::Sendmail, &args(&["-X/tmp/log", "r"]), true).is_err());
         assert!(err(&["-oQ/tmp/", "r"]).contains("option -oQ/tmp/ is not supported"));
         assert!(err(&["-OQueueDirectory=/tmp", "r"]).contains("cannot be set"));
@@ -652,7 +693,10 @@ mod tests {
         let o = parse(Program::Runq, &args(&["-qSfoo"]), false).unwrap();
         assert_eq!(o.mode, Mode::RunQueue);
         assert!(o.selector.is_some());
-        assert_eq!(parse(Program::Runq, &args(&[]), false).unwrap().mode, Mode::RunQueue);
+        assert_eq!(
+            parse(Program::Runq, &args(&[]), false).unwrap().mode,
+            Mode::RunQueue
+        );
         let e = parse(Program::Mailq, &args(&["-k"]), false).unwrap_err();
         assert_eq!(e.message, "mailq: unknown option -k");
     }

@@ -5,7 +5,12 @@
 //! front's (`$j`, PrivacyOptions, MaxMessageSize, the greeting expanded from
 //! SmtpGreetingMessage), with the client named `user@localhost` as sendmail
 //! names it, no PIPELINING synchronisation (input is often a script), no
-//! STARTTLS and no AUTH. Each accepted message is written to an unnamed
+//! STARTTLS and no AUTH. VRFY and EXPN get the daemon's non-committal 252.
+//! ETRN is root's only, as sendmail allows it only to trusted callers under
+//! `-bs`: for root it starts a queue run for the recipients at that node
+//! (`runq -qR@node`); anyone else is not offered it (`noetrn` is added to
+//! PrivacyOptions) and gets `502 5.7.0 Sorry, we do not allow this
+//! operation`. Each accepted message is written to an unnamed
 //! temporary file and submitted to master exactly as `sendmail -bm` submits
 //! one, with the SMTP envelope; the `250 2.0.0 <qid> Message accepted for
 //! delivery` goes out only once master answered `Submitted`, that is once
@@ -27,10 +32,13 @@ use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::AsFd;
 
-use postern_ipc::{ControlReply, ControlRequest, Submission};
+use postern_ipc::{ControlReply, ControlRequest, QueueSelector, SelectorField, Submission};
 use postern_smtp::address::ReversePath;
-use postern_smtp::server::{Answer, Envelope, Output, Question, ServerConfig, Session};
-use postern_smtp::{EnhancedCode, Reply};
+use postern_smtp::server::{
+    etrn_node_started, etrn_unknown_group, Answer, Envelope, Output, Question, ServerConfig,
+    Session,
+};
+use postern_smtp::{EnhancedCode, PrivacyFlags, Reply};
 
 use crate::context::Context;
 use crate::control;
@@ -47,6 +55,12 @@ pub fn server_config(ctx: &Context) -> ServerConfig {
     let mut cfg = ServerConfig::new(&hostname, &format!("{}@localhost", ctx.user));
     cfg.greeting = expand_greeting(&config.smtp_greeting, &hostname);
     cfg.privacy = config.privacy;
+    if ctx.uid != 0 {
+        // sendmail lets only trusted callers start queue runs with ETRN
+        // under -bs; for everyone else it is neither offered nor accepted
+        // (their way to ask is runq, where restrictqrun applies).
+        cfg.privacy |= PrivacyFlags::NO_ETRN;
+    }
     cfg.max_message_size = config.max_message_size;
     cfg.max_recipients = match config.max_recipients_per_message {
         0 => MAX_RECIPIENTS,
@@ -62,7 +76,9 @@ pub fn server_config(ctx: &Context) -> ServerConfig {
 
 /// `$j`, `$v` and `$b` in SmtpGreetingMessage, as the daemon expands them.
 pub fn expand_greeting(template: &str, hostname: &str) -> String {
-    let date = chrono::Local::now().format("%a, %-d %b %Y %H:%M:%S %z").to_string();
+    let date = chrono::Local::now()
+        .format("%a, %-d %b %Y %H:%M:%S %z")
+        .to_string();
     template
         .replace("$j", hostname)
         .replace("$v", env!("CARGO_PKG_VERSION"))
@@ -109,7 +125,11 @@ pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> i32 {
         while let Some(out) = session.poll_output() {
             match out {
                 Output::Send(bytes) => {
-                    if output.write_all(&bytes).and_then(|()| output.flush()).is_err() {
+                    if output
+                        .write_all(&bytes)
+                        .and_then(|()| output.flush())
+                        .is_err()
+                    {
                         return EX_IOERR;
                     }
                 }
@@ -150,7 +170,11 @@ pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> i32 {
         if n == 0 {
             // sendmail's answer to a client that vanished without QUIT; a
             // message in progress was never acknowledged and is dropped.
-            let lost = Reply::new(421, EnhancedCode::new(4, 4, 1), format!("{hostname} Lost input channel"));
+            let lost = Reply::new(
+                421,
+                EnhancedCode::new(4, 4, 1),
+                format!("{hostname} Lost input channel"),
+            );
             let _ = output.write_all(&lost.to_bytes());
             let _ = output.flush();
             return EX_OK;
@@ -173,9 +197,7 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
             (2, 5, 2),
             "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
         ),
-        // sendmail refuses ETRN under -bs to callers it does not trust;
-        // a queue run is `runq`, where restrictqrun is checked.
-        Question::Etrn(_) => reply(502, (5, 7, 0), "Sorry, we do not allow this operation"),
+        Question::Etrn(node) => etrn(ctx, &node),
         Question::OpenMessage => match tempfile::tempfile() {
             Ok(file) => {
                 *message = Some(Message { file, broken: None });
@@ -187,7 +209,41 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
             Some(m) => commit(ctx, m, &envelope),
             None => reply(451, (4, 3, 0), "Queue write error"),
         },
-        Question::Auth { .. } | Question::AuthResponse(_) => reply(503, (5, 3, 3), "AUTH not available"),
+        Question::Auth { .. } | Question::AuthResponse(_) => {
+            reply(503, (5, 3, 3), "AUTH not available")
+        }
+    }
+}
+
+/// ETRN from root (others never get this far: see [`server_config`]):
+/// a queue run for the recipients at `node` (`@domain` takes its
+/// subdomains too), as `runq -qR@node`.
+fn etrn(ctx: &Context, node: &str) -> Answer {
+    if ctx.uid != 0 {
+        return reply(502, (5, 7, 0), "Sorry, we do not allow this operation");
+    }
+    if let Some(group) = node.strip_prefix('#') {
+        return Answer::Reply(etrn_unknown_group(group));
+    }
+    let substring = match node.strip_prefix('@') {
+        Some(domain) => domain.to_string(),
+        None => format!("@{node}"),
+    };
+    let selector = QueueSelector {
+        field: SelectorField::Recipient,
+        substring,
+        negate: false,
+    };
+    let request = ControlRequest::RunQueue {
+        selector: Some(selector),
+    };
+    match control::ask(ctx.control_socket(), request, &[]) {
+        Ok(ControlReply::Done { .. }) => Answer::Reply(etrn_node_started(node)),
+        _ => reply(
+            458,
+            (4, 0, 0),
+            format!("Unable to queue messages for node {node}"),
+        ),
     }
 }
 
@@ -201,14 +257,23 @@ fn commit(ctx: &Context, mut m: Message, envelope: &Envelope) -> Answer {
             ReversePath::Mailbox(mailbox) => mailbox.to_string(),
         }),
         full_name: None,
-        recipients: envelope.recipients.iter().map(|(r, _)| r.to_string()).collect(),
+        recipients: envelope
+            .recipients
+            .iter()
+            .map(|(r, _)| r.to_string())
+            .collect(),
         extract_recipients: false,
     };
-    match control::ask(ctx.control_socket(), ControlRequest::Submit(submission), &[m.file.as_fd()]) {
+    match control::ask(
+        ctx.control_socket(),
+        ControlRequest::Submit(submission),
+        &[m.file.as_fd()],
+    ) {
         Ok(ControlReply::Submitted { queue_id }) => Answer::Queued { queue_id },
-        Ok(ControlReply::Refused { message, exit_code } | ControlReply::Failed { message, exit_code }) => {
-            refusal(&message, exit_code)
-        }
+        Ok(
+            ControlReply::Refused { message, exit_code }
+            | ControlReply::Failed { message, exit_code },
+        ) => refusal(&message, exit_code),
         Ok(_) => reply(451, (4, 3, 0), "Mail queue unavailable; try again later"),
         Err(e) => refusal(&e.message, e.exit_code),
     }
@@ -236,7 +301,10 @@ mod tests {
     #[test]
     fn bare_lf_becomes_crlf_across_chunks() {
         let mut le = LineEnds::default();
-        assert_eq!(le.convert(b"EHLO x\nMAIL FROM:<a@b>\r\n"), b"EHLO x\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(
+            le.convert(b"EHLO x\nMAIL FROM:<a@b>\r\n"),
+            b"EHLO x\r\nMAIL FROM:<a@b>\r\n"
+        );
         assert_eq!(le.convert(b"DATA\r"), b"DATA\r");
         assert_eq!(le.convert(b"\nx\n"), b"\nx\r\n");
         assert_eq!(le.convert(b"\n"), b"\r\n");
@@ -245,16 +313,23 @@ mod tests {
     #[test]
     fn greeting_expansion() {
         let g = expand_greeting("$j Postern $v; $b", "mx.example.org");
-        assert!(g.starts_with(&format!("mx.example.org Postern {}; ", env!("CARGO_PKG_VERSION"))));
+        assert!(g.starts_with(&format!(
+            "mx.example.org Postern {}; ",
+            env!("CARGO_PKG_VERSION")
+        )));
         assert!(!g.contains('$'));
     }
 
     #[test]
     fn refusals_are_single_line_and_never_positive() {
-        let Answer::Reply(r) = refusal("no\r\nway", EX_TEMPFAIL) else { panic!() };
+        let Answer::Reply(r) = refusal("no\r\nway", EX_TEMPFAIL) else {
+            panic!()
+        };
         assert_eq!(r.code(), 451);
         assert_eq!(r.lines(), ["no  way"]);
-        let Answer::Reply(r) = refusal("denied", 0) else { panic!() };
+        let Answer::Reply(r) = refusal("denied", 0) else {
+            panic!()
+        };
         assert_eq!(r.code(), 554);
     }
 }

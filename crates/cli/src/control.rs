@@ -8,7 +8,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use postern_ipc::{tool_channel, ChannelError, ControlHello, ControlReply, ControlRequest, PROTOCOL_VERSION};
+use postern_ipc::{
+    tool_channel, ChannelError, ControlHello, ControlReply, ControlRequest, PROTOCOL_VERSION,
+};
 
 use crate::exit::{EX_SOFTWARE, EX_TEMPFAIL};
 
@@ -27,10 +29,17 @@ pub struct ControlError {
 }
 
 /// Sends `request` to master at `socket` and waits for its answer.
-pub fn ask(socket: &Path, request: ControlRequest, fds: &[BorrowedFd<'_>]) -> Result<ControlReply, ControlError> {
+pub fn ask(
+    socket: &Path,
+    request: ControlRequest,
+    fds: &[BorrowedFd<'_>],
+) -> Result<ControlReply, ControlError> {
     let stream = UnixStream::connect(socket).map_err(|e| ControlError {
         // Nothing is lost: a message was not accepted, the caller keeps it.
-        message: format!("cannot connect to the mail daemon at {}: {e}", socket.display()),
+        message: format!(
+            "cannot connect to the mail daemon at {}: {e}",
+            socket.display()
+        ),
         exit_code: EX_TEMPFAIL,
     })?;
     let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
@@ -42,9 +51,15 @@ pub fn ask(socket: &Path, request: ControlRequest, fds: &[BorrowedFd<'_>]) -> Re
     };
     let lost = |e: ChannelError| {
         let (what, exit_code) = match &e {
-            ChannelError::Closed => ("the mail daemon closed the connection without an answer".to_string(), EX_TEMPFAIL),
+            ChannelError::Closed => (
+                "the mail daemon closed the connection without an answer".to_string(),
+                EX_TEMPFAIL,
+            ),
             ChannelError::Io(io)
-                if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
             {
                 ("no answer from the mail daemon".to_string(), EX_TEMPFAIL)
             }

@@ -140,7 +140,11 @@ fn render_entry(out: &mut String, e: &QueueEntry, verbose: bool, clock: &dyn Clo
     if status.is_some() || !body.is_empty() {
         let _ = write!(out, "\n    {:>10}", truncate(body, 10));
         if let Some(status) = &status {
-            let _ = write!(out, "   ({})", truncate(status, if verbose { 100 } else { 60 }));
+            let _ = write!(
+                out,
+                "   ({})",
+                truncate(status, if verbose { 100 } else { 60 })
+            );
         }
     }
     for r in &e.recipients {
@@ -270,11 +274,13 @@ mod tests {
 
     #[test]
     fn one_message() {
-        let expected = "\t\t/var/spool/postern (1 request)\n\
------Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------\n\
-0AP8Cx00006826      412 Wed Nov 25 08:30 <alice@example.net>\n\
-\t\t\t\t\t <bob@example.com>\n\
-\t\tTotal requests: 1\n";
+        let expected = concat!(
+            "\t\t/var/spool/postern (1 request)\n",
+            "-----Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------\n",
+            "0AP8Cx00006826      412 Wed Nov 25 08:30 <alice@example.net>\n",
+            "\t\t\t\t\t <bob@example.com>\n",
+            "\t\tTotal requests: 1\n"
+        );
         assert_eq!(list(&[entry()], false), expected);
     }
 
@@ -284,7 +290,11 @@ mod tests {
         a.in_progress = true;
         a.attempts = 2;
         a.recipients = vec![
-            rcpt("bob@example.com", "deferred", Some("451 4.3.0 Try again later")),
+            rcpt(
+                "bob@example.com",
+                "deferred",
+                Some("451 4.3.0 Try again later"),
+            ),
             rcpt("carol@example.com", "pending", None),
         ];
         let mut b = entry();
@@ -293,16 +303,18 @@ mod tests {
         b.created = NOV5;
         b.sender = String::new();
         b.body = Some("8BITMIME".into());
-        let expected = "\t\t/var/spool/postern (2 requests)\n\
------Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------\n\
-0AP8Cx00006826*     412 Wed Nov 25 08:30 <alice@example.net>\n\
-                 (Deferred: 451 4.3.0 Try again later)\n\
-\t\t\t\t\t <bob@example.com>\n\
-\t\t\t\t\t <carol@example.com>\n\
-0AP8Cy00006900  1234567 Thu Nov  5 14:07 <>\n\
-      8BITMIME\n\
-\t\t\t\t\t <bob@example.com>\n\
-\t\tTotal requests: 2\n";
+        let expected = concat!(
+            "\t\t/var/spool/postern (2 requests)\n",
+            "-----Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------\n",
+            "0AP8Cx00006826*     412 Wed Nov 25 08:30 <alice@example.net>\n",
+            "                 (Deferred: 451 4.3.0 Try again later)\n",
+            "\t\t\t\t\t <bob@example.com>\n",
+            "\t\t\t\t\t <carol@example.com>\n",
+            "0AP8Cy00006900  1234567 Thu Nov  5 14:07 <>\n",
+            "      8BITMIME\n",
+            "\t\t\t\t\t <bob@example.com>\n",
+            "\t\tTotal requests: 2\n"
+        );
         assert_eq!(list(&[a, b], false), expected);
     }
 
@@ -310,10 +322,20 @@ mod tests {
     fn long_addresses_are_truncated() {
         let mut e = entry();
         e.sender = format!("{}@example.net", "s".repeat(40));
-        e.recipients = vec![rcpt(&format!("{}@example.com", "r".repeat(40)), "pending", None)];
+        e.recipients = vec![rcpt(
+            &format!("{}@example.com", "r".repeat(40)),
+            "pending",
+            None,
+        )];
         let out = list(&[e], false);
         let sender_line = out.lines().nth(2).unwrap();
-        assert_eq!(sender_line, format!("0AP8Cx00006826      412 Wed Nov 25 08:30 <{}", "s".repeat(38)));
+        assert_eq!(
+            sender_line,
+            format!(
+                "0AP8Cx00006826      412 Wed Nov 25 08:30 <{}",
+                "s".repeat(38)
+            )
+        );
         let rcpt_line = out.lines().nth(3).unwrap();
         assert_eq!(rcpt_line, format!("\t\t\t\t\t <{}", "r".repeat(37)));
     }
@@ -322,12 +344,14 @@ mod tests {
     fn held_is_shown_as_quarantined() {
         let mut e = entry();
         e.held = true;
-        let expected = "\t\t/var/spool/postern (1 request)\n\
------Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------\n\
-0AP8Cx00006826      412 Wed Nov 25 08:30 <alice@example.net>\n\
-     QUARANTINE: held\n\
-\t\t\t\t\t <bob@example.com>\n\
-\t\tTotal requests: 1\n";
+        let expected = concat!(
+            "\t\t/var/spool/postern (1 request)\n",
+            "-----Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------\n",
+            "0AP8Cx00006826      412 Wed Nov 25 08:30 <alice@example.net>\n",
+            "     QUARANTINE: held\n",
+            "\t\t\t\t\t <bob@example.com>\n",
+            "\t\tTotal requests: 1\n"
+        );
         assert_eq!(list(&[e], false), expected);
     }
 
@@ -336,18 +360,24 @@ mod tests {
         let mut e = entry();
         e.attempts = 1;
         e.recipients = vec![
-            rcpt("bob@example.com", "deferred", Some("451 4.3.0 Try again\r\nlater")),
+            rcpt(
+                "bob@example.com",
+                "deferred",
+                Some("451 4.3.0 Try again\r\nlater"),
+            ),
             rcpt("carol@example.com", "pending", None),
         ];
         // 412 + 2 * 30000 + 1 * 90000
-        let expected = "\t\t/var/spool/postern (1 request)\n\
------Q-ID----- --Size-- -Priority- ---Q-Time--- --------Sender/Recipient--------\n\
-0AP8Cx00006826      412     150412 Nov 25 08:30 <alice@example.net>\n\
-                 (Deferred: 451 4.3.0 Try again later)\n\
-\t\t\t\t\t\t<bob@example.com>\n\
-\t\t (451 4.3.0 Try again later)\n\
-\t\t\t\t\t\t<carol@example.com>\n\
-\t\tTotal requests: 1\n";
+        let expected = concat!(
+            "\t\t/var/spool/postern (1 request)\n",
+            "-----Q-ID----- --Size-- -Priority- ---Q-Time--- --------Sender/Recipient--------\n",
+            "0AP8Cx00006826      412     150412 Nov 25 08:30 <alice@example.net>\n",
+            "                 (Deferred: 451 4.3.0 Try again later)\n",
+            "\t\t\t\t\t\t<bob@example.com>\n",
+            "\t\t (451 4.3.0 Try again later)\n",
+            "\t\t\t\t\t\t<carol@example.com>\n",
+            "\t\tTotal requests: 1\n"
+        );
         assert_eq!(list(&[e], true), expected);
     }
 
@@ -364,7 +394,10 @@ mod tests {
         };
         assert!(!selected(&a, &sel));
         assert!(selected(&b, &sel));
-        let not = QueueSelector { negate: true, ..sel };
+        let not = QueueSelector {
+            negate: true,
+            ..sel
+        };
         assert!(selected(&a, &not));
         let picked = [&b];
         let out = render("/q", 2, &picked, false, &Utc);

@@ -17,7 +17,11 @@ use crate::exit::{self, EX_OK, EX_OSERR, EX_SOFTWARE, EX_USAGE};
 /// `-i`/`-oi` turn it off). Nothing else is changed: no dot unstuffing
 /// (sendmail does that only in SMTP mode) and no line-end conversion (the
 /// queue runner canonicalises line ends when it commits the message).
-pub fn copy_message(mut input: impl BufRead, out: &mut impl Write, ignore_dots: bool) -> io::Result<u64> {
+pub fn copy_message(
+    mut input: impl BufRead,
+    out: &mut impl Write,
+    ignore_dots: bool,
+) -> io::Result<u64> {
     let mut line = Vec::with_capacity(1024);
     let mut total = 0u64;
     loop {
@@ -44,7 +48,9 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
     let file = match spool(input, opts.ignore_dots) {
         Ok(file) => file,
         Err(e) => {
-            ctx.error(&format!("cannot store the message in a temporary file: {e}"));
+            ctx.error(&format!(
+                "cannot store the message in a temporary file: {e}"
+            ));
             return EX_OSERR;
         }
     };
@@ -54,7 +60,11 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
         recipients: opts.addresses.clone(),
         extract_recipients: opts.extract_recipients,
     };
-    match control::ask(ctx.control_socket(), ControlRequest::Submit(submission), &[file.as_fd()]) {
+    match control::ask(
+        ctx.control_socket(),
+        ControlRequest::Submit(submission),
+        &[file.as_fd()],
+    ) {
         Ok(ControlReply::Submitted { queue_id }) => {
             if opts.verbose {
                 for r in &opts.addresses {
@@ -64,12 +74,17 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
             }
             EX_OK
         }
-        Ok(ControlReply::Refused { message, exit_code } | ControlReply::Failed { message, exit_code }) => {
+        Ok(
+            ControlReply::Refused { message, exit_code }
+            | ControlReply::Failed { message, exit_code },
+        ) => {
             eprintln!("{message}");
             exit::from_daemon(exit_code)
         }
         Ok(other) => {
-            ctx.error(&format!("unexpected answer from the mail daemon: {other:?}"));
+            ctx.error(&format!(
+                "unexpected answer from the mail daemon: {other:?}"
+            ));
             EX_SOFTWARE
         }
         Err(e) => {
@@ -101,7 +116,10 @@ mod tests {
 
     #[test]
     fn a_lone_dot_ends_the_message() {
-        assert_eq!(copy("Subject: x\n\nbody\n.\nafter\n", false), "Subject: x\n\nbody\n");
+        assert_eq!(
+            copy("Subject: x\n\nbody\n.\nafter\n", false),
+            "Subject: x\n\nbody\n"
+        );
         assert_eq!(copy("body\r\n.\r\nafter\r\n", false), "body\r\n");
         assert_eq!(copy("body\n.", false), "body\n");
     }

@@ -14,55 +14,118 @@ use postern_testkit::{ensure_test_users, poll_until, smtp_send, DaemonBuilder, S
 
 /// Where logwatch lives: installed, or unpacked by scripts/test.sh.
 fn logwatch_dir() -> std::path::PathBuf {
-    ["/usr/share/logwatch", "/usr/local/share/postern-test/logwatch/usr/share/logwatch"]
-        .iter()
-        .map(std::path::PathBuf::from)
-        .find(|d| d.join("scripts/services/sendmail").is_file())
-        .expect("logwatch's sendmail service: run scripts/test.sh, which unpacks it")
+    [
+        "/usr/share/logwatch",
+        "/usr/local/share/postern-test/logwatch/usr/share/logwatch",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|d| d.join("scripts/services/sendmail").is_file())
+    .expect("logwatch's sendmail service: run scripts/test.sh, which unpacks it")
 }
 
 #[test]
 fn syslog_lines_are_sendmails_and_logwatch_counts_them() {
     ensure_test_users();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let socket_path = dir.path().join("log.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
-    std::fs::set_permissions(&socket_path, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(
+        &socket_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let collected = lines.clone();
     let reader = socket.try_clone().unwrap();
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 65536];
         while let Ok(n) = reader.recv(&mut buf) {
-            collected.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            collected
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
     });
 
-    let sink = SinkBehavior::new().rcpt_reply("nobody@sink.test", "550 5.1.1 <nobody@sink.test>... User unknown").start();
+    let sink = SinkBehavior::new()
+        .rcpt_reply(
+            "nobody@sink.test",
+            "550 5.1.1 <nobody@sink.test>... User unknown",
+        )
+        .start();
     let daemon = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
-        .table("mailertable", format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()))
+        .table(
+            "mailertable",
+            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+        )
         .config_line("O LogLevel=9")
         .env("POSTERN_SYSLOG_SOCKET", &socket_path)
         .start();
     let addr = daemon.smtp_addr();
-    smtp_send(addr, "a@example.net", &["one@sink.test"], b"Subject: 1\r\n\r\nfirst\r\n").unwrap();
-    smtp_send(addr, "b@example.net", &["two@sink.test", "three@sink.test"], b"Subject: 2\r\n\r\nsecond\r\n").unwrap();
-    smtp_send(addr, "c@example.net", &["nobody@sink.test"], b"Subject: 3\r\n\r\nthird\r\n").unwrap();
-    let count = |needle: &str| lines.lock().unwrap().iter().filter(|l| l.contains(needle)).count();
+    smtp_send(
+        addr,
+        "a@example.net",
+        &["one@sink.test"],
+        b"Subject: 1\r\n\r\nfirst\r\n",
+    )
+    .unwrap();
+    smtp_send(
+        addr,
+        "b@example.net",
+        &["two@sink.test", "three@sink.test"],
+        b"Subject: 2\r\n\r\nsecond\r\n",
+    )
+    .unwrap();
+    smtp_send(
+        addr,
+        "c@example.net",
+        &["nobody@sink.test"],
+        b"Subject: 3\r\n\r\nthird\r\n",
+    )
+    .unwrap();
+    let count = |needle: &str| {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
     poll_until(WAIT, || (count(": to=<") == 4).then_some(()))
         .unwrap_or_else(|| panic!("to= lines missing: {:#?}", lines.lock().unwrap()));
 
     let all = lines.lock().unwrap().clone();
     // RFC 3164 datagrams, facility mail (2): <2*8+6> for info.
-    for line in all.iter().filter(|l| l.contains(": from=<") || l.contains(": to=<")) {
+    for line in all
+        .iter()
+        .filter(|l| l.contains(": from=<") || l.contains(": to=<"))
+    {
         assert!(line.starts_with("<22>"), "not mail.info: {line}");
         assert!(line.contains(" posternd["), "{line}");
     }
-    let from = all.iter().find(|l| l.contains("from=<b@example.net>")).unwrap();
-    assert!(from.contains(", class=0, nrcpts=2, ") && from.contains(", proto=ESMTP, relay=localhost [127.0.0.1]"), "{from}");
-    let unknown = all.iter().find(|l| l.contains("to=<nobody@sink.test>")).unwrap();
-    assert!(unknown.contains(", dsn=5.1.1, ") && unknown.contains(", stat=User unknown"), "{unknown}");
+    let from = all
+        .iter()
+        .find(|l| l.contains("from=<b@example.net>"))
+        .unwrap();
+    assert!(
+        from.contains(", class=0, nrcpts=2, ")
+            && from.contains(", proto=ESMTP, relay=localhost [127.0.0.1]"),
+        "{from}"
+    );
+    let unknown = all
+        .iter()
+        .find(|l| l.contains("to=<nobody@sink.test>"))
+        .unwrap();
+    assert!(
+        unknown.contains(", dsn=5.1.1, ") && unknown.contains(", stat=User unknown"),
+        "{unknown}"
+    );
 
     // What logwatch's *RemoveHeaders leaves: the text after "posternd[pid]: ".
     let messages: String = all
@@ -78,7 +141,12 @@ fn syslog_lines_are_sendmails_and_logwatch_counts_them() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("logwatch's sendmail service (Debian package logwatch)");
-    script.stdin.take().unwrap().write_all(messages.as_bytes()).unwrap();
+    script
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(messages.as_bytes())
+        .unwrap();
     let out = script.wait_with_output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{report}");

@@ -211,8 +211,9 @@ impl QueueRunner {
 
         // The sender: -f, else the caller.
         let own = format!("{}@{host}", caller.user);
-        let sender = match &s.sender {
+        let sender = match s.sender.as_deref() {
             None => own.clone(),
+            Some("" | "<>") => String::new(),
             Some(f) => match parse_reverse_path(f) {
                 Ok(ReversePath::Null) => String::new(),
                 Ok(ReversePath::Mailbox(mut m)) => {

@@ -1,0 +1,191 @@
+//! Postern's command-line tools: one binary that behaves as `sendmail`,
+//! `mailq`, `runq`, `newaliases` or `postern` according to the name it was
+//! started under (the basename of argv[0]; any other name is `postern`).
+//!
+//! The tools never touch the spool. Everything goes to master over the
+//! control socket (`ControlSocket`, default `/run/postern/control.sock`):
+//! master learns the caller's uid from the socket itself and applies
+//! restrictmailq, restrictqrun and the rest there. A message submitted with
+//! `sendmail` is written to an unnamed temporary file whose descriptor
+//! travels with the request; it is accepted only when master answers
+//! `Submitted`, so a tool that cannot reach the daemon exits with
+//! EX_TEMPFAIL (75) and nothing is lost.
+//!
+//! The configuration file is `-C file` (root only), else `$POSTERN_CONFIG`,
+//! else `/etc/mail/postern.cf` (see [`context`]).
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod bs;
+pub mod context;
+pub mod control;
+pub mod exit;
+pub mod mailq;
+pub mod postern;
+pub mod submit;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use postern_ipc::{ControlReply, ControlRequest};
+
+use args::{Mode, Options, Program};
+use context::Context;
+use exit::{EX_OK, EX_SOFTWARE, EX_USAGE};
+
+/// What `newaliases` says: there is nothing to rebuild.
+pub const NEWALIASES_TEXT: &str =
+    "/etc/mail/aliases: Postern reads this file directly; there is no database to rebuild";
+
+/// Runs the tool named by `argv[0]`; the exit status.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    let argv0 = argv
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let program = Program::from_argv0(&argv0);
+    let mut args = Vec::with_capacity(argv.len());
+    for a in argv.into_iter().skip(1) {
+        match a.into_string() {
+            Ok(s) => args.push(s),
+            Err(_) => {
+                eprintln!("{}: arguments must be valid UTF-8", program.name());
+                return EX_USAGE;
+            }
+        }
+    }
+    if program == Program::Postern {
+        return postern::main(&args);
+    }
+    let opts = match args::parse(program, &args, context::is_root()) {
+        Ok(opts) => opts,
+        Err(e) => {
+            eprintln!("{}", e.message);
+            return e.exit_code;
+        }
+    };
+    run_sendmail(program.name(), &opts)
+}
+
+/// `sendmail`, `mailq`, `runq`, `newaliases` with parsed flags.
+fn run_sendmail(prog: &'static str, opts: &Options) -> i32 {
+    if opts.mode == Mode::NewAliases {
+        println!("{NEWALIASES_TEXT}");
+        return EX_OK;
+    }
+    let ctx = Context::new(prog, opts.config.as_deref());
+    match opts.mode {
+        Mode::Deliver => submit::run(&ctx, opts, std::io::stdin().lock()),
+        Mode::Smtp => bs::run(&ctx, std::io::stdin().lock(), std::io::stdout().lock()),
+        Mode::PrintQueue => print_queue(&ctx, opts.verbose, opts.selector.as_ref()),
+        Mode::RunQueue => run_queue(&ctx, opts.selector.clone()),
+        Mode::Verify => verify(&ctx, &opts.addresses),
+        Mode::NewAliases => EX_OK,
+    }
+}
+
+/// Sends `request`; `Refused` is printed on standard output with its exit
+/// status (sendmail prints `You are not permitted to see the queue` there),
+/// `Failed` and transport errors on standard error. Other replies go to
+/// `done`.
+fn request(
+    ctx: &Context,
+    request: ControlRequest,
+    done: impl FnOnce(ControlReply) -> Option<i32>,
+) -> i32 {
+    match control::ask(ctx.control_socket(), request, &[]) {
+        Ok(ControlReply::Refused { message, exit_code }) => {
+            println!("{message}");
+            exit::from_daemon(exit_code)
+        }
+        Ok(ControlReply::Failed { message, exit_code }) => {
+            eprintln!("{message}");
+            exit::from_daemon(exit_code)
+        }
+        Ok(reply) => {
+            let shown = format!("{reply:?}");
+            done(reply).unwrap_or_else(|| {
+                ctx.error(&format!("unexpected answer from the mail daemon: {shown}"));
+                EX_SOFTWARE
+            })
+        }
+        Err(e) => {
+            ctx.error(&e.message);
+            e.exit_code
+        }
+    }
+}
+
+/// Prints `message` with a final newline unless it is empty.
+fn print_message(message: &str) {
+    if message.is_empty() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(message.as_bytes());
+    if !message.ends_with('\n') {
+        let _ = out.write_all(b"\n");
+    }
+}
+
+/// `mailq`, `sendmail -bp`: the listing in sendmail's layout. A `-qR…`
+/// selector filters it here (`only M printed`).
+pub fn print_queue(
+    ctx: &Context,
+    verbose: bool,
+    selector: Option<&postern_ipc::QueueSelector>,
+) -> i32 {
+    request(ctx, ControlRequest::ListQueue, |reply| {
+        let ControlReply::Queue { directory, entries } = reply else {
+            return None;
+        };
+        let picked: Vec<_> = entries
+            .iter()
+            .filter(|e| selector.is_none_or(|s| mailq::selected(e, s)))
+            .collect();
+        let text = mailq::render(
+            &directory,
+            entries.len(),
+            &picked,
+            verbose,
+            &mailq::LocalClock,
+        );
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        Some(EX_OK)
+    })
+}
+
+/// `runq`, `sendmail -q`: one queue run; quiet on success.
+pub fn run_queue(ctx: &Context, selector: Option<postern_ipc::QueueSelector>) -> i32 {
+    request(
+        ctx,
+        ControlRequest::RunQueue { selector },
+        |reply| match reply {
+            ControlReply::Done { message } => {
+                print_message(&message);
+                Some(EX_OK)
+            }
+            _ => None,
+        },
+    )
+}
+
+/// `sendmail -bv`: master's verdict for each address.
+fn verify(ctx: &Context, addresses: &[String]) -> i32 {
+    if addresses.is_empty() {
+        eprintln!("Recipient names must be specified");
+        return EX_USAGE;
+    }
+    let addresses = addresses.to_vec();
+    request(
+        ctx,
+        ControlRequest::Verify { addresses },
+        |reply| match reply {
+            ControlReply::Done { message } => {
+                print_message(&message);
+                Some(EX_OK)
+            }
+            _ => None,
+        },
+    )
+}

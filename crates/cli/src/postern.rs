@@ -1,0 +1,210 @@
+//! `postern`: the administrative subcommands.
+//!
+//! ```text
+//! postern check-config [-C file]     print the effective configuration (exit 78 on errors)
+//! postern queue show|hold|release|delete|requeue <qid>
+//! postern mailq [-v] [-C file]       = mailq
+//! postern runq [SELECTOR] [-C file]  = runq; SELECTOR as after -q: Rfoo, !Sbar, I0AP8…
+//! postern version
+//! ```
+//!
+//! `-C` is root-only, as for sendmail, except with `check-config`: that
+//! only reads the named file with the caller's own rights and talks to no
+//! daemon, so anyone may check a file before installing it.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use postern_config::Config;
+use postern_ipc::{ControlReply, ControlRequest, QueueAction};
+
+use crate::args::{self, Program, NOT_TRUSTED};
+use crate::context::{self, Context};
+use crate::exit::{EX_CONFIG, EX_OK, EX_USAGE};
+
+#[derive(Debug, Parser)]
+#[command(name = "postern", version, about = "Postern's administrative commands")]
+struct Cli {
+    /// The configuration file (root only, except for check-config).
+    #[arg(short = 'C', long = "config", global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the configuration and print every option, defaults included.
+    CheckConfig,
+    /// Act on one queued message.
+    Queue {
+        /// What to do.
+        action: Action,
+        /// The queue ID, as mailq shows it.
+        queue_id: String,
+    },
+    /// List the queue (= mailq).
+    Mailq {
+        /// sendmail's verbose listing, with priorities.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Run the queue now (= runq).
+    Runq {
+        /// Only messages picked by this selector, written as after sendmail's
+        /// -q: `R<substring>` (recipient), `S<substring>` (sender),
+        /// `I<substring>` (queue ID), with `!` in front to negate.
+        selector: Option<String>,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Action {
+    /// Print its control file and headers.
+    Show,
+    /// Keep it in the queue without trying it.
+    Hold,
+    /// Undo hold and try it now.
+    Release,
+    /// Remove it from the queue.
+    Delete,
+    /// Try every undelivered recipient again, failed ones included.
+    Requeue,
+}
+
+impl From<Action> for QueueAction {
+    fn from(a: Action) -> QueueAction {
+        match a {
+            Action::Show => QueueAction::Show,
+            Action::Hold => QueueAction::Hold,
+            Action::Release => QueueAction::Release,
+            Action::Delete => QueueAction::Delete,
+            Action::Requeue => QueueAction::Requeue,
+        }
+    }
+}
+
+/// Runs `postern <args>`; the exit status.
+pub fn main(args: &[String]) -> i32 {
+    let cli = match Cli::try_parse_from(
+        std::iter::once("postern".to_string()).chain(args.iter().cloned()),
+    ) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EX_USAGE } else { EX_OK };
+        }
+    };
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::CheckConfig => check_config(config),
+        Command::Version => {
+            println!("postern {}", env!("CARGO_PKG_VERSION"));
+            EX_OK
+        }
+        Command::Mailq { verbose } => match context_for(config) {
+            Ok(ctx) => crate::print_queue(&ctx, verbose, None),
+            Err(code) => code,
+        },
+        Command::Runq { selector } => {
+            let selector = match selector.map(|s| parse_selector(&s)).transpose() {
+                Ok(selector) => selector,
+                Err(code) => return code,
+            };
+            match context_for(config) {
+                Ok(ctx) => crate::run_queue(&ctx, selector),
+                Err(code) => code,
+            }
+        }
+        Command::Queue { action, queue_id } => queue(config, action, queue_id),
+    }
+}
+
+/// The context, refusing `-C` from anyone but root (REFERENCE §4.4).
+fn context_for(config: Option<&Path>) -> Result<Context, i32> {
+    if config.is_some() && !context::is_root() {
+        eprintln!("{NOT_TRUSTED}");
+        return Err(EX_USAGE);
+    }
+    Ok(Context::new("postern", config))
+}
+
+/// `Rfoo`, `!Sbar`, `I0AP8`: what follows sendmail's `-q`.
+fn parse_selector(text: &str) -> Result<postern_ipc::QueueSelector, i32> {
+    match args::parse(Program::Runq, &[format!("-q{text}")], context::is_root()) {
+        Ok(opts) => opts.selector.ok_or_else(|| {
+            eprintln!("postern: runq: {text}: not a selector (R…, S…, I…, !R…)");
+            EX_USAGE
+        }),
+        Err(e) => {
+            eprintln!("{}", e.message.replacen("runq:", "postern runq:", 1));
+            Err(e.exit_code)
+        }
+    }
+}
+
+fn check_config(explicit: Option<&Path>) -> i32 {
+    let (path, _) = context::config_path(explicit);
+    match Config::load(&path) {
+        Ok(config) => {
+            for line in config.effective_lines() {
+                println!("{line}");
+            }
+            EX_OK
+        }
+        Err(errors) => {
+            for e in errors.errors() {
+                eprintln!("{e}");
+            }
+            EX_CONFIG
+        }
+    }
+}
+
+/// Queue IDs are letters and digits; anything else is a typo or worse.
+fn valid_queue_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn queue(config: Option<&Path>, action: Action, queue_id: String) -> i32 {
+    if !valid_queue_id(&queue_id) {
+        eprintln!("postern: {queue_id:?} is not a queue ID");
+        return EX_USAGE;
+    }
+    let ctx = match context_for(config) {
+        Ok(ctx) => ctx,
+        Err(code) => return code,
+    };
+    let request = ControlRequest::Queue {
+        action: action.into(),
+        queue_id,
+    };
+    crate::request(&ctx, request, |reply| match reply {
+        ControlReply::Done { message } => {
+            crate::print_message(&message);
+            Some(EX_OK)
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_ids() {
+        assert!(valid_queue_id("0AP8Cx00006826"));
+        assert!(!valid_queue_id(""));
+        assert!(!valid_queue_id("../etc/passwd"));
+        assert!(!valid_queue_id("-X"));
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
