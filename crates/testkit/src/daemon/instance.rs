@@ -313,6 +313,7 @@ mod tests {
         let lines = [
             "O queuedirectory=/q",
             "O MailboxDirectory = /m",
+            "O ControlSocket=/c.sock",
             "Djother.test",
             "O DaemonPortOptions=Port=2525, Name=MTA",
             "DAEMON_OPTIONS(`Port=submission, Addr=0.0.0.0, Name=MSA, M=Ea')",
