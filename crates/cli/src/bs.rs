@@ -263,6 +263,7 @@ fn commit(ctx: &Context, mut m: Message, envelope: &Envelope) -> Answer {
             .map(|(r, _)| r.to_string())
             .collect(),
         extract_recipients: false,
+        verbose: false,
     };
     match control::ask(
         ctx.control_socket(),

@@ -59,12 +59,23 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
         full_name: opts.full_name.clone(),
         recipients: opts.addresses.clone(),
         extract_recipients: opts.extract_recipients,
+        verbose: opts.verbose,
     };
     match control::ask(
         ctx.control_socket(),
         ControlRequest::Submit(submission),
         &[file.as_fd()],
     ) {
+        // -v: the daemon delivered at once and sent what happened, as
+        // sendmail -v shows it.
+        Ok(ControlReply::Transcript { lines, .. }) => {
+            for line in lines {
+                println!("{line}");
+            }
+            EX_OK
+        }
+        // -v for an untrusted caller under restrictexpand (or without -v):
+        // queued, nothing more to show.
         Ok(ControlReply::Submitted { queue_id }) => {
             if opts.verbose {
                 for r in &opts.addresses {

@@ -292,6 +292,7 @@ fn sendmail_submits_up_to_the_lone_dot() {
             full_name: Some("Me Myself".into()),
             recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
             extract_recipients: false,
+            verbose: false,
         })
     );
     assert_eq!(
@@ -466,6 +467,7 @@ fn bs_session_submits_through_master() {
             full_name: None,
             recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
             extract_recipients: false,
+            verbose: false,
         })
     );
     assert_eq!(

@@ -328,3 +328,59 @@ fn sendmail_bs_speaks_smtp_on_stdin() {
     let m = sink.wait_for_messages(1, WAIT);
     assert!(String::from_utf8_lossy(&m[0].data).contains("Subject: via -bs"));
 }
+
+/// `sendmail -v`: the message is tried at once and the tool shows the SMTP
+/// dialogue and the outcome, as the seed's client-side example does; under
+/// restrictexpand an untrusted user gets no transcript.
+#[test]
+fn sendmail_v_shows_the_delivery() {
+    ensure_test_users();
+    let sink = postern_testkit::Sink::start();
+    let daemon = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
+        .table(
+            "mailertable",
+            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+        )
+        .config_line("define(`confPRIVACY_FLAGS', `authwarnings,restrictexpand')")
+        .start();
+    let bin = links();
+    let message = b"To: craig@sink.test\nSubject: First STARTTLS test\n\nhello\n";
+    let out = run(
+        bin.path(),
+        &daemon.config_path(),
+        None,
+        "sendmail",
+        &["-Am", "-v", "-t"],
+        message,
+    );
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("Connecting to [127.0.0.1] via esmtp..."),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(">>> EHLO mx.test") && shown.contains(">>> DATA"),
+        "{shown}"
+    );
+    assert!(shown.contains("craig@sink.test... Sent ("), "{shown}");
+    sink.wait_for_messages(1, WAIT);
+
+    if running_as_root() {
+        let out = run(
+            bin.path(),
+            &daemon.config_path(),
+            Some("nobody"),
+            "sendmail",
+            &["-v", "-t"],
+            message,
+        );
+        let shown = text(&out);
+        assert!(out.status.success(), "{shown}");
+        assert!(
+            !shown.contains(">>> EHLO"),
+            "restrictexpand must hide the transcript: {shown}"
+        );
+        assert!(shown.contains("Queued as "), "{shown}");
+    }
+}

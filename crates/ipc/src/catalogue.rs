@@ -211,6 +211,8 @@ pub struct DeliveryJob {
     pub eight_bit: bool,
     /// Octets in the data file.
     pub size: u64,
+    /// Collect the SMTP transcript for `sendmail -v`.
+    pub verbose: bool,
 }
 
 /// What happened to a recipient.
@@ -248,6 +250,8 @@ pub struct DeliveryReport {
     pub queue_id: String,
     /// One report per recipient of the job.
     pub recipients: Vec<RecipientReport>,
+    /// The SMTP dialogue, when the job asked for it (`sendmail -v`).
+    pub transcript: Vec<String>,
 }
 
 /// The first and only frame a command-line tool sends on the control
@@ -337,6 +341,9 @@ pub struct Submission {
     pub recipients: Vec<String>,
     /// `-t`: also take recipients from To:, Cc:, Bcc:, and delete Bcc:.
     pub extract_recipients: bool,
+    /// `-v`: deliver now and answer with the delivery's transcript
+    /// (master turns this off for untrusted callers under restrictexpand).
+    pub verbose: bool,
 }
 
 /// master's answer on the control socket.
@@ -366,6 +373,14 @@ pub enum ControlReply {
     Submitted {
         /// Its queue ID.
         queue_id: String,
+    },
+    /// `sendmail -v`: the message was queued and tried at once; this is
+    /// what happened, as sendmail -v prints it.
+    Transcript {
+        /// Its queue ID.
+        queue_id: String,
+        /// The SMTP dialogue and one `<rcpt>... Sent (…)` line per recipient.
+        lines: Vec<String>,
     },
     /// It could not be done: print `message`, exit with `exit_code`.
     Failed {

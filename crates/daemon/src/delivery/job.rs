@@ -39,6 +39,8 @@ pub struct Job {
     /// The message, read-only, shared with the job's sessions.
     pub data: Rc<File>,
     results: Vec<Option<RecipientReport>>,
+    /// The SMTP dialogue of its sessions, when the job asked for it.
+    transcript: Vec<String>,
 }
 
 /// One SMTP session to be run for some recipients of a job.
@@ -68,6 +70,8 @@ pub struct SessionPlan {
     /// `TLSFallbacktoClear`: the session's configuration and envelope, to
     /// run it again without STARTTLS after a failed handshake.
     pub clear_retry: Option<(ClientConfig, Envelope)>,
+    /// Keep the SMTP dialogue for the report (`sendmail -v`).
+    pub verbose: bool,
 }
 
 impl SessionPlan {
@@ -90,6 +94,7 @@ impl SessionPlan {
             data: Rc::clone(&self.data),
             tls: None,
             tls_host: self.tls_host.clone(),
+            verbose: self.verbose,
             clear_retry: None,
         })
     }
@@ -103,7 +108,13 @@ impl Job {
             job,
             data: Rc::new(data),
             results,
+            transcript: Vec::new(),
         }
+    }
+
+    /// Adds a session's dialogue (`sendmail -v`).
+    pub fn add_transcript(&mut self, lines: Vec<String>) {
+        self.transcript.extend(lines);
     }
 
     /// Records the result for recipient `index`; a second result for the
@@ -140,6 +151,7 @@ impl Job {
             job: self.job.job,
             queue_id: self.job.queue_id,
             recipients,
+            transcript: self.transcript,
         }
     }
 
@@ -228,6 +240,7 @@ impl Job {
                     clear_retry: (settings.tls.client.is_some()
                         && settings.config.tls_fallback_to_clear)
                         .then_some((config, envelope)),
+                    verbose: self.job.verbose,
                 }),
                 Err((status, reply)) => {
                     for i in g.indices {

@@ -256,6 +256,12 @@ impl Client {
         };
         let key = conn.job_key();
         let results = conn.take_results();
+        let transcript = conn.take_transcript();
+        if !transcript.is_empty() {
+            if let Some(job) = self.jobs.get_mut(&key) {
+                job.add_transcript(transcript);
+            }
+        }
         if let Some(retry) = conn.take_retry() {
             self.waiting.push_front(retry);
         }

@@ -128,6 +128,8 @@ pub struct Outbound {
     /// The reply that replaces the synthetic "Connection lost".
     lost: Option<String>,
     results: Option<Vec<(usize, RecipientReport)>>,
+    /// The dialogue, kept when the plan is verbose (`sendmail -v`).
+    transcript: Vec<String>,
 }
 
 impl Outbound {
@@ -146,9 +148,18 @@ impl Outbound {
             deadline: now + connect,
             lost: None,
             results: None,
+            transcript: Vec::new(),
             timeouts: timeouts.clone(),
             plan,
         };
+        if conn.plan.verbose {
+            // sendmail -v's first line for a connection.
+            let line = format!(
+                "Connecting to {} via {}...",
+                conn.plan.relay, conn.plan.mailer
+            );
+            conn.transcript.push(line);
+        }
         match TcpStream::connect(conn.plan.addr) {
             Ok(stream) => conn.stream = Some(Transport::Plain(stream)),
             Err(e) => conn.connect_failed(&e),
@@ -190,6 +201,11 @@ impl Outbound {
     /// The results, once (job recipient index, report).
     pub fn take_results(&mut self) -> Option<Vec<(usize, RecipientReport)>> {
         self.results.take()
+    }
+
+    /// The dialogue so far (empty unless the plan is verbose).
+    pub fn take_transcript(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.transcript)
     }
 
     /// The delivery to start again at once without STARTTLS, once: set
@@ -366,6 +382,9 @@ impl Outbound {
                 ClientOutput::Send(bytes) => self.out.push(&bytes),
                 ClientOutput::SendBody => self.body = Some(BodyStream::new()),
                 ClientOutput::Transcript(line) => {
+                    if self.plan.verbose && self.transcript.len() < 1000 {
+                        self.transcript.push(line.to_string());
+                    }
                     if log::enabled(15) {
                         log::info(
                             15,

@@ -240,10 +240,23 @@ impl Master {
             (_, []) => fds,
             _ => return self.control_close(token),
         };
+        let mut request = hello.request;
+        if let ControlRequest::Submit(submission) = &mut request {
+            // restrictexpand: no -v for those who are not trusted (sendmail
+            // forces Verbose off), so delivery details stay private.
+            let restricted = self
+                .settings
+                .config
+                .privacy
+                .contains(PrivacyFlags::RESTRICT_EXPAND);
+            if restricted && !caller.trusted {
+                submission.verbose = false;
+            }
+        }
         let request = MasterToQueue::Control {
             id: token.0 as u64,
             caller,
-            request: hello.request,
+            request,
         };
         let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
         let sent = self

@@ -70,7 +70,17 @@ impl QueueRunner {
             }
             ControlRequest::Verify { addresses } => self.verify(&addresses),
             ControlRequest::Submit(submission) => match fds.into_iter().next() {
-                Some(fd) => self.submit(&caller, &submission, std::fs::File::from(fd)),
+                Some(fd) => match self.submit(&caller, &submission, std::fs::File::from(fd)) {
+                    // -v: answered once the first delivery attempt is over.
+                    ControlReply::Submitted { queue_id } if submission.verbose => {
+                        if let Ok(qid) = queue_id.parse() {
+                            self.verbose.insert(qid, id);
+                            return;
+                        }
+                        ControlReply::Submitted { queue_id }
+                    }
+                    reply => reply,
+                },
                 None => failed("no message", 66),
             },
         };

@@ -52,6 +52,9 @@ pub struct QueueRunner {
     next_token: usize,
     schedule: schedule::Schedule,
     shutting_down: bool,
+    /// `sendmail -v` submissions waiting for their first delivery attempt:
+    /// message → the control request to answer with the transcript.
+    verbose: HashMap<postern_queue::QueueId, u64>,
 }
 
 /// Runs the queue runner; returns the exit code.
@@ -117,6 +120,7 @@ fn start(
         fronts: HashMap::new(),
         next_token: FIRST_FRONT,
         shutting_down: false,
+        verbose: HashMap::new(),
     };
     let queued = runner.load_queue(&recovery.committed);
     runner

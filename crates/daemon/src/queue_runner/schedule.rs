@@ -198,6 +198,7 @@ impl QueueRunner {
                 .map(|r| if r == Ret::Full { "FULL" } else { "HDRS" }.to_string()),
             eight_bit: control.body == Some(BodyType::EightBitMime),
             size: control.size,
+            verbose: self.verbose.contains_key(id),
         });
         self.delivery
             .send(&msg, &[data.as_fd()])
@@ -270,7 +271,36 @@ impl QueueRunner {
             log::info(level, &logline::to_line(&control, r, now, started));
         }
         control.attempts += 1;
+        if let Some(request) = self.verbose.remove(&id) {
+            self.answer_verbose(request, &id, &report);
+        }
         self.conclude(control, now);
+    }
+
+    /// `sendmail -v`: the dialogue, then what happened to each recipient,
+    /// in sendmail's words (`<rcpt>... Sent (…)`).
+    fn answer_verbose(&mut self, request: u64, id: &QueueId, report: &DeliveryReport) {
+        let mut lines = report.transcript.clone();
+        for r in &report.recipients {
+            let text = r.reply.split_once(' ').map_or("", |(_, t)| t);
+            let text = text
+                .split_once(' ')
+                .filter(|(e, _)| postern_smtp::EnhancedCode::parse(e).is_some())
+                .map_or(text, |(_, t)| t);
+            lines.push(match r.status {
+                RecipientStatus::Sent => format!("{}... Sent ({text})", r.address),
+                RecipientStatus::TempFail => format!("{}... Deferred: {}", r.address, r.reply),
+                RecipientStatus::PermFail => format!("{}... {}", r.address, r.reply),
+            });
+        }
+        let reply = postern_ipc::ControlReply::Transcript {
+            queue_id: id.to_string(),
+            lines,
+        };
+        let _ = self.master.send(
+            &postern_ipc::QueueToMaster::ControlReply { id: request, reply },
+            &[],
+        );
     }
 
     /// Removes a finished message, or saves it and schedules its retry.

@@ -112,6 +112,7 @@ pub fn job(n: u64, recipients: &[&str]) -> DeliveryJob {
             .collect(),
         envid: None,
         ret: None,
+        verbose: false,
         eight_bit: false,
         size: 0,
     }
