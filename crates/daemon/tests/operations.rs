@@ -25,6 +25,19 @@ fn tool() -> PathBuf {
     path
 }
 
+/// A daemon relaying `@sink.test` to `sink`, with extra lines.
+fn daemon_for(sink: std::net::SocketAddr, lines: &[&str]) -> postern_testkit::Daemon {
+    ensure_test_users();
+    let mut builder = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd")).table(
+        "mailertable",
+        format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.port()),
+    );
+    for line in lines {
+        builder = builder.config_line(line);
+    }
+    builder.start()
+}
+
 /// The tool under the names sendmail, mailq, runq, in a directory
 /// everyone can enter.
 fn links() -> tempfile::TempDir {
@@ -82,15 +95,14 @@ fn mailq_runq_and_sendmail_as_root_and_as_nobody() {
     let sink = SinkBehavior::new()
         .rcpt_tempfail("later@sink.test", 1)
         .start();
-    let daemon = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
-        .table(
-            "mailertable",
-            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
-        )
-        .config_line("define(`confPRIVACY_FLAGS', `authwarnings,restrictmailq,restrictqrun')")
-        .config_line("O MinQueueAge=1h")
-        .config_line("O LogLevel=9")
-        .start();
+    let daemon = daemon_for(
+        sink.addr(),
+        &[
+            "define(`confPRIVACY_FLAGS', `authwarnings,restrictmailq,restrictqrun')",
+            "O MinQueueAge=1h",
+            "O LogLevel=9",
+        ],
+    );
     let cf = daemon.config_path();
     let bin = links();
     let b = bin.path();
@@ -200,13 +212,7 @@ fn hold_release_and_delete() {
     let sink = SinkBehavior::new()
         .rcpt_tempfail("slow@sink.test", 100)
         .start();
-    let daemon = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
-        .table(
-            "mailertable",
-            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
-        )
-        .config_line("O MinQueueAge=1h")
-        .start();
+    let daemon = daemon_for(sink.addr(), &["O MinQueueAge=1h"]);
     let cf = daemon.config_path();
     let bin = links();
     let b = bin.path();
@@ -265,13 +271,10 @@ fn hold_release_and_delete() {
 fn sendmail_bs_speaks_smtp_on_stdin() {
     ensure_test_users();
     let sink = postern_testkit::Sink::start();
-    let daemon = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
-        .table(
-            "mailertable",
-            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
-        )
-        .config_line("define(`confPRIVACY_FLAGS', `noexpn,novrfy,noverb,noetrn')")
-        .start();
+    let daemon = daemon_for(
+        sink.addr(),
+        &["define(`confPRIVACY_FLAGS', `noexpn,novrfy,noverb,noetrn')"],
+    );
     let bin = links();
     let script = b"EHLO localhost\nEXPN <admin>\nVRFY <alana>\nMAIL FROM:<root@mx.test>\nRCPT TO:<r@sink.test>\nDATA\nSubject: via -bs\n\nhello\n.\nQUIT\n";
     let out = run(
@@ -336,13 +339,10 @@ fn sendmail_bs_speaks_smtp_on_stdin() {
 fn sendmail_v_shows_the_delivery() {
     ensure_test_users();
     let sink = postern_testkit::Sink::start();
-    let daemon = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
-        .table(
-            "mailertable",
-            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
-        )
-        .config_line("define(`confPRIVACY_FLAGS', `authwarnings,restrictexpand')")
-        .start();
+    let daemon = daemon_for(
+        sink.addr(),
+        &["define(`confPRIVACY_FLAGS', `authwarnings,restrictexpand')"],
+    );
     let bin = links();
     let message = b"To: craig@sink.test\nSubject: First STARTTLS test\n\nhello\n";
     let out = run(

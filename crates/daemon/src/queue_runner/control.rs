@@ -176,15 +176,7 @@ impl QueueRunner {
                     .update(&id, &control)
                     .map(|()| format!("{id}: held"))
             }
-            QueueAction::Release => {
-                control.held = false;
-                control.next_attempt = 0;
-                self.schedule
-                    .add_at(id.clone(), 0, super::schedule::domains_of(&control));
-                self.spool
-                    .update(&id, &control)
-                    .map(|()| format!("{id}: released"))
-            }
+            QueueAction::Release => self.try_now(control, "released"),
             QueueAction::Requeue => {
                 for r in control
                     .recipients
@@ -193,13 +185,7 @@ impl QueueRunner {
                 {
                     r.state = RecipientState::Pending;
                 }
-                control.held = false;
-                control.next_attempt = 0;
-                self.schedule
-                    .add_at(id.clone(), 0, super::schedule::domains_of(&control));
-                self.spool
-                    .update(&id, &control)
-                    .map(|()| format!("{id}: requeued"))
+                self.try_now(control, "requeued")
             }
             QueueAction::Delete => {
                 self.schedule.forget(&id);
@@ -213,6 +199,18 @@ impl QueueRunner {
             }
             Err(e) => failed(format!("{id}: {e}"), 74),
         }
+    }
+
+    /// Unholds a message and schedules it now; says `<id>: <what>`.
+    fn try_now(&mut self, mut control: ControlFile, what: &str) -> std::io::Result<String> {
+        let id = control.id.clone();
+        control.held = false;
+        control.next_attempt = 0;
+        self.schedule
+            .add_at(id.clone(), 0, super::schedule::domains_of(&control));
+        self.spool
+            .update(&id, &control)
+            .map(|()| format!("{id}: {what}"))
     }
 
     /// The control file as it is on disk, then the message's headers.
