@@ -150,8 +150,9 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
                         return Err(FrameError::UnexpectedFds(fds.len()).into());
                     }
                     self.fds.extend(fds);
-                    if self.fds.len() > MAX_WAITING_FDS {
-                        return Err(FrameError::UnexpectedFds(self.fds.len()).into());
+                    let unclaimed = self.fds.len().saturating_sub(self.claimed_fds());
+                    if unclaimed > MAX_WAITING_FDS {
+                        return Err(FrameError::UnexpectedFds(unclaimed).into());
                     }
                     // A frame over the limit is refused as soon as its
                     // header is here, before the buffer grows towards it.
@@ -168,6 +169,23 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Descriptors the buffered frames account for (a frame's count is
+    /// known once its header is here). Frames read in a burst, before the
+    /// caller decodes them, hold their descriptors legitimately.
+    fn claimed_fds(&self) -> usize {
+        let mut claimed = 0;
+        let mut at = 0;
+        while let Some(head) = self
+            .buf
+            .get(at..)
+            .and_then(|rest| frame::header(rest, usize::MAX).ok().flatten())
+        {
+            claimed += head.fds as usize;
+            at += HEADER_LEN + head.len;
+        }
+        claimed
     }
 
     /// The next complete message, if one is buffered.

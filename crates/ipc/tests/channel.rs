@@ -275,3 +275,32 @@ fn unclaimed_descriptors_are_bounded() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_burst_of_frames_with_descriptors_is_fine() {
+    // Many NewFront frames, each with its descriptor, read before any is
+    // decoded: every descriptor is accounted for by a frame.
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut master = master_queue_channel(a);
+    let mut queue = queue_master_channel(b);
+    let files: Vec<_> = (0..40).map(|_| tempfile_in_proc()).collect();
+    for f in &files {
+        master
+            .send(&MasterToQueue::NewFront { connection: 1 }, &[f.as_fd()])
+            .unwrap();
+    }
+    queue.stream().set_nonblocking(true).unwrap();
+    loop {
+        match queue.fill() {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let mut n = 0;
+    while let Some((_, fds)) = queue.try_recv().unwrap() {
+        assert_eq!(fds.len(), 1);
+        n += 1;
+    }
+    assert_eq!(n, 40);
+}

@@ -269,11 +269,13 @@ impl Master {
         if self.draining.is_some() {
             return;
         }
-        log::info(1, "stopping daemon: draining connections");
         notify(&[sd_notify::NotifyState::Stopping]);
         self.draining = Some(Instant::now());
         self.listeners.close(&self.poll);
         self.workers.stop();
+        // Logged once the listeners are closed: who reads this line may
+        // count on new connections being refused.
+        log::info(1, "stopping daemon: draining connections");
     }
 
     fn kill_everything(&mut self) {
