@@ -115,7 +115,7 @@ fn syslog_lines_are_sendmails_and_logwatch_counts_them() {
         .unwrap();
     assert!(
         from.contains(", class=0, nrcpts=2, ")
-            && from.contains(", proto=ESMTP, relay=localhost [127.0.0.1]"),
+            && from.contains(", proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]"),
         "{from}"
     );
     let unknown = all

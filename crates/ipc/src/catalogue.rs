@@ -177,6 +177,8 @@ pub struct MessageEnvelope {
     pub deliver_by: Option<String>,
     /// The Message-ID header, for the `msgid=` of the log line.
     pub message_id: Option<String>,
+    /// The listener's Name= (`MTA`, `MSA`), for the `daemon=` of the log line.
+    pub daemon: Option<String>,
     /// Accepted recipients.
     pub recipients: Vec<EnvelopeRecipient>,
 }

@@ -180,6 +180,7 @@ pub fn ipc_envelope(
             )
         }),
         message_id,
+        daemon: None,
         recipients: e
             .recipients
             .iter()

@@ -24,6 +24,7 @@ pub struct Front<'a> {
     message: Option<MessageFile>,
     utc_offset: i32,
     client: String,
+    daemon_name: String,
     issued_mail: bool,
 }
 
@@ -71,6 +72,7 @@ impl<'a> Front<'a> {
             message: None,
             utc_offset: conn.utc_offset,
             client: conn.client.clone(),
+            daemon_name: conn.daemon_name.clone(),
             issued_mail: false,
         }
     }
@@ -169,7 +171,8 @@ impl<'a> Front<'a> {
             let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
             return reply(451, (4, 3, 0), "Queue write error");
         };
-        let envelope = super::message::ipc_envelope(envelope, &self.client, size, message_id);
+        let mut envelope = super::message::ipc_envelope(envelope, &self.client, size, message_id);
+        envelope.daemon = Some(self.daemon_name.clone());
         match self.round_trip(FrontToQueue::Commit {
             queue_id: queue_id.clone(),
             envelope: Box::new(envelope),

@@ -25,7 +25,7 @@ pub fn priority(size: u64, recipients: usize) -> u64 {
     size + 30_000 * recipients as u64
 }
 
-/// `QID: from=<s>, size=N, class=0, nrcpts=N, msgid=<…>, bodytype=…, proto=…, relay=…`.
+/// `QID: from=<s>, size=N, class=0, nrcpts=N, msgid=<…>, bodytype=…, proto=…, daemon=…, relay=…`.
 pub fn from_line(queue_id: &str, e: &MessageEnvelope, size: u64) -> String {
     let mut line = format!(
         "{queue_id}: from=<{}>, size={size}, class=0, nrcpts={}",
@@ -38,7 +38,13 @@ pub fn from_line(queue_id: &str, e: &MessageEnvelope, size: u64) -> String {
     if let Some(body) = &e.body {
         line.push_str(&format!(", bodytype={body}"));
     }
-    line.push_str(&format!(", proto={}, relay={}", e.protocol, e.client));
+    if !e.protocol.is_empty() {
+        line.push_str(&format!(", proto={}", e.protocol));
+    }
+    if let Some(daemon) = &e.daemon {
+        line.push_str(&format!(", daemon={daemon}"));
+    }
+    line.push_str(&format!(", relay={}", e.client));
     line
 }
 
