@@ -214,6 +214,15 @@ impl Spool {
         ignore_not_found(fs::remove_file(self.incoming_df(id)))
     }
 
+    /// A second, write-only descriptor for a message being received: what
+    /// the front gets. It cannot read anything back through it, and its
+    /// offset is its own.
+    pub fn open_for_writing(&self, id: &QueueId) -> io::Result<File> {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(self.incoming_df(id))
+    }
+
     /// Reads a committed message's control file. A file that does not
     /// parse is [`QueueError::Parse`]; one that is not UTF-8 or names
     /// another ID is [`QueueError::Corrupt`].

@@ -175,12 +175,22 @@ impl QueueRunner {
                 );
             }
         };
+        // The front gets a write-only descriptor of its own; ours, opened
+        // for reading and writing, is the one that is fsynced at commit.
+        let writer = match self.spool.open_for_writing(&id) {
+            Ok(writer) => writer,
+            Err(e) => {
+                log::err(&format!("{id}: cannot open the message file: {e}"));
+                let _ = self.spool.abort(&id);
+                return self.refuse(token, 451, "4.3.0", "Queue write error; try again later");
+            }
+        };
         self.reply(
             token,
             &QueueToFront::Opened {
                 queue_id: id.to_string(),
             },
-            &[file.as_fd()],
+            &[writer.as_fd()],
         )?;
         if let Some(front) = self.fronts.get_mut(&token) {
             front.open.insert(id.to_string(), file);

@@ -213,3 +213,19 @@ fn one_message_file_at_a_time_per_front() {
     );
     assert_still_serving(&mut h);
 }
+
+#[test]
+fn the_front_gets_a_write_only_descriptor() {
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
+    let (reply, mut fds) = front.recv().unwrap();
+    assert!(matches!(reply, QueueToFront::Opened { .. }));
+    let mut file = std::fs::File::from(fds.remove(0));
+    file.write_all(b"Subject: x\r\n").unwrap();
+    let mut buf = [0u8; 4];
+    assert!(
+        std::io::Read::read(&mut file, &mut buf).is_err(),
+        "the front could read its message file"
+    );
+}
