@@ -384,3 +384,32 @@ fn sendmail_v_shows_the_delivery() {
         assert!(shown.contains("Queued as "), "{shown}");
     }
 }
+
+/// Bcc: never leaves the host, with or without -t; -F becomes a quoted
+/// display name that cannot add a mailbox to From:.
+#[test]
+fn bcc_is_removed_and_full_names_stay_names() {
+    let sink = postern_testkit::Sink::start();
+    let daemon = daemon_for(sink.addr(), &[]);
+    let bin = links();
+    let message = b"To: a@sink.test\nBcc: b@sink.test\nSubject: blind\n\nx\n";
+    let out = run(
+        bin.path(),
+        &daemon.config_path(),
+        None,
+        "sendmail",
+        &["-F", "ceo@bank.example, Boss", "a@sink.test"],
+        message,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let m = sink.wait_for_messages(1, WAIT);
+    let data = String::from_utf8_lossy(&m[0].data).into_owned();
+    assert!(
+        !data.contains("Bcc:") && !data.contains("b@sink.test"),
+        "{data}"
+    );
+    assert!(
+        data.contains("\r\nFrom: \"ceo@bank.example, Boss\" <"),
+        "{data}"
+    );
+}

@@ -23,7 +23,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Poll, Token};
 use postern_ipc::{
     control_channel, Caller, ControlChannel, ControlHello, ControlReply, ControlRequest,
-    MasterToQueue, QueueAction, PROTOCOL_VERSION,
+    MasterToQueue, PROTOCOL_VERSION,
 };
 use postern_smtp::PrivacyFlags;
 
@@ -48,7 +48,17 @@ pub struct ControlConn {
     peer: postern_ipc::Peer,
     /// The reply is queued: close once it is written.
     answered: bool,
+    /// The one request of this connection arrived; nothing more is read.
+    requested: bool,
+    /// When the connection was accepted, or its reply queued: a tool that
+    /// does not send its request, or read its reply, is cut off.
+    since: std::time::Instant,
 }
+
+/// How long a tool may take to send its request or to read its reply.
+const CONTROL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Control connections one uid may hold at once.
+const PER_USER: usize = 16;
 
 /// The listener and its connections.
 pub struct ControlSocket {
@@ -90,16 +100,14 @@ impl ControlSocket {
     }
 }
 
-/// The groups of a process, from /proc (the kernel's view, not a claim).
-fn groups_of(pid: i32, gid: u32) -> Vec<u32> {
+/// The caller's groups as sendmail checks them: the real gid and the
+/// user's groups from the group database (not the peer's /proc entry,
+/// whose pid may belong to another process by the time we look).
+fn groups_of(user: &str, gid: u32) -> Vec<u32> {
     let mut groups = vec![gid];
-    if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-        if let Some(line) = status.lines().find(|l| l.starts_with("Groups:")) {
-            groups.extend(
-                line["Groups:".len()..]
-                    .split_whitespace()
-                    .filter_map(|g| g.parse::<u32>().ok()),
-            );
+    if let Ok(name) = std::ffi::CString::new(user) {
+        if let Ok(list) = nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid)) {
+            groups.extend(list.into_iter().map(|g| g.as_raw()));
         }
     }
     groups
@@ -152,12 +160,28 @@ impl Master {
             {
                 continue;
             }
+            if control
+                .conns
+                .values()
+                .filter(|c| c.peer.uid == peer.uid)
+                .count()
+                >= PER_USER
+            {
+                log::notice(
+                    4,
+                    &format!("control socket: too many connections from uid {}", peer.uid),
+                );
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+                continue;
+            }
             control.conns.insert(
                 token,
                 ControlConn {
                     channel,
                     peer,
                     answered: false,
+                    requested: false,
+                    since: std::time::Instant::now(),
                 },
             );
             self.control_ready(token);
@@ -174,24 +198,47 @@ impl Master {
             Ok(_) => {}
             Err(_) => return self.control_close(token),
         }
-        if conn.answered {
+        // One request per connection: once it is here, nothing more is
+        // read, so a tool can neither pipeline requests nor grow our buffer.
+        if conn.answered || conn.requested {
             return;
         }
         loop {
+            match conn.channel.try_recv() {
+                Ok(None) => {}
+                Ok(Some((hello, fds))) => {
+                    conn.requested = true;
+                    return self.control_request(token, hello, fds);
+                }
+                Err(e) => {
+                    log::notice(4, &format!("control socket: uid {}: {e}", conn.peer.uid));
+                    return self.control_close(token);
+                }
+            }
             match conn.channel.fill() {
-                Ok(0) => break,
+                Ok(0) => return,
                 Ok(_) => {}
                 Err(_) => return self.control_close(token),
             }
         }
-        match conn.channel.try_recv() {
-            Ok(None) => {}
-            Ok(Some((hello, fds))) => self.control_request(token, hello, fds),
-            Err(e) => {
-                log::notice(4, &format!("control socket: uid {}: {e}", conn.peer.uid));
-                self.control_close(token);
-            }
+    }
+
+    /// Cuts off tools past their deadline, and takes connections that
+    /// waited in the backlog while the table was full.
+    pub(super) fn control_tick(&mut self) {
+        let Some(control) = self.control.as_ref() else {
+            return;
+        };
+        let late: Vec<Token> = control
+            .conns
+            .iter()
+            .filter(|(_, c)| (!c.requested || c.answered) && c.since.elapsed() > CONTROL_DEADLINE)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in late {
+            self.control_close(token);
         }
+        self.control_accept();
     }
 
     fn control_request(&mut self, token: Token, hello: ControlHello, fds: Vec<OwnedFd>) {
@@ -226,9 +273,17 @@ impl Master {
             return self.control_answer(token, reply);
         }
         let fds = match (&hello.request, fds.as_slice()) {
-            (ControlRequest::Submit(_), [file]) if is_regular_file(file) => fds,
+            (ControlRequest::Submit(_), [file])
+                if is_regular_file(
+                    file,
+                    crate::queue_runner::submit_limit(&self.settings.config),
+                ) =>
+            {
+                fds
+            }
             (ControlRequest::Submit(_), _) => {
-                let msg = "the message must come as one regular file".to_string();
+                let msg =
+                    "the message must come as one regular file, within MaxMessageSize".to_string();
                 return self.control_answer(
                     token,
                     ControlReply::Failed {
@@ -330,12 +385,8 @@ impl Master {
         let spool = std::fs::metadata(&self.settings.config.queue_directory).ok();
         let (spool_uid, spool_gid) = spool.map_or((u32::MAX, u32::MAX), |m| (m.uid(), m.gid()));
         match request {
-            ControlRequest::ListQueue
-            | ControlRequest::Queue {
-                action: QueueAction::Show,
-                ..
-            } => {
-                let in_group = groups_of(peer.pid, peer.gid).contains(&spool_gid);
+            ControlRequest::ListQueue => {
+                let in_group = groups_of(&caller.user, peer.gid).contains(&spool_gid);
                 if privacy.contains(PrivacyFlags::RESTRICT_MAILQ) && !caller.trusted && !in_group {
                     return Err(refused("You are not permitted to see the queue"));
                 }
@@ -348,6 +399,8 @@ impl Master {
                     return Err(refused("You do not have permission to process the queue"));
                 }
             }
+            // `show` prints headers (Subject, Cc, Bcc …), more than mailq's
+            // envelope: like the other queue operations, trusted users only.
             ControlRequest::Queue { .. } => {
                 if !caller.trusted {
                     return Err(refused("You do not have permission to process the queue"));
@@ -359,11 +412,18 @@ impl Master {
     }
 }
 
-/// A FIFO or a socket would let a tool make the queue runner wait forever.
-fn is_regular_file(fd: &OwnedFd) -> bool {
+/// A FIFO, a socket or a file on a user's FUSE mount would let a tool make
+/// the queue runner wait forever on a read; an oversized file would make it
+/// read for long. Only a plain file of acceptable size is passed on.
+fn is_regular_file(fd: &OwnedFd, max_size: u64) -> bool {
     use nix::sys::stat::SFlag;
-    nix::sys::stat::fstat(fd.as_fd())
-        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG)
+    let Ok(st) = nix::sys::stat::fstat(fd.as_fd()) else {
+        return false;
+    };
+    let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+    let fuse = nix::sys::statfs::fstatfs(fd.as_fd())
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::FUSE_SUPER_MAGIC);
+    regular && !fuse && (st.st_size as u64) <= max_size
 }
 
 fn request_name(request: &ControlRequest) -> &'static str {

@@ -222,6 +222,7 @@ impl Master {
     /// Periodic work: restarting workers after back-off, resuming accepts
     /// after the rate throttle, killing fronts that outlive a drain.
     fn tick(&mut self) -> Result<(), MasterError> {
+        self.control_tick();
         if self.draining.is_none() {
             if self.workers.restart_due() {
                 if let Err(e) = self.start_workers() {

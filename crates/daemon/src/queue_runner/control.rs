@@ -84,9 +84,22 @@ impl QueueRunner {
                 None => failed("no message", 66),
             },
         };
-        let _ = self
+        self.send_control_reply(id, reply);
+    }
+
+    /// Sends a control answer; one too large for the channel (a listing of
+    /// a huge queue) becomes a short failure, so the tool is never left
+    /// waiting.
+    pub(super) fn send_control_reply(&mut self, id: u64, reply: ControlReply) {
+        let sent = self
             .master
             .send(&QueueToMaster::ControlReply { id, reply }, &[]);
+        if let Err(postern_ipc::ChannelError::Frame(e)) = sent {
+            let reply = failed(format!("the answer is too large to send: {e}"), 70);
+            let _ = self
+                .master
+                .send(&QueueToMaster::ControlReply { id, reply }, &[]);
+        }
     }
 
     fn committed(&self) -> Vec<ControlFile> {

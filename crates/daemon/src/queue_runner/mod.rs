@@ -16,6 +16,8 @@ mod fronts;
 mod logline;
 mod schedule;
 mod submit;
+
+pub(crate) use submit::submit_limit;
 #[cfg(test)]
 mod tests;
 

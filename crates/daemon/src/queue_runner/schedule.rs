@@ -297,10 +297,7 @@ impl QueueRunner {
             queue_id: id.to_string(),
             lines,
         };
-        let _ = self.master.send(
-            &postern_ipc::QueueToMaster::ControlReply { id: request, reply },
-            &[],
-        );
+        self.send_control_reply(request, reply);
     }
 
     /// Removes a finished message, or saves it and schedules its retry.

@@ -22,7 +22,16 @@ const EX_DATAERR: i32 = 65;
 /// sendmail's EX_IOERR.
 const EX_IOERR: i32 = 74;
 /// The most a submitted message may be when MaxMessageSize is unlimited.
-const SUBMIT_LIMIT: u64 = 256 << 20;
+const SUBMIT_LIMIT: u64 = 64 << 20;
+
+/// The largest message a local user may submit: MaxMessageSize, or 64 MiB
+/// when that is unlimited (the queue runner reads it in one go).
+pub(crate) fn submit_limit(config: &postern_config::Config) -> u64 {
+    match config.max_message_size {
+        0 => SUBMIT_LIMIT,
+        n => n,
+    }
+}
 
 fn failed(message: impl Into<String>, exit_code: i32) -> ControlReply {
     ControlReply::Failed {
@@ -154,6 +163,18 @@ fn addresses(value: &str) -> Vec<String> {
     out
 }
 
+/// `-F`'s full name as an RFC 5322 quoted string: no control characters,
+/// at most 256 characters, `"` and `\\` escaped, so it can only ever be a
+/// display name.
+fn quoted_name(name: &str) -> String {
+    let clean: String = name.chars().filter(|c| !c.is_control()).take(256).collect();
+    let clean = clean.trim();
+    if clean.is_empty() {
+        return String::new();
+    }
+    format!("\"{}\"", clean.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 impl QueueRunner {
     pub(super) fn submit(
         &mut self,
@@ -162,10 +183,7 @@ impl QueueRunner {
         mut file: std::fs::File,
     ) -> ControlReply {
         let host = self.settings.hostname.clone();
-        let limit = match self.settings.config.max_message_size {
-            0 => SUBMIT_LIMIT,
-            n => n,
-        };
+        let limit = submit_limit(&self.settings.config);
         let mut raw = Vec::new();
         if let Err(e) = (&mut file).take(limit + 1).read_to_end(&mut raw) {
             return failed(format!("cannot read the message: {e}"), EX_IOERR);
@@ -181,15 +199,21 @@ impl QueueRunner {
         // Recipients: the command line, and with -t the headers.
         let mut wanted: Vec<String> = s.recipients.clone();
         if s.extract_recipients {
+            // sendmail's -t: the headers name the recipients, and addresses
+            // also given on the command line are suppressed.
+            let suppressed = std::mem::take(&mut wanted);
             for h in &parsed.headers {
                 if ["to", "cc", "bcc"].contains(&header_name(h).to_ascii_lowercase().as_str()) {
-                    wanted.extend(addresses(&header_value(h)));
+                    let found = addresses(&header_value(h));
+                    wanted.extend(found.into_iter().filter(|a| !suppressed.contains(a)));
                 }
             }
-            parsed
-                .headers
-                .retain(|h| !header_name(h).eq_ignore_ascii_case("bcc"));
         }
+        // Blind copies stay blind, with or without -t (sendmail deletes
+        // Bcc: whenever it writes the headers).
+        parsed
+            .headers
+            .retain(|h| !header_name(h).eq_ignore_ascii_case("bcc"));
         if wanted.is_empty() {
             return failed("No recipient addresses found in header", EX_DATAERR);
         }
@@ -284,12 +308,9 @@ impl QueueRunner {
             } else {
                 sender.clone()
             };
-            added.push(match &s.full_name {
-                Some(name) => format!(
-                    "From: {} <{from}>",
-                    name.replace(['\r', '\n', '<', '>'], " ")
-                ),
-                None => format!("From: {from}"),
+            added.push(match s.full_name.as_deref().map(quoted_name) {
+                Some(name) if !name.is_empty() => format!("From: {name} <{from}>"),
+                _ => format!("From: {from}"),
             });
         }
         if !has("Date") {
@@ -356,6 +377,17 @@ impl QueueRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_names_are_quoted_display_names() {
+        assert_eq!(quoted_name("Craig Hunt"), "\"Craig Hunt\"");
+        assert_eq!(
+            quoted_name("ceo@bank.com, x\r\nBcc: y"),
+            "\"ceo@bank.com, xBcc: y\""
+        );
+        assert_eq!(quoted_name("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(quoted_name("\u{1}"), "");
+    }
 
     #[test]
     fn line_ends_become_crlf() {
