@@ -264,6 +264,7 @@ fn commit(ctx: &Context, mut m: Message, envelope: &Envelope) -> Answer {
             .collect(),
         extract_recipients: false,
         verbose: false,
+        smtp: true,
     };
     match control::ask(
         ctx.control_socket(),

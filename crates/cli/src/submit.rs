@@ -60,6 +60,7 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
         recipients: opts.addresses.clone(),
         extract_recipients: opts.extract_recipients,
         verbose: opts.verbose,
+        smtp: false,
     };
     match control::ask(
         ctx.control_socket(),

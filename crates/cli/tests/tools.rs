@@ -293,6 +293,7 @@ fn sendmail_submits_up_to_the_lone_dot() {
             recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
             extract_recipients: false,
             verbose: false,
+            smtp: false,
         })
     );
     assert_eq!(
@@ -468,6 +469,7 @@ fn bs_session_submits_through_master() {
             recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
             extract_recipients: false,
             verbose: false,
+            smtp: true,
         })
     );
     assert_eq!(

@@ -413,3 +413,49 @@ fn bcc_is_removed_and_full_names_stay_names() {
         "{data}"
     );
 }
+
+/// An untrusted user speaking `-bs` as someone else gets sendmail's
+/// `owned process doing -bs` warning in the message.
+#[test]
+fn bs_as_someone_else_is_flagged() {
+    let sink = postern_testkit::Sink::start();
+    let daemon = daemon_for(sink.addr(), &[]);
+    let bin = links();
+    let user = if running_as_root() {
+        Some("nobody")
+    } else {
+        None
+    };
+    let script = b"HELO localhost\nMAIL FROM:<boss@example.com>\nRCPT TO:<r@sink.test>\nDATA\nSubject: -bs\n\nx\n.\nQUIT\n";
+    let out = run(
+        bin.path(),
+        &daemon.config_path(),
+        user,
+        "sendmail",
+        &["-bs"],
+        script,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let m = sink.wait_for_messages(1, WAIT);
+    let data = String::from_utf8_lossy(&m[0].data).into_owned();
+    let me = match user {
+        Some(u) => u.to_string(),
+        None => {
+            nix::unistd::User::from_uid(nix::unistd::Uid::current())
+                .unwrap()
+                .unwrap()
+                .name
+        }
+    };
+    if running_as_root() {
+        assert!(
+            data.contains(&format!(
+                "X-Authentication-Warning: mx.test: {me} owned process doing -bs\r\n"
+            )),
+            "{data}"
+        );
+    } else {
+        // The invoking user is the queue owner here, so trusted: no warning.
+        assert!(!data.contains("X-Authentication-Warning"), "{data}");
+    }
+}

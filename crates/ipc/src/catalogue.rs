@@ -346,6 +346,9 @@ pub struct Submission {
     /// `-v`: deliver now and answer with the delivery's transcript
     /// (master turns this off for untrusted callers under restrictexpand).
     pub verbose: bool,
+    /// Submitted through `sendmail -bs`: the sender came from MAIL FROM,
+    /// not from `-f`.
+    pub smtp: bool,
 }
 
 /// master's answer on the control socket.

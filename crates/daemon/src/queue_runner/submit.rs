@@ -278,20 +278,27 @@ impl QueueRunner {
             for_recipient: one.as_deref(),
             date: &date,
         });
-        let untrusted_f = s.sender.is_some() && !caller.trusted && sender != own;
-        if untrusted_f
+        // sendmail's X-Authentication-Warning texts (REFERENCE §1.6): an
+        // untrusted user setting another sender with -f, or speaking -bs as
+        // someone else.
+        let forged = !caller.trusted && s.sender.is_some() && sender != own;
+        if forged
             && self
                 .settings
                 .config
                 .privacy
                 .contains(PrivacyFlags::AUTH_WARNINGS)
         {
-            let shown = if sender.is_empty() {
-                "<>".to_string()
+            let warning = if s.smtp {
+                format!("{host}: {} owned process doing -bs", caller.user)
             } else {
-                sender.clone()
+                let shown = if sender.is_empty() {
+                    "<>".to_string()
+                } else {
+                    sender.clone()
+                };
+                format!("{host}: {} set sender to {shown} using -f", caller.user)
             };
-            let warning = format!("{host}: {} set sender to {shown} using -f", caller.user);
             head.push_str(&format!("X-Authentication-Warning: {warning}\r\n"));
             log::info(4, &format!("{id}: Authentication-Warning: {warning}"));
         }
