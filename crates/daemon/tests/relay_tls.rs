@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{make_certs, WAIT};
+use postern_testkit::make_certs;
+
+use common::WAIT;
 use postern_testkit::{ensure_test_users, smtp_send, wait_for_maildir, DaemonBuilder};
 
 fn daemon(lines: &[String], tables: &[(&str, String)]) -> postern_testkit::Daemon {

@@ -4,10 +4,12 @@
 
 mod common;
 
+use postern_testkit::make_certs;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
-use common::{daemon_with_sink, make_certs, seed_tls_defines, strip_received, WAIT};
+use common::{daemon_with_sink, seed_tls_defines, strip_received, WAIT};
 use postern_testkit::{Sink, SmtpConversation};
 
 fn tls_daemon(sink: &Sink, certs: &std::path::Path, extra: &[&str]) -> postern_testkit::Daemon {

@@ -4,9 +4,11 @@
 
 mod common;
 
+use postern_testkit::make_certs;
+
 use std::process::Command;
 
-use common::{daemon_with_sink, make_certs, seed_tls_defines};
+use common::{daemon_with_sink, seed_tls_defines};
 use postern_testkit::Sink;
 
 #[test]

@@ -23,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+mod certs;
 mod client;
 mod daemon;
 mod maildir;
@@ -32,6 +33,7 @@ mod sink;
 mod users;
 mod wait;
 
+pub use certs::make_certs;
 pub use client::{smtp_send, SmtpConversation, IO_TIMEOUT};
 pub use daemon::{Daemon, DaemonBuilder, Instance, Listener};
 pub use maildir::{maildir_messages, wait_for_maildir};

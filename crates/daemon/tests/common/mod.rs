@@ -71,32 +71,6 @@ pub fn strip_received(data: &[u8]) -> &[u8] {
     }
 }
 
-/// A private CA and a host certificate for `localhost` in a new directory,
-/// made by the repository's `scripts/make-certs.sh` (Cookbook recipes
-/// 8.2/8.3): `cacert.pem`, `cert.pem`, `key.pem` (0600).
-pub fn make_certs() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/make-certs.sh");
-    let out = std::process::Command::new("bash")
-        .args([script, dir.path().to_str().unwrap(), "localhost"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-certs.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The daemon's users must be able to reach nothing here but master
-    // (root) reads it before dropping privileges; 0755 lets the tests'
-    // clients read the CA certificate.
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    dir
-}
-
 /// The seed's six STARTTLS defines, verbatim but for the directory.
 pub fn seed_tls_defines(certs: &std::path::Path) -> Vec<String> {
     let d = certs.display();

@@ -212,21 +212,7 @@ fn read_line<S: Read>(s: &mut S) -> Option<String> {
     }
 }
 
-/// `scripts/make-certs.sh DIR localhost`: a CA and a certificate it signed.
-fn make_certs() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/make-certs.sh");
-    let out = std::process::Command::new("bash")
-        .args([script, dir.path().to_str().unwrap(), "localhost"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-certs.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
+use postern_testkit::make_certs;
 
 /// A server context with `certs`' certificate, asking for a client
 /// certificate and trusting `certs`' CA.
