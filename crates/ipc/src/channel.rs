@@ -1,8 +1,27 @@
 //! A typed channel over a Unix stream socket: frames out, frames in, with
 //! descriptors riding along. Works on blocking sockets (the front, which
 //! waits for each answer) and on non-blocking ones driven by a mio loop
-//! (master, queue runner, delivery client): `fill` reads what is there,
-//! `try_recv` decodes whole frames, `flush` writes what it can.
+//! (master, queue runner, delivery client): [`Channel::try_recv`] returns
+//! the next whole message, reading from the socket only as much as it
+//! needs, and `flush` writes what it can.
+//!
+//! What a hostile peer cannot do to the receiving side (the queue runner
+//! faces every front this way):
+//!
+//! - **grow its memory**: at most one maximal frame (header plus the
+//!   channel's limit) is ever buffered; nothing more is read until a whole
+//!   frame has been taken out, and a frame over the limit is refused from
+//!   its header alone;
+//! - **make it work quadratically**: frames are decoded from a read offset
+//!   (the buffer is compacted at most once per frame, not shifted per
+//!   frame), and each frame header is checked and its descriptors counted
+//!   once, when it arrives, not on every read;
+//! - **fill its descriptor table**: descriptors not accounted for by a
+//!   frame header are bounded by [`MAX_WAITING_FDS`].
+//!
+//! Fairness between peers (how many frames one peer may have handled per
+//! wake-up) is the caller's decision: it calls `try_recv` as often as it
+//! is willing to, and may treat a peer with more waiting as hostile.
 
 use std::collections::VecDeque;
 use std::io;
@@ -19,7 +38,8 @@ use crate::scm_rights::{recv_with_fds, send_with_fds};
 /// Why a channel failed. The channel is unusable afterwards.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
-    /// The peer closed its end.
+    /// The peer closed its end (after every whole frame it sent was
+    /// received).
     #[error("peer closed the channel")]
     Closed,
     /// A socket error.
@@ -39,21 +59,50 @@ struct Outgoing {
     fds: Vec<OwnedFd>,
 }
 
+/// Received bytes not yet decoded, and what is known about them.
+///
+/// `bytes[start..]` is undecoded. Every frame header that begins before
+/// `scanned` has been checked against the limit and its descriptors added
+/// to `claimed`; `scanned` is where the next unchecked header begins (it
+/// may lie beyond the end of `bytes` while a frame's body is still
+/// arriving).
+#[derive(Default)]
+struct Incoming {
+    bytes: Vec<u8>,
+    start: usize,
+    scanned: usize,
+    claimed: usize,
+    eof: bool,
+}
+
+/// Descriptors that may wait unclaimed: a peer sending more than its
+/// frames account for is exhausting our descriptor table.
+pub const MAX_WAITING_FDS: usize = 8;
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+/// A buffer that grew past this is given back once it is empty, so that a
+/// large frame from one of thousands of peers does not stay allocated.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
 /// One end of a channel: sends `Out`, receives `In`.
 pub struct Channel<Out, In> {
     stream: UnixStream,
     limit_in: usize,
     limit_out: usize,
-    buf: Vec<u8>,
+    incoming: Incoming,
     fds: VecDeque<OwnedFd>,
     out: VecDeque<Outgoing>,
     accepts_fds: bool,
     _types: PhantomData<fn(Out) -> In>,
 }
 
-/// Descriptors that may wait unclaimed: a peer sending more than its
-/// frames account for is exhausting our descriptor table.
-const MAX_WAITING_FDS: usize = 8;
+/// What one read from the socket brought.
+enum Read {
+    Bytes,
+    WouldBlock,
+    Eof,
+}
 
 impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
     /// Wraps a connected socket; frames larger than the limits are refused.
@@ -62,7 +111,7 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
             stream,
             limit_in,
             limit_out,
-            buf: Vec::new(),
+            incoming: Incoming::default(),
             fds: VecDeque::new(),
             out: VecDeque::new(),
             accepts_fds: true,
@@ -81,6 +130,12 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
     /// replies makes this grow).
     pub fn unsent_frames(&self) -> usize {
         self.out.len()
+    }
+
+    /// Bytes received and not yet decoded: never more than one maximal
+    /// frame (its header plus the channel's limit).
+    pub fn buffered_bytes(&self) -> usize {
+        self.incoming.bytes.len() - self.incoming.start
     }
 
     /// The socket, for registering with a poller or setting timeouts.
@@ -136,89 +191,132 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
         !self.out.is_empty()
     }
 
-    /// One read from the socket. `Ok(0)` means it would block; end of
-    /// stream is `Err(Closed)`.
-    pub fn fill(&mut self) -> Result<usize, ChannelError> {
-        let mut chunk = [0u8; 16 * 1024];
-        let mut fds = Vec::new();
+    /// The next whole message, reading from the socket as far as needed
+    /// (never more than one maximal frame is buffered). `Ok(None)` when the
+    /// socket has nothing more for now (non-blocking sockets);
+    /// `Err(Closed)` once the peer closed and every whole frame it sent
+    /// was returned.
+    pub fn try_recv(&mut self) -> Result<Option<(In, Vec<OwnedFd>)>, ChannelError> {
         loop {
-            match recv_with_fds(self.stream.as_fd(), &mut chunk, &mut fds) {
-                Ok(0) => return Err(ChannelError::Closed),
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    if !fds.is_empty() && !self.accepts_fds {
-                        return Err(FrameError::UnexpectedFds(fds.len()).into());
-                    }
-                    self.fds.extend(fds);
-                    let unclaimed = self.fds.len().saturating_sub(self.claimed_fds());
-                    if unclaimed > MAX_WAITING_FDS {
-                        return Err(FrameError::UnexpectedFds(unclaimed).into());
-                    }
-                    // A frame over the limit is refused as soon as its
-                    // header is here, before the buffer grows towards it.
-                    frame::header(&self.buf, self.limit_in)?;
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // A peer that exits without reading what we sent resets
-                // the connection: that is a close, not an error to report.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                    return Err(ChannelError::Closed)
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(msg) = self.decode_buffered()? {
+                return Ok(Some(msg));
+            }
+            if self.incoming.eof {
+                return Err(ChannelError::Closed);
+            }
+            match self.read_some()? {
+                Read::Bytes => {}
+                Read::WouldBlock => return Ok(None),
+                Read::Eof => self.incoming.eof = true,
             }
         }
     }
 
-    /// Descriptors the buffered frames account for (a frame's count is
-    /// known once its header is here). Frames read in a burst, before the
-    /// caller decodes them, hold their descriptors legitimately.
-    fn claimed_fds(&self) -> usize {
-        let mut claimed = 0;
-        let mut at = 0;
-        while let Some(head) = self
-            .buf
-            .get(at..)
-            .and_then(|rest| frame::header(rest, usize::MAX).ok().flatten())
-        {
-            claimed += head.fds as usize;
-            at += HEADER_LEN + head.len;
+    /// Blocks until a whole message has arrived (blocking sockets only; on
+    /// a socket with a read timeout, the timeout is an `Io` error).
+    pub fn recv(&mut self) -> Result<(In, Vec<OwnedFd>), ChannelError> {
+        match self.try_recv()? {
+            Some(msg) => Ok(msg),
+            None => Err(io::Error::from(io::ErrorKind::WouldBlock).into()),
         }
-        claimed
     }
 
-    /// The next complete message, if one is buffered.
-    pub fn try_recv(&mut self) -> Result<Option<(In, Vec<OwnedFd>)>, ChannelError> {
-        let Some(head) = frame::header(&self.buf, self.limit_in)? else {
+    /// One read from the socket, into room the buffer bound leaves.
+    fn read_some(&mut self) -> Result<Read, ChannelError> {
+        let inc = &mut self.incoming;
+        // Move the partial frame (if any) to the front: each frame's bytes
+        // are moved at most once, when the frame before it was taken out.
+        if inc.start > 0 {
+            inc.bytes.drain(..inc.start);
+            inc.scanned -= inc.start;
+            inc.start = 0;
+        }
+        // Nothing whole is buffered (the caller decoded first) and a whole
+        // frame of the maximal size fits, so there is room for one byte.
+        let room = (HEADER_LEN + self.limit_in).saturating_sub(inc.bytes.len());
+        let mut chunk = [0u8; READ_CHUNK];
+        let want = room.clamp(1, READ_CHUNK);
+        let mut fds = Vec::new();
+        let n = loop {
+            match recv_with_fds(self.stream.as_fd(), &mut chunk[..want], &mut fds) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Read::WouldBlock),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(e.into()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A peer that exits without reading what we sent resets
+                // the connection: that is a close, not an error to report.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(Read::Eof),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if !fds.is_empty() && !self.accepts_fds {
+            return Err(FrameError::UnexpectedFds(fds.len()).into());
+        }
+        self.fds.extend(fds);
+        if n == 0 {
+            return Ok(Read::Eof);
+        }
+        inc.bytes.extend_from_slice(&chunk[..n]);
+        self.account_new_headers()?;
+        Ok(Read::Bytes)
+    }
+
+    /// Checks each frame header that has just become complete, once: its
+    /// length against the limit (before the body is buffered), and its
+    /// descriptor count, so that descriptors no frame claims are noticed.
+    fn account_new_headers(&mut self) -> Result<(), FrameError> {
+        let inc = &mut self.incoming;
+        while let Some(head) = inc
+            .bytes
+            .get(inc.scanned..)
+            .map(|rest| frame::header(rest, self.limit_in))
+            .transpose()?
+            .flatten()
+        {
+            inc.claimed += head.fds as usize;
+            inc.scanned += HEADER_LEN + head.len;
+        }
+        let unclaimed = self.fds.len().saturating_sub(inc.claimed);
+        if unclaimed > MAX_WAITING_FDS {
+            return Err(FrameError::UnexpectedFds(unclaimed));
+        }
+        Ok(())
+    }
+
+    /// Takes the first buffered frame out, if it is whole.
+    fn decode_buffered(&mut self) -> Result<Option<(In, Vec<OwnedFd>)>, ChannelError> {
+        let inc = &mut self.incoming;
+        let available = &inc.bytes[inc.start..];
+        let Some(head) = frame::header(available, self.limit_in)? else {
             return Ok(None);
         };
-        if self.buf.len() < HEADER_LEN + head.len {
+        let end = HEADER_LEN + head.len;
+        if available.len() < end {
             return Ok(None);
         }
-        if self.fds.len() < head.fds as usize {
+        let wanted = head.fds as usize;
+        if self.fds.len() < wanted {
             return Err(FrameError::MissingFds {
                 claimed: head.fds,
                 present: self.fds.len(),
             }
             .into());
         }
-        let msg = frame::decode(&self.buf[HEADER_LEN..HEADER_LEN + head.len])?;
-        self.buf.drain(..HEADER_LEN + head.len);
-        let fds = self.fds.drain(..head.fds as usize).collect();
-        Ok(Some((msg, fds)))
-    }
-
-    /// Blocks until a whole message has arrived (blocking sockets only).
-    pub fn recv(&mut self) -> Result<(In, Vec<OwnedFd>), ChannelError> {
-        loop {
-            if let Some(msg) = self.try_recv()? {
-                return Ok(msg);
-            }
-            if self.fill()? == 0 {
-                return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+        let msg = frame::decode(&available[HEADER_LEN..end])?;
+        inc.start += end;
+        inc.claimed -= wanted;
+        if inc.start == inc.bytes.len() {
+            // Nothing partial is left, so nothing beyond was scanned.
+            inc.start = 0;
+            inc.scanned = 0;
+            if inc.bytes.capacity() > KEEP_CAPACITY {
+                inc.bytes = Vec::new();
+            } else {
+                inc.bytes.clear();
             }
         }
+        let fds = self.fds.drain(..wanted).collect();
+        Ok(Some((msg, fds)))
     }
 }
 

@@ -259,8 +259,8 @@ fn unclaimed_descriptors_are_bounded() {
             None,
         )
         .unwrap();
-        match queue.fill() {
-            Ok(_) => while let Ok(Some(_)) = queue.try_recv() {},
+        match queue.try_recv() {
+            Ok(_) => {}
             Err(e) => {
                 result = Err(e);
                 break;
@@ -290,17 +290,99 @@ fn a_burst_of_frames_with_descriptors_is_fine() {
             .unwrap();
     }
     queue.stream().set_nonblocking(true).unwrap();
-    loop {
-        match queue.fill() {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => panic!("{e}"),
-        }
-    }
     let mut n = 0;
     while let Some((_, fds)) = queue.try_recv().unwrap() {
         assert_eq!(fds.len(), 1);
         n += 1;
     }
     assert_eq!(n, 40);
+}
+
+#[test]
+fn a_flood_of_small_frames_is_decoded_within_the_buffer_bound() {
+    // A compromised front streams valid frames as fast as it can. The
+    // receiver never buffers more than one maximal frame, and decoding
+    // each frame costs the same however many are waiting (no shifting of
+    // the whole buffer per frame).
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut queue = queue_front_channel(b);
+    queue.stream().set_nonblocking(true).unwrap();
+    let frames = 200_000;
+    let writer = std::thread::spawn(move || {
+        let mut a = a;
+        let one = frame::encode(
+            &FrontToQueue::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            0,
+            FRONT_LIMIT,
+        )
+        .unwrap();
+        let burst: Vec<u8> = one.iter().copied().cycle().take(one.len() * 1000).collect();
+        for _ in 0..frames / 1000 {
+            a.write_all(&burst).unwrap();
+        }
+    });
+    let mut received = 0;
+    let mut most_buffered = 0;
+    while received < frames {
+        match queue.try_recv() {
+            Ok(Some(_)) => received += 1,
+            Ok(None) => std::thread::yield_now(),
+            Err(e) => panic!("after {received} frames: {e}"),
+        }
+        most_buffered = most_buffered.max(queue.buffered_bytes());
+    }
+    writer.join().unwrap();
+    assert!(
+        most_buffered <= frame::HEADER_LEN + FRONT_LIMIT,
+        "{most_buffered} bytes buffered"
+    );
+}
+
+#[test]
+fn the_receiver_reads_no_further_than_one_maximal_frame_ahead() {
+    // With a small limit, a peer that writes far more than a frame's worth
+    // finds most of it still in the socket after one message was taken.
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let limit = 64;
+    let mut queue: Channel<QueueToFront, FrontToQueue> = Channel::new(b, REPLY_LIMIT, limit);
+    queue.stream().set_nonblocking(true).unwrap();
+    let one = frame::encode(&FrontToQueue::OpenMessage, 0, limit).unwrap();
+    // One write: each small write costs a socket buffer of its own.
+    a.write_all(&one.repeat(1000)).unwrap();
+    assert_eq!(queue.try_recv().unwrap().unwrap().0, FrontToQueue::OpenMessage);
+    assert!(queue.buffered_bytes() <= frame::HEADER_LEN + limit);
+    let mut n = 1;
+    while let Some((msg, _)) = queue.try_recv().unwrap() {
+        assert_eq!(msg, FrontToQueue::OpenMessage);
+        assert!(queue.buffered_bytes() <= frame::HEADER_LEN + limit);
+        n += 1;
+    }
+    assert_eq!(n, 1000);
+}
+
+#[test]
+fn a_frame_trickling_in_byte_by_byte_arrives_whole() {
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let mut queue = queue_front_channel(b);
+    queue.stream().set_nonblocking(true).unwrap();
+    let msg = FrontToQueue::Etrn {
+        argument: "example.org".into(),
+    };
+    let bytes = frame::encode(&msg, 0, FRONT_LIMIT).unwrap();
+    for (i, byte) in bytes.iter().enumerate() {
+        assert!(queue.try_recv().unwrap().is_none(), "early at byte {i}");
+        a.write_all(&[*byte]).unwrap();
+    }
+    assert_eq!(queue.try_recv().unwrap().unwrap().0, msg);
+}
+
+#[test]
+fn frames_sent_before_a_close_are_received_before_closed() {
+    let (mut front, mut queue) = pair();
+    front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
+    drop(front);
+    assert_eq!(queue.recv().unwrap().0, FrontToQueue::OpenMessage);
+    assert!(matches!(queue.recv(), Err(ChannelError::Closed)));
 }

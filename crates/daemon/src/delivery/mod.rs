@@ -159,13 +159,6 @@ impl Client {
             return Some(channel_failed(e));
         }
         loop {
-            match self.channel.fill() {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => return Some(channel_failed(e)),
-            }
-        }
-        loop {
             let (msg, fds) = match self.channel.try_recv() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return None,

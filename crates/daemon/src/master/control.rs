@@ -203,22 +203,16 @@ impl Master {
         if conn.answered || conn.requested {
             return;
         }
-        loop {
-            match conn.channel.try_recv() {
-                Ok(None) => {}
-                Ok(Some((hello, fds))) => {
-                    conn.requested = true;
-                    return self.control_request(token, hello, fds);
-                }
-                Err(e) => {
-                    log::notice(4, &format!("control socket: uid {}: {e}", conn.peer.uid));
-                    return self.control_close(token);
-                }
+        match conn.channel.try_recv() {
+            Ok(None) => {}
+            Ok(Some((hello, fds))) => {
+                conn.requested = true;
+                self.control_request(token, hello, fds);
             }
-            match conn.channel.fill() {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(_) => return self.control_close(token),
+            Err(postern_ipc::ChannelError::Closed) => self.control_close(token),
+            Err(e) => {
+                log::notice(4, &format!("control socket: uid {}: {e}", conn.peer.uid));
+                self.control_close(token);
             }
         }
     }

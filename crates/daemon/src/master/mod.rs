@@ -289,13 +289,8 @@ impl Master {
         let mut replies = Vec::new();
         if let Some(channel) = self.workers.queue.as_mut() {
             let _ = channel.flush();
-            loop {
-                match channel.fill() {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
+            // A channel error means the queue runner is going away; its
+            // exit is noticed (and handled) through SIGCHLD.
             while let Ok(Some((msg, _))) = channel.try_recv() {
                 match msg {
                     postern_ipc::QueueToMaster::Ready { queued } => {

@@ -22,10 +22,18 @@ pub struct FrontConn {
     channel: QueueFrontChannel,
     connection: u64,
     open: HashMap<String, File>,
+    /// Its Hello arrived; a second one is a violation.
+    greeted: bool,
 }
 
 /// Why a front is disconnected.
 type Disconnect = String;
+
+/// Requests one front may have handled per wake-up. An honest front waits
+/// for each answer, so it never has more than three in flight (its Hello,
+/// an Abort, one request); a front with more is flooding the queue runner
+/// and is cut off, so that it cannot hold up the other fronts.
+const FRAMES_PER_WAKEUP: usize = 8;
 
 impl QueueRunner {
     pub(super) fn add_front(&mut self, connection: u64, fd: OwnedFd) {
@@ -59,6 +67,7 @@ impl QueueRunner {
                 channel,
                 connection,
                 open: HashMap::new(),
+                greeted: false,
             },
         );
         // Frames may already be waiting: edge-triggered readiness would not
@@ -77,24 +86,21 @@ impl QueueRunner {
             return Ok(());
         };
         front.channel.flush().map_err(|e| e.to_string())?;
-        loop {
-            match front.channel.fill() {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(ChannelError::Closed) => return Err(String::new()),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        loop {
+        for handled in 0.. {
             let Some(front) = self.fronts.get_mut(&token) else {
                 return Ok(());
             };
             match front.channel.try_recv() {
                 Ok(None) => return Ok(()),
+                Ok(Some(_)) if handled == FRAMES_PER_WAKEUP => {
+                    return Err(format!("more than {FRAMES_PER_WAKEUP} requests at once"))
+                }
                 Ok(Some((request, _fds))) => self.front_request(token, request)?,
+                Err(ChannelError::Closed) => return Err(String::new()),
                 Err(e) => return Err(e.to_string()),
             }
         }
+        Ok(())
     }
 
     fn front_request(&mut self, token: Token, request: FrontToQueue) -> Result<(), Disconnect> {
@@ -108,7 +114,13 @@ impl QueueRunner {
             return Err("requests without reading the replies".into());
         }
         match request {
-            FrontToQueue::Hello { version } if version == PROTOCOL_VERSION => Ok(()),
+            FrontToQueue::Hello { version } if version == PROTOCOL_VERSION => {
+                let front = self.fronts.get_mut(&token).ok_or_else(String::new)?;
+                if std::mem::replace(&mut front.greeted, true) {
+                    return Err("a second Hello".into());
+                }
+                Ok(())
+            }
             FrontToQueue::Hello { version } => Err(format!("protocol version {version}")),
             FrontToQueue::OpenMessage => self.open_message(token),
             FrontToQueue::Commit { queue_id, envelope } => self.commit(token, &queue_id, &envelope),

@@ -203,18 +203,6 @@ impl QueueRunner {
     fn master_ready(&mut self) -> Result<(), i32> {
         let _ = self.master.flush();
         loop {
-            match self.master.fill() {
-                Ok(0) => break,
-                Ok(_) => {}
-                // master is gone: so are we (it will start a new pair).
-                Err(ChannelError::Closed) => return Err(0),
-                Err(e) => {
-                    log::err(&format!("queue runner: master channel: {e}"));
-                    return Err(1);
-                }
-            }
-        }
-        loop {
             match self.master.try_recv() {
                 Ok(None) => return Ok(()),
                 Ok(Some((MasterToQueue::NewFront { connection }, mut fds))) => match fds.pop() {
@@ -236,6 +224,8 @@ impl QueueRunner {
                     log::crit(&format!("queue runner: master speaks protocol {version}"));
                     return Err(1);
                 }
+                // master is gone: so are we (it will start a new pair).
+                Err(ChannelError::Closed) => return Err(0),
                 Err(e) => {
                     log::err(&format!("queue runner: master channel: {e}"));
                     return Err(1);

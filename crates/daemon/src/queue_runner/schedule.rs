@@ -216,13 +216,6 @@ impl QueueRunner {
         };
         self.delivery.flush().map_err(fail)?;
         loop {
-            match self.delivery.fill() {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => return Err(fail(e)),
-            }
-        }
-        loop {
             match self.delivery.try_recv() {
                 Ok(None) => return Ok(()),
                 Ok(Some((DeliveryToQueue::Done(report), _))) => self.record(report),
