@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Starts a development instance of Postern in the foreground, no root needed:
 # a generated configuration and a self-signed certificate under dev/state/,
-# SMTP on 127.0.0.1:2525, local mail (for localhost and postern.test)
-# delivered into Maildirs under dev/state/mail/. Ctrl-C stops it.
+# SMTP on 127.0.0.1:2525, local mail (for localhost and postern.test, to
+# users of this machine) delivered into Maildirs under dev/state/mail/.
+# Ctrl-C stops it.
 #
 # Started as root, it runs privilege-separated for real: it creates the
-# system users `postern` (RunAsUser) and `posternq` (QueueOwner) if needed.
+# system users `postern` (RunAsUser), `posternq` (QueueOwner) and
+# `posternf` (FrontUser) if needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,7 +19,7 @@ bin="${POSTERN_BIN:-}"
 mkdir -p "$state/certs" "$state/mail" "$state/spool"
 
 if [ "$(id -u)" -eq 0 ]; then
-    for user in postern posternq; do
+    for user in postern posternq posternf; do
         id "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
     done
     chown postern: "$state/mail"
@@ -41,6 +43,7 @@ define(\`confCLIENT_KEY', \`$state/certs/key.pem')
 O DaemonPortOptions=Port=$port, Addr=127.0.0.1, Name=MTA
 O QueueDirectory=$state/spool
 O MailboxDirectory=$state/mail
+O ControlSocket=$state/control.sock
 O LogLevel=9
 O MinQueueAge=10s
 Dj localhost
@@ -52,12 +55,14 @@ if [ -z "$bin" ]; then
     cargo build --quiet -p postern-daemon --bin posternd
     bin=target/debug/posternd
 fi
+# Mail goes to users that exist: you.
+me=$(id -un)
 cat <<MSG
 Postern is starting on 127.0.0.1:$port (state in $state). Send a test message with:
 
-  python3 -c 'import smtplib; smtplib.SMTP("127.0.0.1", $port).sendmail("me@localhost", ["you@postern.test"], "Subject: hi\r\n\r\nHello from Postern.\r\n")'
+  python3 -c 'import smtplib; smtplib.SMTP("127.0.0.1", $port).sendmail("me@localhost", ["$me@postern.test"], "Subject: hi\r\n\r\nHello from Postern.\r\n")'
 
-or, with swaks installed:  swaks --server 127.0.0.1:$port --to you@postern.test
-It arrives in $state/mail/you/Maildir/new/. Stop with Ctrl-C.
+or, with swaks installed:  swaks --server 127.0.0.1:$port --to $me@postern.test
+It arrives in $state/mail/$me/Maildir/new/. Stop with Ctrl-C.
 MSG
 exec "$bin" -C "$state/postern.cf" --log-stderr

@@ -13,7 +13,7 @@
 #                  the unit is not loaded into the running systemd then
 #   --no-build     do not run cargo; take the binaries from
 #                  $POSTERN_BUILD_DIR, else target/release
-#   --no-users     do not create the users postern and posternq (without
+#   --no-users     do not create the users postern, posternq and posternf (without
 #                  root, --destdir and --no-users make a staging install
 #                  whose ownership is left to the packager)
 #
@@ -36,6 +36,7 @@ build=1
 users=1
 run_user=postern
 queue_user=posternq
+front_user=posternf
 
 die() {
     echo "install.sh: $*" >&2
@@ -76,7 +77,7 @@ is_root=0
 [ "$(id -u)" -eq 0 ] && is_root=1
 if [ "$is_root" -eq 0 ]; then
     [ -n "$destdir" ] || die "run as root (or stage with --destdir DIR --no-users)"
-    [ "$users" -eq 0 ] || die "creating the users $run_user and $queue_user needs root (or --no-users)"
+    [ "$users" -eq 0 ] || die "creating the users $run_user, $queue_user and $front_user needs root (or --no-users)"
 fi
 
 changes=0
@@ -107,7 +108,7 @@ user_exists() {
     id -u "$1" >/dev/null 2>&1
 }
 if [ "$users" -eq 1 ]; then
-    for u in "$run_user" "$queue_user"; do
+    for u in "$run_user" "$queue_user" "$front_user"; do
         if ! user_exists "$u"; then
             # Someone else may create it meanwhile (useradd exits 9).
             useradd --system --no-create-home --shell /usr/sbin/nologin "$u" ||

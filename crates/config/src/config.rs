@@ -50,6 +50,11 @@ pub struct Config {
     /// runs the queue runner. It must differ from RunAsUser, so that the
     /// per-connection processes cannot open the spool.
     pub queue_owner: String,
+    /// `FrontUser` (Postern's own): the user the per-connection fronts run
+    /// as. It must differ from RunAsUser and QueueOwner, so that a front
+    /// taken over can signal neither the delivery client nor the queue
+    /// runner.
+    pub front_user: String,
     /// `MailboxDirectory` (Postern's own): where local mail is delivered,
     /// one Maildir per user (`<dir>/<user>/Maildir`).
     pub mailbox_directory: PathBuf,
@@ -186,6 +191,7 @@ impl Config {
             daemons: Vec::new(),
             run_as_user: String::new(),
             queue_owner: String::new(),
+            front_user: String::new(),
             mailbox_directory: PathBuf::new(),
             min_queue_age: std::time::Duration::ZERO,
             tls_fallback_to_clear: false,

@@ -31,6 +31,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod access;
 mod config;
 mod daemon_port;
 mod duration;
@@ -42,10 +43,12 @@ mod table;
 mod tables;
 mod values;
 
+pub use access::{AccessMap, CertCheck, Severity, TlsLevel, TlsRequirement};
 pub use config::Config;
 pub use daemon_port::{DaemonPort, Family};
 pub use duration::{format_duration, parse_duration, Unit};
 pub use error::{ConfigError, ConfigErrors};
+pub use options::DEFAULT_CIPHER_LIST;
 pub use relay::Relay;
 pub use tables::{LocalHostNames, MailerRoute, Mailertable};
 pub use values::{Feature, Timeouts, TlsFiles, TlsSrvOptions};

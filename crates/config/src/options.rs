@@ -75,6 +75,9 @@ macro_rules! timeout {
     };
 }
 
+/// `CipherList` unless the configuration sets one: ECDHE key exchange only.
+pub const DEFAULT_CIPHER_LIST: &str = "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!aNULL:!eNULL:!MD5";
+
 /// Every option Postern reads.
 pub(crate) static OPTIONS: &[Opt] = &[
     Opt {
@@ -112,7 +115,9 @@ pub(crate) static OPTIONS: &[Opt] = &[
     Opt {
         cf: CfName::Option(&["CipherList"]),
         m4: M4Name::Define(&["confCIPHER_LIST"]),
-        default: &[],
+        // TLS 1.2 suites with forward secrecy only (TLS 1.3 has no others):
+        // no RSA key exchange, no anonymous or null suites.
+        default: &[DEFAULT_CIPHER_LIST],
         set: |c, _, v| {
             c.tls.cipher_list = text(v);
             Ok(())
@@ -151,10 +156,12 @@ pub(crate) static OPTIONS: &[Opt] = &[
         },
         show: |c| vec![c.queue_directory.display().to_string()],
     },
+    // Not sendmail's 0 (unlimited): a host on the internet should not take
+    // messages of any size from anyone (35 MiB, as OpenSMTPD).
     num_opt!(
         "MaxMessageSize",
         "confMAX_MESSAGE_SIZE",
-        "0",
+        "36700160",
         max_message_size
     ),
     num_opt!(
@@ -163,10 +170,12 @@ pub(crate) static OPTIONS: &[Opt] = &[
         "0",
         max_recipients_per_message
     ),
+    // Not sendmail's 0 (unlimited): idle connections must not be able to
+    // fork a small host to death.
     num_opt!(
         "MaxDaemonChildren",
         "confMAX_DAEMON_CHILDREN",
-        "0",
+        "256",
         max_daemon_children
     ),
     num_opt!(
@@ -205,6 +214,16 @@ pub(crate) static OPTIONS: &[Opt] = &[
             Ok(())
         },
         show: |c| vec![c.queue_owner.clone()],
+    },
+    Opt {
+        cf: CfName::Option(&["FrontUser"]),
+        m4: M4Name::Define(&["confFRONT_USER"]),
+        default: &["posternf"],
+        set: |c, n, v| {
+            c.front_user = text(v).ok_or_else(|| format!("{n}: a user name is required"))?;
+            Ok(())
+        },
+        show: |c| vec![c.front_user.clone()],
     },
     Opt {
         cf: CfName::Option(&["MailboxDirectory"]),

@@ -179,7 +179,7 @@ fn parse_error_route(rest: &str) -> Option<MailerRoute> {
 }
 
 /// The meaningful lines of a table: no comments, no blanks, trimmed.
-fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, ConfigErrors> {
+pub(crate) fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, ConfigErrors> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -200,7 +200,7 @@ fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, ConfigErrors> {
         .collect())
 }
 
-fn finish<T>(value: T, errors: Vec<ConfigError>) -> Result<T, ConfigErrors> {
+pub(crate) fn finish<T>(value: T, errors: Vec<ConfigError>) -> Result<T, ConfigErrors> {
     if errors.is_empty() {
         Ok(value)
     } else {

@@ -29,16 +29,24 @@ fn defaults() {
             c.max_recipients_per_message,
             c.max_daemon_children
         ),
-        (0, 0, 0)
+        // Not sendmail's unlimited: 35 MiB and 256 children protect a
+        // small host.
+        (36_700_160, 0, 256)
     );
     assert_eq!(c.connection_rate_throttle, 0);
     assert_eq!(c.run_as_user, "postern");
+    assert_eq!(c.queue_owner, "posternq");
+    assert_eq!(c.front_user, "posternf");
     assert_eq!(c.trusted_user, None);
     assert_eq!(c.smtp_greeting, "$j Postern $v; $b");
     assert_eq!(c.smart_host, None);
     assert_eq!(c.domain_name, None);
     assert!(c.features.is_empty());
-    assert_eq!(c.tls.cipher_list, None);
+    // Forward secrecy only: no RSA key exchange in TLS 1.2.
+    assert_eq!(
+        c.tls.cipher_list.as_deref(),
+        Some("ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:!aNULL:!eNULL:!MD5")
+    );
     assert!(!c.tls.srv_options.no_client_cert_request);
     let t = &c.timeouts;
     let secs = |d: Duration| d.as_secs();

@@ -8,6 +8,7 @@
 //! level a line needs.
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Mutex;
 
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
@@ -66,6 +67,32 @@ pub fn init(level: u32, stderr: bool) {
         level,
         pid,
     });
+}
+
+/// In a front, forked from the front factory, which is chrooted where
+/// /dev/log cannot be reached: keeps the inherited syslog socket and only
+/// changes the pid the lines carry. (A datagram socket, which is what
+/// syslog daemons offer, carries each line whole, so sharing it is safe.)
+pub fn forked_keeping_socket() {
+    let pid = std::process::id();
+    if let Some(state) = STATE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        state.pid = pid;
+        if let Some(syslog) = state.syslog.as_mut() {
+            syslog.formatter.pid = pid;
+        }
+    }
+}
+
+/// The syslog socket's descriptor, which a forked child must keep open.
+pub fn syslog_fd() -> Option<RawFd> {
+    let guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let syslog = guard.as_ref()?.syslog.as_ref()?;
+    Some(match &syslog.backend {
+        LoggerBackend::Unix(socket) => socket.as_raw_fd(),
+        LoggerBackend::UnixStream(socket) => socket.get_ref().as_raw_fd(),
+        LoggerBackend::Udp(socket, _) => socket.as_raw_fd(),
+        LoggerBackend::Tcp(socket) => socket.get_ref().as_raw_fd(),
+    })
 }
 
 /// Changes LogLevel (SIGHUP).

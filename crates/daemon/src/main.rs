@@ -1,9 +1,12 @@
-//! posternd: Postern's daemon. One binary, four roles, forked by master:
+//! posternd: Postern's daemon. One binary, five roles:
 //!
 //! - **master** (root when started as root): reads the configuration, binds
-//!   the listeners, starts the queue runner and the delivery client, forks a
-//!   front per connection, supervises, reloads on SIGHUP, drains on SIGTERM.
-//! - **front** (RunAsUser, jailed): one SMTP session.
+//!   the listeners, starts the queue runner, the delivery client and the
+//!   front factory, accepts connections, supervises, reloads on SIGHUP,
+//!   drains on SIGTERM.
+//! - **front factory** (exec'ed by master as `posternd --front-factory`,
+//!   root with two capabilities, jailed): forks a front per connection.
+//! - **front** (FrontUser, jailed, seccomp): one SMTP session.
 //! - **queue runner** (QueueOwner): the only process that touches the spool.
 //! - **delivery client** (RunAsUser): outbound SMTP and local Maildirs.
 //!
@@ -12,9 +15,11 @@
 #![deny(unsafe_code)]
 
 mod delivery;
+mod factory;
 mod front;
 mod log;
 mod master;
+mod policy;
 mod privsep;
 mod queue_runner;
 mod settings;
@@ -41,10 +46,18 @@ struct Args {
     /// Also write every log line to standard error.
     #[arg(short = 'v', long = "log-stderr")]
     log_stderr: bool,
+    /// Run as the front factory (master starts it so, with its channel on
+    /// descriptor 3; not for use by hand).
+    #[arg(long = "front-factory", hide = true)]
+    front_factory: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.front_factory {
+        let code = factory::main(&args.config, args.log_stderr);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let settings = match settings::Settings::load(&args.config) {
         Ok(settings) => settings,
         Err(errors) => {

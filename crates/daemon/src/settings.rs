@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use postern_config::{Config, ConfigError, ConfigErrors, LocalHostNames, Mailertable};
+use postern_config::{AccessMap, Config, ConfigError, ConfigErrors, LocalHostNames, Mailertable};
 use postern_tls::{ClientTls, ServerTls};
 
 /// The configuration and its side tables.
@@ -18,6 +18,9 @@ pub struct Settings {
     pub local_names: LocalHostNames,
     /// Routes by domain.
     pub mailertable: Mailertable,
+    /// The access map (TLS requirements per server, connection limits per
+    /// client).
+    pub access: AccessMap,
     /// The TLS contexts, built from the key files before any fork (fronts
     /// run where those files cannot be read).
     pub tls: TlsContexts,
@@ -32,10 +35,20 @@ pub struct TlsContexts {
     pub client: Option<ClientTls>,
 }
 
+/// Which TLS contexts a process loads: only the delivery client needs the
+/// client's (and its key), only fronts the server's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsSides {
+    /// Both (master, which checks every file at start and on SIGHUP).
+    Both,
+    /// The server's only (the front factory).
+    ServerOnly,
+}
+
 impl TlsContexts {
-    /// Builds both contexts; an unusable certificate, key, CA or CRL file
+    /// Builds the contexts; an unusable certificate, key, CA or CRL file
     /// stops the start with a message naming it.
-    fn load(config: &Config) -> Result<TlsContexts, ConfigErrors> {
+    fn load(config: &Config, sides: TlsSides) -> Result<TlsContexts, ConfigErrors> {
         let fail = |side: &str, e: postern_tls::TlsError| {
             ConfigErrors(vec![ConfigError::new(
                 &config.source,
@@ -44,30 +57,40 @@ impl TlsContexts {
             )])
         };
         let server = ServerTls::from_files(&config.tls).map_err(|e| fail("server", e))?;
-        let client = ClientTls::from_files(&config.tls).map_err(|e| fail("client", e))?;
-        Ok(TlsContexts {
-            server,
-            client: Some(client),
-        })
+        let client = match sides {
+            TlsSides::Both => {
+                Some(ClientTls::from_files(&config.tls).map_err(|e| fail("client", e))?)
+            }
+            TlsSides::ServerOnly => None,
+        };
+        Ok(TlsContexts { server, client })
     }
 }
 
 impl Settings {
     /// Reads the configuration file and the tables next to it.
     pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
+        Self::load_with(path, TlsSides::Both)
+    }
+
+    /// Reads them as [`Settings::load`] does, building only the TLS
+    /// contexts `sides` names.
+    pub fn load_with(path: &Path, sides: TlsSides) -> Result<Settings, ConfigErrors> {
         let config = Config::load(path)?;
         let hostname = config.hostname();
         let mut local_names = LocalHostNames::load(&config.table_path("local-host-names"))?;
         local_names.insert(&hostname);
         local_names.insert("localhost");
         let mailertable = Mailertable::load(&config.table_path("mailertable"))?;
-        let tls = TlsContexts::load(&config)?;
+        let access = AccessMap::load(&config.table_path("access"))?;
+        let tls = TlsContexts::load(&config, sides)?;
         Ok(Settings {
             tls,
             config,
             hostname,
             local_names,
             mailertable,
+            access,
         })
     }
 
@@ -91,7 +114,8 @@ pub fn for_tests(dir: &Path, extra: &str) -> Settings {
         hostname: "mx.test".into(),
         local_names: LocalHostNames::from_names(["mx.test", "localhost"]),
         mailertable: Mailertable::default(),
-        tls: TlsContexts::load(&config).expect("test TLS files"),
+        access: AccessMap::default(),
+        tls: TlsContexts::load(&config, TlsSides::Both).expect("test TLS files"),
         config,
     }
 }

@@ -57,15 +57,24 @@ fn the_development_instance_starts_and_delivers() {
         "{started}"
     );
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Local mail is for users of this machine: the one running the test.
+    let me = nix::unistd::User::from_uid(nix::unistd::Uid::current())
+        .unwrap()
+        .unwrap()
+        .name;
     let reply = smtp_send(
         addr,
         "me@localhost",
-        &["you@postern.test"],
+        &[&format!("{me}@postern.test")],
         b"Subject: hi\r\n\r\nHello from Postern.\r\n",
     );
     let reply = reply.unwrap();
     assert!(reply.starts_with("250 2.0.0 "), "{reply}");
-    let delivered = wait_for_maildir(&state.path().join("state/mail/you/Maildir"), 1, WAIT);
+    let delivered = wait_for_maildir(
+        &state.path().join(format!("state/mail/{me}/Maildir")),
+        1,
+        WAIT,
+    );
     let text = String::from_utf8_lossy(&delivered[0]).into_owned();
     assert!(text.contains("Hello from Postern."), "{text}");
     // SIGTERM stops it cleanly.

@@ -152,20 +152,20 @@ fn local_domains_are_delivered_to_maildirs() {
     let reply = smtp_send(
         daemon.smtp_addr(),
         "a@example.net",
-        &["Alice@mx.test"],
-        b"Subject: local\r\n\r\nfor alice\r\n",
+        &["Root@mx.test"],
+        b"Subject: local\r\n\r\nfor root\r\n",
     )
     .unwrap();
     assert!(reply.starts_with("250 2.0.0 "), "{reply}");
-    let maildir = daemon.mail_dir().join("alice/Maildir");
+    let maildir = daemon.mail_dir().join("root/Maildir");
     let messages = wait_for_maildir(&maildir, 1, WAIT);
     let text = String::from_utf8_lossy(&messages[0]);
     assert!(
         text.starts_with("Return-Path: <a@example.net>\nReceived: from "),
         "{text}"
     );
-    assert!(text.ends_with("Subject: local\n\nfor alice\n"), "{text}");
-    daemon.wait_for_log("to=<Alice@mx.test>", WAIT);
+    assert!(text.ends_with("Subject: local\n\nfor root\n"), "{text}");
+    daemon.wait_for_log("to=<Root@mx.test>", WAIT);
 }
 
 #[test]

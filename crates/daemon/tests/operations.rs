@@ -310,7 +310,8 @@ fn sendmail_bs_speaks_smtp_on_stdin() {
             "250-ENHANCEDSTATUSCODES",
             "250-PIPELINING",
             "250-8BITMIME",
-            "250-SIZE",
+            // Postern's default MaxMessageSize (sendmail's is unlimited).
+            "250-SIZE 36700160",
             "250-DSN",
             "250-DELIVERBY",
             "250 HELP",

@@ -48,12 +48,12 @@ fn relay_and_read(
     let reply = smtp_send(
         sender.smtp_addr(),
         "a@example.net",
-        &["user@b.test"],
+        &["root@b.test"],
         b"Subject: relayed\r\n\r\nover TLS\r\n",
     )
     .unwrap();
     assert!(reply.starts_with("250 2.0.0 "), "{reply}");
-    let messages = wait_for_maildir(&receiver.mail_dir().join("user/Maildir"), 1, WAIT);
+    let messages = wait_for_maildir(&receiver.mail_dir().join("root/Maildir"), 1, WAIT);
     (
         String::from_utf8_lossy(&messages[0]).into_owned(),
         sender,

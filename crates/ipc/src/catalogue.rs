@@ -6,10 +6,12 @@
 //! Strings here come from the network through an unprivileged process: the
 //! receiver validates them before it writes them anywhere.
 
+use std::net::SocketAddr;
+
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,12 @@ pub enum FrontToQueue {
     Etrn {
         /// The ETRN argument.
         argument: String,
+    },
+    /// RCPT to a local domain: does this local user exist? (The front is
+    /// jailed where no user database can be read.)
+    LocalUser {
+        /// The local part, as the client wrote it.
+        name: String,
     },
 }
 
@@ -72,6 +80,11 @@ pub enum QueueToFront {
         /// Messages scheduled.
         messages: u32,
     },
+    /// The answer to `LocalUser`.
+    LocalUser {
+        /// True when mail for the name can be delivered here.
+        known: bool,
+    },
 }
 
 /// master → queue runner.
@@ -83,10 +96,15 @@ pub enum MasterToQueue {
         version: u32,
     },
     /// A front was started; the queue runner's end of its channel travels
-    /// with this frame.
+    /// with this frame. What the queue runner records about the client
+    /// comes from here (master's `accept`), never from the front.
     NewFront {
         /// master's number for the connection, for logs.
         connection: u64,
+        /// The client's address, as `accept` returned it.
+        peer: SocketAddr,
+        /// The listener's `Name=` (`MTA`, `MSA`).
+        daemon: String,
     },
     /// Run every queued message now.
     RunQueue,
@@ -152,13 +170,85 @@ pub enum DeliveryToQueue {
     Done(DeliveryReport),
 }
 
-/// The envelope of a received message, as the front saw it.
+/// master → front factory (a socketpair made when master starts the
+/// factory, on the factory's descriptor 3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MasterToFactory {
+    /// First frame: the sender's protocol version.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+    },
+    /// Fork a front for this connection. Two descriptors travel with the
+    /// frame: the client's socket, then the front's end of its channel to
+    /// the queue runner.
+    Accepted(AcceptedConnection),
+    /// Fork no more fronts; exit once the last front this factory forked
+    /// has exited (a newer factory serves new connections).
+    Retire,
+}
+
+/// A connection master accepted, for a front to serve.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedConnection {
+    /// master's number for the connection.
+    pub connection: u64,
+    /// The client's address, as `accept` returned it.
+    pub peer: SocketAddr,
+    /// The listener's `Name=` (`MTA`, `MSA`).
+    pub daemon: String,
+    /// Local time's offset from UTC in seconds, for the greeting's and
+    /// the Received: header's dates (fronts cannot read /etc/localtime).
+    pub utc_offset: i32,
+}
+
+/// front factory → master.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FactoryToMaster {
+    /// First frame: the sender's protocol version; the factory is ready
+    /// to fork fronts.
+    Hello {
+        /// [`PROTOCOL_VERSION`] of the sender.
+        version: u32,
+    },
+    /// A front serves this connection.
+    Started {
+        /// master's number for the connection.
+        connection: u64,
+        /// The front's pid.
+        pid: i32,
+    },
+    /// No front could be forked for this connection (the client was
+    /// dropped).
+    NotStarted {
+        /// master's number for the connection.
+        connection: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A front exited.
+    Exited {
+        /// master's number for the connection.
+        connection: u64,
+        /// The front's pid.
+        pid: i32,
+        /// It was killed by a signal that means a crash (SIGSEGV, SIGBUS,
+        /// SIGILL, SIGFPE, SIGABRT, SIGSYS): master replaces the factory,
+        /// so the next front has a fresh address-space layout.
+        crashed: bool,
+        /// How it ended, for the log (`exit 0`, `signal SIGSEGV`).
+        status: String,
+    },
+}
+
+/// The envelope of a received message, as the front saw it. Who the
+/// client is (its address, the listener) is not in it: the queue runner
+/// has that from master. The HELO name and protocol are the client's
+/// claims, recorded as such.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageEnvelope {
     /// HELO/EHLO name.
     pub helo: Option<String>,
-    /// sendmail's `$_`: `name [addr]`.
-    pub client: String,
     /// `SMTP`, `ESMTP`, `ESMTPS`, …
     pub protocol: String,
     /// Reverse path without brackets; empty for `<>`.
@@ -169,16 +259,10 @@ pub struct MessageEnvelope {
     pub ret: Option<String>,
     /// BODY: `7BIT` or `8BITMIME`.
     pub body: Option<String>,
-    /// Octets in the data file.
-    pub size: u64,
-    /// AUTH identity.
-    pub auth: Option<String>,
     /// DELIVERBY as `seconds;R|N[T]`.
     pub deliver_by: Option<String>,
     /// The Message-ID header, for the `msgid=` of the log line.
     pub message_id: Option<String>,
-    /// The listener's Name= (`MTA`, `MSA`), for the `daemon=` of the log line.
-    pub daemon: Option<String>,
     /// Accepted recipients.
     pub recipients: Vec<EnvelopeRecipient>,
 }

@@ -6,13 +6,17 @@
 //! | channel | made by | messages | descriptors |
 //! | --- | --- | --- | --- |
 //! | master → queue runner | master, at fork | [`MasterToQueue`] / [`QueueToMaster`] | `NewFront`: the queue runner's end of a front channel |
-//! | front ↔ queue runner | master, per connection | [`FrontToQueue`] / [`QueueToFront`] | `Opened`: the message file, write-only |
+//! | master ↔ front factory | master, at exec (the factory's fd 3) | [`MasterToFactory`] / [`FactoryToMaster`] | `Accepted`: the client's socket and the front's end of its queue channel |
+//! | front ↔ queue runner | master, per connection | [`FrontToQueue`] / [`QueueToFront`] | `Opened`: the write end of a pipe the message goes into |
 //! | queue runner ↔ delivery client | master, at fork | [`QueueToDelivery`] / [`DeliveryToQueue`] | `Deliver`: the message file, read-only |
 //! | tool → master (control socket, mode 0666) | the tool connects | [`ControlHello`] / [`ControlReply`] | `Submit`: the message, in a file the tool wrote |
 //!
-//! The message body never crosses a socket: the front writes into the
-//! descriptor the queue runner opened, and the delivery client reads from
-//! one. Decoding is strict: a frame over its channel's limit is refused
+//! The message body never crosses a socket: the front writes it into a
+//! pipe whose other end only the queue runner holds (it copies the bytes
+//! into the spool, counting them against MaxMessageSize, and closes the
+//! pipe at commit, so nothing a front holds can change a committed
+//! message), and the delivery client reads it from a read-only
+//! descriptor. Decoding is strict: a frame over its channel's limit is refused
 //! from its header alone, before anything is allocated for it; a body that
 //! is not exactly one message of the channel's type, or that leaves bytes
 //! over, is refused; either disconnects the peer. A compromised front must
@@ -60,6 +64,21 @@ pub type DeliveryChannel = Channel<DeliveryToQueue, QueueToDelivery>;
 pub type ToolChannel = Channel<ControlHello, ControlReply>;
 /// master's end of a control connection.
 pub type ControlChannel = Channel<ControlReply, ControlHello>;
+
+/// master's end of its channel to a front factory.
+pub type MasterFactoryChannel = Channel<MasterToFactory, FactoryToMaster>;
+/// A front factory's end of its channel to master.
+pub type FactoryChannel = Channel<FactoryToMaster, MasterToFactory>;
+
+/// master ↔ front factory, from master's side.
+pub fn master_factory_channel(stream: std::os::unix::net::UnixStream) -> MasterFactoryChannel {
+    Channel::new(stream, REPLY_LIMIT, REPLY_LIMIT)
+}
+
+/// master ↔ front factory, from the factory's side.
+pub fn factory_channel(stream: std::os::unix::net::UnixStream) -> FactoryChannel {
+    Channel::new(stream, REPLY_LIMIT, REPLY_LIMIT)
+}
 
 /// The control socket, from a tool's side.
 pub fn tool_channel(stream: std::os::unix::net::UnixStream) -> ToolChannel {

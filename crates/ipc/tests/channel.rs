@@ -286,7 +286,14 @@ fn a_burst_of_frames_with_descriptors_is_fine() {
     let files: Vec<_> = (0..40).map(|_| tempfile_in_proc()).collect();
     for f in &files {
         master
-            .send(&MasterToQueue::NewFront { connection: 1 }, &[f.as_fd()])
+            .send(
+                &MasterToQueue::NewFront {
+                    connection: 1,
+                    peer: "192.0.2.1:40000".parse().unwrap(),
+                    daemon: "MTA".into(),
+                },
+                &[f.as_fd()],
+            )
             .unwrap();
     }
     queue.stream().set_nonblocking(true).unwrap();
@@ -351,7 +358,10 @@ fn the_receiver_reads_no_further_than_one_maximal_frame_ahead() {
     let one = frame::encode(&FrontToQueue::OpenMessage, 0, limit).unwrap();
     // One write: each small write costs a socket buffer of its own.
     a.write_all(&one.repeat(1000)).unwrap();
-    assert_eq!(queue.try_recv().unwrap().unwrap().0, FrontToQueue::OpenMessage);
+    assert_eq!(
+        queue.try_recv().unwrap().unwrap().0,
+        FrontToQueue::OpenMessage
+    );
     assert!(queue.buffered_bytes() <= frame::HEADER_LEN + limit);
     let mut n = 1;
     while let Some((msg, _)) = queue.try_recv().unwrap() {

@@ -41,5 +41,5 @@ pub use nix::sys::signal::Signal;
 pub use ports::{free_port, free_ports};
 pub use procfs::{child_pids, descendant_pids, proc_status, proc_status_field};
 pub use sink::{ReceivedMessage, Sink, SinkBehavior};
-pub use users::{ensure_test_users, running_as_root, uid_of, QUEUE_OWNER, RUN_AS_USER};
+pub use users::{ensure_test_users, running_as_root, uid_of, FRONT_USER, QUEUE_OWNER, RUN_AS_USER};
 pub use wait::poll_until;

@@ -9,20 +9,23 @@ use std::sync::Once;
 pub const RUN_AS_USER: &str = "postern";
 /// QueueOwner of test daemons.
 pub const QUEUE_OWNER: &str = "posternq";
+/// FrontUser of test daemons.
+pub const FRONT_USER: &str = "posternf";
 
 /// True when the tests run as root.
 pub fn running_as_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
-/// As root, creates `postern` and `posternq` if they do not exist.
+/// As root, creates `postern`, `posternq` and `posternf` if they do not
+/// exist.
 pub fn ensure_test_users() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if !running_as_root() {
             return;
         }
-        for user in [RUN_AS_USER, QUEUE_OWNER] {
+        for user in [RUN_AS_USER, QUEUE_OWNER, FRONT_USER] {
             if nix::unistd::User::from_name(user).ok().flatten().is_some() {
                 continue;
             }

@@ -12,11 +12,11 @@
 //! Security posture: the message is read only through the descriptor the
 //! queue runner passed, by position, so no shared file offset is touched.
 
-use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 
 use postern_smtp::client::DotStuffer;
+
+use super::message::Message;
 
 /// Message bytes read per `read_at`.
 pub const CHUNK: usize = 64 << 10;
@@ -98,18 +98,14 @@ impl BodyStream {
 
     /// Queues encoded body bytes while `out` holds less than [`HIGH_WATER`],
     /// and the terminator at the end of the file.
-    pub fn top_up(&mut self, data: &File, out: &mut OutBuf) -> io::Result<()> {
+    pub fn top_up(&mut self, data: &Message, out: &mut OutBuf) -> io::Result<()> {
         let mut chunk = Vec::new();
         while out.pending() < HIGH_WATER {
             let Some(stuffer) = self.stuffer.as_mut() else {
                 break;
             };
             chunk.resize(CHUNK, 0);
-            let n = match data.read_at(&mut chunk, self.offset) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
+            let n = data.read_at(&mut chunk, self.offset)?;
             if n == 0 {
                 if let Some(stuffer) = self.stuffer.take() {
                     stuffer.finish(&mut out.buf);
@@ -150,10 +146,10 @@ mod tests {
         }
     }
 
-    fn file(bytes: &[u8]) -> File {
+    fn file(bytes: &[u8]) -> Message {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
-        f
+        Message::new(f, bytes.len() as u64)
     }
 
     #[test]

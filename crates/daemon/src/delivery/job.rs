@@ -28,6 +28,7 @@ use postern_tls::ClientTls;
 
 use super::envelope::envelope;
 use super::maildir;
+use super::message::Message;
 use super::route::{self, Route, Target};
 use crate::log;
 use crate::settings::Settings;
@@ -37,7 +38,7 @@ pub struct Job {
     /// The job as the queue runner sent it.
     pub job: DeliveryJob,
     /// The message, read-only, shared with the job's sessions.
-    pub data: Rc<File>,
+    pub data: Rc<Message>,
     results: Vec<Option<RecipientReport>>,
     /// The SMTP dialogue of its sessions, when the job asked for it.
     transcript: Vec<String>,
@@ -60,7 +61,7 @@ pub struct SessionPlan {
     /// The session, waiting for its greeting.
     pub session: ClientSession,
     /// The message.
-    pub data: Rc<File>,
+    pub data: Rc<Message>,
     /// The client TLS context; `None` when the session never sends
     /// STARTTLS.
     pub tls: Option<ClientTls>,
@@ -103,6 +104,7 @@ impl SessionPlan {
 impl Job {
     /// A job with no results yet.
     pub fn new(job: DeliveryJob, data: File) -> Job {
+        let data = Message::new(data, job.size);
         let results = vec![None; job.recipients.len()];
         Job {
             job,
@@ -356,7 +358,7 @@ mod tests {
             7,
             &[
                 "u@a.test",
-                "alice@local.test",
+                "root@local.test",
                 "v@b.test",
                 "w@c.test",
                 "x@d.test",
@@ -379,16 +381,16 @@ mod tests {
         );
         assert!(!job.is_complete());
         let results = &job.results;
-        let alice = results[1].as_ref().unwrap();
+        let root = results[1].as_ref().unwrap();
         assert_eq!(
-            (alice.status, alice.reply.as_str()),
+            (root.status, root.reply.as_str()),
             (
                 RecipientStatus::Sent,
-                "250 2.0.0 <alice@local.test>... Delivered"
+                "250 2.0.0 <root@local.test>... Delivered"
             )
         );
         assert_eq!(
-            (alice.relay.as_str(), alice.mailer.as_str()),
+            (root.relay.as_str(), root.mailer.as_str()),
             ("local", "local")
         );
         let x = results[4].as_ref().unwrap();
@@ -398,8 +400,8 @@ mod tests {
         );
         let bad = results[5].as_ref().unwrap();
         assert_eq!(bad.status, RecipientStatus::PermFail);
-        assert_eq!(bad.reply, "550 5.1.1 <../x@local.test>... User unknown");
-        let new = dir.path().join("mail/alice/Maildir/new");
+        assert_eq!(bad.reply, "553 5.1.3 <../x@local.test>... Invalid address");
+        let new = dir.path().join("mail/root/Maildir/new");
         assert_eq!(std::fs::read_dir(new).unwrap().count(), 1);
         job.fail_unresolved(RecipientStatus::TempFail, "451 4.3.2 x");
         assert!(job.is_complete());
@@ -412,7 +414,7 @@ mod tests {
     fn local_delivery_failure_is_a_tempfail() {
         let (dir, settings) = settings_with("", "");
         std::fs::remove_dir(dir.path().join("mail")).unwrap();
-        let mut job = Job::new(job(1, &["alice@local.test"]), tempfile::tempfile().unwrap());
+        let mut job = Job::new(job(1, &["root@local.test"]), tempfile::tempfile().unwrap());
         assert!(job.start(1, &settings).is_empty());
         let r = job.into_report().recipients.remove(0);
         assert_eq!(r.status, RecipientStatus::TempFail);

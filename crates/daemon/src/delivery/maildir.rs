@@ -22,10 +22,12 @@
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::message::Message;
 
 /// Message bytes read per `read_at`.
 const CHUNK: usize = 64 << 10;
@@ -40,10 +42,10 @@ pub fn deliver(
     mailbox_dir: &Path,
     user: &str,
     sender: &str,
-    data: &File,
+    data: &Message,
     hostname: &str,
 ) -> io::Result<PathBuf> {
-    debug_assert!(super::route::local_user(user).as_deref() == Some(user));
+    debug_assert!(crate::policy::mailbox_name(user).as_deref() == Some(user));
     if !mailbox_dir.is_dir() {
         // Created by the administrator (or master); never guessed here.
         return Err(io::Error::new(
@@ -108,7 +110,7 @@ fn safe_hostname(hostname: &str) -> String {
 
 /// `Return-Path: <sender>` LF, then the message with every CRLF as LF.
 /// A CR not followed by LF is kept as it is.
-fn write_message(out: &mut File, sender: &str, data: &File) -> io::Result<()> {
+fn write_message(out: &mut File, sender: &str, data: &Message) -> io::Result<()> {
     // The sender went through the front's address parser; make sure anyway
     // that it cannot add a header line.
     let sender: String = sender
@@ -121,11 +123,7 @@ fn write_message(out: &mut File, sender: &str, data: &File) -> io::Result<()> {
     let mut offset = 0u64;
     let mut pending_cr = false;
     loop {
-        let n = match data.read_at(&mut chunk, offset) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
+        let n = data.read_at(&mut chunk, offset)?;
         if n == 0 {
             break;
         }
@@ -157,10 +155,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn data_file(bytes: &[u8]) -> File {
+    fn data_file(bytes: &[u8]) -> Message {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
-        f
+        Message::new(f, bytes.len() as u64)
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod body;
 mod envelope;
 mod job;
 mod maildir;
+mod message;
 mod outbound;
 mod results;
 pub mod route;

@@ -2,10 +2,15 @@
 //!
 //! Owns: the order of sendmail's routing decisions for one address (local
 //! domain or unqualified → local; mailertable; `SMART_HOST`; the domain
-//! itself), local user name validation, and turning a host into a socket
-//! address with its sendmail-style `relay=` text. Does not own: delivering
-//! (`maildir.rs`, `outbound.rs`) or grouping recipients into sessions
-//! (`job.rs`).
+//! itself), and turning a host into a socket address with its
+//! sendmail-style `relay=` text. Does not own: delivering (`maildir.rs`,
+//! `outbound.rs`), grouping recipients into sessions (`job.rs`), or which
+//! local users exist (`policy.rs`).
+//!
+//! Routing works on the parsed mailbox (local part, domain), never on the
+//! address text: a quoted local part may hold any `@`, and only the domain
+//! after it decides where mail goes. `%` and `!` in a local part never
+//! route anywhere.
 //!
 //! Two shortcuts of this first version, to be replaced:
 //! - **No MX lookup yet.** A host written without brackets (`relay:mx.example`
@@ -17,14 +22,17 @@
 //!
 //! Security posture: addresses come from the queue runner, which took them
 //! from the network. A local part only becomes a directory name after
-//! [`local_user`] accepted it (`[a-z0-9._+-]`, no leading dot, ≤ 64 bytes),
-//! so no recipient can name a path outside `MailboxDirectory`.
+//! `policy::mailbox_name` accepted it (`[a-z0-9._+-]`, no leading dot, ≤ 64
+//! bytes) and the user exists, so no recipient can name a path outside
+//! `MailboxDirectory` or create a mailbox for a user that does not exist.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use postern_config::{MailerRoute, Relay};
 use postern_ipc::RecipientStatus;
+use postern_smtp::address::{parse_mailbox, Domain};
 
+use crate::policy;
 use crate::settings::Settings;
 
 /// The SMTP port used when a route names none.
@@ -53,7 +61,7 @@ pub struct Target {
 /// What to do with one recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// Deliver into `<MailboxDirectory>/<user>/Maildir`; `user` is valid.
+    /// Deliver into `<MailboxDirectory>/<user>/Maildir`; `user` exists.
     Local {
         /// The validated, lower-cased user name.
         user: String,
@@ -73,18 +81,25 @@ pub enum Route {
 
 /// Routes `address` (without angle brackets).
 pub fn route(settings: &Settings, address: &str) -> Route {
-    let (local_part, domain) = match address.rsplit_once('@') {
-        Some((l, d)) => (l, Some(d.trim_end_matches('.'))),
-        None => (address, None),
+    let Ok(mailbox) = parse_mailbox(address) else {
+        return Route::Fail {
+            status: RecipientStatus::PermFail,
+            reply: format!("553 5.1.3 <{address}>... Invalid address"),
+            mailer: "error".into(),
+        };
     };
-    let Some(domain) = domain else {
-        return local(address, local_part);
+    let local_part = policy::dequote(&mailbox.local);
+    let domain = match &mailbox.domain {
+        None => return local(address, &local_part),
+        Some(Domain::Name(name)) => name.as_str(),
+        Some(Domain::Ipv4(ip)) => return literal(settings, IpAddr::V4(*ip)),
+        Some(Domain::Ipv6(ip)) => return literal(settings, IpAddr::V6(*ip)),
     };
     if settings.is_local_domain(domain) {
-        return local(address, local_part);
+        return local(address, &local_part);
     }
     match settings.mailertable.lookup(domain) {
-        Some(MailerRoute::Local { user }) => local(address, user.as_deref().unwrap_or(local_part)),
+        Some(MailerRoute::Local { user }) => local(address, user.as_deref().unwrap_or(&local_part)),
         Some(MailerRoute::Error {
             code,
             enhanced,
@@ -94,30 +109,38 @@ pub fn route(settings: &Settings, address: &str) -> Route {
         None => match &settings.config.smart_host {
             // sendmail's SMART_HOST mailer is `relay` unless one is named.
             Some(relay) => Route::Remote(from_relay(relay, "relay")),
-            None => direct(address, domain),
+            // MX lookup still to come: see the module doc.
+            None => Route::Remote(Target {
+                host: Host::Name(domain.to_ascii_lowercase()),
+                port: SMTP_PORT,
+                mailer: "esmtp".into(),
+            }),
         },
     }
 }
 
-fn local(address: &str, user: &str) -> Route {
-    match local_user(user) {
-        Some(user) => Route::Local { user },
-        None => Route::Fail {
+/// A recipient at an address literal: the SMART_HOST if there is one,
+/// else that address.
+fn literal(settings: &Settings, ip: IpAddr) -> Route {
+    match &settings.config.smart_host {
+        Some(relay) => Route::Remote(from_relay(relay, "relay")),
+        None => Route::Remote(Target {
+            host: Host::Literal(ip),
+            port: SMTP_PORT,
+            mailer: "esmtp".into(),
+        }),
+    }
+}
+
+fn local(address: &str, name: &str) -> Route {
+    match policy::mailbox_name(name) {
+        Some(user) if policy::local_user_known(&user) => Route::Local { user },
+        _ => Route::Fail {
             status: RecipientStatus::PermFail,
             reply: format!("550 5.1.1 <{address}>... User unknown"),
             mailer: "local".into(),
         },
     }
-}
-
-/// A mailbox name for `name`: lower-cased, only `[a-z0-9._+-]`, not
-/// starting with `.`, 1–64 bytes. `None` when it is not acceptable.
-pub fn local_user(name: &str) -> Option<String> {
-    let user = name.to_ascii_lowercase();
-    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._+-".contains(&b);
-    let ok =
-        !user.is_empty() && user.len() <= 64 && !user.starts_with('.') && user.bytes().all(allowed);
-    ok.then_some(user)
 }
 
 fn error_route(code: u16, enhanced: Option<&str>, text: &str) -> Route {
@@ -148,36 +171,6 @@ fn from_relay(relay: &Relay, default_mailer: &str) -> Target {
             .clone()
             .unwrap_or_else(|| default_mailer.to_string()),
     }
-}
-
-/// The recipient's own domain (MX lookup still to come: see the module doc).
-fn direct(address: &str, domain: &str) -> Route {
-    let host = match domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
-        Some(literal) => {
-            let ip = match literal.get(..5) {
-                Some(p) if p.eq_ignore_ascii_case("IPv6:") => {
-                    literal[5..].parse::<Ipv6Addr>().ok().map(IpAddr::V6)
-                }
-                _ => literal.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
-            };
-            match ip {
-                Some(ip) => Host::Literal(ip),
-                None => {
-                    return Route::Fail {
-                        status: RecipientStatus::PermFail,
-                        reply: format!("553 5.1.2 <{address}>... Invalid address literal"),
-                        mailer: "esmtp".into(),
-                    }
-                }
-            }
-        }
-        None => Host::Name(domain.to_ascii_lowercase()),
-    };
-    Route::Remote(Target {
-        host,
-        port: SMTP_PORT,
-        mailer: "esmtp".into(),
-    })
 }
 
 /// `[192.0.2.1]`, `[IPv6:2001:db8::1]`: sendmail's way of writing a bare address.
@@ -241,34 +234,36 @@ mod tests {
         Host::Literal(ip.parse().unwrap())
     }
 
+    /// A user every machine has.
+    const USER: &str = "root";
+
     #[test]
     fn local_domains_and_unqualified_addresses() {
         let (_d, s) = settings_with("", "");
+        let root = || Route::Local { user: USER.into() };
+        assert_eq!(route(&s, "Root@LOCAL.test"), root());
+        assert_eq!(route(&s, "root"), root());
+        assert_eq!(route(&s, "\"root\"@local.test"), root());
         assert_eq!(
-            route(&s, "Alice@LOCAL.test"),
+            route(&s, "postmaster@localhost"),
             Route::Local {
-                user: "alice".into()
-            }
-        );
-        assert_eq!(route(&s, "bob"), Route::Local { user: "bob".into() });
-        assert_eq!(
-            route(&s, "root@localhost."),
-            Route::Local {
-                user: "root".into()
+                user: "postmaster".into()
             }
         );
     }
 
     #[test]
-    fn bad_local_users_are_unknown() {
+    fn unknown_and_impossible_local_users_are_unknown() {
         let (_d, s) = settings_with("", "");
         for addr in [
-            ".hidden@local.test",
-            "../etc@local.test",
-            "a/b@local.test",
+            "no-such-user-here@local.test",
+            "\".hidden\"@local.test",
+            "\"../etc\"@local.test",
+            "\"a/b\"@local.test",
             "\"a b\"@local.test",
-            "@local.test",
-            &format!("{}@local.test", "x".repeat(65)),
+            "\"root@elsewhere.example\"@local.test",
+            "root%elsewhere.example@local.test",
+            "elsewhere.example!root@local.test",
         ] {
             let Route::Fail { status, reply, .. } = route(&s, addr) else {
                 panic!("{addr} accepted");
@@ -276,8 +271,22 @@ mod tests {
             assert_eq!(status, RecipientStatus::PermFail);
             assert_eq!(reply, format!("550 5.1.1 <{addr}>... User unknown"));
         }
-        assert_eq!(local_user("A.b+c-d_e9").as_deref(), Some("a.b+c-d_e9"));
-        assert!(local_user(&"x".repeat(64)).is_some());
+    }
+
+    #[test]
+    fn a_quoted_local_part_never_decides_the_route() {
+        // The text's last `@` is inside the quotes: the domain is the one
+        // after them. The old split-at-last-`@` sent this to SMART_HOST.
+        let (_d, s) = settings_with("", "[192.0.2.7]:587");
+        assert!(matches!(
+            route(&s, "\"victim@example.com\"@local.test"),
+            Route::Fail { .. }
+        ));
+        assert!(matches!(
+            route(&s, "\"victim@example.com\""),
+            Route::Fail { .. }
+        ));
+        assert!(matches!(route(&s, "not an address"), Route::Fail { .. }));
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! The message file the front writes: the Received: header first, then the
-//! text as the session passes it on. It also picks the Message-ID out of
-//! the header section for the `msgid=` of sendmail's log line.
+//! The message as the front writes it into the pipe the queue runner gave
+//! it: the Received: header first, then the text as the session passes it
+//! on. It also picks the Message-ID out of the header section for the
+//! `msgid=` of sendmail's log line. Closing the pipe is what tells the
+//! queue runner the message is complete; the front never holds a spool
+//! file.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -20,21 +23,20 @@ const HEADER_SCAN_LIMIT: usize = 64 * 1024;
 pub struct MessageFile {
     queue_id: String,
     out: BufWriter<File>,
-    size: u64,
     headers: Vec<u8>,
     in_headers: bool,
     failed: bool,
 }
 
 impl MessageFile {
-    /// Starts the file with its Received: header.
-    pub fn start(queue_id: String, file: File, received: &str) -> std::io::Result<Self> {
-        let mut out = BufWriter::with_capacity(128 * 1024, file);
+    /// Starts the message with its Received: header; `pipe` is the write
+    /// end the queue runner passed.
+    pub fn start(queue_id: String, pipe: File, received: &str) -> std::io::Result<Self> {
+        let mut out = BufWriter::with_capacity(128 * 1024, pipe);
         out.write_all(received.as_bytes())?;
         Ok(Self {
             queue_id,
             out,
-            size: received.len() as u64,
             headers: Vec::new(),
             in_headers: true,
             failed: false,
@@ -60,19 +62,21 @@ impl MessageFile {
                 self.in_headers = false;
             }
         }
-        self.size += bytes.len() as u64;
         if !self.failed && self.out.write_all(bytes).is_err() {
             self.failed = true;
         }
     }
 
-    /// Flushes the file; returns its size and the Message-ID, if any.
-    pub fn finish(mut self) -> std::io::Result<(u64, Option<String>)> {
+    /// Flushes the message and closes the pipe (the queue runner sees its
+    /// end); returns the Message-ID, if any.
+    pub fn finish(mut self) -> std::io::Result<Option<String>> {
         if self.failed {
-            return Err(std::io::Error::other("write to the message file failed"));
+            return Err(std::io::Error::other("write to the message pipe failed"));
         }
         self.out.flush()?;
-        Ok((self.size, message_id(&self.headers)))
+        // Closed here, before the commit is asked for.
+        drop(self.out.into_inner().map_err(|e| e.into_error())?);
+        Ok(message_id(&self.headers))
     }
 }
 
@@ -146,13 +150,9 @@ pub fn received(
     })
 }
 
-/// The envelope as the queue runner records it.
-pub fn ipc_envelope(
-    e: &Envelope,
-    client: &str,
-    size: u64,
-    message_id: Option<String>,
-) -> MessageEnvelope {
+/// The envelope as the queue runner records it; recipients as the
+/// front accepted them (qualified with `$j`).
+pub fn ipc_envelope(e: &Envelope, hostname: &str, message_id: Option<String>) -> MessageEnvelope {
     let sender = match &e.reverse_path {
         ReversePath::Null => String::new(),
         ReversePath::Mailbox(m) => m.to_string(),
@@ -160,7 +160,6 @@ pub fn ipc_envelope(
     let p = &e.mail_params;
     MessageEnvelope {
         helo: e.helo.clone(),
-        client: client.to_string(),
         protocol: e.protocol.to_string(),
         sender,
         envid: p.envid.clone(),
@@ -169,8 +168,6 @@ pub fn ipc_envelope(
             Ret::Hdrs => "HDRS".to_string(),
         }),
         body: e.body.map(|b: BodyType| b.as_str().to_string()),
-        size,
-        auth: e.authenticated.clone(),
         deliver_by: p.by.map(|b| {
             format!(
                 "{};{}{}",
@@ -180,12 +177,11 @@ pub fn ipc_envelope(
             )
         }),
         message_id,
-        daemon: None,
         recipients: e
             .recipients
             .iter()
             .map(|(m, rp)| EnvelopeRecipient {
-                address: m.to_string(),
+                address: crate::policy::qualify(m, hostname).to_string(),
                 notify: rp.notify.map(|n| {
                     let mut words = Vec::new();
                     if n.never {

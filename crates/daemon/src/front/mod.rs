@@ -1,12 +1,17 @@
 //! The front: one process per SMTP connection, running the sans-IO server
 //! session over the accepted socket with blocking I/O and timeouts.
 //!
-//! Security posture: forked by master for one connection, it drops to
-//! RunAsUser and (as root) chroots into an empty directory before it reads
-//! a byte from the network. It holds the client socket and its channel to
-//! the queue runner, nothing else: it cannot open the spool or the keys.
-//! The message goes into a descriptor the queue runner opened for it, and
-//! it answers 250 only after the queue runner says the message is durable.
+//! Security posture: forked by the front factory for one connection,
+//! already inside the factory's empty chroot, it drops to FrontUser (a uid
+//! of its own) before it reads a byte from the network: no capabilities,
+//! no new privileges, not dumpable, no processes (RLIMIT_NPROC 0), few
+//! descriptors, bounded memory, and a seccomp allow-list that refuses
+//! opening files, making or connecting sockets, signalling, tracing,
+//! forking and executing (`privsep/syscalls.rs`). It holds the client
+//! socket, its channel to the queue runner and the syslog socket, nothing
+//! else: it cannot open the spool or the keys. The message goes into a
+//! pipe whose other end the queue runner holds, and it answers 250 only
+//! after the queue runner says the message is durable.
 
 mod conn;
 mod message;
@@ -135,15 +140,6 @@ fn start_tls(
             report::tls_failed(conn, &e);
             let _ = session.tls_failed();
         }
-    }
-}
-
-/// sendmail's `$_` without DNS: `[192.0.2.1]`, or `localhost [127.0.0.1]`.
-pub fn client_name(peer: &SocketAddr) -> String {
-    match peer.ip() {
-        ip if ip.is_loopback() => format!("localhost [{ip}]"),
-        std::net::IpAddr::V6(ip) => format!("[IPv6:{ip}]"),
-        ip => format!("[{ip}]"),
     }
 }
 

@@ -1,17 +1,19 @@
 //! The front's answers to the session's questions: the relay policy it
-//! decides itself, and the queue runner round trips (open, commit, abort,
-//! ETRN) it forwards.
+//! decides itself (the queue runner checks it again at commit), and the
+//! queue runner round trips (local users, open, commit, abort, ETRN) it
+//! forwards.
 
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 
 use postern_ipc::{FrontChannel, FrontToQueue, QueueToFront, PROTOCOL_VERSION};
-use postern_smtp::address::Domain;
+use postern_smtp::address::Mailbox;
 use postern_smtp::server::{etrn_node_started, Answer, Question, Session};
 use postern_smtp::{EnhancedCode, Reply};
 
 use super::message::MessageFile;
 use super::Connection;
+use crate::policy::{self, RelayVerdict};
 use crate::settings::Settings;
 
 /// The front's side of the conversation with the queue runner.
@@ -24,7 +26,6 @@ pub struct Front<'a> {
     message: Option<MessageFile>,
     utc_offset: i32,
     client: String,
-    daemon_name: String,
     issued_mail: bool,
 }
 
@@ -72,7 +73,6 @@ impl<'a> Front<'a> {
             message: None,
             utc_offset: conn.utc_offset,
             client: conn.client.clone(),
-            daemon_name: conn.daemon_name.clone(),
             issued_mail: false,
         }
     }
@@ -113,20 +113,36 @@ impl<'a> Front<'a> {
         }
     }
 
-    /// The relay policy until the access map arrives: local domains from
-    /// anyone, other domains only from loopback. Never an open relay.
-    fn recipient(&mut self, path: &postern_smtp::address::Mailbox) -> Answer {
-        let local = match &path.domain {
-            None => true,
-            Some(Domain::Name(name)) => self.settings.is_local_domain(name),
-            Some(Domain::Ipv4(_) | Domain::Ipv6(_)) => false,
-        };
-        if local || self.peer_ip.is_loopback() {
-            self.recipients.push(path.to_string());
-            Answer::Accept
-        } else {
-            reply(550, (5, 7, 1), format!("<{path}>... Relaying denied"))
+    /// RCPT: the relay policy (`policy.rs`), then, for a local domain,
+    /// whether the user exists (asked of the queue runner: the front's
+    /// jail holds no user database). Unknown users are refused here, as
+    /// sendmail does, never given a mailbox.
+    fn recipient(&mut self, path: &Mailbox) -> Answer {
+        let qualified = policy::qualify(path, &self.settings.hostname);
+        match policy::relay_verdict(self.settings, self.peer_ip, &qualified) {
+            RelayVerdict::Denied => reply(550, (5, 7, 1), format!("<{path}>... Relaying denied")),
+            RelayVerdict::Relay => self.accept_recipient(&qualified),
+            RelayVerdict::Local { name } => {
+                match self.round_trip(FrontToQueue::LocalUser { name }) {
+                    Some((QueueToFront::LocalUser { known: true }, _)) => {
+                        self.accept_recipient(&qualified)
+                    }
+                    Some((QueueToFront::LocalUser { known: false }, _)) => {
+                        reply(550, (5, 1, 1), format!("<{path}>... User unknown"))
+                    }
+                    _ => reply(
+                        451,
+                        (4, 3, 0),
+                        format!("<{path}>... Temporary lookup failure"),
+                    ),
+                }
+            }
         }
+    }
+
+    fn accept_recipient(&mut self, qualified: &Mailbox) -> Answer {
+        self.recipients.push(qualified.to_string());
+        Answer::Accept
     }
 
     fn open_message(&mut self, session: &Session) -> Answer {
@@ -167,12 +183,11 @@ impl<'a> Front<'a> {
             return queue_unavailable();
         };
         let queue_id = file.queue_id().to_string();
-        let Ok((size, message_id)) = file.finish() else {
+        let Ok(message_id) = file.finish() else {
             let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
             return reply(451, (4, 3, 0), "Queue write error");
         };
-        let mut envelope = super::message::ipc_envelope(envelope, &self.client, size, message_id);
-        envelope.daemon = Some(self.daemon_name.clone());
+        let envelope = super::message::ipc_envelope(envelope, &self.settings.hostname, message_id);
         match self.round_trip(FrontToQueue::Commit {
             queue_id: queue_id.clone(),
             envelope: Box::new(envelope),
@@ -237,19 +252,34 @@ mod tests {
     use std::net::SocketAddr;
     use std::os::unix::net::UnixStream;
 
+    use postern_ipc::{queue_front_channel, FrontToQueue, QueueToFront, PROTOCOL_VERSION};
     use postern_smtp::address::parse_forward_path;
 
     use super::*;
 
+    /// A front at `peer` whose queue runner knows the local user `alice`.
     fn front_at<'a>(settings: &'a Settings, peer: &str) -> Front<'a> {
         let peer: SocketAddr = peer.parse().unwrap();
         let conn = Connection {
             peer,
-            client: super::super::client_name(&peer),
+            client: crate::policy::client_name(&peer),
             daemon_name: "MTA".into(),
             utc_offset: 0,
         };
-        let (ours, _theirs) = UnixStream::pair().unwrap();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        std::thread::spawn(move || {
+            let mut queue = queue_front_channel(theirs);
+            let hello = QueueToFront::Hello {
+                version: PROTOCOL_VERSION,
+            };
+            queue.send(&hello, &[]).unwrap();
+            while let Ok((request, _)) = queue.recv() {
+                if let FrontToQueue::LocalUser { name } = request {
+                    let known = name.eq_ignore_ascii_case("alice");
+                    queue.send(&QueueToFront::LocalUser { known }, &[]).unwrap();
+                }
+            }
+        });
         Front::new(settings, &conn, postern_ipc::front_channel(ours))
     }
 
@@ -262,30 +292,35 @@ mod tests {
     }
 
     #[test]
-    fn never_an_open_relay() {
+    fn rcpt_replies_are_sendmails() {
         let dir = tempfile::tempdir().unwrap();
         let settings = crate::settings::for_tests(dir.path(), "");
         let mut outsider = front_at(&settings, "192.0.2.1:40000");
-        assert_eq!(verdict(&mut outsider, "<user@mx.test>"), "accept");
-        assert_eq!(verdict(&mut outsider, "<User@MX.TEST>"), "accept");
-        assert_eq!(verdict(&mut outsider, "<postmaster>"), "accept");
+        assert_eq!(verdict(&mut outsider, "<alice@mx.test>"), "accept");
+        assert_eq!(verdict(&mut outsider, "<ALICE@MX.TEST>"), "accept");
+        assert_eq!(
+            verdict(&mut outsider, "<bob@mx.test>"),
+            "550 5.1.1 <bob@mx.test>... User unknown"
+        );
         assert_eq!(
             verdict(&mut outsider, "<victim@example.com>"),
             "550 5.7.1 <victim@example.com>... Relaying denied"
         );
         assert_eq!(
-            verdict(&mut outsider, "<x@[192.0.2.9]>"),
-            "550 5.7.1 <x@[192.0.2.9]>... Relaying denied"
+            verdict(&mut outsider, "<\"victim@example.com\">"),
+            "550 5.7.1 <\"victim@example.com\">... Relaying denied"
         );
-        // Source routes are dropped by the parser, so they cannot smuggle a
-        // remote destination behind a local one.
         assert_eq!(
             verdict(&mut outsider, "<@mx.test:victim@example.com>"),
             "550 5.7.1 <victim@example.com>... Relaying denied"
         );
+        // The envelope keeps the qualified address.
+        assert_eq!(outsider.recipients, ["alice@mx.test", "ALICE@MX.TEST"]);
         let mut local = front_at(&settings, "127.0.0.1:40000");
         assert_eq!(verdict(&mut local, "<victim@example.com>"), "accept");
-        let mut local6 = front_at(&settings, "[::1]:40000");
-        assert_eq!(verdict(&mut local6, "<victim@example.com>"), "accept");
+        assert_eq!(
+            verdict(&mut local, "<\"victim@example.com\">"),
+            "550 5.1.1 <\"victim@example.com\">... User unknown"
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! Forking and supervising: a front per connection, and the queue runner /
-//! delivery client pair, restarted together with back-off when either dies
-//! (they share a channel, so one cannot outlive the other usefully).
+//! Accepting connections (with MaxDaemonChildren and the per-client
+//! limit), forking and supervising the queue runner / delivery client
+//! pair, restarted together with back-off when either dies (they share a
+//! channel, so one cannot outlive the other usefully), and reaping.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,9 +14,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use postern_ipc::{MasterQueueChannel, MasterToQueue, PROTOCOL_VERSION};
 
-use super::{directories, Master, MasterError};
+use super::{Master, MasterError};
 use crate::privsep::{self, Forked, Identity};
-use crate::{delivery, front, log, queue_runner};
+use crate::{delivery, log, policy, queue_runner};
 
 /// The queue runner and delivery client.
 #[derive(Default)]
@@ -29,14 +30,27 @@ pub struct Workers {
     backoff: Duration,
     started: Option<Instant>,
     stopping: bool,
-    /// Fronts forked while no queue runner could take them (restart,
+    /// Fronts started while no queue runner could take them (restart,
     /// reload): handed over as soon as the next one starts.
-    waiting_fronts: Vec<(u64, UnixStream)>,
+    waiting_fronts: Vec<WaitingFront>,
+}
+
+/// A front's channel waiting for a queue runner, with what master knows
+/// of its client.
+struct WaitingFront {
+    connection: u64,
+    peer: SocketAddr,
+    daemon: String,
+    queue_end: UnixStream,
 }
 
 /// Fronts that may wait for a queue runner; past this the oldest are let
 /// go (their sessions answer 451 when they need the queue).
 const MAX_WAITING_FRONTS: usize = 1024;
+
+/// Connections one client (outside the relay networks) may hold at once
+/// unless the access map's `ClientConn:` says otherwise.
+pub const DEFAULT_CLIENT_CONNECTIONS: u32 = 20;
 
 impl Workers {
     /// True when neither worker runs.
@@ -76,26 +90,6 @@ impl Workers {
     }
 }
 
-/// Closes every descriptor except stdio and `keep`: a child must not hold
-/// the listeners, the other children's channels or master's poller.
-fn close_other_fds(keep: &[RawFd]) {
-    let fds: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
-        Ok(dir) => dir
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect(),
-        // No /proc: every number up to the descriptor limit.
-        Err(_) => {
-            let (soft, _) =
-                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-                    .unwrap_or((65536, 65536));
-            (3..soft.min(1 << 20) as RawFd).collect()
-        }
-    };
-    for fd in fds.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
-        let _ = nix::unistd::close(fd);
-    }
-}
-
 /// In a fresh child: name it for ps and /proc (`posternd-front`, …), die
 /// with master, close what it must not hold, log under the new pid.
 fn child_setup(role: &str, log_level: u32, log_stderr: bool, keep: &[RawFd]) {
@@ -103,31 +97,25 @@ fn child_setup(role: &str, log_level: u32, log_stderr: bool, keep: &[RawFd]) {
     if let Ok(name) = std::ffi::CString::new(format!("posternd-{role}")) {
         let _ = nix::sys::prctl::set_name(&name);
     }
-    close_other_fds(keep);
+    privsep::close_fds_except(keep);
     log::init(log_level, log_stderr);
 }
 
-/// Drops privileges, then asks to die with master. The order matters: the
-/// kernel clears the parent-death signal when the uid changes.
-fn drop_or_exit(
-    role: &str,
-    who: &Identity,
-    jail: Option<&std::path::Path>,
-    master: Pid,
-) -> privsep::Dropped {
-    let dropped = match privsep::drop_privileges(role, who, jail) {
+/// Drops privileges (dying with master from then on), or exits.
+fn drop_or_exit(role: &str, who: &Identity, master: Pid) -> privsep::Dropped {
+    let jail = privsep::Jail {
+        parent: Some(master),
+        ..privsep::Jail::default()
+    };
+    match privsep::drop_privileges(role, who, &jail) {
         Ok(dropped) => dropped,
+        // master died before we asked: nobody will reap or supervise us.
+        Err(privsep::PrivsepError::Orphaned) => std::process::exit(0),
         Err(e) => {
             log::crit(&format!("{role}: cannot drop privileges: {e}"));
             std::process::exit(1);
         }
-    };
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
-    if nix::unistd::getppid() != master {
-        // master died before we asked: nobody will reap or supervise us.
-        std::process::exit(0);
     }
-    dropped
 }
 
 impl Master {
@@ -145,7 +133,7 @@ impl Master {
                     self.log_stderr,
                     &[queue_end.as_raw_fd(), queue_delivery.as_raw_fd()],
                 );
-                let dropped = drop_or_exit("queue runner", &self.users.queue_owner, None, master);
+                let dropped = drop_or_exit("queue runner", &self.users.queue_owner, master);
                 let code = queue_runner::run(
                     dropped,
                     self.settings.clone(),
@@ -159,7 +147,7 @@ impl Master {
         let delivery_pid = match privsep::fork()? {
             Forked::Child => {
                 child_setup("deliv", level, self.log_stderr, &[delivery_end.as_raw_fd()]);
-                let dropped = drop_or_exit("delivery client", &self.users.run_as, None, master);
+                let dropped = drop_or_exit("delivery client", &self.users.run_as, master);
                 let code = delivery::run(
                     dropped,
                     self.settings.clone(),
@@ -192,35 +180,65 @@ impl Master {
             ),
         );
         self.register_queue_channel()?;
-        for (connection, stream) in std::mem::take(&mut self.workers.waiting_fronts) {
-            self.hand_front(connection, stream);
+        for waiting in std::mem::take(&mut self.workers.waiting_fronts) {
+            self.hand_front(
+                waiting.connection,
+                waiting.peer,
+                waiting.daemon,
+                waiting.queue_end,
+            );
         }
         Ok(())
     }
 
-    /// Gives a front's channel to the queue runner, or keeps it until one
-    /// that is not stopping runs.
-    fn hand_front(&mut self, connection: u64, queue_end: UnixStream) {
+    /// Gives a front's channel to the queue runner, with what master knows
+    /// of the client, or keeps it until one that is not stopping runs.
+    pub(super) fn hand_front(
+        &mut self,
+        connection: u64,
+        peer: SocketAddr,
+        daemon: String,
+        queue_end: UnixStream,
+    ) {
         let w = &mut self.workers;
         if let (Some(queue), false) = (w.queue.as_mut(), w.stopping) {
-            let sent = queue.send(
-                &MasterToQueue::NewFront { connection },
-                &[queue_end.as_fd()],
-            );
-            if sent.is_ok() {
+            let msg = MasterToQueue::NewFront {
+                connection,
+                peer,
+                daemon: daemon.clone(),
+            };
+            if queue.send(&msg, &[queue_end.as_fd()]).is_ok() {
                 return;
             }
         }
         if w.waiting_fronts.len() >= MAX_WAITING_FRONTS {
             w.waiting_fronts.remove(0);
         }
-        w.waiting_fronts.push((connection, queue_end));
+        w.waiting_fronts.push(WaitingFront {
+            connection,
+            peer,
+            daemon,
+            queue_end,
+        });
     }
 
-    /// Accepts what is waiting on listener `i` and forks a front for each.
+    /// Accepts on every listener (when a factory becomes ready, or the
+    /// rate throttle's second is over).
+    pub(super) fn accept_all(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.accept(i);
+        }
+    }
+
+    /// Accepts what is waiting on listener `i` and hands each connection
+    /// to the front factory. Without a factory ready, connections wait in
+    /// the listen backlog.
     pub(super) fn accept(&mut self, i: usize) {
         loop {
-            if self.draining.is_some() || !self.throttle.has_room() {
+            if self.draining.is_some()
+                || self.factories.current().is_none()
+                || !self.throttle.has_room()
+            {
                 return;
             }
             let (stream, peer) = match self.listeners.accept(i) {
@@ -234,69 +252,46 @@ impl Master {
                 }
             };
             self.throttle.count();
-            self.connections += 1;
-            let max = self.settings.config.max_daemon_children as usize;
-            if max > 0 && self.fronts.len() >= max {
-                refuse(stream, &self.settings.hostname, &peer, self.fronts.len());
+            if let Some(refusal) = self.over_a_limit(&peer) {
+                refuse(stream, &refusal, &peer);
                 continue;
             }
-            if let Err(e) = self.fork_front(stream, peer, i) {
-                log::err(&format!("cannot start a front for {peer}: {e}"));
+            let daemon = self.listeners.name(i).to_string();
+            if let Err(e) = self.hand_to_factory(stream, peer, daemon) {
+                log::err(&format!(
+                    "cannot start a front for {}: {e}",
+                    policy::client_name(&peer)
+                ));
             }
         }
     }
 
-    fn fork_front(
-        &mut self,
-        stream: mio::net::TcpStream,
-        peer: SocketAddr,
-        listener: usize,
-    ) -> Result<(), MasterError> {
-        let stream: std::net::TcpStream =
-            std::net::TcpStream::from(std::os::fd::OwnedFd::from(stream));
-        stream.set_nonblocking(false)?;
-        let (queue_end, front_end) = UnixStream::pair()?;
-        let connection = self.connections;
-        // Read before the jail hides /etc/localtime.
-        let utc_offset = chrono::Local::now().offset().local_minus_utc();
-        let master = nix::unistd::getpid();
-        match privsep::fork()? {
-            Forked::Child => {
-                child_setup(
-                    "front",
-                    self.settings.config.log_level,
-                    self.log_stderr,
-                    &[stream.as_raw_fd(), front_end.as_raw_fd()],
-                );
-                let jail = privsep::privileged().then(directories::jail_dir);
-                let dropped = drop_or_exit("front", &self.users.run_as, jail.as_deref(), master);
-                let conn = front::Connection {
-                    peer,
-                    client: front::client_name(&peer),
-                    daemon_name: self.listeners.name(listener).to_string(),
-                    utc_offset,
-                };
-                let code = front::run(
-                    dropped,
-                    &self.settings,
-                    stream,
-                    conn,
-                    postern_ipc::front_channel(front_end),
-                );
-                std::process::exit(code);
-            }
-            Forked::Parent(pid) => {
-                drop(front_end);
-                drop(stream);
-                self.fronts.insert(pid, connection);
-                log::info(
-                    12,
-                    &format!("connect from {} (pid {pid})", front::client_name(&peer)),
-                );
-                self.hand_front(connection, queue_end);
-                Ok(())
-            }
+    /// MaxDaemonChildren, then the client's own limit (`ClientConn:` in
+    /// the access map, else [`DEFAULT_CLIENT_CONNECTIONS`] for clients
+    /// outside the relay networks): the reply to refuse with, if one is
+    /// reached.
+    fn over_a_limit(&self, peer: &SocketAddr) -> Option<String> {
+        let max = self.settings.config.max_daemon_children as usize;
+        if max > 0 && self.fronts.len() >= max {
+            return Some(format!(
+                "421 4.3.2 {} Too many connections, try again later",
+                self.settings.hostname
+            ));
         }
+        let ip = peer.ip();
+        let per_client =
+            self.settings
+                .access
+                .client_connections(ip)
+                .unwrap_or(if policy::may_relay(ip) {
+                    0
+                } else {
+                    DEFAULT_CLIENT_CONNECTIONS
+                });
+        if per_client > 0 && self.fronts.count_for(ip) >= per_client {
+            return Some("421 4.3.2 Too many open connections.".into());
+        }
+        None
     }
 
     /// Collects exited children; a dead worker brings the pair down and
@@ -308,10 +303,12 @@ impl Master {
                 Ok(status) => status,
             };
             let Some(pid) = status.pid() else { return };
-            if self.fronts.remove(&pid).is_some() {
-                if let WaitStatus::Signaled(_, sig, _) = status {
-                    log::warning(4, &format!("front (pid {pid}) killed by {sig:?}"));
-                }
+            // A front whose factory died was reparented to master.
+            if let Some(connection) = self.fronts.connection_of(pid) {
+                self.fronts.remove(connection);
+                continue;
+            }
+            if self.factory_exited(pid, &format!("{status:?}")) {
                 continue;
             }
             let w = &mut self.workers;
@@ -356,20 +353,16 @@ impl Master {
     }
 }
 
-/// MaxDaemonChildren reached: say so and hang up.
-fn refuse(stream: mio::net::TcpStream, hostname: &str, peer: &SocketAddr, children: usize) {
+/// A limit is reached: say so and hang up. The socket is fresh, so the
+/// one short write fits its buffer; master never waits on a client.
+fn refuse(stream: mio::net::TcpStream, reply: &str, peer: &SocketAddr) {
     let mut stream = std::net::TcpStream::from(std::os::fd::OwnedFd::from(stream));
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(
-        stream,
-        "421 4.3.2 {hostname} Too many connections, try again later\r\n"
-    );
+    let _ = stream.write_all(format!("{reply}\r\n").as_bytes());
     log::notice(
-        14,
+        4,
         &format!(
-            "rejecting connection from {}: {children} children, MaxDaemonChildren reached",
-            front::client_name(peer)
+            "rejecting connection from {}: {reply}",
+            policy::client_name(peer)
         ),
     );
 }

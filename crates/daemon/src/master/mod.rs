@@ -1,17 +1,22 @@
 //! master: the root process. It never parses SMTP and never reads a message.
 //!
 //! Its main is a checklist: resolve the users, prepare the directories,
-//! bind the listeners, start the queue runner and the delivery client,
-//! then loop: accept and fork a front per connection, supervise children
-//! (restarting the queue runner/delivery client pair with back-off), reload
-//! on SIGHUP, drain and stop on SIGTERM.
+//! bind the listeners, start the queue runner, the delivery client and
+//! the front factory, then loop: accept each connection and hand it to the
+//! front factory (within MaxDaemonChildren and the per-client limit),
+//! supervise children (restarting the queue runner/delivery client pair
+//! and the factory with back-off, and the factory at once after a crashed
+//! front), reload on SIGHUP, drain and stop on SIGTERM.
 
 mod children;
 mod control;
 mod directories;
+mod factories;
+mod fronts;
 mod listeners;
 
-use std::collections::HashMap;
+pub use directories::jail_dir;
+
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,7 +24,6 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::{self, Signal};
-use nix::unistd::Pid;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
@@ -53,7 +57,7 @@ pub enum MasterError {
 /// The users the roles run as.
 #[derive(Clone, Debug)]
 pub struct Users {
-    /// Fronts and the delivery client (RunAsUser).
+    /// The delivery client (RunAsUser).
     pub run_as: Identity,
     /// The queue runner (QueueOwner).
     pub queue_owner: Identity,
@@ -68,7 +72,8 @@ pub struct Master {
     poll: Poll,
     listeners: listeners::Listeners,
     workers: children::Workers,
-    fronts: HashMap<Pid, u64>,
+    factories: factories::Factories,
+    fronts: fronts::Fronts,
     connections: u64,
     throttle: listeners::Throttle,
     draining: Option<Instant>,
@@ -79,6 +84,11 @@ pub struct Master {
 pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result<(), MasterError> {
     let users = resolve_users(&settings)?;
     directories::prepare(&settings, &users)?;
+    // Fronts whose factory dies become master's children, to be reaped.
+    privsep::become_subreaper();
+    // Master's own memory (the client key, queue listings) must not be
+    // readable by a process of the same uid, nor dumped.
+    let _ = nix::sys::prctl::set_dumpable(false);
     let poll = Poll::new()?;
     let listeners = listeners::Listeners::bind(&settings, &poll, FIRST_LISTENER)?;
     let control = control::ControlSocket::bind(&settings.config.control_socket, &poll, CONTROL)?;
@@ -94,7 +104,8 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         poll,
         listeners,
         workers: children::Workers::default(),
-        fronts: HashMap::new(),
+        factories: factories::Factories::default(),
+        fronts: fronts::Fronts::default(),
         connections: 0,
         draining: None,
         control: Some(control),
@@ -104,7 +115,9 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         log::info(13, "STARTTLS: ServerCertFile missing: STARTTLS not offered");
     }
     master.start_workers()?;
-    // systemd (Type=notify): ready once the listeners serve.
+    master.start_factory()?;
+    // systemd (Type=notify): ready once the listeners are bound; the first
+    // connections wait in the backlog until the factory says Hello.
     notify(&[sd_notify::NotifyState::Ready]);
     log::info(
         1,
@@ -122,18 +135,11 @@ fn notify(states: &[sd_notify::NotifyState]) {
     let _ = sd_notify::notify(states);
 }
 
-/// RunAsUser and QueueOwner as root; the invoking user otherwise.
+/// RunAsUser, QueueOwner and FrontUser as root; the invoking user
+/// otherwise.
 fn resolve_users(settings: &Settings) -> Result<Users, MasterError> {
     if !privsep::privileged() {
-        let me = nix::unistd::User::from_uid(nix::unistd::Uid::current())
-            .ok()
-            .flatten()
-            .map_or_else(|| nix::unistd::Uid::current().to_string(), |u| u.name);
-        let identity = Identity {
-            name: me,
-            uid: nix::unistd::Uid::current(),
-            gid: nix::unistd::Gid::current(),
-        };
+        let identity = privsep::current_identity();
         log::info(
             1,
             &format!(
@@ -146,19 +152,32 @@ fn resolve_users(settings: &Settings) -> Result<Users, MasterError> {
             queue_owner: identity,
         });
     }
-    let run_as = privsep::lookup(&settings.config.run_as_user)?;
-    let queue_owner = privsep::lookup(&settings.config.queue_owner)?;
-    if run_as.uid.is_root() || queue_owner.uid.is_root() {
-        return Err(MasterError::Setup(
-            "RunAsUser and QueueOwner must not be root".into(),
-        ));
+    let config = &settings.config;
+    let run_as = privsep::lookup(&config.run_as_user)?;
+    let queue_owner = privsep::lookup(&config.queue_owner)?;
+    let front = privsep::lookup(&config.front_user)?;
+    let named = [
+        ("RunAsUser", &run_as),
+        ("QueueOwner", &queue_owner),
+        ("FrontUser", &front),
+    ];
+    for (option, who) in named {
+        if who.uid.is_root() {
+            return Err(MasterError::Setup(format!("{option} must not be root")));
+        }
     }
-    if run_as.uid == queue_owner.uid {
-        return Err(MasterError::Setup(format!(
-            "RunAsUser ({}) and QueueOwner ({}) must be different users, or a front could open the spool",
-            run_as.name, queue_owner.name
-        )));
+    for (i, (a, who_a)) in named.iter().enumerate() {
+        for (b, who_b) in &named[i + 1..] {
+            if who_a.uid == who_b.uid {
+                return Err(MasterError::Setup(format!(
+                    "{a} ({}) and {b} ({}) must be different users: each role's uid keeps the others out of its way (a front must not open the spool or signal the delivery client)",
+                    who_a.name, who_b.name
+                )));
+            }
+        }
     }
+    // The front factory resolves FrontUser itself; here it is only
+    // checked, so that a bad value stops the start.
     Ok(Users {
         run_as,
         queue_owner,
@@ -189,6 +208,7 @@ impl Master {
                     }
                     QUEUE => self.queue_channel_ready(),
                     CONTROL => self.control_accept(),
+                    token if token.0 >= factories::FIRST_FACTORY => self.factory_ready(token),
                     token if token.0 >= control::FIRST_CONTROL => self.control_ready(token),
                     token => self.accept(token.0 - FIRST_LISTENER),
                 }
@@ -196,7 +216,7 @@ impl Master {
             self.reap();
             self.tick()?;
             if let Some(since) = self.draining {
-                if self.fronts.is_empty() && self.workers.all_gone() {
+                if self.fronts.is_empty() && self.workers.all_gone() && self.factories.is_empty() {
                     let _ = std::fs::remove_file(&self.settings.config.control_socket);
                     log::info(1, "daemon stopped");
                     return Ok(());
@@ -213,7 +233,10 @@ impl Master {
         if self.throttle.is_blocked() || self.draining.is_some() {
             t = t.min(Duration::from_millis(200));
         }
-        if let Some(at) = self.workers.restart_at {
+        for at in [self.workers.restart_at, self.factories.restart_at]
+            .into_iter()
+            .flatten()
+        {
             t = t.min(at.saturating_duration_since(Instant::now()));
         }
         Some(t)
@@ -233,14 +256,13 @@ impl Master {
                     self.workers.restart_at = Some(Instant::now() + Duration::from_secs(5));
                 }
             }
+            self.factory_tick();
             if self.throttle.unblock_if_due() {
-                for i in 0..self.listeners.len() {
-                    self.accept(i);
-                }
+                self.accept_all();
             }
         } else if self.draining.is_some_and(|d| d.elapsed() > DRAIN_TIME) {
-            for pid in self.fronts.keys() {
-                let _ = signal::kill(*pid, Signal::SIGTERM);
+            for pid in self.fronts.pids() {
+                let _ = signal::kill(pid, Signal::SIGTERM);
             }
         }
         Ok(())
@@ -258,9 +280,11 @@ impl Master {
                 self.settings = settings;
                 log::info(1, "restarting on SIGHUP: configuration reloaded");
                 // The queue runner and delivery client pick the new
-                // configuration up by being restarted; fronts get it as
-                // they are forked.
+                // configuration up by being restarted, fronts by being
+                // forked from a new factory (which reads it as it starts;
+                // the old one serves until the new one is ready).
                 self.workers.stop();
+                self.replace_factory();
             }
             Err(errors) => log::err(&format!("SIGHUP: configuration not reloaded: {errors}")),
         }
@@ -274,14 +298,21 @@ impl Master {
         self.draining = Some(Instant::now());
         self.listeners.close(&self.poll);
         self.workers.stop();
+        self.factories.retire_all();
         // Logged once the listeners are closed: who reads this line may
         // count on new connections being refused.
         log::info(1, "stopping daemon: draining connections");
     }
 
     fn kill_everything(&mut self) {
-        for pid in self.fronts.keys().chain(self.workers.pids().iter()) {
-            let _ = signal::kill(*pid, Signal::SIGKILL);
+        let pids = self
+            .fronts
+            .pids()
+            .into_iter()
+            .chain(self.workers.pids())
+            .chain(self.factories.pids());
+        for pid in pids {
+            let _ = signal::kill(pid, Signal::SIGKILL);
         }
     }
 

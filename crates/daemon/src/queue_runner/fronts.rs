@@ -1,9 +1,16 @@
-//! Serving fronts: opening message files, committing them durably, and
-//! cleaning up after fronts that vanish or misbehave.
+//! Serving fronts: opening messages (a spool file and the pipe into it),
+//! committing them durably, answering local-user questions, and cleaning
+//! up after fronts that vanish or misbehave.
+//!
+//! What the queue runner records about a client comes from master (the
+//! address `accept` returned, the listener's name), never from the front.
+//! What the front says (the HELO name, the protocol) is recorded as the
+//! client's claim. Every recipient a front commits is checked again
+//! against the relay policy for that address, so a front that was taken
+//! over cannot queue mail it was not allowed to accept.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use mio::unix::SourceFd;
@@ -13,15 +20,21 @@ use postern_ipc::{
     QueueToFront, PROTOCOL_VERSION,
 };
 use postern_queue::{BodyType, ControlFile, DeliverBy, QueueId, RecipientEntry, Ret};
+use postern_smtp::address::parse_mailbox;
 
-use super::{logline, QueueRunner};
-use crate::log;
+use super::incoming::{self, Incoming, State};
+use super::{logline, QueueRunner, PIPE_BIT};
+use crate::policy::{self, RelayVerdict};
+use crate::{log, settings::Settings};
 
-/// One front's channel and the message files it holds open.
+/// One front's channel, what master told us of its client, and the
+/// message it is sending, if any.
 pub struct FrontConn {
     channel: QueueFrontChannel,
     connection: u64,
-    open: HashMap<String, File>,
+    peer: SocketAddr,
+    daemon: String,
+    message: Option<Incoming>,
     /// Its Hello arrived; a second one is a violation.
     greeted: bool,
 }
@@ -35,8 +48,19 @@ type Disconnect = String;
 /// and is cut off, so that it cannot hold up the other fronts.
 const FRAMES_PER_WAKEUP: usize = 8;
 
+/// What a message may have beyond MaxMessageSize: the Received: header
+/// the front puts first (its parts are bounded: HELO name, client, host
+/// name, TLS line, one recipient).
+const RECEIVED_ALLOWANCE: u64 = 8 << 10;
+
 impl QueueRunner {
-    pub(super) fn add_front(&mut self, connection: u64, fd: OwnedFd) {
+    pub(super) fn add_front(
+        &mut self,
+        connection: u64,
+        peer: SocketAddr,
+        daemon: String,
+        fd: OwnedFd,
+    ) {
         let stream = UnixStream::from(fd);
         if stream.set_nonblocking(true).is_err() {
             return;
@@ -45,7 +69,7 @@ impl QueueRunner {
         self.next_token += 1;
         let mut channel = queue_front_channel(stream);
         let registered = self.poll.registry().register(
-            &mut SourceFd(&channel.as_raw_fd()),
+            &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&channel)),
             token,
             Interest::READABLE | Interest::WRITABLE,
         );
@@ -66,7 +90,9 @@ impl QueueRunner {
             FrontConn {
                 channel,
                 connection,
-                open: HashMap::new(),
+                peer,
+                daemon,
+                message: None,
                 greeted: false,
             },
         );
@@ -125,18 +151,25 @@ impl QueueRunner {
             FrontToQueue::OpenMessage => self.open_message(token),
             FrontToQueue::Commit { queue_id, envelope } => self.commit(token, &queue_id, &envelope),
             FrontToQueue::Abort { queue_id } => {
-                if let Some(front) = self.fronts.get_mut(&token) {
-                    if front.open.remove(&queue_id).is_some() {
-                        if let Ok(id) = queue_id.parse::<QueueId>() {
-                            let _ = self.spool.abort(&id);
-                        }
-                    }
+                let matches = self
+                    .fronts
+                    .get(&token)
+                    .and_then(|f| f.message.as_ref())
+                    .is_some_and(|m| m.id.as_str() == queue_id);
+                if matches {
+                    self.discard_message(token);
                 }
                 Ok(())
             }
             FrontToQueue::Etrn { argument } => {
                 let messages = self.schedule.run_matching_now(&argument);
                 self.reply(token, &QueueToFront::EtrnStarted { messages }, &[])
+            }
+            FrontToQueue::LocalUser { name } => {
+                // A password-database lookup on the event loop: fast with
+                // files; a slow NSS source would slow every front.
+                let known = policy::local_user_known(&name);
+                self.reply(token, &QueueToFront::LocalUser { known }, &[])
             }
         }
     }
@@ -169,8 +202,8 @@ impl QueueRunner {
     fn open_message(&mut self, token: Token) -> Result<(), Disconnect> {
         // One message at a time per connection, as SMTP has it: a front
         // asking for more is trying to fill the disk or our fd table.
-        if self.fronts.get(&token).is_some_and(|f| !f.open.is_empty()) {
-            return Err("a second message file while one is open".into());
+        if self.fronts.get(&token).is_some_and(|f| f.message.is_some()) {
+            return Err("a second message while one is open".into());
         }
         if self.shutting_down {
             return self.refuse(token, 421, "4.3.2", "Shutting down");
@@ -179,35 +212,63 @@ impl QueueRunner {
             Ok(created) => created,
             Err(e) => {
                 log::err(&format!("cannot create a message file: {e}"));
-                return self.refuse(
-                    token,
-                    452,
-                    "4.4.5",
-                    "Insufficient disk space; try again later",
-                );
+                return self.refuse(token, 452, "4.3.1", "Insufficient system storage");
             }
         };
-        // The front gets a write-only descriptor of its own; ours, opened
-        // for reading and writing, is the one that is fsynced at commit.
-        let writer = match self.spool.open_for_writing(&id) {
-            Ok(writer) => writer,
+        let (read_end, write_end) = match incoming::pipe() {
+            Ok(pipe) => pipe,
             Err(e) => {
-                log::err(&format!("{id}: cannot open the message file: {e}"));
+                log::err(&format!("{id}: cannot make a pipe: {e}"));
                 let _ = self.spool.abort(&id);
                 return self.refuse(token, 451, "4.3.0", "Queue write error; try again later");
             }
         };
+        let limit = match self.settings.config.max_message_size {
+            0 => None,
+            max => Some(max + RECEIVED_ALLOWANCE),
+        };
+        let message = Incoming::new(id.clone(), file, read_end, limit);
+        let fd = message.pipe_fd().expect("a new message has its pipe");
+        if let Err(e) = self.poll.registry().register(
+            &mut SourceFd(&fd),
+            Token(token.0 | PIPE_BIT),
+            Interest::READABLE,
+        ) {
+            log::err(&format!("{id}: cannot watch the pipe: {e}"));
+            let _ = self.spool.abort(&id);
+            return self.refuse(token, 451, "4.3.0", "Queue write error; try again later");
+        }
+        if let Some(front) = self.fronts.get_mut(&token) {
+            front.message = Some(message);
+        }
+        // The front gets the write end only; ours is dropped right after
+        // the frame carried a copy, so the pipe ends when the front closes.
         self.reply(
             token,
             &QueueToFront::Opened {
                 queue_id: id.to_string(),
             },
-            &[writer.as_fd()],
-        )?;
-        if let Some(front) = self.fronts.get_mut(&token) {
-            front.open.insert(id.to_string(), file);
+            &[write_end.as_fd()],
+        )
+    }
+
+    /// The pipe of `token`'s message is readable (or closed).
+    pub(super) fn message_data(&mut self, token: Token) {
+        self.pump(token);
+    }
+
+    /// Moves what arrived into the spool file; closes the pipe once it is
+    /// done with.
+    fn pump(&mut self, token: Token) {
+        let Some(message) = self.fronts.get_mut(&token).and_then(|f| f.message.as_mut()) else {
+            return;
+        };
+        if message.pump() {
+            if let Some(fd) = message.pipe_fd() {
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+            }
+            message.close_pipe();
         }
-        Ok(())
     }
 
     fn commit(
@@ -216,25 +277,69 @@ impl QueueRunner {
         queue_id: &str,
         envelope: &MessageEnvelope,
     ) -> Result<(), Disconnect> {
-        // A front may commit only a file it was given.
-        let file = self
+        // A front may commit only the message it was given.
+        let open = self
             .fronts
-            .get_mut(&token)
-            .and_then(|f| f.open.remove(queue_id))
-            .ok_or_else(|| format!("commit of unknown message {queue_id:?}"))?;
-        let id: QueueId = queue_id
-            .parse()
-            .map_err(|_| format!("bad queue id {queue_id:?}"))?;
-        // The size is the file's, not what the front claims.
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let control = match control_file(&id, envelope, size) {
+            .get(&token)
+            .and_then(|f| f.message.as_ref())
+            .is_some_and(|m| m.id.as_str() == queue_id);
+        if !open {
+            return Err(format!("commit of unknown message {queue_id:?}"));
+        }
+        // The front closed its end before asking: everything it wrote is
+        // in the pipe, and the pipe is at its end.
+        self.pump(token);
+        let front = self.fronts.get_mut(&token).ok_or_else(String::new)?;
+        let mut message = front.message.take().expect("checked above");
+        let (client, daemon, peer) = (
+            policy::client_name(&front.peer),
+            front.daemon.clone(),
+            front.peer,
+        );
+        match message.state() {
+            State::Complete => {}
+            State::Receiving => {
+                self.forget_message(message);
+                return Err("commit while the message was still being written".into());
+            }
+            State::TooBig => {
+                self.forget_message(message);
+                return self.refuse(
+                    token,
+                    552,
+                    "5.3.4",
+                    "Message size exceeds fixed maximum message size",
+                );
+            }
+            State::Failed(e) => {
+                log::err(&format!("{}: cannot write the message: {e}", message.id));
+                let full = e.raw_os_error() == Some(nix::libc::ENOSPC)
+                    || e.raw_os_error() == Some(nix::libc::EDQUOT);
+                self.forget_message(message);
+                return if full {
+                    self.refuse(token, 452, "4.3.1", "Insufficient system storage")
+                } else {
+                    self.refuse(token, 451, "4.3.0", "Queue write error; try again later")
+                };
+            }
+        }
+        message.close_pipe();
+        if let Err(why) = check_recipients(&self.settings, peer, envelope) {
+            self.forget_message(message);
+            return Err(why);
+        }
+        // The size is what arrived, not anything the front claims.
+        let size = message.received();
+        let id = message.id.clone();
+        let mut control = match control_file(&id, envelope, size) {
             Ok(control) => control,
             Err(why) => {
-                let _ = self.spool.abort(&id);
+                self.forget_message(message);
                 return Err(why);
             }
         };
-        if let Err(e) = self.spool.commit(&id, &file, &control) {
+        control.client = client;
+        if let Err(e) = self.spool.commit(&id, &message.file, &control) {
             log::err(&format!("{id}: queue commit failed: {e}"));
             // The failure may come after the renames: take the message out
             // of the queue too, or the client's retry would make a copy.
@@ -242,7 +347,10 @@ impl QueueRunner {
             let _ = self.spool.abort(&id);
             return self.refuse(token, 451, "4.3.0", "Queue write error; try again later");
         }
-        log::info(5, &logline::from_line(queue_id, envelope, size));
+        log::info(
+            5,
+            &logline::from_line(&control, envelope.message_id.as_deref(), Some(&daemon)),
+        );
         self.schedule
             .add_at(id.clone(), 0, super::schedule::domains_of(&control));
         self.reply(
@@ -254,6 +362,21 @@ impl QueueRunner {
         )
     }
 
+    /// Drops `token`'s message, if any: stops watching its pipe and
+    /// removes its file.
+    fn discard_message(&mut self, token: Token) {
+        if let Some(message) = self.fronts.get_mut(&token).and_then(|f| f.message.take()) {
+            self.forget_message(message);
+        }
+    }
+
+    fn forget_message(&mut self, message: Incoming) {
+        if let Some(fd) = message.pipe_fd() {
+            let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        }
+        let _ = self.spool.abort(&message.id);
+    }
+
     /// While shutting down: fronts without a message in progress are let
     /// go (their sessions answer 451 if they try to send), so the queue
     /// runner can exit once the messages in progress are committed.
@@ -261,7 +384,7 @@ impl QueueRunner {
         let idle: Vec<Token> = self
             .fronts
             .iter()
-            .filter(|(_, f)| f.open.is_empty() && !f.channel.wants_write())
+            .filter(|(_, f)| f.message.is_none() && !f.channel.wants_write())
             .map(|(t, _)| *t)
             .collect();
         for token in idle {
@@ -269,27 +392,51 @@ impl QueueRunner {
         }
     }
 
-    /// Forgets a front, removing the files it never committed.
+    /// Forgets a front, removing the message it never committed.
     fn drop_front(&mut self, token: Token, why: &str) {
-        let Some(mut front) = self.fronts.remove(&token) else {
+        self.discard_message(token);
+        let Some(front) = self.fronts.remove(&token) else {
             return;
         };
         if !why.is_empty() {
             log::warning(
                 1,
-                &format!("front channel {}: {why}; disconnecting", front.connection),
+                &format!(
+                    "front channel {} ({}): {why}; disconnecting",
+                    front.connection,
+                    policy::client_name(&front.peer)
+                ),
             );
         }
         let _ = self
             .poll
             .registry()
-            .deregister(&mut SourceFd(&front.channel.as_raw_fd()));
-        for (queue_id, _) in front.open.drain() {
-            if let Ok(id) = queue_id.parse::<QueueId>() {
-                let _ = self.spool.abort(&id);
-            }
+            .deregister(&mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(
+                &front.channel,
+            )));
+    }
+}
+
+/// Every recipient must be one the front was allowed to accept from this
+/// client: a front that commits others has been taken over.
+fn check_recipients(
+    settings: &Settings,
+    peer: SocketAddr,
+    envelope: &MessageEnvelope,
+) -> Result<(), Disconnect> {
+    for r in &envelope.recipients {
+        let mailbox =
+            parse_mailbox(&r.address).map_err(|e| format!("recipient {:?}: {e}", r.address))?;
+        if mailbox.domain.is_none()
+            || policy::relay_verdict(settings, peer.ip(), &mailbox) == RelayVerdict::Denied
+        {
+            return Err(format!(
+                "committed a recipient it may not accept from this client: <{}>",
+                r.address
+            ));
         }
     }
+    Ok(())
 }
 
 /// Checks what a front sent and turns it into a control file. The control
@@ -318,9 +465,7 @@ fn control_file(id: &QueueId, e: &MessageEnvelope, size: u64) -> Result<ControlF
     };
     control.size = size;
     control.helo = e.helo.clone();
-    control.client = e.client.clone();
     control.protocol = e.protocol.clone();
-    control.auth = e.auth.clone();
     control.deliver_by = e.deliver_by.as_deref().and_then(parse_deliver_by);
     control.next_attempt = now;
     control.recipients = e

@@ -1,7 +1,7 @@
 //! sendmail's log lines for messages: `from=` on receipt, `to=` per
 //! recipient on delivery, in sendmail's field order (REFERENCE §1.4).
 
-use postern_ipc::{MessageEnvelope, RecipientReport, RecipientStatus};
+use postern_ipc::{RecipientReport, RecipientStatus};
 use postern_queue::ControlFile;
 
 /// sendmail's `pintvl`: `HH:MM:SS`, or `D+HH:MM:SS` past a day.
@@ -25,26 +25,29 @@ pub fn priority(size: u64, recipients: usize) -> u64 {
     size + 30_000 * recipients as u64
 }
 
-/// `QID: from=<s>, size=N, class=0, nrcpts=N, msgid=<…>, bodytype=…, proto=…, daemon=…, relay=…`.
-pub fn from_line(queue_id: &str, e: &MessageEnvelope, size: u64) -> String {
+/// `QID: from=<s>, size=N, class=0, nrcpts=N, msgid=<…>, bodytype=…, proto=…, daemon=…, relay=…`,
+/// from what was committed (the client as master saw it).
+pub fn from_line(control: &ControlFile, message_id: Option<&str>, daemon: Option<&str>) -> String {
     let mut line = format!(
-        "{queue_id}: from=<{}>, size={size}, class=0, nrcpts={}",
-        e.sender,
-        e.recipients.len()
+        "{}: from=<{}>, size={}, class=0, nrcpts={}",
+        control.id,
+        control.sender,
+        control.size,
+        control.recipients.len()
     );
-    if let Some(msgid) = &e.message_id {
+    if let Some(msgid) = message_id {
         line.push_str(&format!(", msgid={msgid}"));
     }
-    if let Some(body) = &e.body {
-        line.push_str(&format!(", bodytype={body}"));
+    if let Some(body) = control.body {
+        line.push_str(&format!(", bodytype={}", body.as_str()));
     }
-    if !e.protocol.is_empty() {
-        line.push_str(&format!(", proto={}", e.protocol));
+    if !control.protocol.is_empty() {
+        line.push_str(&format!(", proto={}", control.protocol));
     }
-    if let Some(daemon) = &e.daemon {
+    if let Some(daemon) = daemon {
         line.push_str(&format!(", daemon={daemon}"));
     }
-    line.push_str(&format!(", relay={}", e.client));
+    line.push_str(&format!(", relay={}", control.client));
     line
 }
 

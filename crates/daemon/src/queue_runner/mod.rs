@@ -13,6 +13,7 @@
 
 mod control;
 mod fronts;
+mod incoming;
 mod logline;
 mod schedule;
 mod submit;
@@ -41,6 +42,8 @@ const MASTER: Token = Token(0);
 const DELIVERY: Token = Token(1);
 /// Fronts get tokens from here on.
 const FIRST_FRONT: usize = 2;
+/// A front's token with this bit set stands for its message pipe.
+const PIPE_BIT: usize = 1 << 62;
 
 /// The queue runner's state.
 pub struct QueueRunner {
@@ -178,6 +181,10 @@ impl QueueRunner {
                 let result = match token {
                     MASTER => self.master_ready(),
                     DELIVERY => self.delivery_ready(),
+                    _ if token.0 & PIPE_BIT != 0 => {
+                        self.message_data(Token(token.0 & !PIPE_BIT));
+                        Ok(())
+                    }
                     _ => {
                         self.front_ready(token);
                         Ok(())
@@ -205,8 +212,15 @@ impl QueueRunner {
         loop {
             match self.master.try_recv() {
                 Ok(None) => return Ok(()),
-                Ok(Some((MasterToQueue::NewFront { connection }, mut fds))) => match fds.pop() {
-                    Some(fd) => self.add_front(connection, fd),
+                Ok(Some((
+                    MasterToQueue::NewFront {
+                        connection,
+                        peer,
+                        daemon,
+                    },
+                    mut fds,
+                ))) => match fds.pop() {
+                    Some(fd) => self.add_front(connection, peer, daemon, fd),
                     None => log::err("queue runner: NewFront without a descriptor"),
                 },
                 Ok(Some((MasterToQueue::RunQueue, _))) => self.schedule.run_all_now(),

@@ -9,7 +9,7 @@
 
 use std::io::{Read, Write};
 
-use postern_ipc::{Caller, ControlReply, EnvelopeRecipient, MessageEnvelope, Submission};
+use postern_ipc::{Caller, ControlReply, Submission};
 use postern_queue::{received_header, ControlFile, ReceivedInfo, RecipientEntry};
 use postern_smtp::address::{parse_forward_path, parse_reverse_path, ReversePath};
 use postern_smtp::PrivacyFlags;
@@ -352,27 +352,16 @@ impl QueueRunner {
             let _ = self.spool.abort(&id);
             return failed(format!("cannot queue the message: {e}"), 75);
         }
-        let envelope = MessageEnvelope {
-            client,
-            protocol: String::new(),
-            sender,
-            size: control.size,
-            message_id: parsed
-                .headers
-                .iter()
-                .chain(added.iter())
-                .find(|h| header_name(h).eq_ignore_ascii_case("message-id"))
-                .map(|h| header_value(h)),
-            recipients: recipients
-                .iter()
-                .map(|r| EnvelopeRecipient {
-                    address: r.clone(),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        };
-        log::info(5, &logline::from_line(id.as_str(), &envelope, control.size));
+        let message_id = parsed
+            .headers
+            .iter()
+            .chain(added.iter())
+            .find(|h| header_name(h).eq_ignore_ascii_case("message-id"))
+            .map(|h| header_value(h));
+        log::info(
+            5,
+            &logline::from_line(&control, message_id.as_deref(), None),
+        );
         self.schedule
             .add_at(id.clone(), 0, super::schedule::domains_of(&control));
         ControlReply::Submitted {

@@ -1,11 +1,12 @@
 //! The queue runner against hostile fronts, in process: a front channel
-//! that sends garbage or a 4 GiB length prefix is disconnected and its
-//! unfinished files removed, while the queue runner goes on serving others.
+//! that sends garbage, a 4 GiB length prefix, a flood of frames, an
+//! oversized message, or a recipient it may not accept is disconnected
+//! (or refused) and its unfinished files removed, while the queue runner
+//! goes on serving others; a committed message cannot be changed.
 
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
@@ -13,16 +14,20 @@ use postern_ipc::*;
 
 struct Harness {
     master: MasterQueueChannel,
-    _delivery: DeliveryChannel,
+    delivery: Option<DeliveryChannel>,
     runner: Option<thread::JoinHandle<i32>>,
     spool: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 fn start() -> Harness {
+    start_with("")
+}
+
+fn start_with(config: &str) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let settings = crate::settings::for_tests(dir.path(), "");
+    let settings = crate::settings::for_tests(dir.path(), config);
     std::fs::create_dir_all(&spool).unwrap();
     let (m_ours, m_theirs) = UnixStream::pair().unwrap();
     let (d_theirs, d_ours) = UnixStream::pair().unwrap();
@@ -53,7 +58,7 @@ fn start() -> Harness {
     ));
     Harness {
         master,
-        _delivery: delivery_channel(d_ours),
+        delivery: Some(delivery_channel(d_ours)),
         runner: Some(runner),
         spool,
         _dir: dir,
@@ -61,12 +66,22 @@ fn start() -> Harness {
 }
 
 impl Harness {
-    /// A new front channel, handed to the queue runner as master would.
+    /// A new front channel for a client outside the relay networks,
+    /// handed to the queue runner as master would.
     fn front(&mut self) -> UnixStream {
+        self.front_for(OUTSIDER)
+    }
+
+    /// A new front channel for a client at `peer`.
+    fn front_for(&mut self, peer: &str) -> UnixStream {
         let (ours, theirs) = UnixStream::pair().unwrap();
         self.master
             .send(
-                &MasterToQueue::NewFront { connection: 1 },
+                &MasterToQueue::NewFront {
+                    connection: 1,
+                    peer: peer.parse().unwrap(),
+                    daemon: "MTA".into(),
+                },
                 &[theirs.as_fd()],
             )
             .unwrap();
@@ -78,10 +93,71 @@ impl Harness {
     fn incoming(&self) -> usize {
         std::fs::read_dir(self.spool.join("incoming")).map_or(0, |d| d.count())
     }
+
+    /// The committed messages' control files.
+    fn committed(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(self.spool.join("queue")).unwrap() {
+            let path = entry.unwrap().path();
+            if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("qf")
+            {
+                found.push(std::fs::read_to_string(path).unwrap());
+            }
+        }
+        found
+    }
+
+    /// The data file of a committed message.
+    fn data(&self, queue_id: &str) -> Vec<u8> {
+        std::fs::read(self.spool.join("queue").join(format!("df{queue_id}"))).unwrap()
+    }
+}
+
+const OUTSIDER: &str = "192.0.2.1:40000";
+
+fn envelope_to(rcpt: &str) -> MessageEnvelope {
+    MessageEnvelope {
+        sender: "x@example.net".into(),
+        recipients: vec![EnvelopeRecipient {
+            address: rcpt.into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// Opens a message on `front` and returns its id and the pipe's write end.
+fn open(front: &mut FrontChannel) -> (String, std::fs::File) {
+    front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
+    let (reply, mut fds) = front.recv().unwrap();
+    let QueueToFront::Opened { queue_id } = reply else {
+        panic!("{reply:?}")
+    };
+    (queue_id, std::fs::File::from(fds.remove(0)))
+}
+
+fn commit(front: &mut FrontChannel, queue_id: &str, rcpt: &str) {
+    front
+        .send(
+            &FrontToQueue::Commit {
+                queue_id: queue_id.into(),
+                envelope: Box::new(envelope_to(rcpt)),
+            },
+            &[],
+        )
+        .unwrap();
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
+        // A committed message may be out for delivery, and nobody here
+        // delivers it: the delivery client "dies", and the queue runner
+        // with it, instead of waiting for the report.
+        self.delivery = None;
         let _ = self.master.send(&MasterToQueue::Shutdown, &[]);
         if let Some(runner) = self.runner.take() {
             let _ = runner.join();
@@ -113,6 +189,8 @@ fn assert_disconnected(mut stream: UnixStream) {
         match std::io::Read::read(&mut stream, &mut buf) {
             Ok(0) => return,
             Ok(_) => continue,
+            // Closed with our bytes unread.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
             Err(e) => panic!("expected a disconnect, got {e}"),
         }
     }
@@ -164,32 +242,11 @@ fn a_four_gib_length_prefix_disconnects_without_allocating() {
 fn a_front_cannot_commit_a_message_it_was_not_given() {
     let mut h = start();
     let mut a = good_front(&mut h);
-    a.send(&FrontToQueue::OpenMessage, &[]).unwrap();
-    let QueueToFront::Opened { queue_id } = a.recv().unwrap().0 else {
-        panic!()
-    };
+    let (queue_id, _pipe) = open(&mut a);
     let mut b = good_front(&mut h);
-    let envelope = MessageEnvelope {
-        sender: "x@example.net".into(),
-        recipients: vec![EnvelopeRecipient {
-            address: "y@mx.test".into(),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    b.send(
-        &FrontToQueue::Commit {
-            queue_id,
-            envelope: Box::new(envelope),
-        },
-        &[],
-    )
-    .unwrap();
+    commit(&mut b, &queue_id, "y@mx.test");
     assert_disconnected(b.stream().try_clone().unwrap());
-    assert!(!Path::new(&h.spool.join("queue"))
-        .read_dir()
-        .unwrap()
-        .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("qf")));
+    assert!(h.committed().is_empty());
     assert_still_serving(&mut h);
 }
 
@@ -215,17 +272,184 @@ fn one_message_file_at_a_time_per_front() {
 }
 
 #[test]
-fn the_front_gets_a_write_only_descriptor() {
+fn the_front_gets_only_the_write_end_of_a_pipe() {
     let mut h = start();
     let mut front = good_front(&mut h);
-    front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
-    let (reply, mut fds) = front.recv().unwrap();
-    assert!(matches!(reply, QueueToFront::Opened { .. }));
-    let mut file = std::fs::File::from(fds.remove(0));
-    file.write_all(b"Subject: x\r\n").unwrap();
+    let (_, mut pipe) = open(&mut front);
+    pipe.write_all(b"Subject: x\r\n").unwrap();
     let mut buf = [0u8; 4];
     assert!(
-        std::io::Read::read(&mut file, &mut buf).is_err(),
-        "the front could read its message file"
+        std::io::Read::read(&mut pipe, &mut buf).is_err(),
+        "the front could read back"
     );
+    let meta = pipe.metadata().unwrap();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()),
+        "not a pipe"
+    );
+}
+
+#[test]
+fn a_committed_message_is_what_arrived_and_nothing_the_front_holds_changes_it() {
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    let (queue_id, mut pipe) = open(&mut front);
+    pipe.write_all(b"Subject: kept\r\n\r\nbody\r\n").unwrap();
+    drop(pipe);
+    commit(&mut front, &queue_id, "postmaster@mx.test");
+    let (reply, _) = front.recv().unwrap();
+    assert!(matches!(reply, QueueToFront::Committed { .. }), "{reply:?}");
+    assert_eq!(h.data(&queue_id), b"Subject: kept\r\n\r\nbody\r\n");
+    let control = &h.committed()[0];
+    // The client as master saw it, never anything the front said.
+    assert!(control.contains("\nC [192.0.2.1]\n"), "{control}");
+}
+
+#[test]
+fn a_front_keeping_its_pipe_open_cannot_commit() {
+    // A front that kept a copy of the write end could go on writing after
+    // 250: the commit is refused and the front cut off.
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    let (queue_id, mut pipe) = open(&mut front);
+    pipe.write_all(b"Subject: x\r\n\r\nbody\r\n").unwrap();
+    let kept = pipe.try_clone().unwrap();
+    drop(pipe);
+    commit(&mut front, &queue_id, "postmaster@mx.test");
+    assert_disconnected(front.stream().try_clone().unwrap());
+    assert!(h.committed().is_empty());
+    drop(kept);
+    assert_still_serving(&mut h);
+}
+
+#[test]
+fn max_message_size_is_enforced_by_the_queue_runner() {
+    let mut h = start_with("O MaxMessageSize=10000\n");
+    let mut front = good_front(&mut h);
+    let (queue_id, mut pipe) = open(&mut front);
+    // A front that ignores the limit: 1 MB. The queue runner stops reading
+    // past the limit, so the writes fail.
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 << 10];
+        let mut written = 0usize;
+        while written < 1 << 20 {
+            if pipe.write_all(&chunk).is_err() {
+                return written;
+            }
+            written += chunk.len();
+        }
+        written
+    });
+    let written = writer.join().unwrap();
+    assert!(written < 1 << 20, "the queue runner took {written} bytes");
+    commit(&mut front, &queue_id, "postmaster@mx.test");
+    let (reply, _) = front.recv().unwrap();
+    assert_eq!(
+        reply,
+        QueueToFront::Refused {
+            code: 552,
+            enhanced: "5.3.4".into(),
+            text: "Message size exceeds fixed maximum message size".into()
+        }
+    );
+    assert!(h.committed().is_empty());
+    assert_eq!(h.incoming(), 0);
+}
+
+#[test]
+fn recipients_are_checked_again_at_commit() {
+    // A front taken over cannot queue a relay recipient for an outsider.
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    let (queue_id, pipe) = open(&mut front);
+    drop(pipe);
+    commit(&mut front, &queue_id, "victim@example.com");
+    assert_disconnected(front.stream().try_clone().unwrap());
+    assert!(h.committed().is_empty());
+    // Hidden in a local part at a local domain: the same.
+    let mut front = good_front(&mut h);
+    let (queue_id, pipe) = open(&mut front);
+    drop(pipe);
+    commit(&mut front, &queue_id, "\"victim@example.com\"@mx.test");
+    assert_disconnected(front.stream().try_clone().unwrap());
+    assert!(h.committed().is_empty());
+    // From loopback, relaying is allowed.
+    let mut front = front_channel(h.front_for("127.0.0.1:40000"));
+    front
+        .send(
+            &FrontToQueue::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            &[],
+        )
+        .unwrap();
+    assert!(matches!(
+        front.recv().unwrap().0,
+        QueueToFront::Hello { .. }
+    ));
+    let (queue_id, pipe) = open(&mut front);
+    drop(pipe);
+    commit(&mut front, &queue_id, "victim@example.com");
+    assert!(matches!(
+        front.recv().unwrap().0,
+        QueueToFront::Committed { .. }
+    ));
+}
+
+#[test]
+fn a_flooding_front_is_cut_off_and_others_are_served() {
+    let mut h = start();
+    let mut hostile = h.front();
+    let hello = frame::encode(
+        &FrontToQueue::Hello {
+            version: PROTOCOL_VERSION,
+        },
+        0,
+        FRONT_LIMIT,
+    )
+    .unwrap();
+    // Valid frames, as fast as the socket takes them.
+    let flood: Vec<u8> = hello
+        .iter()
+        .copied()
+        .cycle()
+        .take(hello.len() * 5000)
+        .collect();
+    let _ = hostile.write_all(&flood);
+    assert_disconnected(hostile);
+    let etrn = frame::encode(
+        &FrontToQueue::Etrn {
+            argument: "example.org".into(),
+        },
+        0,
+        FRONT_LIMIT,
+    )
+    .unwrap();
+    let greedy = good_front(&mut h);
+    let burst: Vec<u8> = etrn.iter().copied().cycle().take(etrn.len() * 50).collect();
+    let mut raw = greedy.stream().try_clone().unwrap();
+    raw.write_all(&burst).unwrap();
+    assert_disconnected(raw);
+    drop(greedy);
+    assert_still_serving(&mut h);
+}
+
+#[test]
+fn local_users_are_answered_from_the_password_database() {
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    for (name, known) in [
+        ("root", true),
+        ("postmaster", true),
+        ("no-such-user-here", false),
+    ] {
+        front
+            .send(&FrontToQueue::LocalUser { name: name.into() }, &[])
+            .unwrap();
+        assert_eq!(
+            front.recv().unwrap().0,
+            QueueToFront::LocalUser { known },
+            "{name}"
+        );
+    }
 }

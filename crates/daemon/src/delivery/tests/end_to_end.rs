@@ -26,7 +26,7 @@ fn delivers_remote_local_and_failing_recipients() {
         "good@sink.test",
         "bad@sink.test",
         "later@sink.test",
-        "Alice@local.test",
+        "Root@local.test",
         "x@closed.test",
         "y@deny.test",
         "..@local.test",
@@ -58,9 +58,9 @@ fn delivers_remote_local_and_failing_recipients() {
         (status, reply.as_str()),
         (RecipientStatus::TempFail, "451 4.3.0 Try again later")
     );
-    let (status, reply, relay, mailer) = status_of(&report, "Alice@local.test");
+    let (status, reply, relay, mailer) = status_of(&report, "Root@local.test");
     assert_eq!(status, RecipientStatus::Sent);
-    assert_eq!(reply, "250 2.0.0 <Alice@local.test>... Delivered");
+    assert_eq!(reply, "250 2.0.0 <Root@local.test>... Delivered");
     assert_eq!((relay.as_str(), mailer.as_str()), ("local", "local"));
     let (status, reply, relay, _) = status_of(&report, "x@closed.test");
     assert_eq!(status, RecipientStatus::TempFail);
@@ -76,7 +76,7 @@ fn delivers_remote_local_and_failing_recipients() {
         (status, reply.as_str()),
         (
             RecipientStatus::PermFail,
-            "550 5.1.1 <..@local.test>... User unknown"
+            "553 5.1.3 <..@local.test>... Invalid address"
         )
     );
 
@@ -90,7 +90,7 @@ fn delivers_remote_local_and_failing_recipients() {
         "byte-identical after the dot-stuffing round trip"
     );
 
-    let local = maildir_files(dir.path(), "alice");
+    let local = maildir_files(dir.path(), super::LOCAL_USER);
     assert_eq!(local.len(), 1);
     let want = [
         b"Return-Path: <sender@example.org>\n".as_slice(),

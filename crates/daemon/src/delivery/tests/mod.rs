@@ -58,6 +58,7 @@ pub fn settings_full(
         hostname: config.hostname(),
         local_names: LocalHostNames::from_names(["local.test", "localhost", "delivery.test"]),
         mailertable,
+        access: postern_config::AccessMap::load(&config.table_path("access")).unwrap(),
         // As master builds it: the client context always exists.
         tls: TlsContexts {
             server: None,
@@ -217,6 +218,9 @@ pub fn maildir_files(root: &Path, user: &str) -> Vec<Vec<u8>> {
         })
         .unwrap_or_default()
 }
+
+/// A local user every machine has (local delivery needs a real one).
+pub const LOCAL_USER: &str = "root";
 
 /// A body with leading dots, a lone dot line and smuggling-shaped text.
 pub const BODY: &[u8] =

@@ -1,0 +1,350 @@
+//! The access map (`access` next to the configuration file): sendmail's
+//! `key  value` lines, keys tagged `Tag:rest` (`TLS_Srv:mx.example.com`,
+//! `ClientConn:192.0.2.1`, `Connect:spam.example`) or untagged.
+//!
+//! Read today, with sendmail's meanings:
+//!
+//! - `TLS_Srv:` (per destination server, by host name or address): what an
+//!   outbound TLS connection must achieve, `VERIFY`, `VERIFY:bits` or
+//!   `ENCR:bits`, with sendmail's extensions `+CN` (the certificate names
+//!   the server), `+CN:name`, `+CS:subject`, `+CI:issuer` (several joined
+//!   by `++`) and the `PERM+`/`TEMP+` prefixes that choose a permanent or
+//!   temporary failure (`TLS_Srv:bank.example.com VERIFY:128+CN`);
+//! - `Try_TLS:` (per destination): `NO` means never offer STARTTLS to it;
+//! - `ClientConn:` (per client address): the most connections a client
+//!   may hold at once (sendmail's `FEATURE(conncontrol)`), `0` for no
+//!   limit.
+//!
+//! Other keys (`Connect:`, `From:`, `To:` and the untagged ones) are kept
+//! as written for the relay and spam checks that use them.
+//!
+//! Lookups follow sendmail's `D` and `A` rulesets: a host name, then each
+//! parent domain; an IPv4 address, then each shorter prefix of its octets
+//! (`192.0.2.1`, `192.0.2`, `192.0`, `192`); an IPv6 address as
+//! `IPv6:2001:db8::1`; finally the bare tag (`TLS_Srv:`) as the default.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::error::{ConfigError, ConfigErrors};
+use crate::tables::{finish, read_lines};
+
+/// How a failed TLS requirement fails the delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// `403 4.7.0`: try again later (the default, and `TEMP+`).
+    Temporary,
+    /// `503 5.7.0`: give up (`PERM+`).
+    Permanent,
+}
+
+/// What the connection itself must achieve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsLevel {
+    /// `VERIFY[:bits]`: the peer's certificate verified, and at least this
+    /// many bits of encryption (0 when not given).
+    Verify(u32),
+    /// `ENCR:bits`: at least this many bits of encryption.
+    Encrypt(u32),
+}
+
+/// An extra check on the peer's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertCheck {
+    /// `+CN`: the certificate names the host connected to; `+CN:name`:
+    /// it names `name`.
+    Name(Option<String>),
+    /// `+CS:subject`: the certificate's subject is exactly this.
+    Subject(String),
+    /// `+CI:issuer`: the certificate's issuer is exactly this.
+    Issuer(String),
+}
+
+/// A `TLS_Srv:` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsRequirement {
+    /// How a failure fails.
+    pub severity: Severity,
+    /// The level required.
+    pub level: TlsLevel,
+    /// Certificate checks, in order.
+    pub checks: Vec<CertCheck>,
+}
+
+impl TlsRequirement {
+    /// Parses `[PERM+|TEMP+]VERIFY[:bits]|ENCR:bits[+ext[++ext…]]`.
+    pub fn parse(value: &str) -> Result<TlsRequirement, String> {
+        let bad = || format!("bad TLS requirement \"{value}\"");
+        let (severity, rest) = if let Some(rest) = strip_prefix_ci(value, "PERM+") {
+            (Severity::Permanent, rest)
+        } else if let Some(rest) = strip_prefix_ci(value, "TEMP+") {
+            (Severity::Temporary, rest)
+        } else {
+            (Severity::Temporary, value)
+        };
+        let (level, extensions) = match rest.split_once('+') {
+            Some((level, ext)) => (level, Some(ext)),
+            None => (rest, None),
+        };
+        let bits = |b: &str| b.parse::<u32>().map_err(|_| bad());
+        let level = match level.split_once(':') {
+            None if level.eq_ignore_ascii_case("VERIFY") => TlsLevel::Verify(0),
+            Some((l, b)) if l.eq_ignore_ascii_case("VERIFY") => TlsLevel::Verify(bits(b)?),
+            Some((l, b)) if l.eq_ignore_ascii_case("ENCR") => TlsLevel::Encrypt(bits(b)?),
+            _ => return Err(bad()),
+        };
+        let mut checks = Vec::new();
+        for ext in extensions.into_iter().flat_map(|e| e.split("++")) {
+            let (tag, arg) = match ext.split_once(':') {
+                Some((t, a)) => (t, Some(a.to_string())),
+                None => (ext, None),
+            };
+            checks.push(match (tag.to_ascii_uppercase().as_str(), arg) {
+                ("CN", name) => CertCheck::Name(name.filter(|n| !n.is_empty())),
+                ("CS", Some(s)) if !s.is_empty() => CertCheck::Subject(s),
+                ("CI", Some(i)) if !i.is_empty() => CertCheck::Issuer(i),
+                _ => return Err(bad()),
+            });
+        }
+        Ok(TlsRequirement {
+            severity,
+            level,
+            checks,
+        })
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// The access map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessMap {
+    tls_srv: BTreeMap<String, TlsRequirement>,
+    try_tls: BTreeMap<String, bool>,
+    client_conn: BTreeMap<String, u32>,
+    /// Every other entry, key (tag lower-cased) → value, as written.
+    other: BTreeMap<String, String>,
+}
+
+impl AccessMap {
+    /// Reads the table at `path`; a missing file is empty.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let mut map = AccessMap::default();
+        let mut errors = Vec::new();
+        for (line_no, line) in read_lines(path)? {
+            if let Err(why) = map.add(&line) {
+                errors.push(ConfigError::new(path, line_no, why));
+            }
+        }
+        finish(map, errors)
+    }
+
+    /// Builds a map from lines (tests, the development instance).
+    pub fn parse_str(text: &str) -> Result<Self, String> {
+        let mut map = AccessMap::default();
+        for line in text.lines().map(str::trim) {
+            if !line.is_empty() && !line.starts_with('#') {
+                map.add(line)?;
+            }
+        }
+        Ok(map)
+    }
+
+    fn add(&mut self, line: &str) -> Result<(), String> {
+        let Some((key, value)) = line.split_once(char::is_whitespace) else {
+            return Err(format!("missing value after \"{line}\""));
+        };
+        let value = value.trim();
+        let (tag, rest) = match key.split_once(':') {
+            Some((tag, rest)) if !tag.is_empty() && !tag.contains(['[', '.']) => {
+                (tag.to_ascii_lowercase(), rest.to_ascii_lowercase())
+            }
+            _ => (String::new(), key.to_ascii_lowercase()),
+        };
+        match tag.as_str() {
+            "tls_srv" => {
+                self.tls_srv.insert(rest, TlsRequirement::parse(value)?);
+            }
+            "try_tls" => {
+                self.try_tls.insert(rest, !value.eq_ignore_ascii_case("NO"));
+            }
+            "clientconn" => {
+                let n = value
+                    .parse()
+                    .map_err(|_| format!("ClientConn: \"{value}\" is not a number"))?;
+                self.client_conn.insert(rest, n);
+            }
+            _ => {
+                let key = if tag.is_empty() {
+                    rest
+                } else {
+                    format!("{tag}:{rest}")
+                };
+                self.other.insert(key, value.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// The `TLS_Srv:` requirement for a server named `host` (absent for an
+    /// address literal) at `addr`.
+    pub fn tls_requirement(&self, host: Option<&str>, addr: IpAddr) -> Option<&TlsRequirement> {
+        lookup(&self.tls_srv, host, Some(addr))
+    }
+
+    /// False when `Try_TLS:` says `NO` for this server.
+    pub fn try_tls(&self, host: Option<&str>, addr: IpAddr) -> bool {
+        lookup(&self.try_tls, host, Some(addr))
+            .copied()
+            .unwrap_or(true)
+    }
+
+    /// The `ClientConn:` limit for a client at `addr`, if any entry names
+    /// it or a default is set.
+    pub fn client_connections(&self, addr: IpAddr) -> Option<u32> {
+        lookup(&self.client_conn, None, Some(addr)).copied()
+    }
+
+    /// An entry the checks of this version do not use, by its full key
+    /// (`connect:spam.example`, `example.com`).
+    pub fn other(&self, key: &str) -> Option<&str> {
+        self.other
+            .get(&key.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+/// sendmail's `D` (host, then parent domains), `A` (address, then shorter
+/// prefixes) and finally the bare tag's default.
+fn lookup<'a, T>(
+    table: &'a BTreeMap<String, T>,
+    host: Option<&str>,
+    addr: Option<IpAddr>,
+) -> Option<&'a T> {
+    if let Some(host) = host {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let mut rest = host.as_str();
+        loop {
+            if let Some(v) = table.get(rest) {
+                return Some(v);
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) => rest = parent,
+                None => break,
+            }
+        }
+    }
+    match addr {
+        Some(IpAddr::V4(v4)) => {
+            let octets = v4.octets().map(|o| o.to_string());
+            for n in (1..=4).rev() {
+                if let Some(v) = table.get(&octets[..n].join(".")) {
+                    return Some(v);
+                }
+            }
+        }
+        Some(IpAddr::V6(v6)) => {
+            if let Some(v) = table.get(&format!("ipv6:{v6}")) {
+                return Some(v);
+            }
+        }
+        None => {}
+    }
+    table.get("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: &str) -> TlsRequirement {
+        TlsRequirement::parse(v).unwrap()
+    }
+
+    #[test]
+    fn tls_requirements_in_sendmails_syntax() {
+        assert_eq!(
+            req("VERIFY"),
+            TlsRequirement {
+                severity: Severity::Temporary,
+                level: TlsLevel::Verify(0),
+                checks: vec![]
+            }
+        );
+        assert_eq!(req("verify:112").level, TlsLevel::Verify(112));
+        assert_eq!(req("ENCR:128").level, TlsLevel::Encrypt(128));
+        let r = req("PERM+VERIFY:128+CN");
+        assert_eq!(r.severity, Severity::Permanent);
+        assert_eq!(r.checks, vec![CertCheck::Name(None)]);
+        let r = req("TEMP+ENCR:1+CN:mx.example.com++CS:/CN=x++CI:/CN=ca");
+        assert_eq!(
+            r.checks,
+            vec![
+                CertCheck::Name(Some("mx.example.com".into())),
+                CertCheck::Subject("/CN=x".into()),
+                CertCheck::Issuer("/CN=ca".into()),
+            ]
+        );
+        for bad in ["", "NONE", "ENCR", "ENCR:x", "VERIFY+XX", "VERIFY+CS"] {
+            assert!(TlsRequirement::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lookups_by_name_parent_address_prefix_and_default() {
+        let map = AccessMap::parse_str(
+            "TLS_Srv:secure.example VERIFY\n\
+             TLS_Srv:192.0.2 ENCR:128\n\
+             TLS_Srv:IPv6:2001:db8::1 ENCR:256\n\
+             Try_TLS:broken.example NO\n\
+             ClientConn:192.0.2.7 2\n\
+             ClientConn: 10\n\
+             Connect:spam.example REJECT\n",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let level = |h: Option<&str>, a: &str| map.tls_requirement(h, ip(a)).map(|r| r.level);
+        assert_eq!(
+            level(Some("mx.SECURE.example."), "198.51.100.1"),
+            Some(TlsLevel::Verify(0))
+        );
+        assert_eq!(
+            level(Some("other.example"), "192.0.2.9"),
+            Some(TlsLevel::Encrypt(128))
+        );
+        assert_eq!(level(None, "2001:db8::1"), Some(TlsLevel::Encrypt(256)));
+        assert_eq!(level(Some("other.example"), "198.51.100.1"), None);
+        assert!(!map.try_tls(Some("mx.broken.example"), ip("198.51.100.1")));
+        assert!(map.try_tls(Some("fine.example"), ip("198.51.100.1")));
+        assert_eq!(map.client_connections(ip("192.0.2.7")), Some(2));
+        assert_eq!(map.client_connections(ip("192.0.2.8")), Some(10));
+        assert_eq!(map.other("connect:SPAM.example"), Some("REJECT"));
+    }
+
+    #[test]
+    fn bad_lines_name_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access");
+        std::fs::write(
+            &path,
+            "# x\nTLS_Srv:a.example VERIFY\nTLS_Srv:b.example SOMETIMES\nClientConn:1.2.3.4 many\nlonely\n",
+        )
+        .unwrap();
+        let e = AccessMap::load(&path).unwrap_err().to_string();
+        assert!(e.contains(":3: bad TLS requirement \"SOMETIMES\""), "{e}");
+        assert!(
+            e.contains(":4: ClientConn: \"many\" is not a number"),
+            "{e}"
+        );
+        assert!(e.contains(":5: missing value"), "{e}");
+        assert_eq!(
+            AccessMap::load(&dir.path().join("none")).unwrap(),
+            AccessMap::default()
+        );
+    }
+}

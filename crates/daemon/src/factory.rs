@@ -1,0 +1,398 @@
+//! The front factory: exec'ed by master at start (and again after a
+//! reload or a crashed front), it forks one front per connection master
+//! hands it.
+//!
+//! Why a process of its own: a front forked from master would inherit
+//! master's heap (queue listings, the client key, whatever the control
+//! socket last carried) and master's address-space layout, the same in
+//! every front. The factory is a fresh image that reads nothing but its
+//! configuration and master's channel, so fronts inherit nothing worth
+//! stealing but the server's TLS context, which they need until keys move
+//! into a key holder. When a front crashes (a signal such as SIGSEGV or
+//! SIGSYS), master replaces the factory at once, so a crash-and-retry
+//! attack never meets the same layout (stack canary, library addresses)
+//! twice.
+//!
+//! Its main is a checklist: take the channel on descriptor 3, read the
+//! configuration (server TLS only), open the log, resolve FrontUser,
+//! compile the fronts' seccomp filter, open the jail, confine itself
+//! (chroot into the jail, only CAP_SETUID and CAP_SETGID kept), say Hello,
+//! then serve: fork a front per `Accepted`, report `Started`, reap fronts
+//! and report `Exited`, stop forking on `Retire` or SIGTERM and exit once
+//! the last front is gone.
+//!
+//! Security posture: root with two capabilities, in an empty read-only
+//! chroot, no new privileges, not dumpable. It never reads a byte from
+//! the network; master, its only peer, is trusted. Fronts die with it
+//! (their parent-death signal), and it dies with master.
+
+use std::collections::HashMap;
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::resource::Resource;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use postern_ipc::{
+    AcceptedConnection, ChannelError, FactoryChannel, FactoryToMaster, MasterToFactory,
+    PROTOCOL_VERSION,
+};
+use signal_hook::consts::{SIGCHLD, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::privsep::{self, Identity, Jail, SyscallFilter};
+use crate::settings::{Settings, TlsSides};
+use crate::{front, log, policy};
+
+const CHANNEL: Token = Token(0);
+const SIGNALS: Token = Token(1);
+
+/// sendmail's EX_CONFIG.
+const EX_CONFIG: i32 = 78;
+
+/// Descriptors a front may have open at once: standard I/O, the client,
+/// the queue channel, syslog, the message pipe, and room to spare.
+const FRONT_MAX_FILES: u64 = 16;
+/// Address space a front may map: its image and libraries, OpenSSL, a
+/// session's buffers. A front growing past this is broken or attacked.
+const FRONT_MAX_ADDRESS_SPACE: u64 = 512 << 20;
+/// What a front may write to a regular file: nothing, unless its standard
+/// error (`--log-stderr`) is one.
+const FRONT_MAX_FILE_SIZE_LOGGING: u64 = 64 << 20;
+
+/// Runs the front factory (posternd `--front-factory`); returns the exit
+/// code.
+pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
+    let channel = match privsep::inherited_factory_channel() {
+        Ok(channel) => channel,
+        Err(e) => {
+            eprintln!("posternd --front-factory: {e}");
+            return 2;
+        }
+    };
+    let settings = match Settings::load_with(config_path, TlsSides::ServerOnly) {
+        Ok(settings) => settings,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return EX_CONFIG;
+        }
+    };
+    if let Ok(name) = std::ffi::CString::new("posternd-forker") {
+        let _ = nix::sys::prctl::set_name(&name);
+    }
+    log::init(settings.config.log_level, log_stderr);
+    match start(settings, channel, log_stderr) {
+        Ok(mut factory) => factory.serve(),
+        Err(e) => {
+            log::crit(&format!("front factory: {e}"));
+            1
+        }
+    }
+}
+
+/// The factory's state.
+struct Factory {
+    settings: Settings,
+    front_user: Identity,
+    filter: SyscallFilter,
+    limits: Vec<(Resource, u64)>,
+    channel: FactoryChannel,
+    poll: Poll,
+    signals: Signals,
+    /// Live fronts: pid → connection.
+    fronts: HashMap<Pid, u64>,
+    retiring: bool,
+}
+
+fn start(settings: Settings, channel: UnixStream, log_stderr: bool) -> Result<Factory, String> {
+    let front_user = if privsep::privileged() {
+        privsep::lookup(&settings.config.front_user).map_err(|e| e.to_string())?
+    } else {
+        privsep::current_identity()
+    };
+    let filter = privsep::front_filter()?;
+    let jail = if privsep::privileged() {
+        Some(privsep::open_jail(&crate::master::jail_dir())?)
+    } else {
+        None
+    };
+    privsep::confine_front_factory(jail.as_ref().map(|fd| std::os::fd::AsFd::as_fd(fd)))
+        .map_err(|e| e.to_string())?;
+    drop(jail);
+    let file_size = if log_stderr {
+        FRONT_MAX_FILE_SIZE_LOGGING
+    } else {
+        0
+    };
+    let limits = vec![
+        (Resource::RLIMIT_NPROC, 0),
+        (Resource::RLIMIT_NOFILE, FRONT_MAX_FILES),
+        (Resource::RLIMIT_AS, FRONT_MAX_ADDRESS_SPACE),
+        (Resource::RLIMIT_FSIZE, file_size),
+        (Resource::RLIMIT_CORE, 0),
+    ];
+    let poll = Poll::new().map_err(|e| e.to_string())?;
+    channel.set_nonblocking(true).map_err(|e| e.to_string())?;
+    poll.registry()
+        .register(
+            &mut SourceFd(&channel.as_raw_fd()),
+            CHANNEL,
+            Interest::READABLE,
+        )
+        .map_err(|e| e.to_string())?;
+    let mut signals = Signals::new([SIGCHLD, SIGTERM]).map_err(|e| e.to_string())?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)
+        .map_err(|e| e.to_string())?;
+    let mut channel = postern_ipc::factory_channel(channel);
+    channel
+        .send(
+            &FactoryToMaster::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            &[],
+        )
+        .map_err(|e| e.to_string())?;
+    log::info(
+        12,
+        &format!("front factory ready: fronts run as {}", front_user.name),
+    );
+    Ok(Factory {
+        settings,
+        front_user,
+        filter,
+        limits,
+        channel,
+        poll,
+        signals,
+        fronts: HashMap::new(),
+        retiring: false,
+    })
+}
+
+impl Factory {
+    fn serve(&mut self) -> i32 {
+        let mut events = Events::with_capacity(64);
+        loop {
+            if self.retiring && self.fronts.is_empty() {
+                return 0;
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(60))) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::crit(&format!("front factory: poll: {e}"));
+                return 1;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    CHANNEL => {
+                        if let Err(code) = self.master_ready() {
+                            return code;
+                        }
+                    }
+                    _ => self.signalled(),
+                }
+            }
+        }
+    }
+
+    /// Frames from master; `Err` ends the factory.
+    fn master_ready(&mut self) -> Result<(), i32> {
+        loop {
+            match self.channel.try_recv() {
+                Ok(None) => return Ok(()),
+                Ok(Some((MasterToFactory::Hello { version }, _)))
+                    if version == PROTOCOL_VERSION => {}
+                Ok(Some((MasterToFactory::Hello { version }, _))) => {
+                    log::crit(&format!("front factory: master speaks protocol {version}"));
+                    return Err(1);
+                }
+                Ok(Some((MasterToFactory::Accepted(accepted), fds))) => {
+                    self.fork_front(accepted, fds)
+                }
+                Ok(Some((MasterToFactory::Retire, _))) => self.retiring = true,
+                // master is gone: fronts follow us (parent-death signal).
+                Err(ChannelError::Closed) => return Err(0),
+                Err(e) => {
+                    log::err(&format!("front factory: master channel: {e}"));
+                    return Err(1);
+                }
+            }
+        }
+    }
+
+    fn signalled(&mut self) {
+        let pending: Vec<i32> = self.signals.pending().collect();
+        for signal in pending {
+            if signal == SIGTERM {
+                self.retiring = true;
+            }
+        }
+        self.reap();
+    }
+
+    fn report(&mut self, msg: FactoryToMaster) {
+        // Failing to tell master means master is gone; we will hear that
+        // on the channel.
+        let _ = self.channel.send(&msg, &[]);
+    }
+
+    fn fork_front(&mut self, accepted: AcceptedConnection, mut fds: Vec<OwnedFd>) {
+        let connection = accepted.connection;
+        if self.retiring || fds.len() != 2 {
+            let reason = if self.retiring {
+                "factory retiring"
+            } else {
+                "descriptors missing"
+            };
+            return self.report(FactoryToMaster::NotStarted {
+                connection,
+                reason: reason.into(),
+            });
+        }
+        let queue_end = UnixStream::from(fds.pop().expect("two descriptors"));
+        let client = TcpStream::from(fds.pop().expect("two descriptors"));
+        // master accepted it non-blocking; the front reads and writes with
+        // blocking calls and timeouts.
+        if let Err(e) = client.set_nonblocking(false) {
+            return self.report(FactoryToMaster::NotStarted {
+                connection,
+                reason: format!("client socket: {e}"),
+            });
+        }
+        let factory = nix::unistd::getpid();
+        match privsep::fork() {
+            Ok(privsep::Forked::Child) => {
+                let code = self.run_front(accepted, client, queue_end, factory);
+                std::process::exit(code);
+            }
+            Ok(privsep::Forked::Parent(pid)) => {
+                self.fronts.insert(pid, connection);
+                self.report(FactoryToMaster::Started {
+                    connection,
+                    pid: pid.as_raw(),
+                });
+            }
+            Err(e) => self.report(FactoryToMaster::NotStarted {
+                connection,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// In the forked child: close what the factory holds, drop to
+    /// FrontUser inside the jail, run the session.
+    fn run_front(
+        &self,
+        accepted: AcceptedConnection,
+        client: TcpStream,
+        queue_end: UnixStream,
+        factory: Pid,
+    ) -> i32 {
+        privsep::reset_signal_handlers();
+        privsep::ignore_file_size_signal();
+        if let Ok(name) = std::ffi::CString::new("posternd-front") {
+            let _ = nix::sys::prctl::set_name(&name);
+        }
+        let mut keep = vec![client.as_raw_fd(), queue_end.as_raw_fd()];
+        keep.extend(log::syslog_fd());
+        privsep::close_fds_except(&keep);
+        log::forked_keeping_socket();
+        let jail = Jail {
+            root: None,
+            limits: &self.limits,
+            parent: Some(factory),
+            syscalls: Some(&self.filter),
+        };
+        let dropped = match privsep::drop_privileges("front", &self.front_user, &jail) {
+            Ok(dropped) => dropped,
+            Err(e) => {
+                log::crit(&format!("front: cannot drop privileges: {e}"));
+                return 1;
+            }
+        };
+        let conn = front::Connection {
+            client: policy::client_name(&accepted.peer),
+            peer: accepted.peer,
+            daemon_name: accepted.daemon,
+            utc_offset: accepted.utc_offset,
+        };
+        front::run(
+            dropped,
+            &self.settings,
+            client,
+            conn,
+            postern_ipc::front_channel(queue_end),
+        )
+    }
+
+    /// Collects exited fronts and tells master.
+    fn reap(&mut self) {
+        loop {
+            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(status) => status,
+            };
+            let Some(pid) = status.pid() else { return };
+            let Some(connection) = self.fronts.remove(&pid) else {
+                continue;
+            };
+            let (crashed, described) = describe(&status);
+            self.report(FactoryToMaster::Exited {
+                connection,
+                pid: pid.as_raw(),
+                crashed,
+                status: described,
+            });
+        }
+    }
+}
+
+/// Whether an exit means a crash, and how to say it.
+fn describe(status: &WaitStatus) -> (bool, String) {
+    match status {
+        WaitStatus::Exited(_, code) => (false, format!("exit {code}")),
+        WaitStatus::Signaled(_, signal, _) => {
+            let crashed = matches!(
+                signal,
+                Signal::SIGSEGV
+                    | Signal::SIGBUS
+                    | Signal::SIGILL
+                    | Signal::SIGFPE
+                    | Signal::SIGABRT
+                    | Signal::SIGSYS
+            );
+            (crashed, format!("signal {}", signal.as_str()))
+        }
+        other => (false, format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crashes_are_told_from_exits() {
+        let pid = Pid::from_raw(1);
+        assert_eq!(
+            describe(&WaitStatus::Exited(pid, 0)),
+            (false, "exit 0".to_string())
+        );
+        assert_eq!(
+            describe(&WaitStatus::Signaled(pid, Signal::SIGSYS, false)),
+            (true, "signal SIGSYS".to_string())
+        );
+        assert_eq!(
+            describe(&WaitStatus::Signaled(pid, Signal::SIGTERM, false)),
+            (false, "signal SIGTERM".to_string())
+        );
+    }
+}

@@ -1,0 +1,437 @@
+//! The one place where privileges change, and where processes are forked,
+//! exec'ed and confined.
+//!
+//! [`drop_privileges`] is Postern's `chroot_uid()`: it takes a role's user
+//! and [`Jail`] and performs, in order: chroot into the jail's open
+//! directory (while still root), setgroups, setresgid, setresuid, clearing
+//! every capability set, `PR_SET_NO_NEW_PRIVS`, `PR_SET_DUMPABLE 0`, the
+//! jail's resource limits, a check that `setuid(0)` fails, the
+//! parent-death signal, and last the jail's seccomp filter. It returns a
+//! [`Dropped`] that nothing else can build, and every role's main takes
+//! one, so "this code runs after the process irrevocably dropped its
+//! privileges" is checked by the compiler.
+//!
+//! Started by an ordinary user, the uid cannot change and there is no
+//! chroot: every role runs as that user and says so once; everything else
+//! (no new privileges, not dumpable, limits, seccomp) still applies.
+//!
+//! `fork` is unsafe in a multi-threaded process (only the calling thread
+//! survives, holding whatever locks the others held). Master and the front
+//! factory are single-threaded by design (one mio loop, no thread pools),
+//! which is what makes the forks below sound.
+//!
+//! The front factory is the one process exec'ed rather than only forked
+//! ([`exec_front_factory`]): fronts are forked from that fresh image, never
+//! from master's, so they inherit neither master's heap (queue listings,
+//! control requests, the client key) nor its address-space layout.
+#![allow(unsafe_code)]
+
+mod syscalls;
+
+pub use syscalls::{front_filter, SyscallFilter};
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::Signal;
+use nix::unistd::{self, ForkResult, Gid, Pid, Uid, User};
+
+use crate::log;
+
+/// The descriptor an exec'ed front factory finds its channel to master on.
+pub const FACTORY_CHANNEL_FD: RawFd = 3;
+
+/// A user a role runs as, resolved while /etc/passwd is still readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The user name.
+    pub name: String,
+    /// Its uid.
+    pub uid: Uid,
+    /// Its primary group (or the group named after `:`).
+    pub gid: Gid,
+}
+
+/// Why privileges could not be dropped; the process must not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivsepError {
+    /// The user does not exist.
+    #[error("unknown user \"{0}\"")]
+    UnknownUser(String),
+    /// The group does not exist.
+    #[error("unknown group \"{0}\"")]
+    UnknownGroup(String),
+    /// A system call failed.
+    #[error("{call} failed: {errno}")]
+    Call {
+        /// Which call.
+        call: &'static str,
+        /// Its error.
+        errno: nix::Error,
+    },
+    /// A capability call failed.
+    #[error("capabilities: {0}")]
+    Caps(String),
+    /// `setuid(0)` still worked after the drop.
+    #[error("setuid(0) succeeded after dropping privileges")]
+    RegainedRoot,
+    /// The parent died before the child could ask to die with it.
+    #[error("the parent process is gone")]
+    Orphaned,
+    /// The seccomp filter could not be built or installed.
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+}
+
+fn call(call: &'static str) -> impl Fn(nix::Error) -> PrivsepError {
+    move |errno| PrivsepError::Call { call, errno }
+}
+
+fn caps_error(e: caps::errors::CapsError) -> PrivsepError {
+    PrivsepError::Caps(e.to_string())
+}
+
+/// Resolves `user` or `user:group` (RunAsUser's syntax).
+pub fn lookup(spec: &str) -> Result<Identity, PrivsepError> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let pw = User::from_name(user)
+        .map_err(call("getpwnam"))?
+        .ok_or_else(|| PrivsepError::UnknownUser(user.to_string()))?;
+    let gid = match group {
+        Some(g) => {
+            nix::unistd::Group::from_name(g)
+                .map_err(call("getgrnam"))?
+                .ok_or_else(|| PrivsepError::UnknownGroup(g.to_string()))?
+                .gid
+        }
+        None => pw.gid,
+    };
+    Ok(Identity {
+        name: pw.name,
+        uid: pw.uid,
+        gid,
+    })
+}
+
+/// The invoking user, for a daemon started without root.
+pub fn current_identity() -> Identity {
+    let uid = Uid::current();
+    let name = User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name);
+    Identity {
+        name,
+        uid,
+        gid: Gid::current(),
+    }
+}
+
+/// True when this process can change users (it runs as root).
+pub fn privileged() -> bool {
+    Uid::effective().is_root()
+}
+
+/// Proof that the calling process has dropped its privileges for good
+/// (or never had any). Only [`drop_privileges`] makes one.
+#[derive(Debug)]
+pub struct Dropped {
+    /// Who the process runs as now.
+    pub uid: Uid,
+    _private: (),
+}
+
+/// What confines a role besides its uid.
+#[derive(Default)]
+pub struct Jail<'a> {
+    /// As root: make this open directory the root (an open descriptor, not
+    /// a path, so nothing can be swapped in between check and use).
+    pub root: Option<BorrowedFd<'a>>,
+    /// Resource limits (soft and hard), set once the uid has changed.
+    pub limits: &'a [(Resource, u64)],
+    /// Die with this parent (the kernel forgets the parent-death signal
+    /// when the uid changes, so it is set after the change), and give up
+    /// if it is already gone.
+    pub parent: Option<Pid>,
+    /// A seccomp filter, installed last.
+    pub syscalls: Option<&'a SyscallFilter>,
+}
+
+/// Drops to `who`, confined by `jail`. Without root, checks that nothing
+/// privileged is left and says once that no uid change happens.
+pub fn drop_privileges(
+    role: &str,
+    who: &Identity,
+    jail: &Jail<'_>,
+) -> Result<Dropped, PrivsepError> {
+    let privileged = privileged();
+    if privileged {
+        if let Some(root) = jail.root {
+            unistd::fchdir(root).map_err(call("fchdir"))?;
+            unistd::chroot(".").map_err(call("chroot"))?;
+            unistd::chdir("/").map_err(call("chdir"))?;
+        }
+        // The bounding set can only shrink while we still hold CAP_SETPCAP
+        // (the front factory already emptied it).
+        caps::clear(None, CapSet::Bounding).map_err(caps_error)?;
+        unistd::setgroups(&[who.gid]).map_err(call("setgroups"))?;
+        unistd::setresgid(who.gid, who.gid, who.gid).map_err(call("setresgid"))?;
+        unistd::setresuid(who.uid, who.uid, who.uid).map_err(call("setresuid"))?;
+        for set in [
+            CapSet::Effective,
+            CapSet::Permitted,
+            CapSet::Inheritable,
+            CapSet::Ambient,
+        ] {
+            caps::clear(None, set).map_err(caps_error)?;
+        }
+    } else {
+        log::info(
+            11,
+            &format!(
+                "{role}: not started as root: running as uid {} without privilege separation by uid",
+                Uid::current()
+            ),
+        );
+    }
+    nix::sys::prctl::set_no_new_privs().map_err(call("prctl(PR_SET_NO_NEW_PRIVS)"))?;
+    // After the uid change, which resets it to fs.suid_dumpable: no core
+    // dump, no ptrace and no /proc/<pid>/mem for processes of the same uid.
+    nix::sys::prctl::set_dumpable(false).map_err(call("prctl(PR_SET_DUMPABLE)"))?;
+    for (resource, value) in jail.limits {
+        setrlimit(*resource, *value, *value).map_err(call("setrlimit"))?;
+    }
+    if privileged && (who.uid.is_root() || unistd::setuid(Uid::from_raw(0)).is_ok()) {
+        return Err(PrivsepError::RegainedRoot);
+    }
+    if let Some(parent) = jail.parent {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(call("prctl(PR_SET_PDEATHSIG)"))?;
+        if unistd::getppid() != parent {
+            return Err(PrivsepError::Orphaned);
+        }
+    }
+    let uid = Uid::current();
+    if let Some(filter) = jail.syscalls {
+        filter.install().map_err(PrivsepError::Seccomp)?;
+    }
+    Ok(Dropped { uid, _private: () })
+}
+
+/// The front factory's own confinement, as root: chrooted into `root`, no
+/// capability left but CAP_SETUID and CAP_SETGID (what forking a front
+/// and dropping it to FrontUser takes), an empty bounding set, no new
+/// privileges, not dumpable. Without root: no new privileges and not
+/// dumpable only.
+pub fn confine_front_factory(root: Option<BorrowedFd<'_>>) -> Result<(), PrivsepError> {
+    if privileged() {
+        if let Some(root) = root {
+            unistd::fchdir(root).map_err(call("fchdir"))?;
+            unistd::chroot(".").map_err(call("chroot"))?;
+            unistd::chdir("/").map_err(call("chdir"))?;
+        }
+        caps::clear(None, CapSet::Bounding).map_err(caps_error)?;
+        let keep: CapsHashSet = [Capability::CAP_SETUID, Capability::CAP_SETGID]
+            .into_iter()
+            .collect();
+        caps::clear(None, CapSet::Ambient).map_err(caps_error)?;
+        caps::clear(None, CapSet::Inheritable).map_err(caps_error)?;
+        caps::set(None, CapSet::Effective, &keep).map_err(caps_error)?;
+        caps::set(None, CapSet::Permitted, &keep).map_err(caps_error)?;
+    }
+    nix::sys::prctl::set_no_new_privs().map_err(call("prctl(PR_SET_NO_NEW_PRIVS)"))?;
+    nix::sys::prctl::set_dumpable(false).map_err(call("prctl(PR_SET_DUMPABLE)"))?;
+    Ok(())
+}
+
+/// Opens the jail directory for [`Jail::root`]: a real directory (not a
+/// symlink), owned by root, mode 0555 and empty, checked on the open
+/// descriptor.
+pub fn open_jail(path: &Path) -> Result<OwnedFd, String> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::{fstat, Mode, SFlag};
+    let fd = open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let st = fstat(&fd).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mode = SFlag::from_bits_truncate(st.st_mode);
+    if !mode.contains(SFlag::S_IFDIR) || st.st_uid != 0 || st.st_mode & 0o7777 != 0o555 {
+        return Err(format!(
+            "{} must be a directory owned by root with mode 0555",
+            path.display()
+        ));
+    }
+    let listing = nix::unistd::dup(&fd).map_err(|e| format!("{}: {e}", path.display()))?;
+    let entries = nix::dir::Dir::from_fd(listing)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .iter()
+        .filter_map(Result::ok)
+        .filter(|e| ![&b"."[..], b".."].contains(&e.file_name().to_bytes()))
+        .count();
+    if entries > 0 {
+        return Err(format!("{} must be empty", path.display()));
+    }
+    Ok(fd)
+}
+
+/// In a child: master's signal handlers write to master's self-pipe, whose
+/// descriptor number the child may reuse for something else. Back to the
+/// default dispositions before anything else happens.
+pub fn reset_signal_handlers() {
+    use nix::sys::signal::{signal, SigHandler};
+    for sig in [
+        Signal::SIGCHLD,
+        Signal::SIGHUP,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+    ] {
+        // SAFETY: installing SIG_DFL runs no code of ours in signal
+        // context; it only undoes master's handlers.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+}
+
+/// Ignores SIGXFSZ, so that a write past RLIMIT_FSIZE fails with EFBIG
+/// instead of killing the process.
+pub fn ignore_file_size_signal() {
+    use nix::sys::signal::{signal, SigHandler};
+    // SAFETY: SIG_IGN runs no code of ours.
+    let _ = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
+}
+
+/// Closes every descriptor above standard error except `keep`, with
+/// `close_range(2)` (no /proc needed, which a chrooted process lacks).
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd > 2).collect();
+    keep.sort_unstable();
+    let mut first: u32 = 3;
+    for fd in keep {
+        let fd = fd as u32;
+        if fd > first {
+            close_range(first, fd - 1);
+        }
+        first = first.max(fd + 1);
+    }
+    close_range(first, u32::MAX);
+}
+
+fn close_range(first: u32, last: u32) {
+    // SAFETY: close_range only closes descriptors. The callers own what it
+    // closes: a freshly forked child that will never use the objects of
+    // its parent holding those descriptors, and exits without dropping
+    // them (std::process::exit).
+    let _ = unsafe { nix::libc::close_range(first, last, 0) };
+}
+
+/// Which side of a fork we are on.
+pub enum Forked {
+    /// The parent, with the child's pid.
+    Parent(Pid),
+    /// The child.
+    Child,
+}
+
+/// Forks the (single-threaded) calling process: master or the front factory.
+pub fn fork() -> Result<Forked, PrivsepError> {
+    // SAFETY: master and the front factory run one thread only (see the
+    // module doc), so the child cannot inherit a lock held by a thread
+    // that does not exist in it.
+    match unsafe { unistd::fork() }.map_err(call("fork"))? {
+        ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+        ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// In a child forked by master: replaces the process with a fresh image of
+/// posternd running as the front factory, its channel on
+/// [`FACTORY_CHANNEL_FD`] and every other descriptor above standard error
+/// closed. Returns only on failure.
+pub fn exec_front_factory(channel: UnixStream, args: &[CString]) -> PrivsepError {
+    if channel.as_raw_fd() != FACTORY_CHANNEL_FD {
+        // SAFETY: in this child, descriptor 3 belongs to nothing we will
+        // use again (everything above standard error is closed next), so
+        // replacing it cannot pull a descriptor from under its owner.
+        match unsafe { unistd::dup2_raw(&channel, FACTORY_CHANNEL_FD) } {
+            // Kept open for the new image: never closed by us.
+            Ok(fd) => std::mem::forget(fd),
+            Err(e) => {
+                return PrivsepError::Call {
+                    call: "dup2",
+                    errno: e,
+                }
+            }
+        }
+    }
+    // SAFETY: descriptor 3 is open (the channel or its copy) for as long
+    // as this borrow is used.
+    let three = unsafe { BorrowedFd::borrow_raw(FACTORY_CHANNEL_FD) };
+    // dup2 leaves the copy inheritable; a descriptor that already was 3
+    // still carries its close-on-exec flag.
+    if let Err(e) = nix::fcntl::fcntl(
+        three,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    ) {
+        return PrivsepError::Call {
+            call: "fcntl",
+            errno: e,
+        };
+    }
+    close_range(FACTORY_CHANNEL_FD as u32 + 1, u32::MAX);
+    // The kernel keeps the parent-death signal across exec: the factory
+    // dies with master, and its fronts with it.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    let exe = CString::new("/proc/self/exe").expect("no NUL");
+    let Err(errno) = unistd::execv(&exe, args);
+    PrivsepError::Call {
+        call: "execv",
+        errno,
+    }
+}
+
+/// In the exec'ed front factory: the channel master left on
+/// [`FACTORY_CHANNEL_FD`], checked to be a socket.
+pub fn inherited_factory_channel() -> Result<UnixStream, String> {
+    use nix::sys::stat::{fstat, SFlag};
+    // SAFETY: only looked at, and only while this function runs.
+    let three = unsafe { BorrowedFd::borrow_raw(FACTORY_CHANNEL_FD) };
+    let st = fstat(three)
+        .map_err(|e| format!("descriptor {FACTORY_CHANNEL_FD}: {e} (started by hand?)"))?;
+    if !SFlag::from_bits_truncate(st.st_mode).contains(SFlag::S_IFSOCK) {
+        return Err(format!(
+            "descriptor {FACTORY_CHANNEL_FD} is not master's socket (started by hand?)"
+        ));
+    }
+    // SAFETY: master exec'ed us with its channel on this descriptor, which
+    // nothing else in this fresh process owns; it was checked to be a
+    // socket above.
+    let stream = unsafe { UnixStream::from_raw_fd(FACTORY_CHANNEL_FD) };
+    let _ = nix::fcntl::fcntl(
+        stream.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    Ok(stream)
+}
+
+/// Master adopts the fronts of a front factory that died, so it can reap
+/// them (and drain them on SIGTERM) itself.
+pub fn become_subreaper() {
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+}
+
+/// A `Dropped` for unit tests, which run unprivileged in the test harness.
+#[cfg(test)]
+pub fn unprivileged_for_tests() -> Dropped {
+    Dropped {
+        uid: Uid::current(),
+        _private: (),
+    }
+}

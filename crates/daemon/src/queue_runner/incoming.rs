@@ -1,0 +1,201 @@
+//! A message arriving from a front: the read end of the pipe the front
+//! writes into, and the spool file (`incoming/df<id>`) the bytes go to.
+//!
+//! The front never holds a descriptor of a spool file. It writes into a
+//! pipe; the queue runner moves what arrives into the file (with
+//! `splice`, so the bytes are not copied through user space) and counts
+//! it against MaxMessageSize. At commit the pipe must be at its end (the
+//! front closed it), and afterwards the queue runner's end is closed: a
+//! committed message can no longer be changed by anything the front holds,
+//! and the size on record is the number of bytes that arrived.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
+use postern_queue::QueueId;
+
+/// Bytes moved per call.
+const CHUNK: usize = 64 << 10;
+
+/// Where a message stands.
+#[derive(Debug)]
+pub enum State {
+    /// The front may still write.
+    Receiving,
+    /// The front closed the pipe: every byte is in the file.
+    Complete,
+    /// More than the limit arrived; the rest was refused.
+    TooBig,
+    /// Writing the file failed (a full disk, say).
+    Failed(io::Error),
+}
+
+/// One message being received.
+pub struct Incoming {
+    /// Its queue id.
+    pub id: QueueId,
+    /// `incoming/df<id>`, open for reading and writing.
+    pub file: File,
+    pipe: Option<OwnedFd>,
+    received: u64,
+    limit: Option<u64>,
+    state: State,
+    use_splice: bool,
+}
+
+/// A pipe for a front: the read end, non-blocking, for the queue runner;
+/// the write end, blocking, for the front (which then waits whenever the
+/// queue runner has not caught up).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    Ok((read, write))
+}
+
+impl Incoming {
+    /// A message whose bytes arrive on `pipe` (the read end), at most
+    /// `limit` of them.
+    pub fn new(id: QueueId, file: File, pipe: OwnedFd, limit: Option<u64>) -> Self {
+        Self {
+            id,
+            file,
+            pipe: Some(pipe),
+            received: 0,
+            limit,
+            state: State::Receiving,
+            use_splice: true,
+        }
+    }
+
+    /// The pipe's descriptor while it is open (for the poller).
+    pub fn pipe_fd(&self) -> Option<RawFd> {
+        self.pipe.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Bytes that arrived.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Where the message stands.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Moves what the pipe holds into the file. Returns true once the pipe
+    /// is done with (at its end, over the limit, or failed): the caller
+    /// deregisters it and calls [`Incoming::close_pipe`].
+    pub fn pump(&mut self) -> bool {
+        while let (Some(pipe), State::Receiving) = (self.pipe.as_ref(), &self.state) {
+            let moved = if self.use_splice {
+                let mut offset = self.received as i64;
+                match splice(
+                    pipe,
+                    None,
+                    &self.file,
+                    Some(&mut offset),
+                    CHUNK,
+                    SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE,
+                ) {
+                    // A file system that cannot splice: copy instead.
+                    Err(Errno::EINVAL) => {
+                        self.use_splice = false;
+                        continue;
+                    }
+                    other => other.map_err(io::Error::from),
+                }
+            } else {
+                copy(pipe, &self.file, self.received)
+            };
+            match moved {
+                Ok(0) => self.state = State::Complete,
+                Ok(n) => {
+                    self.received += n as u64;
+                    if self.limit.is_some_and(|limit| self.received > limit) {
+                        self.state = State::TooBig;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.state = State::Failed(e),
+            }
+        }
+        true
+    }
+
+    /// Closes the queue runner's end of the pipe: whatever the front
+    /// writes from now on fails.
+    pub fn close_pipe(&mut self) {
+        self.pipe = None;
+    }
+}
+
+/// The copy `splice` would have done, through a buffer.
+fn copy(pipe: &OwnedFd, file: &File, at: u64) -> io::Result<usize> {
+    let mut buf = vec![0u8; CHUNK];
+    let n = nix::unistd::read(pipe, &mut buf)?;
+    file.write_all_at(&buf[..n], at)?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn message(limit: Option<u64>) -> (Incoming, File, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("df"))
+            .unwrap();
+        let (read, write) = pipe().unwrap();
+        let id: QueueId = "6AP8Cx00006826".parse().unwrap();
+        (Incoming::new(id, file, read, limit), File::from(write), dir)
+    }
+
+    #[test]
+    fn bytes_arrive_until_the_front_closes() {
+        let (mut m, mut front, _d) = message(None);
+        front.write_all(b"Subject: x\r\n\r\n").unwrap();
+        assert!(!m.pump());
+        assert!(matches!(m.state(), State::Receiving));
+        front.write_all(b"body\r\n").unwrap();
+        drop(front);
+        assert!(m.pump());
+        assert!(matches!(m.state(), State::Complete));
+        assert_eq!(m.received(), 20);
+        let mut text = String::new();
+        io::Read::read_to_string(&mut &m.file, &mut text).unwrap();
+        assert_eq!(text, "Subject: x\r\n\r\nbody\r\n");
+    }
+
+    #[test]
+    fn past_the_limit_the_pipe_is_closed() {
+        let (mut m, mut front, _d) = message(Some(10));
+        front.write_all(b"0123456789AB").unwrap();
+        assert!(m.pump());
+        assert!(matches!(m.state(), State::TooBig));
+        m.close_pipe();
+        // The front's next write fails: nobody reads any more.
+        assert!(front.write_all(b"more").is_err());
+    }
+
+    #[test]
+    fn the_copy_fallback_moves_the_same_bytes() {
+        let (mut m, mut front, _d) = message(None);
+        m.use_splice = false;
+        front.write_all(&[7u8; 60_000]).unwrap();
+        drop(front);
+        while !m.pump() {}
+        assert!(matches!(m.state(), State::Complete));
+        assert_eq!(m.file.metadata().unwrap().len(), m.received());
+    }
+}
