@@ -100,6 +100,56 @@ fn the_seed_recipe_offers_starttls_and_the_second_ehlo_does_not() {
     assert!(line.contains(", bits=") && line.contains('/'), "{line}");
 }
 
+/// Runs `openssl s_client -starttls smtp` for TLS 1.2 with `cipher`;
+/// true when the handshake succeeded.
+fn tls12_handshake_with(addr: std::net::SocketAddr, certs: &std::path::Path, cipher: &str) -> bool {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-tls1_2",
+            "-cipher",
+            cipher,
+        ])
+        .arg("-connect")
+        .arg(addr.to_string())
+        .arg("-CAfile")
+        .arg(certs.join("cacert.pem"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success() && text.contains(&format!("Cipher is {cipher}"))
+}
+
+#[test]
+fn only_forward_secret_suites_by_default() {
+    let certs = make_certs();
+    let sink = Sink::start();
+    let daemon = tls_daemon(&sink, certs.path(), &[]);
+    let addr = daemon.smtp_addr();
+    // RSA key exchange: a recorded session decrypts with the key later.
+    for static_rsa in ["AES128-SHA", "AES256-GCM-SHA384"] {
+        assert!(
+            !tls12_handshake_with(addr, certs.path(), static_rsa),
+            "{static_rsa} accepted"
+        );
+    }
+    assert!(tls12_handshake_with(
+        addr,
+        certs.path(),
+        "ECDHE-RSA-AES256-GCM-SHA384"
+    ));
+    // An administrator may still widen the list.
+    let wide = tls_daemon(&sink, certs.path(), &["O CipherList=DEFAULT"]);
+    assert!(tls12_handshake_with(
+        wide.smtp_addr(),
+        certs.path(),
+        "AES256-GCM-SHA384"
+    ));
+}
+
 #[test]
 fn swaks_over_tls_gets_the_tls_received_header() {
     let certs = make_certs();

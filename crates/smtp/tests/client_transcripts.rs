@@ -17,6 +17,14 @@ fn config(starttls: StartTlsPolicy) -> ClientConfig {
         helo_name: "client.example".into(),
         starttls,
         already_tls: false,
+        check_tls: false,
+    }
+}
+
+fn checking(starttls: StartTlsPolicy) -> ClientConfig {
+    ClientConfig {
+        check_tls: true,
+        ..config(starttls)
     }
 }
 
@@ -304,6 +312,64 @@ fn starttls_then_ehlo_again_with_extensions_reset() {
     let ext = o.extensions.unwrap();
     assert!(ext.starttls && !ext.pipelining && !ext.dsn);
     assert_eq!(ext.size, Some(0));
+}
+
+#[test]
+fn the_shell_judges_the_connection_after_the_hello_inside_tls() {
+    let mut t = Script::with(
+        checking(StartTlsPolicy::Opportunistic),
+        envelope(&["bob@b.example"]),
+    );
+    t.hello(&["STARTTLS"]);
+    t.sends("STARTTLS\r\n");
+    t.server("220 2.0.0 Ready to start TLS\r\n");
+    t.start_tls();
+    t.s.tls_started();
+    t.sends(EHLO);
+    t.server("250 mx.example\r\n");
+    assert_eq!(
+        t.next(),
+        Some(ClientOutput::CheckTls {
+            starttls_offered: false
+        })
+    );
+    t.idle();
+    t.s.tls_checked(None);
+    t.sends("MAIL FROM:<alice@a.example>\r\n");
+}
+
+#[test]
+fn a_refused_connection_defers_every_recipient_with_the_shells_reply() {
+    // A server that does not offer STARTTLS where the policy needs it: no
+    // MAIL is sent, every recipient gets the shell's reply, then QUIT.
+    let mut t = Script::with(
+        checking(StartTlsPolicy::Opportunistic),
+        envelope(&["bob@b.example", "carol@b.example"]),
+    );
+    t.hello(&["PIPELINING"]);
+    assert_eq!(
+        t.next(),
+        Some(ClientOutput::CheckTls {
+            starttls_offered: false
+        })
+    );
+    t.s.tls_checked(Some((
+        403,
+        postern_smtp::EnhancedCode::new(4, 7, 0),
+        "other side does not support STARTTLS",
+    )));
+    t.sends("QUIT\r\n");
+    let o = t.done();
+    assert_eq!(statuses(&o), [(403, RecipientStatus::TempFail); 2]);
+    let reply = &o.recipients[0].reply;
+    assert_eq!(
+        (reply.code, reply.enhanced, reply.text().as_str()),
+        (
+            403,
+            Some(postern_smtp::EnhancedCode::new(4, 7, 0)),
+            "other side does not support STARTTLS"
+        )
+    );
 }
 
 #[test]
@@ -626,6 +692,7 @@ fn drive(
                     sent.extend(DotStuffer::encode_all(b"body"));
                     s.body_sent();
                 }
+                ClientOutput::CheckTls { .. } => s.tls_checked(None),
                 ClientOutput::Transcript(_) => {}
                 ClientOutput::Done(o) => return (sent, o),
             }

@@ -62,6 +62,7 @@
 mod context;
 mod error;
 mod load;
+mod names;
 mod stream;
 mod verify;
 

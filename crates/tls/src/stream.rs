@@ -116,6 +116,22 @@ impl<S: Read + Write> TlsStream<S> {
         }
     }
 
+    /// Whether the peer's certificate names `host` (`mx.example.`,
+    /// `[192.0.2.1]`): its subjectAltNames, or its CN when it has no DNS
+    /// name (see `names.rs`). False without a certificate.
+    pub fn peer_names_host(&self, host: &str) -> bool {
+        self.inner
+            .ssl()
+            .peer_certificate()
+            .is_some_and(|cert| crate::names::certificate_names(&cert, host))
+    }
+
+    /// The peer certificate's CN (sendmail's `{cn_subject}`), if any.
+    pub fn peer_common_name(&self) -> Option<String> {
+        let cert = self.inner.ssl().peer_certificate()?;
+        crate::names::common_name(&cert)
+    }
+
     /// The lines the verify callback wrote, one per certificate checked, in
     /// sendmail's LogLevel-14 format: `STARTTLS: TLS cert verify: depth=D
     /// <subject>, state=ok|fail, reason=<X509 error text>`. Empty when no

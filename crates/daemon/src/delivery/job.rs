@@ -22,6 +22,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use postern_config::TlsRequirement;
 use postern_ipc::{DeliveryJob, DeliveryReport, RecipientReport, RecipientStatus};
 use postern_smtp::client::{ClientConfig, ClientSession, Envelope, StartTlsPolicy};
 use postern_tls::ClientTls;
@@ -30,6 +31,7 @@ use super::envelope::envelope;
 use super::maildir;
 use super::message::Message;
 use super::route::{self, Route, Target};
+use super::tls_policy::{self, TlsPolicy};
 use crate::log;
 use crate::settings::Settings;
 
@@ -69,8 +71,12 @@ pub struct SessionPlan {
     /// lines: `mx.example.` or `[192.0.2.1]`.
     pub tls_host: String,
     /// `TLSFallbacktoClear`: the session's configuration and envelope, to
-    /// run it again without STARTTLS after a failed handshake.
+    /// run it again without STARTTLS after a failed handshake. Never for a
+    /// server with a `TLS_Srv:` requirement.
     pub clear_retry: Option<(ClientConfig, Envelope)>,
+    /// The access map's `TLS_Srv:` requirement for this server: the
+    /// session stops after the hello for it to be checked.
+    pub tls_requirement: Option<TlsRequirement>,
     /// Keep the SMTP dialogue for the report (`sendmail -v`).
     pub verbose: bool,
 }
@@ -97,6 +103,7 @@ impl SessionPlan {
             tls_host: self.tls_host.clone(),
             verbose: self.verbose,
             clear_retry: None,
+            tls_requirement: None,
         })
     }
 }
@@ -207,6 +214,7 @@ impl Job {
                             addr,
                             relay,
                             tls_host: target.host.tls_name(),
+                            tls: tls_policy::for_server(settings, &target.host, addr.ip()),
                             mailer: target.mailer,
                             indices,
                         }),
@@ -227,7 +235,7 @@ impl Job {
         let mut plans = Vec::new();
         for mut g in groups {
             g.indices.sort_unstable();
-            match self.session(settings, &g.indices) {
+            match self.session(settings, &g.indices, &g.tls) {
                 Ok((session, config, envelope)) => plans.push(SessionPlan {
                     job_key,
                     queue_id: self.job.queue_id.clone(),
@@ -240,8 +248,10 @@ impl Job {
                     tls: settings.tls.client.clone(),
                     tls_host: g.tls_host,
                     clear_retry: (settings.tls.client.is_some()
-                        && settings.config.tls_fallback_to_clear)
-                        .then_some((config, envelope)),
+                        && settings.config.tls_fallback_to_clear
+                        && g.tls.requirement.is_none())
+                    .then_some((config, envelope)),
+                    tls_requirement: g.tls.requirement,
                     verbose: self.job.verbose,
                 }),
                 Err((status, reply)) => {
@@ -288,16 +298,18 @@ impl Job {
         &self,
         settings: &Settings,
         indices: &[usize],
+        tls: &TlsPolicy,
     ) -> Result<(ClientSession, ClientConfig, Envelope), (RecipientStatus, String)> {
         let config = ClientConfig {
             helo_name: settings.hostname.clone(),
             // ClientCertFile/ClientKeyFile live in the context.
-            starttls: if settings.tls.client.is_some() {
+            starttls: if settings.tls.client.is_some() && tls.try_tls {
                 StartTlsPolicy::Opportunistic
             } else {
                 StartTlsPolicy::Never
             },
             already_tls: false,
+            check_tls: tls.requirement.is_some(),
         };
         if let Err(e) = config.validate() {
             return Err((
@@ -321,6 +333,7 @@ struct Group {
     addr: SocketAddr,
     relay: String,
     tls_host: String,
+    tls: TlsPolicy,
     mailer: String,
     indices: Vec<usize>,
 }

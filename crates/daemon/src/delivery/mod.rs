@@ -34,6 +34,7 @@ mod results;
 pub mod route;
 #[cfg(test)]
 pub(crate) mod tests;
+mod tls_policy;
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;

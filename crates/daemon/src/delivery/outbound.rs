@@ -24,11 +24,16 @@
 //! Bytes read in clear text only ever reach the session (which refuses any
 //! behind the `220`); the handshake reads the socket itself, so none of
 //! them can reach TLS, and nothing read under TLS is mixed with them. The
-//! server's certificate is reported (`verify=`), not enforced. A failed
-//! handshake (error or timeout) is logged; with `TLSFallbacktoClear` the
-//! connection is dropped and the loop at once starts the same delivery
-//! again without STARTTLS ([`Outbound::take_retry`]), otherwise every
-//! recipient is deferred (`454 4.7.0 TLS handshake failed`).
+//! server's certificate is reported (`verify=`); it is enforced only where
+//! the access map's `TLS_Srv:` asks (`tls_policy.rs`): the session then
+//! stops after the hello and the connection is checked before MAIL, and a
+//! connection that falls short (no STARTTLS offered, an unverified or
+//! misnamed certificate, too few bits) defers or fails every recipient
+//! with sendmail's reply. A failed handshake (error or timeout) is logged;
+//! with `TLSFallbacktoClear` (and no requirement) the connection is dropped
+//! and the loop at once starts the same delivery again without STARTTLS
+//! ([`Outbound::take_retry`]), otherwise every recipient is deferred
+//! (`454 4.7.0 TLS handshake failed`).
 //!
 //! Memory per connection is bounded: the body is read in 64 KiB chunks and
 //! only while less than 256 KiB wait to be written (`body.rs`).
@@ -51,6 +56,7 @@ use postern_tls::{Handshake, TlsError, TlsStream};
 use super::body::{BodyStream, OutBuf};
 use super::job::SessionPlan;
 use super::results::{self, describe, phase_name, Destination};
+use super::tls_policy::{self, Achieved};
 use crate::log::{self, Priority};
 
 /// Used for `Timeout.connect` 0 ("the system's default") and any other
@@ -130,6 +136,9 @@ pub struct Outbound {
     results: Option<Vec<(usize, RecipientReport)>>,
     /// The dialogue, kept when the plan is verbose (`sendmail -v`).
     transcript: Vec<String>,
+    /// What the TLS handshake achieved, when a requirement is to be
+    /// checked.
+    achieved: Option<Achieved>,
 }
 
 impl Outbound {
@@ -149,6 +158,7 @@ impl Outbound {
             lost: None,
             results: None,
             transcript: Vec::new(),
+            achieved: None,
             timeouts: timeouts.clone(),
             plan,
         };
@@ -397,6 +407,7 @@ impl Outbound {
                 // `Done` then follows, and the phase is no longer the
                 // handshake's).
                 ClientOutput::StartTls => start_tls = true,
+                ClientOutput::CheckTls { .. } => self.check_tls(),
                 ClientOutput::Done(outcome) => self.finish(outcome),
             }
         }
@@ -456,6 +467,20 @@ impl Outbound {
             Ok(Handshake::Done) => {
                 let info = stream.info();
                 let trace = stream.verify_trace();
+                if let Some(requirement) = &self.plan.tls_requirement {
+                    let names = tls_policy::wanted_names(requirement, &self.plan.tls_host)
+                        .into_iter()
+                        .map(|name| {
+                            let ok = stream.peer_names_host(&name);
+                            (name, ok)
+                        })
+                        .collect();
+                    self.achieved = Some(Achieved {
+                        info: info.clone(),
+                        common_name: stream.peer_common_name(),
+                        names,
+                    });
+                }
                 self.tls_established(&info, trace);
                 self.state = State::Open;
                 self.plan.session.tls_started();
@@ -463,6 +488,36 @@ impl Outbound {
                 self.deadline = now + self.timeout(self.phase);
             }
             Err(e) => self.handshake_failed(&tls_reason(e)),
+        }
+    }
+
+    /// The hello is done: is this connection good enough for the
+    /// server's `TLS_Srv:` requirement? (sendmail's `tls_server`.)
+    fn check_tls(&mut self) {
+        let Some(requirement) = &self.plan.tls_requirement else {
+            return self.plan.session.tls_checked(None);
+        };
+        match tls_policy::check(requirement, self.achieved.as_ref()) {
+            Ok(()) => self.plan.session.tls_checked(None),
+            Err(refusal) => {
+                log::notice(
+                    4,
+                    &format!(
+                        "{}: ruleset=tls_server, arg1={}, relay={}, reject={} {} {}",
+                        self.plan.queue_id,
+                        refusal.verify,
+                        self.plan.relay,
+                        refusal.code,
+                        refusal.enhanced,
+                        refusal.text
+                    ),
+                );
+                self.plan.session.tls_checked(Some((
+                    refusal.code,
+                    refusal.enhanced,
+                    &refusal.text,
+                )));
+            }
         }
     }
 

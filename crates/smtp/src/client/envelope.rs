@@ -29,6 +29,11 @@ pub struct ClientConfig {
     pub starttls: StartTlsPolicy,
     /// The connection is already encrypted (SMTPS, RFC 8314): never STARTTLS.
     pub already_tls: bool,
+    /// After the last EHLO/HELO (the one inside TLS, or the only one),
+    /// stop and ask the shell whether the connection is good enough to
+    /// send mail over ([`ClientOutput::CheckTls`](super::ClientOutput::CheckTls),
+    /// sendmail's `tls_server` ruleset); off, the transaction starts at once.
+    pub check_tls: bool,
 }
 
 /// One recipient of the message.
@@ -186,6 +191,7 @@ mod tests {
             helo_name: "client.example".into(),
             starttls: StartTlsPolicy::Never,
             already_tls: false,
+            check_tls: false,
         };
         assert_eq!(c.validate(), Ok(()));
         c.helo_name = "x\r\nMAIL".into();

@@ -22,6 +22,14 @@ pub enum ClientOutput {
     /// it, then call [`body_sent`](super::ClientSession::body_sent) before
     /// passing any later server bytes to the session.
     SendBody,
+    /// The hello is done (in TLS, or without it) and the session waits
+    /// for the shell's verdict on the connection before MAIL: call
+    /// [`tls_checked`](super::ClientSession::tls_checked). Only with
+    /// `ClientConfig::check_tls`.
+    CheckTls {
+        /// The server offered STARTTLS (and it was not refused or skipped).
+        starttls_offered: bool,
+    },
     /// A line for a `sendmail -v` style transcript.
     Transcript(TranscriptLine),
     /// The session is over. Any `Send` before this one (QUIT) must still be

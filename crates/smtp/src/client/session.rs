@@ -57,6 +57,8 @@ pub(super) enum State {
     Helo,
     StartTls,
     TlsHandshake,
+    /// Waiting for the shell's verdict on the connection (`CheckTls`).
+    TlsCheck,
     /// MAIL/RCPT/DATA replies outstanding, listed in `expect`.
     Transaction,
     Body,
@@ -117,7 +119,7 @@ impl ClientSession {
             State::Greeting => Phase::Greeting,
             State::Ehlo | State::Helo => Phase::Helo,
             State::StartTls => Phase::StartTls,
-            State::TlsHandshake => Phase::TlsHandshake,
+            State::TlsHandshake | State::TlsCheck => Phase::TlsHandshake,
             State::Transaction => match self.expect.front() {
                 Some(Expect::Rcpt(_)) => Phase::Rcpt,
                 Some(Expect::Data) => Phase::DataInit,
@@ -165,6 +167,24 @@ impl ClientSession {
         self.reader = ReplyReader::new();
         self.state = State::Ehlo;
         self.write(vec![commands::ehlo(&self.config.helo_name)]);
+    }
+
+    /// The shell's verdict after `CheckTls`: `None` lets the transaction
+    /// start; a refusal (code, enhanced code, text) becomes every
+    /// recipient's reply and the session ends with QUIT.
+    pub fn tls_checked(&mut self, refusal: Option<(u16, EnhancedCode, &str)>) {
+        if self.state != State::TlsCheck {
+            debug_assert!(false, "tls_checked without CheckTls");
+            return;
+        }
+        match refusal {
+            None => self.start_transaction(),
+            Some((code, enhanced, text)) => {
+                let reply = ServerReply::synthetic(code, enhanced, text);
+                self.resolve_unresolved(&reply);
+                self.quit();
+            }
+        }
     }
 
     /// The TLS handshake failed: every recipient is deferred.
@@ -265,7 +285,7 @@ impl ClientSession {
                     self.output.push_back(ClientOutput::StartTls);
                 }
             }
-            State::StartTls if reply.is_failure() => self.start_transaction(),
+            State::StartTls if reply.is_failure() => self.hello_done(false),
             State::Transaction => self.on_transaction_reply(reply),
             State::DataFinal if reply.is_positive() || reply.is_failure() => {
                 self.resolve_unresolved(&reply);
@@ -284,6 +304,17 @@ impl ClientSession {
         if offered && self.config.starttls == StartTlsPolicy::Opportunistic && !self.tls {
             self.state = State::StartTls;
             self.send(vec!["STARTTLS".into()]);
+        } else {
+            self.hello_done(offered);
+        }
+    }
+
+    /// No more hellos: the shell may judge the connection, then mail.
+    fn hello_done(&mut self, starttls_offered: bool) {
+        if self.config.check_tls {
+            self.state = State::TlsCheck;
+            self.output
+                .push_back(ClientOutput::CheckTls { starttls_offered });
         } else {
             self.start_transaction();
         }

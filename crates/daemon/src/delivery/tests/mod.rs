@@ -8,6 +8,7 @@
 mod channel;
 mod end_to_end;
 mod starttls;
+mod tls_requirements;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;

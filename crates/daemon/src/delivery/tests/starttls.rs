@@ -25,7 +25,7 @@ use super::{job, settings_full, status_of, tls_lines, Harness, BODY, WAIT};
 
 /// How the server behaves once the client says STARTTLS.
 #[derive(Clone)]
-enum Mode {
+pub(super) enum Mode {
     /// `220`, then a real handshake and the session inside TLS.
     Tls(Arc<ServerTls>),
     /// `220`, then (after the ClientHello) bytes that are not TLS, then
@@ -41,26 +41,26 @@ enum Mode {
 
 /// What the server saw on one connection.
 #[derive(Debug, Default)]
-struct Seen {
+pub(super) struct Seen {
     /// The client said STARTTLS.
-    starttls: bool,
+    pub(super) starttls: bool,
     /// `{verify}` of the client's certificate, once the handshake is done.
-    verify: Option<Verify>,
-    helo: Vec<String>,
-    mail_from: Option<String>,
-    rcpt_to: Vec<String>,
+    pub(super) verify: Option<Verify>,
+    pub(super) helo: Vec<String>,
+    pub(super) mail_from: Option<String>,
+    pub(super) rcpt_to: Vec<String>,
     /// The message, dot-stuffing undone.
-    data: Option<Vec<u8>>,
+    pub(super) data: Option<Vec<u8>>,
 }
 
 /// A STARTTLS-capable SMTP server on 127.0.0.1; one report per connection.
-struct TlsSink {
-    addr: SocketAddr,
+pub(super) struct TlsSink {
+    pub(super) addr: SocketAddr,
     seen: Receiver<Seen>,
 }
 
 impl TlsSink {
-    fn start(mode: Mode) -> TlsSink {
+    pub(super) fn start(mode: Mode) -> TlsSink {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, seen) = mpsc::channel();
@@ -76,14 +76,14 @@ impl TlsSink {
     }
 
     /// The next connection's report.
-    fn next(&self) -> Seen {
+    pub(super) fn next(&self) -> Seen {
         self.seen
             .recv_timeout(WAIT)
             .expect("a connection to the TLS sink")
     }
 
     /// True if another connection came within `wait`.
-    fn another(&self, wait: Duration) -> bool {
+    pub(super) fn another(&self, wait: Duration) -> bool {
         self.seen.recv_timeout(wait).is_ok()
     }
 }
@@ -216,7 +216,7 @@ use postern_testkit::make_certs;
 
 /// A server context with `certs`' certificate, asking for a client
 /// certificate and trusting `certs`' CA.
-fn server_tls(certs: &Path) -> Arc<ServerTls> {
+pub(super) fn server_tls(certs: &Path) -> Arc<ServerTls> {
     let files = TlsFiles {
         ca_cert_file: Some(certs.join("cacert.pem")),
         server_cert_file: Some(certs.join("cert.pem")),
@@ -227,14 +227,14 @@ fn server_tls(certs: &Path) -> Arc<ServerTls> {
 }
 
 /// The client's TLS options: trust `certs`' CA, present its certificate.
-fn client_options(certs: &Path) -> String {
+pub(super) fn client_options(certs: &Path) -> String {
     let d = certs.display();
     format!(
         "O CACertFile={d}/cacert.pem\nO ClientCertFile={d}/cert.pem\nO ClientKeyFile={d}/key.pem\n"
     )
 }
 
-fn table(sink: &TlsSink) -> String {
+pub(super) fn table(sink: &TlsSink) -> String {
     format!("tls.test esmtp:[127.0.0.1]:{}\n", sink.addr.port())
 }
 
