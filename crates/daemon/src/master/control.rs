@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -68,24 +68,32 @@ pub struct ControlSocket {
 }
 
 impl ControlSocket {
-    /// Binds the socket (replacing a stale one), mode 0666.
+    /// Binds the socket (replacing a stale one), mode 0666. Its directory
+    /// must be ours and writable by nobody else: anyone who could write
+    /// there could put their own socket in its place.
     pub fn bind(path: &Path, poll: &Poll, token: Token) -> std::io::Result<ControlSocket> {
         if let Some(dir) = path.parent() {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir)?;
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-            }
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)?;
+            check_socket_dir(dir)?;
         }
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
             std::fs::remove_file(path)?;
         }
-        let listener = UnixListener::bind(path).map_err(|e| {
+        // The mode comes from the umask at bind, not from a chmod by path
+        // afterwards (which would follow whatever is there by then). Master
+        // is single-threaded: nothing else creates files meanwhile.
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o111));
+        let bound = UnixListener::bind(path);
+        nix::sys::stat::umask(old);
+        let listener = bound.map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("cannot bind the control socket {}: {e}", path.display()),
             )
         })?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
         listener.set_nonblocking(true)?;
         poll.registry().register(
             &mut SourceFd(&listener.as_raw_fd()),
@@ -98,6 +106,22 @@ impl ControlSocket {
             next: FIRST_CONTROL,
         })
     }
+}
+
+/// The control socket's directory: ours (root's, or the invoking user's),
+/// and writable by nobody else.
+fn check_socket_dir(dir: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(dir)?;
+    let me = nix::unistd::Uid::effective().as_raw();
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "the control socket's directory {} must belong to uid {me} and be writable by nobody else (uid {}, mode {:o})",
+            dir.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 /// The caller's groups as sendmail checks them: the real gid and the

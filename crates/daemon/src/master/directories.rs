@@ -1,10 +1,22 @@
 //! The directories master prepares before anything is forked: the spool
 //! (owned by QueueOwner, 0700, so only the queue runner can enter it), the
 //! mailbox directory (owned by RunAsUser), and the fronts' empty jail.
+//!
+//! Every change is made on an open descriptor (`O_DIRECTORY|O_NOFOLLOW`,
+//! then `fchmod`/`fchown`), never by path after a check: a directory that
+//! is swapped for a symbolic link between creating and securing it is
+//! refused, not followed. A directory that already exists is only checked,
+//! never changed, so it may be a symbolic link (administrators move
+//! spools so).
 
-use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs::DirBuilder;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::{fchmod, fstat, Mode, SFlag};
+use nix::unistd::{fchown, Uid};
 
 use super::{MasterError, Users};
 use crate::privsep::{self, Identity};
@@ -22,47 +34,111 @@ pub fn prepare(settings: &Settings, users: &Users) -> Result<(), MasterError> {
     ensure_dir(&config.mailbox_directory, &users.run_as, 0o700)?;
     if privsep::privileged() {
         let jail = jail_dir();
-        fs::create_dir_all(&jail)?;
+        let root = Identity {
+            name: "root".into(),
+            uid: Uid::from_raw(0),
+            gid: nix::unistd::Gid::from_raw(0),
+        };
         // Root's and read-only: a front that got code execution finds
         // nothing inside and can create nothing.
-        fs::set_permissions(&jail, fs::Permissions::from_mode(0o555))?;
-        let meta = fs::metadata(&jail)?;
-        if meta.uid() != 0 || fs::read_dir(&jail)?.next().is_some() {
-            return Err(MasterError::Setup(format!(
-                "{} must be an empty directory owned by root",
-                jail.display()
-            )));
-        }
+        ensure_dir(&jail, &root, 0o555)?;
+        privsep::open_jail(&jail).map_err(MasterError::Setup)?;
     }
     Ok(())
 }
 
-/// Creates `dir` if missing; as root, gives it to `owner` with `mode`, and
-/// refuses a spool owned by anyone else.
+/// Opens `dir` as a directory; with `nofollow`, a symbolic link in its
+/// place is refused.
+fn open_dir(dir: &Path, nofollow: bool) -> Result<OwnedFd, MasterError> {
+    let mut flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    if nofollow {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    open(dir, flags, Mode::empty())
+        .map_err(|e| MasterError::Setup(format!("cannot open directory {}: {e}", dir.display())))
+}
+
+/// Creates `dir` (and its parents) if missing; a directory created here is
+/// given `mode` and, as root, to `owner`, on its open descriptor. An
+/// existing one must be a real directory, and as root owned by `owner`.
 fn ensure_dir(dir: &Path, owner: &Identity, mode: u32) -> Result<(), MasterError> {
-    if !dir.exists() {
-        fs::create_dir_all(dir)?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(mode))?;
+    let created = match DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)?;
+            }
+            DirBuilder::new().mode(mode).create(dir)?;
+            true
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let fd = open_dir(dir, created)?;
+    let io = |e: nix::Error| MasterError::Io(e.into());
+    if created {
+        // The umask may have taken bits away.
+        fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(io)?;
         if privsep::privileged() {
-            nix::unistd::chown(dir, Some(owner.uid), Some(owner.gid))
-                .map_err(std::io::Error::from)?;
+            fchown(&fd, Some(owner.uid), Some(owner.gid)).map_err(io)?;
         }
     }
-    let meta = fs::metadata(dir)?;
-    if !meta.is_dir() {
+    let st = fstat(&fd).map_err(io)?;
+    if !SFlag::from_bits_truncate(st.st_mode).contains(SFlag::S_IFDIR) {
         return Err(MasterError::Setup(format!(
             "{} is not a directory",
             dir.display()
         )));
     }
-    if privsep::privileged() && meta.uid() != owner.uid.as_raw() {
+    if privsep::privileged() && st.st_uid != owner.uid.as_raw() {
         return Err(MasterError::Setup(format!(
             "{} is owned by uid {}, not by {} (uid {})",
             dir.display(),
-            meta.uid(),
+            st.st_uid,
             owner.name,
             owner.uid
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_existing_directory_is_checked_not_changed() {
+        use std::os::unix::fs::PermissionsExt;
+        // A spool moved elsewhere and linked back: followed, left alone.
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let link = dir.path().join("spool");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let me = privsep::current_identity();
+        ensure_dir(&link, &me, 0o700).unwrap();
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o750);
+        // A file is no directory.
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(ensure_dir(&file, &me, 0o700).is_err());
+    }
+
+    #[test]
+    fn created_directories_get_their_mode_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("a/b/spool");
+        let me = privsep::current_identity();
+        ensure_dir(&spool, &me, 0o700).unwrap();
+        let mode = std::fs::metadata(&spool).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o700);
+        // Twice is fine.
+        ensure_dir(&spool, &me, 0o700).unwrap();
+    }
 }

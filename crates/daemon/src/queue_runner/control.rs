@@ -18,6 +18,8 @@ use crate::log;
 const EX_NOINPUT: i32 = 66;
 /// sendmail's EX_TEMPFAIL.
 const EX_TEMPFAIL: i32 = 75;
+/// sendmail's EX_IOERR.
+const EX_IOERR: i32 = 74;
 
 fn failed(message: impl Into<String>, exit_code: i32) -> ControlReply {
     ControlReply::Failed {
@@ -70,21 +72,57 @@ impl QueueRunner {
             }
             ControlRequest::Verify { addresses } => self.verify(&addresses),
             ControlRequest::Submit(submission) => match fds.into_iter().next() {
-                Some(fd) => match self.submit(&caller, &submission, std::fs::File::from(fd)) {
-                    // -v: answered once the first delivery attempt is over.
-                    ControlReply::Submitted { queue_id } if submission.verbose => {
-                        if let Ok(qid) = queue_id.parse() {
-                            self.verbose.insert(qid, id);
-                            return;
-                        }
-                        ControlReply::Submitted { queue_id }
+                // Read by a thread of its own; answered in `submissions`.
+                Some(fd) => {
+                    let limit = super::submit_limit(&self.settings.config);
+                    let file = std::fs::File::from(fd);
+                    match self.readers.start(file, limit, id, caller, submission) {
+                        Ok(()) => return,
+                        Err(e) => failed(format!("cannot queue the message now: {e}"), EX_TEMPFAIL),
                     }
-                    reply => reply,
-                },
+                }
                 None => failed("no message", 66),
             },
         };
         self.send_control_reply(id, reply);
+    }
+
+    /// Submissions whose bytes were read (or that took too long): queued
+    /// and answered.
+    pub(super) fn submissions(&mut self) {
+        for (pending, read) in self.readers.finished() {
+            let reply = match read {
+                Ok(raw) => self.submit(&pending.caller, &pending.submission, raw),
+                Err(e) => failed(format!("cannot read the message: {e}"), EX_IOERR),
+            };
+            match reply {
+                // -v: answered once the first delivery attempt is over.
+                ControlReply::Submitted { queue_id } if pending.submission.verbose => {
+                    match queue_id.parse() {
+                        Ok(qid) => {
+                            self.verbose.insert(qid, pending.request);
+                        }
+                        Err(_) => self.send_control_reply(
+                            pending.request,
+                            ControlReply::Submitted { queue_id },
+                        ),
+                    }
+                }
+                reply => self.send_control_reply(pending.request, reply),
+            }
+        }
+        for late in self.readers.overdue() {
+            log::err(&format!(
+                "uid {}: the submitted message could not be read within {}s; refused",
+                late.caller.uid,
+                super::readers::READ_TIME.as_secs()
+            ));
+            let reply = failed(
+                "the message could not be read in time; not queued",
+                EX_TEMPFAIL,
+            );
+            self.send_control_reply(late.request, reply);
+        }
     }
 
     /// Sends a control answer; one too large for the channel (a listing of

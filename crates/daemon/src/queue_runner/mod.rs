@@ -15,6 +15,7 @@ mod control;
 mod fronts;
 mod incoming;
 mod logline;
+mod readers;
 mod schedule;
 mod submit;
 
@@ -40,8 +41,10 @@ use crate::settings::Settings;
 
 const MASTER: Token = Token(0);
 const DELIVERY: Token = Token(1);
+/// A reader thread finished (`readers.rs`).
+const READERS: Token = Token(2);
 /// Fronts get tokens from here on.
-const FIRST_FRONT: usize = 2;
+const FIRST_FRONT: usize = 3;
 /// A front's token with this bit set stands for its message pipe.
 const PIPE_BIT: usize = 1 << 62;
 
@@ -60,6 +63,8 @@ pub struct QueueRunner {
     /// `sendmail -v` submissions waiting for their first delivery attempt:
     /// message → the control request to answer with the transcript.
     verbose: HashMap<postern_queue::QueueId, u64>,
+    /// Local submissions being read off the event loop.
+    readers: readers::Readers,
 }
 
 /// Runs the queue runner; returns the exit code.
@@ -114,7 +119,9 @@ fn start(
     delivery
         .send(&QueueToDelivery::Hello { version: hello }, &[])
         .map_err(io)?;
+    let readers = readers::Readers::new(poll.registry(), READERS, readers::READ_TIME)?;
     let mut runner = QueueRunner {
+        readers,
         ids: QueueIdGenerator::new(std::process::id()),
         schedule: schedule::Schedule::default(),
         settings,
@@ -162,9 +169,14 @@ impl QueueRunner {
     fn serve(&mut self) -> i32 {
         let mut events = Events::with_capacity(256);
         loop {
-            let timeout = self
-                .schedule
-                .next_due_in()
+            let reads_due = self
+                .readers
+                .next_deadline()
+                .map(|at| at.saturating_duration_since(std::time::Instant::now()));
+            let timeout = [self.schedule.next_due_in(), reads_due]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(|d| d.min(Duration::from_secs(60)));
             if let Err(e) = self
                 .poll
@@ -181,6 +193,8 @@ impl QueueRunner {
                 let result = match token {
                     MASTER => self.master_ready(),
                     DELIVERY => self.delivery_ready(),
+                    // Handled below, with the overdue ones.
+                    READERS => Ok(()),
                     _ if token.0 & PIPE_BIT != 0 => {
                         self.message_data(Token(token.0 & !PIPE_BIT));
                         Ok(())
@@ -194,11 +208,16 @@ impl QueueRunner {
                     return code;
                 }
             }
+            self.submissions();
             self.dispatch_due();
             if self.shutting_down {
                 self.drop_idle_fronts();
             }
-            if self.shutting_down && self.schedule.in_flight() == 0 && self.fronts.is_empty() {
+            if self.shutting_down
+                && self.schedule.in_flight() == 0
+                && self.fronts.is_empty()
+                && self.readers.is_idle()
+            {
                 let _ = self.delivery.send(&QueueToDelivery::Shutdown, &[]);
                 log::info(11, "queue runner: shut down");
                 return 0;

@@ -7,7 +7,7 @@
 //! header, and with authwarnings an `X-Authentication-Warning:` when an
 //! untrusted user sets the sender with -f.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use postern_ipc::{Caller, ControlReply, Submission};
 use postern_queue::{received_header, ControlFile, ReceivedInfo, RecipientEntry};
@@ -19,8 +19,6 @@ use crate::log;
 
 /// sendmail's EX_DATAERR: something in the message or its addresses.
 const EX_DATAERR: i32 = 65;
-/// sendmail's EX_IOERR.
-const EX_IOERR: i32 = 74;
 /// The most a submitted message may be when MaxMessageSize is unlimited.
 const SUBMIT_LIMIT: u64 = 64 << 20;
 
@@ -176,18 +174,11 @@ fn quoted_name(name: &str) -> String {
 }
 
 impl QueueRunner {
-    pub(super) fn submit(
-        &mut self,
-        caller: &Caller,
-        s: &Submission,
-        mut file: std::fs::File,
-    ) -> ControlReply {
+    /// Queues a submitted message whose bytes `raw` were read (at most
+    /// the limit and one byte more, by a reader thread).
+    pub(super) fn submit(&mut self, caller: &Caller, s: &Submission, raw: Vec<u8>) -> ControlReply {
         let host = self.settings.hostname.clone();
         let limit = submit_limit(&self.settings.config);
-        let mut raw = Vec::new();
-        if let Err(e) = (&mut file).take(limit + 1).read_to_end(&mut raw) {
-            return failed(format!("cannot read the message: {e}"), EX_IOERR);
-        }
         if raw.len() as u64 > limit {
             return failed(
                 format!("Message is too large (more than {limit} bytes)"),
