@@ -50,10 +50,24 @@ struct Args {
     /// descriptor 3; not for use by hand).
     #[arg(long = "front-factory", hide = true)]
     front_factory: bool,
+    /// Check that the fronts' jail holds on this machine: enter it as a
+    /// front does and try what an attacker would (signal, socket, fork,
+    /// exec, open, executable memory); print each result and exit 0 only
+    /// if all were refused. Run as root to check the real thing.
+    #[arg(long = "check-front-jail")]
+    check_front_jail: bool,
+    /// With --check-front-jail: also try to signal this process (the
+    /// delivery client's pid, say).
+    #[arg(long = "signal-pid", requires = "check_front_jail")]
+    signal_pid: Option<i32>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.check_front_jail {
+        let code = factory::check_front_jail(&args.config, args.signal_pid);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     if args.front_factory {
         let code = factory::main(&args.config, args.log_stderr);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));

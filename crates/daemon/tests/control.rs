@@ -37,6 +37,50 @@ fn a_bad_configuration_names_file_and_line_and_nothing_starts() {
 }
 
 #[test]
+fn the_control_socket_is_not_put_where_others_could_replace_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let open_dir = dir.path().join("tmp");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let cf = dir.path().join("postern.cf");
+    let d = dir.path().display();
+    let port = postern_testkit::free_port();
+    std::fs::write(
+        &cf,
+        format!(
+            "O QueueDirectory={d}/spool\nO MailboxDirectory={d}/mail\n\
+             O ControlSocket={d}/tmp/control.sock\n\
+             O DaemonPortOptions=Port={port}, Addr=127.0.0.1, Name=MTA\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_posternd"))
+        .arg("-C")
+        .arg(&cf)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("must belong to uid") && stderr.contains("writable by nobody else"),
+        "{stderr}"
+    );
+    assert!(!open_dir.join("control.sock").exists());
+}
+
+#[test]
+fn the_control_socket_is_made_mode_0666_without_a_chmod() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let sink = Sink::start();
+    let daemon = daemon_with_sink(&sink, &[]);
+    let socket = daemon.instance().control_socket();
+    let meta = std::fs::symlink_metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o666);
+}
+
+#[test]
 fn max_daemon_children_refuses_with_421() {
     let sink = Sink::start();
     let daemon = daemon_with_sink(&sink, &["O MaxDaemonChildren=1"]);

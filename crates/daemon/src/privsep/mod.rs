@@ -421,6 +421,25 @@ pub fn inherited_factory_channel() -> Result<UnixStream, String> {
     Ok(stream)
 }
 
+/// Maps one anonymous page readable, writable and executable and unmaps
+/// it again: what `posternd --check-front-jail` tries inside the jail,
+/// where the filter must kill the process instead.
+pub fn map_executable_page() -> Result<(), nix::Error> {
+    use nix::sys::mman::{mmap_anonymous, munmap, MapFlags, ProtFlags};
+    let len = std::num::NonZeroUsize::new(4096).expect("non-zero");
+    // SAFETY: a fresh private anonymous mapping aliases nothing; it is
+    // unmapped at once and never read, written or run.
+    unsafe {
+        let page = mmap_anonymous(
+            None,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE | ProtFlags::PROT_EXEC,
+            MapFlags::MAP_PRIVATE,
+        )?;
+        munmap(page, len.get())
+    }
+}
+
 /// Master adopts the fronts of a front factory that died, so it can reap
 /// them (and drain them on SIGTERM) itself.
 pub fn become_subreaper() {

@@ -35,7 +35,6 @@ use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use nix::sys::resource::Resource;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -46,25 +45,21 @@ use postern_ipc::{
 use signal_hook::consts::{SIGCHLD, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::privsep::{self, Identity, Jail, SyscallFilter};
+use crate::privsep;
 use crate::settings::{Settings, TlsSides};
 use crate::{front, log, policy};
+
+mod check;
+mod jail;
+
+pub use check::check_front_jail;
+use jail::FrontJail;
 
 const CHANNEL: Token = Token(0);
 const SIGNALS: Token = Token(1);
 
 /// sendmail's EX_CONFIG.
 const EX_CONFIG: i32 = 78;
-
-/// Descriptors a front may have open at once: standard I/O, the client,
-/// the queue channel, syslog, the message pipe, and room to spare.
-const FRONT_MAX_FILES: u64 = 16;
-/// Address space a front may map: its image and libraries, OpenSSL, a
-/// session's buffers. A front growing past this is broken or attacked.
-const FRONT_MAX_ADDRESS_SPACE: u64 = 512 << 20;
-/// What a front may write to a regular file: nothing, unless its standard
-/// error (`--log-stderr`) is one.
-const FRONT_MAX_FILE_SIZE_LOGGING: u64 = 64 << 20;
 
 /// Runs the front factory (posternd `--front-factory`); returns the exit
 /// code.
@@ -99,9 +94,7 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
 /// The factory's state.
 struct Factory {
     settings: Settings,
-    front_user: Identity,
-    filter: SyscallFilter,
-    limits: Vec<(Resource, u64)>,
+    jail: FrontJail,
     channel: FactoryChannel,
     poll: Poll,
     signals: Signals,
@@ -111,32 +104,7 @@ struct Factory {
 }
 
 fn start(settings: Settings, channel: UnixStream, log_stderr: bool) -> Result<Factory, String> {
-    let front_user = if privsep::privileged() {
-        privsep::lookup(&settings.config.front_user).map_err(|e| e.to_string())?
-    } else {
-        privsep::current_identity()
-    };
-    let filter = privsep::front_filter()?;
-    let jail = if privsep::privileged() {
-        Some(privsep::open_jail(&crate::master::jail_dir())?)
-    } else {
-        None
-    };
-    privsep::confine_front_factory(jail.as_ref().map(|fd| std::os::fd::AsFd::as_fd(fd)))
-        .map_err(|e| e.to_string())?;
-    drop(jail);
-    let file_size = if log_stderr {
-        FRONT_MAX_FILE_SIZE_LOGGING
-    } else {
-        0
-    };
-    let limits = vec![
-        (Resource::RLIMIT_NPROC, 0),
-        (Resource::RLIMIT_NOFILE, FRONT_MAX_FILES),
-        (Resource::RLIMIT_AS, FRONT_MAX_ADDRESS_SPACE),
-        (Resource::RLIMIT_FSIZE, file_size),
-        (Resource::RLIMIT_CORE, 0),
-    ];
+    let jail = FrontJail::prepare(&settings, log_stderr)?;
     let poll = Poll::new().map_err(|e| e.to_string())?;
     channel.set_nonblocking(true).map_err(|e| e.to_string())?;
     poll.registry()
@@ -161,13 +129,14 @@ fn start(settings: Settings, channel: UnixStream, log_stderr: bool) -> Result<Fa
         .map_err(|e| e.to_string())?;
     log::info(
         12,
-        &format!("front factory ready: fronts run as {}", front_user.name),
+        &format!(
+            "front factory ready: fronts run as {}",
+            jail.front_user.name
+        ),
     );
     Ok(Factory {
         settings,
-        front_user,
-        filter,
-        limits,
+        jail,
         channel,
         poll,
         signals,
@@ -296,22 +265,8 @@ impl Factory {
         queue_end: UnixStream,
         factory: Pid,
     ) -> i32 {
-        privsep::reset_signal_handlers();
-        privsep::ignore_file_size_signal();
-        if let Ok(name) = std::ffi::CString::new("posternd-front") {
-            let _ = nix::sys::prctl::set_name(&name);
-        }
-        let mut keep = vec![client.as_raw_fd(), queue_end.as_raw_fd()];
-        keep.extend(log::syslog_fd());
-        privsep::close_fds_except(&keep);
-        log::forked_keeping_socket();
-        let jail = Jail {
-            root: None,
-            limits: &self.limits,
-            parent: Some(factory),
-            syscalls: Some(&self.filter),
-        };
-        let dropped = match privsep::drop_privileges("front", &self.front_user, &jail) {
+        let keep = [client.as_raw_fd(), queue_end.as_raw_fd()];
+        let dropped = match self.jail.enter(factory, &keep) {
             Ok(dropped) => dropped,
             Err(e) => {
                 log::crit(&format!("front: cannot drop privileges: {e}"));

@@ -1,0 +1,92 @@
+//! The fronts' jail, as the front factory prepares it once and every front
+//! enters it after fork: FrontUser, the factory's chroot, no new
+//! privileges, not dumpable, resource limits and the seccomp allow-list
+//! (`privsep/syscalls.rs`), with nothing open but what the session needs.
+//! `posternd --check-front-jail` enters the very same jail to prove it.
+
+use std::os::fd::{AsFd, RawFd};
+
+use nix::sys::resource::Resource;
+use nix::unistd::Pid;
+
+use crate::log;
+use crate::privsep::{self, Dropped, Identity, Jail, SyscallFilter};
+use crate::settings::Settings;
+
+/// Descriptors a front may have open at once: standard I/O, the client,
+/// the queue channel, syslog, the message pipe, and room to spare.
+const FRONT_MAX_FILES: u64 = 16;
+/// Address space a front may map: its image and libraries, OpenSSL, a
+/// session's buffers. A front growing past this is broken or attacked.
+const FRONT_MAX_ADDRESS_SPACE: u64 = 512 << 20;
+/// What a front may write to a regular file: nothing, unless its standard
+/// error (`--log-stderr`) is one.
+const FRONT_MAX_FILE_SIZE_LOGGING: u64 = 64 << 20;
+
+/// Everything a front needs to enter its jail, prepared by the factory.
+pub struct FrontJail {
+    /// FrontUser (the invoking user without root).
+    pub front_user: Identity,
+    filter: SyscallFilter,
+    limits: Vec<(Resource, u64)>,
+}
+
+impl FrontJail {
+    /// Resolves FrontUser and compiles the filter, then confines the
+    /// calling process (the factory) itself: chrooted into the jail
+    /// directory, only CAP_SETUID and CAP_SETGID left.
+    pub fn prepare(settings: &Settings, log_stderr: bool) -> Result<FrontJail, String> {
+        let front_user = if privsep::privileged() {
+            privsep::lookup(&settings.config.front_user).map_err(|e| e.to_string())?
+        } else {
+            privsep::current_identity()
+        };
+        let filter = privsep::front_filter()?;
+        let jail = if privsep::privileged() {
+            Some(privsep::open_jail(&crate::master::jail_dir())?)
+        } else {
+            None
+        };
+        privsep::confine_front_factory(jail.as_ref().map(|fd| fd.as_fd()))
+            .map_err(|e| e.to_string())?;
+        let file_size = if log_stderr {
+            FRONT_MAX_FILE_SIZE_LOGGING
+        } else {
+            0
+        };
+        let limits = vec![
+            (Resource::RLIMIT_NPROC, 0),
+            (Resource::RLIMIT_NOFILE, FRONT_MAX_FILES),
+            (Resource::RLIMIT_AS, FRONT_MAX_ADDRESS_SPACE),
+            (Resource::RLIMIT_FSIZE, file_size),
+            (Resource::RLIMIT_CORE, 0),
+        ];
+        Ok(FrontJail {
+            front_user,
+            filter,
+            limits,
+        })
+    }
+
+    /// In a child just forked by `factory`: closes every descriptor but
+    /// `keep` (and standard I/O and syslog), then drops to FrontUser in
+    /// the jail. Only `Dropped` code runs afterwards.
+    pub fn enter(&self, factory: Pid, keep: &[RawFd]) -> Result<Dropped, privsep::PrivsepError> {
+        privsep::reset_signal_handlers();
+        privsep::ignore_file_size_signal();
+        if let Ok(name) = std::ffi::CString::new("posternd-front") {
+            let _ = nix::sys::prctl::set_name(&name);
+        }
+        let mut keep = keep.to_vec();
+        keep.extend(log::syslog_fd());
+        privsep::close_fds_except(&keep);
+        log::forked_keeping_socket();
+        let jail = Jail {
+            root: None,
+            limits: &self.limits,
+            parent: Some(factory),
+            syscalls: Some(&self.filter),
+        };
+        privsep::drop_privileges("front", &self.front_user, &jail)
+    }
+}

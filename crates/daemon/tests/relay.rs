@@ -1,0 +1,324 @@
+//! Never an open relay: every classic trick, tried from a client outside
+//! the relay networks (in a network namespace of its own), with and
+//! without SMART_HOST, is refused with sendmail's reply; local users are
+//! still accepted and unknown ones refused at RCPT; the queue records the
+//! client's address as master saw it; a client cannot hold more than its
+//! share of connections. From loopback, which may relay, a quoted local
+//! part still never reaches the smart host.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::WAIT;
+use postern_testkit::{
+    ensure_test_users, free_port, running_as_root, wait_for_maildir, DaemonBuilder, NetNs, Sink,
+    SmtpConversation,
+};
+
+/// Runs RCPT for each of `rcpts` from inside `ns` (Python's smtplib,
+/// commands sent raw so nothing rewrites the addresses); returns each
+/// reply as `code text`.
+fn rcpt_replies(ns: &NetNs, addr: SocketAddr, rcpts: &[&str]) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import smtplib, sys
+host, port, rcpts = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+s = smtplib.SMTP(host, port, local_hostname="client.example", timeout=30)
+s.ehlo("client.example")
+for r in rcpts:
+    s.docmd("MAIL FROM:<attacker@example.net>")
+    code, text = s.docmd("RCPT TO:" + r)
+    print(code, text.decode().replace("\n", " "))
+    s.docmd("RSET")
+s.quit()
+"#;
+    let port = addr.port().to_string();
+    let host = addr.ip().to_string();
+    let mut args = vec!["-c", SCRIPT, &host, &port];
+    args.extend_from_slice(rcpts);
+    let out = ns.run("python3", &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A daemon listening on the namespace link (first) and on loopback.
+fn daemon(ns: &NetNs, sink: &Sink, extra: &[&str]) -> postern_testkit::Daemon {
+    ensure_test_users();
+    let mut b = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
+        .config_line(&format!(
+            "O DaemonPortOptions=Port={}, Addr={}, Name=MTA",
+            free_port(),
+            ns.host_ip()
+        ))
+        .config_line(&format!(
+            "O DaemonPortOptions=Port={}, Addr=127.0.0.1, Name=LOCAL",
+            free_port()
+        ))
+        .table(
+            "mailertable",
+            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+        )
+        .config_line("O LogLevel=9");
+    for line in extra {
+        b = b.config_line(line);
+    }
+    b.start()
+}
+
+/// The relay tricks of REFERENCE §4.3 and issue 8, each with sendmail's
+/// refusal, and the local recipients an outsider may use.
+const TRICKS: &[(&str, &str)] = &[
+    (
+        "<victim@example.com>",
+        "550 5.7.1 <victim@example.com>... Relaying denied",
+    ),
+    (
+        "<Victim@EXAMPLE.COM>",
+        "550 5.7.1 <Victim@EXAMPLE.COM>... Relaying denied",
+    ),
+    (
+        "<\"victim@example.com\">",
+        "550 5.7.1 <\"victim@example.com\">... Relaying denied",
+    ),
+    (
+        "<\"victim@example.com\"@mx.test>",
+        "550 5.7.1 <\"victim@example.com\"@mx.test>... Relaying denied",
+    ),
+    (
+        "<victim%example.com@mx.test>",
+        "550 5.7.1 <victim%example.com@mx.test>... Relaying denied",
+    ),
+    (
+        "<victim%example.com@MX.TEST>",
+        "550 5.7.1 <victim%example.com@MX.TEST>... Relaying denied",
+    ),
+    (
+        "<example.com!victim@mx.test>",
+        "550 5.7.1 <example.com!victim@mx.test>... Relaying denied",
+    ),
+    (
+        "<\"example.com!victim\">",
+        "550 5.7.1 <\"example.com!victim\">... Relaying denied",
+    ),
+    (
+        "<@mx.test:victim@example.com>",
+        "550 5.7.1 <victim@example.com>... Relaying denied",
+    ),
+    (
+        "<@mx.test,@other.test:victim@example.com>",
+        "550 5.7.1 <victim@example.com>... Relaying denied",
+    ),
+    (
+        "<victim@[192.0.2.9]>",
+        "550 5.7.1 <victim@[192.0.2.9]>... Relaying denied",
+    ),
+    (
+        "<victim@[127.0.0.1]>",
+        "550 5.7.1 <victim@[127.0.0.1]>... Relaying denied",
+    ),
+    (
+        "<victim@[IPv6:::1]>",
+        "550 5.7.1 <victim@[IPv6:::1]>... Relaying denied",
+    ),
+    (
+        "<victim@sink.test>",
+        "550 5.7.1 <victim@sink.test>... Relaying denied",
+    ),
+];
+
+/// What an outsider may still do.
+const LOCAL: &[(&str, &str)] = &[
+    ("<root@mx.test>", "250 2.1.5 <root@mx.test>... Recipient ok"),
+    ("<ROOT@MX.TEST>", "250 2.1.5 <ROOT@MX.TEST>... Recipient ok"),
+    ("<postmaster>", "250 2.1.5 <postmaster>... Recipient ok"),
+    (
+        "<nosuchuser@mx.test>",
+        "550 5.1.1 <nosuchuser@mx.test>... User unknown",
+    ),
+];
+
+fn check_tricks(ns: &NetNs, daemon: &postern_testkit::Daemon) {
+    let all: Vec<&(&str, &str)> = TRICKS.iter().chain(LOCAL).collect();
+    let rcpts: Vec<&str> = all.iter().map(|(r, _)| *r).collect();
+    let replies = rcpt_replies(ns, daemon.smtp_addr(), &rcpts);
+    for ((rcpt, want), got) in all.iter().zip(&replies) {
+        assert_eq!(got, want, "RCPT TO:{rcpt}");
+    }
+    assert_eq!(replies.len(), all.len());
+    // A trailing dot is not an address at all.
+    let dot = rcpt_replies(ns, daemon.smtp_addr(), &["<victim@example.com.>"]);
+    assert!(
+        dot[0].starts_with("553 ") || dot[0].starts_with("501 "),
+        "{dot:?}"
+    );
+}
+
+#[test]
+fn every_relay_trick_from_outside_is_refused_without_smart_host() {
+    if !running_as_root() {
+        eprintln!("skipped: network namespaces need root (CI runs as root)");
+        return;
+    }
+    let ns = NetNs::create();
+    let sink = Sink::start();
+    let daemon = daemon(&ns, &sink, &[]);
+    check_tricks(&ns, &daemon);
+    assert!(sink.connections() == 0);
+}
+
+#[test]
+fn every_relay_trick_from_outside_is_refused_with_smart_host() {
+    if !running_as_root() {
+        eprintln!("skipped: network namespaces need root (CI runs as root)");
+        return;
+    }
+    let ns = NetNs::create();
+    let sink = Sink::start();
+    let smart = format!(
+        "define(`SMART_HOST', `esmtp:[127.0.0.1]:{}')",
+        sink.addr().port()
+    );
+    let daemon = daemon(&ns, &sink, &[&smart]);
+    check_tricks(&ns, &daemon);
+
+    // A whole message from outside: only the local recipient is taken,
+    // and the queue records the client as master saw it.
+    const SEND: &str = r#"
+import smtplib, sys
+s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), local_hostname="forged.example", timeout=30)
+s.ehlo("forged.example")
+s.docmd("MAIL FROM:<attacker@example.net>")
+for r in ("<\"victim@example.com\">", "<root@mx.test>"):
+    print(*s.docmd("RCPT TO:" + r))
+code, text = s.data(b"Subject: from outside\r\n\r\nhello\r\n")
+print(code, text.decode())
+s.quit()
+"#;
+    let host = daemon.smtp_addr().ip().to_string();
+    let port = daemon.smtp_addr().port().to_string();
+    let out = ns.run("python3", &["-c", SEND, &host, &port]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("250 2.0.0 "), "{text}");
+    let from = daemon.wait_for_log(": from=<attacker@example.net>", WAIT);
+    assert!(
+        from.ends_with(&format!(", relay=[{}]", ns.ns_ip())),
+        "the client's address is master's: {from}"
+    );
+    assert!(from.contains("nrcpts=1"), "{from}");
+    wait_for_maildir(&daemon.mail_dir().join("root/Maildir"), 1, WAIT);
+    daemon.wait_for_log("to=<root@mx.test>", WAIT);
+    assert!(sink.connections() == 0, "the smart host got mail");
+}
+
+#[test]
+fn from_loopback_a_quoted_local_part_never_reaches_the_smart_host() {
+    // Issue 8's first finding: `RCPT TO:<"victim@example.com">` was taken
+    // as a local user and then routed by its last `@` to the SMART_HOST.
+    ensure_test_users();
+    let sink = Sink::start();
+    let smart = format!(
+        "define(`SMART_HOST', `esmtp:[127.0.0.1]:{}')",
+        sink.addr().port()
+    );
+    let daemon = common::daemon_with_sink(&sink, &[&smart]);
+    let mut c = SmtpConversation::connect(daemon.smtp_addr());
+    c.read_reply();
+    c.cmd("EHLO localhost", "250");
+    c.cmd("MAIL FROM:<a@example.net>", "250");
+    for rcpt in [
+        "<\"victim@example.com\">",
+        "<\"victim@example.com\"@mx.test>",
+        "<victim%example.com@mx.test>",
+    ] {
+        c.send_line(&format!("RCPT TO:{rcpt}"));
+        assert_eq!(
+            c.read_reply(),
+            format!("550 5.1.1 {rcpt}... User unknown"),
+            "{rcpt}"
+        );
+    }
+    c.cmd("QUIT", "221");
+    assert!(sink.connections() == 0);
+}
+
+#[test]
+fn unknown_local_users_get_no_mailbox() {
+    ensure_test_users();
+    let sink = Sink::start();
+    let daemon = common::daemon_with_sink(&sink, &[]);
+    let mut c = SmtpConversation::connect(daemon.smtp_addr());
+    c.read_reply();
+    c.cmd("EHLO localhost", "250");
+    c.cmd("MAIL FROM:<a@example.net>", "250");
+    for user in ["alice", "bob", "carol", "dave", "eve", "mallory"] {
+        c.send_line(&format!("RCPT TO:<{user}@mx.test>"));
+        assert_eq!(
+            c.read_reply(),
+            format!("550 5.1.1 <{user}@mx.test>... User unknown")
+        );
+    }
+    c.cmd("RCPT TO:<root@mx.test>", "250");
+    c.cmd("DATA", "354");
+    c.send_line("Subject: x\r\n\r\nbody\r\n.");
+    assert!(c.read_reply().starts_with("250 2.0.0 "));
+    c.cmd("QUIT", "221");
+    wait_for_maildir(&daemon.mail_dir().join("root/Maildir"), 1, WAIT);
+    let boxes: Vec<String> = std::fs::read_dir(daemon.mail_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(boxes, ["root"], "mailboxes for unknown users");
+}
+
+#[test]
+fn a_client_may_hold_only_its_share_of_connections() {
+    if !running_as_root() {
+        eprintln!("skipped: network namespaces need root (CI runs as root)");
+        return;
+    }
+    let ns = NetNs::create();
+    let sink = Sink::start();
+    let d = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"));
+    ensure_test_users();
+    let daemon = d
+        .config_line(&format!(
+            "O DaemonPortOptions=Port={}, Addr={}, Name=MTA",
+            free_port(),
+            ns.host_ip()
+        ))
+        .table("access", "ClientConn: 3\n")
+        .start();
+    // Three idle sessions from the namespace, then a fourth.
+    const HOLD: &str = r#"
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+held = []
+for i in range(4):
+    s = socket.create_connection((host, port), timeout=30)
+    line = s.makefile("rb").readline().decode().strip()
+    print(line)
+    held.append(s)
+"#;
+    let host = daemon.smtp_addr().ip().to_string();
+    let port = daemon.smtp_addr().port().to_string();
+    let out = ns.run("python3", &["-c", HOLD, &host, &port]);
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for greeting in &lines[..3] {
+        assert!(greeting.starts_with("220 mx.test ESMTP "), "{greeting}");
+    }
+    assert_eq!(lines[3], "421 4.3.2 Too many open connections.");
+    daemon.wait_for_log("Too many open connections", WAIT);
+    drop(sink);
+}
