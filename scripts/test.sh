@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 # crate; the real peers of the tests: python3 (smtplib), swaks (with
 # libnet-ssleay-perl for --tls), openssl (s_client, and the certificates of
 # scripts/make-certs.sh), testssl.sh; passwd gives useradd for the test
-# users postern/posternq, util-linux gives runuser, systemd gives
-# systemd-analyze (the unit is verified; nothing is started by systemd).
-packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux)
+# users postern/posternq/posternf, util-linux gives runuser, systemd gives
+# systemd-analyze (the unit is verified; nothing is started by systemd),
+# iproute2 gives `ip netns` (the relay tests' outside client lives in a
+# network namespace of its own).
+packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2)
 
 missing=()
 for p in "${packages[@]}"; do
