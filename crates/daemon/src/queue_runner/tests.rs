@@ -165,8 +165,14 @@ impl Drop for Harness {
     }
 }
 
+/// A front for an outside client that has exchanged Hello.
 fn good_front(h: &mut Harness) -> FrontChannel {
-    let mut front = front_channel(h.front());
+    good_front_for(h, OUTSIDER)
+}
+
+/// A front for a client at `peer` that has exchanged Hello.
+fn good_front_for(h: &mut Harness, peer: &str) -> FrontChannel {
+    let mut front = front_channel(h.front_for(peer));
     front
         .send(
             &FrontToQueue::Hello {
@@ -374,19 +380,7 @@ fn recipients_are_checked_again_at_commit() {
     assert_disconnected(front.stream().try_clone().unwrap());
     assert!(h.committed().is_empty());
     // From loopback, relaying is allowed.
-    let mut front = front_channel(h.front_for("127.0.0.1:40000"));
-    front
-        .send(
-            &FrontToQueue::Hello {
-                version: PROTOCOL_VERSION,
-            },
-            &[],
-        )
-        .unwrap();
-    assert!(matches!(
-        front.recv().unwrap().0,
-        QueueToFront::Hello { .. }
-    ));
+    let mut front = good_front_for(&mut h, "127.0.0.1:40000");
     let (queue_id, pipe) = open(&mut front);
     drop(pipe);
     commit(&mut front, &queue_id, "victim@example.com");
