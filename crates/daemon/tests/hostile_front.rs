@@ -87,7 +87,7 @@ fn a_flooding_front_is_cut_off_while_honest_sessions_go_on() {
     .unwrap();
     let fds = unix_stream_fds(front);
     assert_eq!(fds.len(), 1, "front {front}'s stream sockets: {fds:?}");
-    let mut flood = Command::new("python3")
+    let flood = Command::new("python3")
         .args(["-c", FLOOD, &front.to_string(), &fds[0].to_string(), "20"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
