@@ -111,7 +111,7 @@ fn start(settings: Settings, channel: UnixStream, log_stderr: bool) -> Result<Fa
         .register(
             &mut SourceFd(&channel.as_raw_fd()),
             CHANNEL,
-            Interest::READABLE,
+            Interest::READABLE | Interest::WRITABLE,
         )
         .map_err(|e| e.to_string())?;
     let mut signals = Signals::new([SIGCHLD, SIGTERM]).map_err(|e| e.to_string())?;
@@ -150,6 +150,9 @@ impl Factory {
         let mut events = Events::with_capacity(64);
         loop {
             if self.retiring && self.fronts.is_empty() {
+                // Every Exited report must reach master before we go.
+                let _ = self.channel.stream().set_nonblocking(false);
+                let _ = self.channel.flush();
                 return 0;
             }
             if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(60))) {
@@ -174,6 +177,11 @@ impl Factory {
 
     /// Frames from master; `Err` ends the factory.
     fn master_ready(&mut self) -> Result<(), i32> {
+        // Reports that did not fit the socket go out as it drains.
+        if let Err(e) = self.channel.flush() {
+            log::err(&format!("front factory: master channel: {e}"));
+            return Err(1);
+        }
         loop {
             match self.channel.try_recv() {
                 Ok(None) => return Ok(()),

@@ -144,10 +144,12 @@ impl Master {
         let token = Token(FIRST_FACTORY + self.factories.next);
         self.factories.next += 1;
         let mut channel = postern_ipc::master_factory_channel(ours);
+        // Writable too: frames that did not fit the socket (a burst of
+        // connections) are flushed when it drains.
         self.poll.registry().register(
             &mut SourceFd(&channel.as_raw_fd()),
             token,
-            Interest::READABLE,
+            Interest::READABLE | Interest::WRITABLE,
         )?;
         channel
             .send(
@@ -373,6 +375,7 @@ impl Master {
             .registry()
             .deregister(&mut SourceFd(&factory.channel.as_raw_fd()));
         self.fronts.forget_unstarted(token);
+        self.fronts.forget_gone(token);
         let was_starting = self.factories.starting.is_some_and(|(t, _)| t == token);
         let was_needed = self.factories.current == Some(token) || was_starting;
         if self.factories.current == Some(token) {

@@ -101,6 +101,26 @@ impl Fronts {
         }
     }
 
+    /// A factory died: its fronts that are gone without their exit having
+    /// been reported (the report was lost with the factory) are forgotten.
+    /// Fronts still alive were reparented to master and are reaped by pid.
+    pub fn forget_gone(&mut self, factory: Token) {
+        let gone: Vec<u64> = self
+            .by_connection
+            .iter()
+            .filter(|(_, f)| f.factory == factory)
+            .filter(|(_, f)| {
+                f.pid.is_some_and(|pid| {
+                    nix::sys::signal::kill(pid, None) == Err(nix::errno::Errno::ESRCH)
+                })
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for connection in gone {
+            self.remove(connection);
+        }
+    }
+
     /// The pids of every front that has one.
     pub fn pids(&self) -> Vec<Pid> {
         self.by_pid.keys().copied().collect()
