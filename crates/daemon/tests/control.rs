@@ -81,6 +81,39 @@ fn the_control_socket_is_made_mode_0666_without_a_chmod() {
 }
 
 #[test]
+fn a_reload_that_would_give_fronts_another_roles_uid_is_refused() {
+    if !postern_testkit::running_as_root() {
+        eprintln!("skipped: users are only changed as root (CI runs as root)");
+        return;
+    }
+    let sink = Sink::start();
+    let daemon = daemon_with_sink(&sink, &[]);
+    let cf = daemon.config_path();
+    let text = std::fs::read_to_string(&cf).unwrap();
+    std::fs::write(&cf, format!("{text}O FrontUser=posternq\n")).unwrap();
+    let mark = daemon.log_mark();
+    daemon_signal(&daemon, Signal::SIGHUP);
+    let line = daemon.wait_for_log_since(mark, "configuration not reloaded", WAIT);
+    assert!(line.contains("must be different users"), "{line}");
+    // Still serving, fronts still as posternf.
+    let mut c = SmtpConversation::connect(daemon.smtp_addr());
+    assert!(c.read_reply().starts_with("220 "));
+    let front = role_pid(&daemon, "front");
+    assert_eq!(
+        postern_testkit::proc_status_field(front, "Uid")
+            .unwrap()
+            .split('\t')
+            .next(),
+        Some(
+            postern_testkit::uid_of(postern_testkit::FRONT_USER)
+                .to_string()
+                .as_str()
+        )
+    );
+    c.cmd("QUIT", "221");
+}
+
+#[test]
 fn max_daemon_children_refuses_with_421() {
     let sink = Sink::start();
     let daemon = daemon_with_sink(&sink, &["O MaxDaemonChildren=1"]);

@@ -183,6 +183,7 @@ fn the_front_jail_refuses_what_an_attacker_would_try() {
         "open /etc/passwd: refused (EPERM",
         "open /: refused (EPERM",
         "executable memory: killed (SIGSYS)",
+        "set O_ASYNC on a socket: killed (SIGSYS)",
     ] {
         assert!(report.contains(line), "missing {line:?} in:\n{report}");
     }

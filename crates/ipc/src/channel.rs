@@ -231,6 +231,14 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
             inc.scanned -= inc.start;
             inc.start = 0;
         }
+        // A frame whose length is known is given exactly its size: growing
+        // by doubling could leave twice the limit allocated per peer.
+        if let Ok(Some(head)) = frame::header(&inc.bytes, self.limit_in) {
+            let whole = HEADER_LEN + head.len;
+            if inc.bytes.capacity() < whole {
+                inc.bytes.reserve_exact(whole - inc.bytes.len());
+            }
+        }
         // Nothing whole is buffered (the caller decoded first) and a whole
         // frame of the maximal size fits, so there is room for one byte.
         let room = (HEADER_LEN + self.limit_in).saturating_sub(inc.bytes.len());

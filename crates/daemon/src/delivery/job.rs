@@ -205,16 +205,21 @@ impl Job {
         for (target, indices) in by_target {
             match route::resolve(&target) {
                 Ok((addr, relay)) => {
+                    // One session per server, mailer and TLS policy: names
+                    // with different TLS_Srv: entries (or a +CN check for
+                    // each name) never share a connection.
+                    let tls_host = target.host.tls_name();
+                    let tls = tls_policy::for_server(settings, &target.host, addr.ip());
                     match groups
                         .iter_mut()
-                        .find(|g| g.addr == addr && g.mailer == target.mailer)
+                        .find(|g| g.takes(addr, &target.mailer, &tls, &tls_host))
                     {
                         Some(g) => g.indices.extend(indices),
                         None => groups.push(Group {
                             addr,
                             relay,
-                            tls_host: target.host.tls_name(),
-                            tls: tls_policy::for_server(settings, &target.host, addr.ip()),
+                            tls_host,
+                            tls,
                             mailer: target.mailer,
                             indices,
                         }),
@@ -338,6 +343,18 @@ struct Group {
     indices: Vec<usize>,
 }
 
+impl Group {
+    /// May a target at `addr` join this group's session? Same server and
+    /// mailer, the same TLS policy, and where a requirement checks names,
+    /// the same name.
+    fn takes(&self, addr: SocketAddr, mailer: &str, tls: &TlsPolicy, tls_host: &str) -> bool {
+        self.addr == addr
+            && self.mailer == mailer
+            && self.tls == *tls
+            && (tls.requirement.is_none() || self.tls_host == tls_host)
+    }
+}
+
 fn report(
     address: &str,
     status: RecipientStatus,
@@ -421,6 +438,36 @@ mod tests {
         let report = job.into_report();
         assert_eq!((report.job, report.recipients.len()), (7, 6));
         assert_eq!(report.recipients[0].reply, "451 4.3.2 x");
+    }
+
+    #[test]
+    fn names_with_different_tls_policies_never_share_a_session() {
+        let policy = |access: &str| TlsPolicy {
+            try_tls: true,
+            requirement: postern_config::AccessMap::parse_str(access)
+                .unwrap()
+                .tls_requirement(None, "192.0.2.1".parse().unwrap())
+                .cloned(),
+        };
+        let addr: SocketAddr = "192.0.2.1:25".parse().unwrap();
+        let g = Group {
+            addr,
+            relay: "a.example. [192.0.2.1]".into(),
+            tls_host: "a.example.".into(),
+            tls: policy(""),
+            mailer: "esmtp".into(),
+            indices: vec![0],
+        };
+        assert!(g.takes(addr, "esmtp", &policy(""), "b.example."));
+        assert!(!g.takes(addr, "esmtp", &policy("TLS_Srv: VERIFY"), "b.example."));
+        assert!(!g.takes(addr, "relay", &policy(""), "a.example."));
+        let strict = Group {
+            tls: policy("TLS_Srv: VERIFY+CN"),
+            ..g
+        };
+        let same = policy("TLS_Srv: VERIFY+CN");
+        assert!(strict.takes(addr, "esmtp", &same, "a.example."));
+        assert!(!strict.takes(addr, "esmtp", &same, "b.example."));
     }
 
     #[test]

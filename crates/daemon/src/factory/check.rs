@@ -3,8 +3,10 @@
 //! jail exactly as the front factory does, forks a child that enters it
 //! exactly as a front does, and has the child try: signalling itself and
 //! a given process (the delivery client, say), making a socket, forking,
-//! executing a program, opening a file. Each must be refused; a second
-//! child maps executable memory and must be killed for it (SIGSYS). The
+//! executing a program, opening a file. Each must be refused; further
+//! children map executable memory, or set O_ASYNC on a socket (the way to
+//! have the kernel signal someone else), and must be killed for it
+//! (SIGSYS). The
 //! report goes to standard output, one line per attempt (the children
 //! write theirs into a pipe: a front may not write to a regular file); the
 //! exit status is 0 only when everything was refused.
@@ -52,25 +54,39 @@ pub fn check_front_jail(config: &Path, signal: Option<i32>) -> i32 {
     let me = nix::unistd::getpid();
     let (attempts, report_lines) = run_in_jail(&jail, me, |out| attempts(out, signal));
     print!("{report_lines}");
-    let (exec_memory, _) = run_in_jail(&jail, me, |_| {
-        // Mapping executable memory is outside the allow-list: SIGSYS.
+    let mut killed = true;
+    // Outside the allow-list: the process is killed (SIGSYS).
+    killed &= killed_for(&jail, me, "executable memory", || {
         let _ = privsep::map_executable_page();
-        0
     });
-    let killed = matches!(
-        exec_memory,
-        Some(WaitStatus::Signaled(_, Signal::SIGSYS, _))
-    );
-    println!(
-        "executable memory: {}",
-        if killed { "killed (SIGSYS)" } else { "ALLOWED" }
-    );
+    // O_ASYNC would let a front's client make the kernel signal another
+    // process (F_SETOWN): not an fcntl a front may make.
+    killed &= killed_for(&jail, me, "set O_ASYNC on a socket", || {
+        let _ = nix::fcntl::fcntl(
+            std::io::stdin(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_ASYNC),
+        );
+    });
     let all_refused = matches!(attempts, Some(WaitStatus::Exited(_, 0)));
     if all_refused && killed {
         0
     } else {
         1
     }
+}
+
+/// Runs `attempt` in the jail; true (and says so) when the filter killed it.
+fn killed_for(jail: &FrontJail, parent: Pid, what: &str, attempt: impl FnOnce()) -> bool {
+    let (status, _) = run_in_jail(jail, parent, |_| {
+        attempt();
+        0
+    });
+    let killed = matches!(status, Some(WaitStatus::Signaled(_, Signal::SIGSYS, _)));
+    println!(
+        "{what}: {}",
+        if killed { "killed (SIGSYS)" } else { "ALLOWED" }
+    );
+    killed
 }
 
 /// Forks a child that enters the jail and runs `body` with the write end

@@ -4,7 +4,7 @@
 //! (`privsep/syscalls.rs`), with nothing open but what the session needs.
 //! `posternd --check-front-jail` enters the very same jail to prove it.
 
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 
 use nix::sys::resource::Resource;
 use nix::unistd::Pid;
@@ -29,6 +29,8 @@ pub struct FrontJail {
     pub front_user: Identity,
     filter: SyscallFilter,
     limits: Vec<(Resource, u64)>,
+    /// /dev/null, for a front's standard I/O (unless it logs to stderr).
+    null: Option<OwnedFd>,
 }
 
 impl FrontJail {
@@ -37,7 +39,19 @@ impl FrontJail {
     /// directory, only CAP_SETUID and CAP_SETGID left.
     pub fn prepare(settings: &Settings, log_stderr: bool) -> Result<FrontJail, String> {
         let front_user = if privsep::privileged() {
-            privsep::lookup(&settings.config.front_user).map_err(|e| e.to_string())?
+            let front = privsep::lookup(&settings.config.front_user).map_err(|e| e.to_string())?;
+            // master checked this at start and on SIGHUP; a factory never
+            // forks fronts under a uid another role has.
+            for other in [&settings.config.run_as_user, &settings.config.queue_owner] {
+                let other = privsep::lookup(other).map_err(|e| e.to_string())?;
+                if other.uid == front.uid || front.uid.is_root() {
+                    return Err(format!(
+                        "FrontUser {} shares its uid with {} (or is root)",
+                        front.name, other.name
+                    ));
+                }
+            }
+            front
         } else {
             privsep::current_identity()
         };
@@ -46,6 +60,19 @@ impl FrontJail {
             Some(privsep::open_jail(&crate::master::jail_dir())?)
         } else {
             None
+        };
+        // Opened before the chroot hides it.
+        let null = if log_stderr {
+            None
+        } else {
+            Some(
+                std::fs::File::options()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                    .map_err(|e| format!("/dev/null: {e}"))?
+                    .into(),
+            )
         };
         privsep::confine_front_factory(jail.as_ref().map(|fd| fd.as_fd()))
             .map_err(|e| e.to_string())?;
@@ -65,6 +92,7 @@ impl FrontJail {
             front_user,
             filter,
             limits,
+            null,
         })
     }
 
@@ -76,6 +104,9 @@ impl FrontJail {
         privsep::ignore_file_size_signal();
         if let Ok(name) = std::ffi::CString::new("posternd-front") {
             let _ = nix::sys::prctl::set_name(&name);
+        }
+        if let Some(null) = &self.null {
+            privsep::redirect_stdio(null.as_fd())?;
         }
         let mut keep = keep.to_vec();
         keep.extend(log::syslog_fd());

@@ -30,6 +30,9 @@ pub struct Workers {
     backoff: Duration,
     started: Option<Instant>,
     stopping: bool,
+    /// When `stop` was asked; a pair still running [`STOP_GRACE`] later
+    /// is killed.
+    stopping_since: Option<Instant>,
     /// Fronts started while no queue runner could take them (restart,
     /// reload): handed over as soon as the next one starts.
     waiting_fronts: Vec<WaitingFront>,
@@ -43,6 +46,9 @@ struct WaitingFront {
     daemon: String,
     queue_end: UnixStream,
 }
+
+/// How long the queue runner and delivery client may take to stop.
+const STOP_GRACE: Duration = Duration::from_secs(60);
 
 /// Fronts that may wait for a queue runner; past this the oldest are let
 /// go (their sessions answer 451 when they need the queue).
@@ -69,12 +75,32 @@ impl Workers {
     /// Asks the pair to finish and exit (SIGTERM drain, SIGHUP reload).
     pub fn stop(&mut self) {
         self.stopping = true;
+        self.stopping_since.get_or_insert_with(Instant::now);
         if let Some(channel) = self.queue.as_mut() {
             if channel.send(&MasterToQueue::Shutdown, &[]).is_err() {
                 for pid in self.queue_pid.iter().chain(self.delivery_pid.iter()) {
                     let _ = signal::kill(*pid, Signal::SIGTERM);
                 }
             }
+        }
+    }
+
+    /// A pair asked to stop that has not within [`STOP_GRACE`] (the queue
+    /// runner gives fronts 30 s) is killed, so nothing a front does can
+    /// hold a reload up.
+    pub fn kill_if_overdue(&mut self) {
+        if self
+            .stopping_since
+            .is_some_and(|since| since.elapsed() > STOP_GRACE)
+        {
+            for pid in self.pids() {
+                log::err(&format!(
+                    "pid {pid} did not stop within {}s; killing it",
+                    STOP_GRACE.as_secs()
+                ));
+                let _ = signal::kill(pid, Signal::SIGKILL);
+            }
+            self.stopping_since = None;
         }
     }
 
@@ -173,6 +199,7 @@ impl Master {
         w.delivery_pid = Some(delivery_pid);
         w.started = Some(Instant::now());
         w.stopping = false;
+        w.stopping_since = None;
         log::info(
             11,
             &format!(
@@ -252,6 +279,10 @@ impl Master {
                 }
             };
             self.throttle.count();
+            // An IPv4 client of a dual-stack listener is `::ffff:a.b.c.d`:
+            // written as IPv4, it is the same client for limits, the relay
+            // decision and the logs.
+            let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
             if let Some(refusal) = self.over_a_limit(&peer) {
                 refuse(stream, &refusal, &peer);
                 continue;

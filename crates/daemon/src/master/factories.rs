@@ -288,14 +288,22 @@ impl Master {
                 Ok(Some((msg, _))) => msg,
                 Ok(None) => break,
                 Err(e) => {
-                    // Exiting (or broken): its exit is handled when reaped.
-                    if !matches!(e, ChannelError::Closed) {
-                        log::err(&format!("front factory (pid {}): {e}", factory.pid));
-                    }
+                    // Exiting: its exit is handled when reaped. Broken (it
+                    // sent what it must not): it is stopped and replaced.
                     let _ = self
                         .poll
                         .registry()
                         .deregister(&mut SourceFd(&factory.channel.as_raw_fd()));
+                    if !matches!(e, ChannelError::Closed) {
+                        let pid = factory.pid;
+                        log::err(&format!("front factory (pid {pid}): {e}; replacing it"));
+                        let _ = signal::kill(pid, Signal::SIGTERM);
+                        let was_current = self.factories.current == Some(token);
+                        self.factories.retire(token);
+                        if was_current && !self.factories.pending() {
+                            self.replace_factory();
+                        }
+                    }
                     break;
                 }
             };
@@ -369,6 +377,9 @@ impl Master {
         let Some(token) = self.factories.token_of(pid) else {
             return false;
         };
+        // Its last reports may still be in the socket: they say which
+        // fronts started and which exited.
+        self.factory_ready(token);
         let factory = self.factories.procs.remove(&token).expect("token found");
         let _ = self
             .poll

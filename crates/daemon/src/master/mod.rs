@@ -246,6 +246,7 @@ impl Master {
     /// after the rate throttle, killing fronts that outlive a drain.
     fn tick(&mut self) -> Result<(), MasterError> {
         self.control_tick();
+        self.workers.kill_if_overdue();
         if self.draining.is_none() {
             if self.workers.restart_due() {
                 if let Err(e) = self.start_workers() {
@@ -272,6 +273,14 @@ impl Master {
         notify(&[sd_notify::NotifyState::Reloading]);
         let result = Settings::load(&self.config_path);
         notify(&[sd_notify::NotifyState::Ready]);
+        // The users must still be distinct and exist: a front sharing the
+        // queue runner's uid could signal it.
+        let result = result.and_then(|settings| match resolve_users(&settings) {
+            Ok(_) => Ok(settings),
+            Err(e) => Err(postern_config::ConfigErrors(vec![
+                postern_config::ConfigError::new(&settings.config.source, 0, e.to_string()),
+            ])),
+        });
         match result {
             Ok(settings) => {
                 log::set_level(settings.config.log_level);

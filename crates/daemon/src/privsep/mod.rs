@@ -300,6 +300,20 @@ pub fn reset_signal_handlers() {
     }
 }
 
+/// Points standard input, output and error at `fd` (/dev/null, for a
+/// front: the streams it inherited are shared with the whole process tree,
+/// and a front must not be able to write into or shut down the journal's).
+pub fn redirect_stdio(fd: BorrowedFd<'_>) -> Result<(), PrivsepError> {
+    for target in 0..=2 {
+        // SAFETY: standard I/O descriptors are not owned by any object of
+        // this program; replacing them pulls nothing from under an owner.
+        let replaced = unsafe { unistd::dup2_raw(fd, target) }.map_err(call("dup2"))?;
+        // Descriptors 0–2 stay open for the life of the process.
+        std::mem::forget(replaced);
+    }
+    Ok(())
+}
+
 /// Ignores SIGXFSZ, so that a write past RLIMIT_FSIZE fails with EFBIG
 /// instead of killing the process.
 pub fn ignore_file_size_signal() {

@@ -12,7 +12,11 @@
 //! that as a crash and is replaced, so the next front has a fresh layout.
 //!
 //! Memory may be mapped or reprotected readable and writable, never
-//! executable: code injected into a front cannot be made runnable.
+//! executable: code injected into a front cannot be made runnable. Some
+//! calls are allowed only with the arguments a session uses: `fcntl` to
+//! read flags (never to set O_ASYNC or a signal owner, which would let a
+//! front signal others through its socket), `setsockopt` for the socket
+//! timeouts only, `sendto` only without a destination address.
 #![deny(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -31,16 +35,12 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_readv,
     libc::SYS_writev,
     libc::SYS_recvfrom,
-    libc::SYS_sendto,
     libc::SYS_recvmsg,
     libc::SYS_sendmsg,
-    libc::SYS_shutdown,
     libc::SYS_close,
-    libc::SYS_setsockopt,
     libc::SYS_getsockopt,
     libc::SYS_getsockname,
     libc::SYS_getpeername,
-    libc::SYS_fcntl,
     libc::SYS_fstat,
     libc::SYS_newfstatat,
     libc::SYS_statx,
@@ -67,6 +67,8 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_getgid,
     libc::SYS_getegid,
     libc::SYS_sched_yield,
+    // glibc's qsort asks for the memory size (OpenSSL sorts its stacks).
+    libc::SYS_sysinfo,
     // Signals and leaving.
     libc::SYS_rt_sigreturn,
     libc::SYS_rt_sigprocmask,
@@ -110,6 +112,11 @@ const REFUSED: &[libc::c_long] = &[
     libc::SYS_execve,
     libc::SYS_execveat,
     libc::SYS_ioctl,
+    // A front never shuts down a socket it shares (syslog, standard I/O).
+    libc::SYS_shutdown,
+    // A panic's backtrace looks for the executable: let it fail.
+    libc::SYS_readlinkat,
+    libc::SYS_getcwd,
     libc::SYS_setuid,
     libc::SYS_setgid,
     libc::SYS_setresuid,
@@ -122,6 +129,7 @@ const REFUSED_ARCH: &[libc::c_long] = &[
     libc::SYS_creat,
     libc::SYS_fork,
     libc::SYS_vfork,
+    libc::SYS_readlink,
 ];
 #[cfg(not(target_arch = "x86_64"))]
 const REFUSED_ARCH: &[libc::c_long] = &[];
@@ -134,6 +142,47 @@ fn not_executable(arg: u8) -> Result<SeccompRule, seccompiler::BackendError> {
         SeccompCmpOp::MaskedEq(libc::PROT_EXEC as u64),
         0,
     )?])
+}
+
+/// Argument `arg` equals `value`.
+fn equals(arg: u8, value: u64) -> Result<SeccompCondition, seccompiler::BackendError> {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
+}
+
+/// `fcntl` that reads, or sets close-on-exec, or duplicates with it.
+fn fcntl_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    [
+        libc::F_GETFD,
+        libc::F_SETFD,
+        libc::F_GETFL,
+        libc::F_DUPFD_CLOEXEC,
+    ]
+    .into_iter()
+    .map(|cmd| SeccompRule::new(vec![equals(1, cmd as u64)?]))
+    .collect()
+}
+
+/// `setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO or SO_SNDTIMEO, …)`.
+fn setsockopt_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO]
+        .into_iter()
+        .map(|opt| {
+            SeccompRule::new(vec![
+                equals(1, libc::SOL_SOCKET as u64)?,
+                equals(2, opt as u64)?,
+            ])
+        })
+        .collect()
+}
+
+/// `sendto` on a connected socket: no destination address.
+fn sendto_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    Ok(vec![SeccompRule::new(vec![SeccompCondition::new(
+        4,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::Eq,
+        0,
+    )?])?])
 }
 
 /// The front's filter: two seccomp programs, compiled once (in the front
@@ -174,6 +223,9 @@ pub fn front_filter() -> Result<SyscallFilter, String> {
             .collect();
         allowed.insert(libc::SYS_mmap, vec![not_executable(2)?]);
         allowed.insert(libc::SYS_mprotect, vec![not_executable(2)?]);
+        allowed.insert(libc::SYS_fcntl, fcntl_rules()?);
+        allowed.insert(libc::SYS_setsockopt, setsockopt_rules()?);
+        allowed.insert(libc::SYS_sendto, sendto_rules()?);
         let allow_list = SeccompFilter::new(
             allowed,
             SeccompAction::KillProcess,

@@ -22,7 +22,7 @@ use postern_ipc::{
 use postern_queue::{BodyType, ControlFile, DeliverBy, QueueId, RecipientEntry, Ret};
 use postern_smtp::address::parse_mailbox;
 
-use super::incoming::{self, Incoming, State};
+use super::incoming::{self, Incoming, Pumped, State};
 use super::{logline, QueueRunner, PIPE_BIT};
 use crate::policy::{self, RelayVerdict};
 use crate::{log, settings::Settings};
@@ -37,6 +37,8 @@ pub struct FrontConn {
     message: Option<Incoming>,
     /// Its Hello arrived; a second one is a violation.
     greeted: bool,
+    /// ETRN requests so far.
+    etrns: u32,
 }
 
 /// Why a front is disconnected.
@@ -47,6 +49,9 @@ type Disconnect = String;
 /// an Abort, one request); a front with more is flooding the queue runner
 /// and is cut off, so that it cannot hold up the other fronts.
 const FRAMES_PER_WAKEUP: usize = 8;
+
+/// ETRN requests per connection that start a queue run.
+const MAX_ETRN_RUNS: u32 = 8;
 
 /// What a message may have beyond MaxMessageSize: the Received: header
 /// the front puts first (its parts are bounded: HELO name, client, host
@@ -94,6 +99,7 @@ impl QueueRunner {
                 daemon,
                 message: None,
                 greeted: false,
+                etrns: 0,
             },
         );
         // Frames may already be waiting: edge-triggered readiness would not
@@ -162,7 +168,20 @@ impl QueueRunner {
                 Ok(())
             }
             FrontToQueue::Etrn { argument } => {
-                let messages = self.schedule.run_matching_now(&argument);
+                let privacy = self.settings.config.privacy;
+                if privacy.contains(postern_smtp::PrivacyFlags::NO_ETRN) {
+                    return Err("ETRN under noetrn".into());
+                }
+                let front = self.fronts.get_mut(&token).ok_or_else(String::new)?;
+                front.etrns += 1;
+                // sendmail slows a client down after MAXETRNCOMMANDS (8);
+                // here later ones start no run: they cannot force the
+                // whole queue to be retried again and again.
+                let messages = if front.etrns <= MAX_ETRN_RUNS {
+                    self.schedule.run_matching_now(&argument)
+                } else {
+                    0
+                };
                 self.reply(token, &QueueToFront::EtrnStarted { messages }, &[])
             }
             FrontToQueue::LocalUser { name } => {
@@ -257,17 +276,49 @@ impl QueueRunner {
         self.pump(token);
     }
 
-    /// Moves what arrived into the spool file; closes the pipe once it is
-    /// done with.
+    /// Moves what arrived into the spool file, one turn's worth; closes
+    /// the pipe once it is done with, and comes back to a pipe that may
+    /// hold more (its readiness, edge-triggered, would not be told again).
     fn pump(&mut self, token: Token) {
         let Some(message) = self.fronts.get_mut(&token).and_then(|f| f.message.as_mut()) else {
             return;
         };
-        if message.pump() {
-            if let Some(fd) = message.pipe_fd() {
-                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        match message.pump() {
+            Pumped::Drained => {}
+            Pumped::More => self.pipes_with_more.push_back(token),
+            Pumped::Done => {
+                if let Some(fd) = message.pipe_fd() {
+                    let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+                }
+                message.close_pipe();
             }
-            message.close_pipe();
+        }
+    }
+
+    /// Another turn for each pipe that had more than one turn's worth.
+    pub(super) fn pump_pipes_with_more(&mut self) {
+        for token in std::mem::take(&mut self.pipes_with_more) {
+            self.pump(token);
+        }
+    }
+
+    /// Messages that have not moved for longer than a session may pause
+    /// (Timeout.datablock, and a minute): their fronts are cut off. A
+    /// front cannot keep a spool file and a pipe open for ever.
+    pub(super) fn drop_stalled_messages(&mut self) {
+        let allowed = self.settings.config.timeouts.datablock + std::time::Duration::from_secs(60);
+        let stalled: Vec<Token> = self
+            .fronts
+            .iter()
+            .filter(|(_, f)| {
+                f.message
+                    .as_ref()
+                    .is_some_and(|m| m.last_moved().elapsed() > allowed)
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for token in stalled {
+            self.drop_front(token, "message stalled");
         }
     }
 
@@ -287,10 +338,15 @@ impl QueueRunner {
             return Err(format!("commit of unknown message {queue_id:?}"));
         }
         // The front closed its end before asking: everything it wrote is
-        // in the pipe, and the pipe is at its end.
-        self.pump(token);
+        // in the pipe (at most the pipe's capacity), and the pipe is at its
+        // end. One turn must reach it; a front still writing is cut off.
         let front = self.fronts.get_mut(&token).ok_or_else(String::new)?;
         let mut message = front.message.take().expect("checked above");
+        if message.pump() == Pumped::Done {
+            if let Some(fd) = message.pipe_fd() {
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+            }
+        }
         let (client, daemon, peer) = (
             policy::client_name(&front.peer),
             front.daemon.clone(),
@@ -324,9 +380,18 @@ impl QueueRunner {
             }
         }
         message.close_pipe();
-        if let Err(why) = check_recipients(&self.settings, peer, envelope) {
-            self.forget_message(message);
-            return Err(why);
+        match check_recipients(&self.settings, peer, envelope) {
+            Ok(None) => {}
+            // Known at RCPT, gone now (or a front that never asked).
+            Ok(Some(unknown)) => {
+                self.forget_message(message);
+                log::notice(4, &format!("<{unknown}>: unknown local user at commit"));
+                return self.refuse(token, 550, "5.1.1", &format!("<{unknown}>... User unknown"));
+            }
+            Err(why) => {
+                self.forget_message(message);
+                return Err(why);
+            }
         }
         // The size is what arrived, not anything the front claims.
         let size = message.received();
@@ -379,16 +444,17 @@ impl QueueRunner {
 
     /// While shutting down: fronts without a message in progress are let
     /// go (their sessions answer 451 if they try to send), so the queue
-    /// runner can exit once the messages in progress are committed.
-    pub(super) fn drop_idle_fronts(&mut self) {
+    /// runner can exit once the messages in progress are committed; past
+    /// the grace period, every front is let go.
+    pub(super) fn drop_idle_fronts(&mut self, grace_over: bool) {
         let idle: Vec<Token> = self
             .fronts
             .iter()
-            .filter(|(_, f)| f.message.is_none() && !f.channel.wants_write())
+            .filter(|(_, f)| grace_over || (f.message.is_none() && !f.channel.wants_write()))
             .map(|(t, _)| *t)
             .collect();
         for token in idle {
-            self.drop_front(token, "");
+            self.drop_front(token, if grace_over { "shutting down" } else { "" });
         }
     }
 
@@ -418,25 +484,42 @@ impl QueueRunner {
 }
 
 /// Every recipient must be one the front was allowed to accept from this
-/// client: a front that commits others has been taken over.
+/// client, and no more of them than a session accepts: a front that
+/// commits others has been taken over (`Err`). A local recipient must
+/// also exist (`Ok(Some(address))` names one that does not), or a front
+/// could queue mail for a bounce to carry anywhere.
 fn check_recipients(
     settings: &Settings,
     peer: SocketAddr,
     envelope: &MessageEnvelope,
-) -> Result<(), Disconnect> {
+) -> Result<Option<String>, Disconnect> {
+    let limit = match settings.config.max_recipients_per_message {
+        0 => crate::front::MAX_RECIPIENTS,
+        n => n.min(crate::front::MAX_RECIPIENTS),
+    };
+    if envelope.recipients.len() > limit as usize {
+        return Err(format!("{} recipients", envelope.recipients.len()));
+    }
     for r in &envelope.recipients {
         let mailbox =
             parse_mailbox(&r.address).map_err(|e| format!("recipient {:?}: {e}", r.address))?;
-        if mailbox.domain.is_none()
-            || policy::relay_verdict(settings, peer.ip(), &mailbox) == RelayVerdict::Denied
-        {
-            return Err(format!(
-                "committed a recipient it may not accept from this client: <{}>",
-                r.address
-            ));
+        if mailbox.domain.is_none() {
+            return Err(format!("unqualified recipient <{}>", r.address));
+        }
+        match policy::relay_verdict(settings, peer.ip(), &mailbox) {
+            RelayVerdict::Denied => {
+                return Err(format!(
+                    "committed a recipient it may not accept from this client: <{}>",
+                    r.address
+                ))
+            }
+            RelayVerdict::Local { name } if !policy::local_user_known(&name) => {
+                return Ok(Some(r.address.clone()))
+            }
+            RelayVerdict::Local { .. } | RelayVerdict::Relay => {}
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Checks what a front sent and turns it into a control file. The control

@@ -20,6 +20,20 @@ use postern_queue::QueueId;
 
 /// Bytes moved per call.
 const CHUNK: usize = 64 << 10;
+/// Calls per [`Incoming::pump`]: 1 MiB, then the other fronts get a turn
+/// (a front that keeps its pipe full must not keep the queue runner).
+const CHUNKS_PER_PUMP: usize = 16;
+
+/// What a [`Incoming::pump`] left.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pumped {
+    /// The pipe is drained for now: wait for it to be readable.
+    Drained,
+    /// The turn is over and bytes may be waiting: pump again soon.
+    More,
+    /// The pipe is done with (at its end, over the limit, or failed).
+    Done,
+}
 
 /// Where a message stands.
 #[derive(Debug)]
@@ -45,6 +59,7 @@ pub struct Incoming {
     limit: Option<u64>,
     state: State,
     use_splice: bool,
+    last_moved: std::time::Instant,
 }
 
 /// A pipe for a front: the read end, non-blocking, for the queue runner;
@@ -68,6 +83,7 @@ impl Incoming {
             limit,
             state: State::Receiving,
             use_splice: true,
+            last_moved: std::time::Instant::now(),
         }
     }
 
@@ -86,11 +102,19 @@ impl Incoming {
         &self.state
     }
 
-    /// Moves what the pipe holds into the file. Returns true once the pipe
-    /// is done with (at its end, over the limit, or failed): the caller
-    /// deregisters it and calls [`Incoming::close_pipe`].
-    pub fn pump(&mut self) -> bool {
-        while let (Some(pipe), State::Receiving) = (self.pipe.as_ref(), &self.state) {
+    /// When bytes last arrived (or the message was opened).
+    pub fn last_moved(&self) -> std::time::Instant {
+        self.last_moved
+    }
+
+    /// Moves what the pipe holds into the file, at most
+    /// [`CHUNKS_PER_PUMP`] chunks. On [`Pumped::Done`] the caller
+    /// deregisters the pipe and calls [`Incoming::close_pipe`].
+    pub fn pump(&mut self) -> Pumped {
+        for _ in 0..CHUNKS_PER_PUMP {
+            let (Some(pipe), State::Receiving) = (self.pipe.as_ref(), &self.state) else {
+                return Pumped::Done;
+            };
             let moved = if self.use_splice {
                 let mut offset = self.received as i64;
                 match splice(
@@ -115,16 +139,20 @@ impl Incoming {
                 Ok(0) => self.state = State::Complete,
                 Ok(n) => {
                     self.received += n as u64;
+                    self.last_moved = std::time::Instant::now();
                     if self.limit.is_some_and(|limit| self.received > limit) {
                         self.state = State::TooBig;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pumped::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => self.state = State::Failed(e),
             }
         }
-        true
+        match self.state {
+            State::Receiving => Pumped::More,
+            _ => Pumped::Done,
+        }
     }
 
     /// Closes the queue runner's end of the pipe: whatever the front
@@ -144,6 +172,28 @@ fn copy(pipe: &OwnedFd, file: &File, at: u64) -> io::Result<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_full_pipe_gets_one_turn_at_a_time() {
+        let (mut m, front, _d) = message(None);
+        // A writer that never stops.
+        let writer = std::thread::spawn(move || {
+            let mut front = front;
+            let chunk = vec![b'x'; 64 << 10];
+            while front.write_all(&chunk).is_ok() {}
+        });
+        let mut turns = 0;
+        while m.received() < (4 << 20) as u64 {
+            match m.pump() {
+                Pumped::More => turns += 1,
+                Pumped::Drained => std::thread::yield_now(),
+                Pumped::Done => panic!("{:?}", m.state()),
+            }
+        }
+        assert!(turns >= 1, "one pump took everything");
+        m.close_pipe();
+        writer.join().unwrap();
+    }
+
     use std::io::Write;
 
     use super::*;
@@ -165,11 +215,11 @@ mod tests {
     fn bytes_arrive_until_the_front_closes() {
         let (mut m, mut front, _d) = message(None);
         front.write_all(b"Subject: x\r\n\r\n").unwrap();
-        assert!(!m.pump());
+        assert_eq!(m.pump(), Pumped::Drained);
         assert!(matches!(m.state(), State::Receiving));
         front.write_all(b"body\r\n").unwrap();
         drop(front);
-        assert!(m.pump());
+        assert_eq!(m.pump(), Pumped::Done);
         assert!(matches!(m.state(), State::Complete));
         assert_eq!(m.received(), 20);
         let mut text = String::new();
@@ -181,7 +231,7 @@ mod tests {
     fn past_the_limit_the_pipe_is_closed() {
         let (mut m, mut front, _d) = message(Some(10));
         front.write_all(b"0123456789AB").unwrap();
-        assert!(m.pump());
+        assert_eq!(m.pump(), Pumped::Done);
         assert!(matches!(m.state(), State::TooBig));
         m.close_pipe();
         // The front's next write fails: nobody reads any more.
@@ -194,7 +244,7 @@ mod tests {
         m.use_splice = false;
         front.write_all(&[7u8; 60_000]).unwrap();
         drop(front);
-        while !m.pump() {}
+        while m.pump() != Pumped::Done {}
         assert!(matches!(m.state(), State::Complete));
         assert_eq!(m.file.metadata().unwrap().len(), m.received());
     }

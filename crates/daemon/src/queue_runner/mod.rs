@@ -65,7 +65,19 @@ pub struct QueueRunner {
     verbose: HashMap<postern_queue::QueueId, u64>,
     /// Local submissions being read off the event loop.
     readers: readers::Readers,
+    /// Message pipes that had more than one turn's worth waiting.
+    pipes_with_more: std::collections::VecDeque<Token>,
+    /// When stalled messages were last looked for.
+    last_sweep: std::time::Instant,
+    /// When the shutdown began: fronts still holding a message this long
+    /// after are cut off ([`SHUTDOWN_GRACE`]).
+    shutdown_since: Option<std::time::Instant>,
 }
+
+/// How long a shutdown (a reload, a stop) waits for fronts in the middle
+/// of a message before it cuts them off: a front must not be able to keep
+/// the old queue runner, and so the reload, waiting.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs the queue runner; returns the exit code.
 pub fn run(
@@ -122,6 +134,9 @@ fn start(
     let readers = readers::Readers::new(poll.registry(), READERS, readers::READ_TIME)?;
     let mut runner = QueueRunner {
         readers,
+        pipes_with_more: std::collections::VecDeque::new(),
+        last_sweep: std::time::Instant::now(),
+        shutdown_since: None,
         ids: QueueIdGenerator::new(std::process::id()),
         schedule: schedule::Schedule::default(),
         settings,
@@ -173,14 +188,15 @@ impl QueueRunner {
                 .readers
                 .next_deadline()
                 .map(|at| at.saturating_duration_since(std::time::Instant::now()));
-            let timeout = [self.schedule.next_due_in(), reads_due]
+            let more_to_pump = (!self.pipes_with_more.is_empty()).then_some(Duration::ZERO);
+            let timeout = [self.schedule.next_due_in(), reads_due, more_to_pump]
                 .into_iter()
                 .flatten()
                 .min()
-                .map(|d| d.min(Duration::from_secs(60)));
+                .map(|d| d.min(Duration::from_secs(5)));
             if let Err(e) = self
                 .poll
-                .poll(&mut events, timeout.or(Some(Duration::from_secs(60))))
+                .poll(&mut events, timeout.or(Some(Duration::from_secs(5))))
             {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -208,10 +224,18 @@ impl QueueRunner {
                     return code;
                 }
             }
+            self.pump_pipes_with_more();
             self.submissions();
             self.dispatch_due();
+            if self.last_sweep.elapsed() >= Duration::from_secs(5) {
+                self.last_sweep = std::time::Instant::now();
+                self.drop_stalled_messages();
+            }
             if self.shutting_down {
-                self.drop_idle_fronts();
+                let since = *self
+                    .shutdown_since
+                    .get_or_insert_with(std::time::Instant::now);
+                self.drop_idle_fronts(since.elapsed() > SHUTDOWN_GRACE);
             }
             if self.shutting_down
                 && self.schedule.in_flight() == 0

@@ -447,3 +447,56 @@ fn local_users_are_answered_from_the_password_database() {
         );
     }
 }
+
+#[test]
+fn a_front_cannot_queue_for_an_unknown_local_user() {
+    // The bounce of such a message would carry the attacker's text to
+    // any address: refused at commit, as at RCPT.
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    let (queue_id, pipe) = open(&mut front);
+    drop(pipe);
+    commit(&mut front, &queue_id, "no-such-user-here@mx.test");
+    assert_eq!(
+        front.recv().unwrap().0,
+        QueueToFront::Refused {
+            code: 550,
+            enhanced: "5.1.1".into(),
+            text: "<no-such-user-here@mx.test>... User unknown".into()
+        }
+    );
+    assert!(h.committed().is_empty());
+    assert_eq!(h.incoming(), 0);
+}
+
+#[test]
+fn etrn_is_refused_under_noetrn_and_bounded_otherwise() {
+    let mut h = start_with("O PrivacyOptions=noetrn\n");
+    let mut front = good_front(&mut h);
+    front
+        .send(
+            &FrontToQueue::Etrn {
+                argument: "example.org".into(),
+            },
+            &[],
+        )
+        .unwrap();
+    assert_disconnected(front.stream().try_clone().unwrap());
+
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    for _ in 0..20 {
+        front
+            .send(
+                &FrontToQueue::Etrn {
+                    argument: "example.org".into(),
+                },
+                &[],
+            )
+            .unwrap();
+        assert!(matches!(
+            front.recv().unwrap().0,
+            QueueToFront::EtrnStarted { .. }
+        ));
+    }
+}
