@@ -48,4 +48,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The end-to-end suite (tests/) runs the built binaries: build them first.
+cargo build --workspace --locked
 cargo test --workspace --locked

@@ -30,7 +30,7 @@ use postern_testkit::{
 
 /// The repository's root.
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    postern_testkit::repo_root()
 }
 
 fn read_repo(path: &str) -> String {
@@ -93,7 +93,7 @@ fn unit_passes_systemd_analyze_verify() {
     let path = dir.path().join("posternd.service");
     let ours = format!(
         "ExecStart={} -C /etc/mail/postern.cf\n",
-        env!("CARGO_BIN_EXE_posternd")
+        postern_testkit::binary("posternd").display()
     );
     fs::write(&path, unit.replace(shipped, &ours)).unwrap();
     let out = Command::new(analyze)
@@ -277,7 +277,7 @@ fn posternd_runs_with_the_shipped_configuration_and_tables() {
     // The shipped file as it is, but for the listeners: the same two, on
     // free loopback ports instead of 25 and 587.
     let ports = free_ports(2);
-    let mut builder = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"));
+    let mut builder = DaemonBuilder::new(postern_testkit::binary("posternd"));
     for line in shipped_cf().lines() {
         let line = match line {
             "O DaemonPortOptions=Port=smtp, Name=MTA" => {
@@ -444,7 +444,7 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, FileState> {
 }
 
 fn install(destdir: &Path) -> Output {
-    let built = Path::new(env!("CARGO_BIN_EXE_posternd")).parent().unwrap();
+    let built = postern_testkit::binary("posternd").parent().unwrap().to_path_buf();
     let mut cmd = Command::new("bash");
     cmd.arg(repo().join("scripts/install.sh"))
         .args(["--prefix", "/opt/postern", "--no-build", "--destdir"])
@@ -479,11 +479,11 @@ fn install_sh_installs_once_and_then_changes_nothing() {
     let posternd = dest.join("opt/postern/sbin/posternd");
     assert_eq!(mode(&posternd), 0o755);
     assert!(
-        fs::read(&posternd).unwrap() == fs::read(env!("CARGO_BIN_EXE_posternd")).unwrap(),
+        fs::read(&posternd).unwrap() == fs::read(postern_testkit::binary("posternd")).unwrap(),
         "installed posternd differs from the built one"
     );
     // The command-line tool, when it has been built, with its names.
-    let built_cli = Path::new(env!("CARGO_BIN_EXE_posternd")).with_file_name("postern");
+    let built_cli = postern_testkit::binary("postern");
     if built_cli.is_file() {
         assert_eq!(mode(&dest.join("opt/postern/bin/postern")), 0o755);
         for name in ["sendmail", "mailq", "runq", "newaliases"] {

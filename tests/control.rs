@@ -18,7 +18,7 @@ fn a_bad_configuration_names_file_and_line_and_nothing_starts() {
         "O LogLevel=9\nO LogLevle=9\ndefine(`confPRIVACY_FLAGS', `noexpm')\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_posternd"))
+    let out = Command::new(postern_testkit::binary("posternd"))
         .arg("-C")
         .arg(&cf)
         .output()
@@ -55,7 +55,7 @@ fn the_control_socket_is_not_put_where_others_could_replace_it() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_posternd"))
+    let out = Command::new(postern_testkit::binary("posternd"))
         .arg("-C")
         .arg(&cf)
         .output()

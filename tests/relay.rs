@@ -52,7 +52,7 @@ s.quit()
 /// A daemon listening on the namespace link (first) and on loopback.
 fn daemon(ns: &NetNs, sink: &Sink, extra: &[&str]) -> postern_testkit::Daemon {
     ensure_test_users();
-    let mut b = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
+    let mut b = DaemonBuilder::new(postern_testkit::binary("posternd"))
         .config_line(&format!(
             "O DaemonPortOptions=Port={}, Addr={}, Name=MTA",
             free_port(),
@@ -286,7 +286,7 @@ fn a_client_may_hold_only_its_share_of_connections() {
     }
     let ns = NetNs::create();
     let sink = Sink::start();
-    let d = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"));
+    let d = DaemonBuilder::new(postern_testkit::binary("posternd"));
     ensure_test_users();
     let daemon = d
         .config_line(&format!(

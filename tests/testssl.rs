@@ -18,7 +18,7 @@ fn testssl_rates_nothing_high_or_critical() {
     let defines = seed_tls_defines(certs.path());
     let lines: Vec<&str> = defines.iter().map(String::as_str).collect();
     let daemon = daemon_with_sink(&sink, &lines);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/testssl.sh");
+    let script = postern_testkit::script("testssl.sh");
     let out = Command::new("bash")
         .arg(script)
         .arg(daemon.smtp_addr().port().to_string())

@@ -59,7 +59,7 @@ fn syslog_lines_are_sendmails_and_logwatch_counts_them() {
             "550 5.1.1 <nobody@sink.test>... User unknown",
         )
         .start();
-    let daemon = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
+    let daemon = DaemonBuilder::new(postern_testkit::binary("posternd"))
         .table(
             "mailertable",
             format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),

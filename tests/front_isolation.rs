@@ -81,7 +81,7 @@ fn a_new_front_holds_nothing_master_handled() {
     )
     .unwrap();
     let qid = reply.split_whitespace().nth(2).unwrap().to_string();
-    let tool = std::path::Path::new(env!("CARGO_BIN_EXE_posternd")).with_file_name("postern");
+    let tool = postern_testkit::binary("postern");
     let shown = Command::new(&tool)
         .args(["queue", "show", &qid])
         .env("POSTERN_CONFIG", daemon.config_path())
@@ -162,7 +162,7 @@ fn the_front_jail_refuses_what_an_attacker_would_try() {
     let sink = Sink::start();
     let daemon = daemon_with_sink(&sink, &[]);
     let delivery = role_pid(&daemon, "deliv");
-    let out = Command::new(env!("CARGO_BIN_EXE_posternd"))
+    let out = Command::new(postern_testkit::binary("posternd"))
         .arg("-C")
         .arg(daemon.config_path())
         .args(["--check-front-jail", "--signal-pid", &delivery.to_string()])

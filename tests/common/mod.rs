@@ -13,7 +13,7 @@ pub const WAIT: Duration = Duration::from_secs(60);
 /// locally, with fast retries; `extra` lines are added to its configuration.
 pub fn daemon_with_sink(sink: &Sink, extra: &[&str]) -> Daemon {
     ensure_test_users();
-    let mut builder = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd"))
+    let mut builder = DaemonBuilder::new(postern_testkit::binary("posternd"))
         .table(
             "mailertable",
             format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),

@@ -26,12 +26,12 @@ fn the_development_instance_starts_and_delivers() {
     ensure_test_users();
     let state = tempfile::tempdir().unwrap();
     let port = free_port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/dev-start.sh");
+    let script = postern_testkit::script("dev-start.sh");
     let child = Command::new("bash")
         .arg(script)
         .env("POSTERN_DEV_STATE", state.path().join("state"))
         .env("POSTERN_DEV_PORT", port.to_string())
-        .env("POSTERN_BIN", env!("CARGO_BIN_EXE_posternd"))
+        .env("POSTERN_BIN", postern_testkit::binary("posternd"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

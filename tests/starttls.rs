@@ -292,7 +292,7 @@ fn unusable_keys_stop_the_start_naming_the_file() {
             ),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_posternd"))
+        let out = Command::new(postern_testkit::binary("posternd"))
             .arg("-C")
             .arg(&cf)
             .output()

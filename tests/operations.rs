@@ -14,21 +14,15 @@ use postern_testkit::{
     ensure_test_users, poll_until, running_as_root, DaemonBuilder, SinkBehavior,
 };
 
-/// The `postern` tool, built beside posternd by the workspace build.
+/// The `postern` tool, built by the workspace build.
 fn tool() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_posternd")).with_file_name("postern");
-    assert!(
-        path.is_file(),
-        "{} missing: build the workspace (scripts/test.sh)",
-        path.display()
-    );
-    path
+    postern_testkit::binary("postern")
 }
 
 /// A daemon relaying `@sink.test` to `sink`, with extra lines.
 fn daemon_for(sink: std::net::SocketAddr, lines: &[&str]) -> postern_testkit::Daemon {
     ensure_test_users();
-    let mut builder = DaemonBuilder::new(env!("CARGO_BIN_EXE_posternd")).table(
+    let mut builder = DaemonBuilder::new(postern_testkit::binary("posternd")).table(
         "mailertable",
         format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.port()),
     );
