@@ -444,7 +444,10 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, FileState> {
 }
 
 fn install(destdir: &Path) -> Output {
-    let built = postern_testkit::binary("posternd").parent().unwrap().to_path_buf();
+    let built = postern_testkit::binary("posternd")
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let mut cmd = Command::new("bash");
     cmd.arg(repo().join("scripts/install.sh"))
         .args(["--prefix", "/opt/postern", "--no-build", "--destdir"])

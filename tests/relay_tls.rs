@@ -12,7 +12,8 @@ use postern_testkit::{ensure_test_users, smtp_send, wait_for_maildir, DaemonBuil
 
 fn daemon(lines: &[String], tables: &[(&str, String)]) -> postern_testkit::Daemon {
     ensure_test_users();
-    let mut b = DaemonBuilder::new(postern_testkit::binary("posternd")).config_line("O LogLevel=14");
+    let mut b =
+        DaemonBuilder::new(postern_testkit::binary("posternd")).config_line("O LogLevel=14");
     for line in lines {
         b = b.config_line(line);
     }

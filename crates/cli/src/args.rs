@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use postern_ipc::{QueueSelector, SelectorField};
+use postern_ipc::{QueueSelector, SelectorField, Sysexit};
 
 /// Which tool the binary was started as (the basename of argv[0]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,8 +100,8 @@ pub struct Options {
 pub struct UsageError {
     /// The whole line to print on standard error.
     pub message: String,
-    /// The exit status (always EX_USAGE today).
-    pub exit_code: i32,
+    /// The exit status (always Sysexit::Usage today).
+    pub exit_code: Sysexit,
 }
 
 /// sendmail's text for flags only root may use.
@@ -152,7 +152,7 @@ struct Parser {
 fn usage(message: String) -> UsageError {
     UsageError {
         message,
-        exit_code: crate::exit::EX_USAGE,
+        exit_code: Sysexit::Usage,
     }
 }
 

@@ -42,7 +42,7 @@ use postern_smtp::{EnhancedCode, PrivacyFlags, Reply};
 
 use crate::context::Context;
 use crate::control;
-use crate::exit::{EX_IOERR, EX_NOPERM, EX_OK, EX_TEMPFAIL};
+use postern_ipc::Sysexit;
 
 /// The recipient cap when MaxRecipientsPerMessage is unlimited, as in the
 /// daemon's fronts: the envelope travels in one bounded frame.
@@ -114,7 +114,7 @@ struct Message {
 }
 
 /// Runs the session until QUIT or end of input; the exit status.
-pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> i32 {
+pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> Sysexit {
     let cfg = server_config(ctx);
     let hostname = cfg.hostname.clone();
     let mut session = Session::new(cfg);
@@ -130,7 +130,7 @@ pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> i32 {
                         .and_then(|()| output.flush())
                         .is_err()
                     {
-                        return EX_IOERR;
+                        return Sysexit::IoErr;
                     }
                 }
                 Output::Ask(question) => {
@@ -155,12 +155,12 @@ pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> i32 {
                 Output::Event(_) => {}
                 Output::Close => {
                     let _ = output.flush();
-                    return EX_OK;
+                    return Sysexit::Ok;
                 }
             }
         }
         if session.is_closed() {
-            return EX_OK;
+            return Sysexit::Ok;
         }
         let n = match input.read(&mut buf) {
             Ok(n) => n,
@@ -177,7 +177,7 @@ pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> i32 {
             );
             let _ = output.write_all(&lost.to_bytes());
             let _ = output.flush();
-            return EX_OK;
+            return Sysexit::Ok;
         }
         session.receive(&line_ends.convert(&buf[..n]));
     }
@@ -281,17 +281,17 @@ fn commit(ctx: &Context, mut m: Message, envelope: &Envelope) -> Answer {
     }
 }
 
-/// master's refusal as an SMTP reply: temporary for EX_TEMPFAIL, else
+/// master's refusal as an SMTP reply: temporary for TempFail, else
 /// permanent; the text made one safe line.
-fn refusal(message: &str, exit_code: i32) -> Answer {
+fn refusal(message: &str, exit_code: Sysexit) -> Answer {
     let text: String = message
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(400)
         .collect();
     match exit_code {
-        EX_TEMPFAIL => reply(451, (4, 3, 0), text),
-        EX_NOPERM => reply(550, (5, 7, 1), text),
+        Sysexit::TempFail => reply(451, (4, 3, 0), text),
+        Sysexit::NoPerm => reply(550, (5, 7, 1), text),
         _ => reply(554, (5, 0, 0), text),
     }
 }
@@ -324,12 +324,12 @@ mod tests {
 
     #[test]
     fn refusals_are_single_line_and_never_positive() {
-        let Answer::Reply(r) = refusal("no\r\nway", EX_TEMPFAIL) else {
+        let Answer::Reply(r) = refusal("no\r\nway", Sysexit::TempFail) else {
             panic!()
         };
         assert_eq!(r.code(), 451);
         assert_eq!(r.lines(), ["no  way"]);
-        let Answer::Reply(r) = refusal("denied", 0) else {
+        let Answer::Reply(r) = refusal("denied", Sysexit::Ok) else {
             panic!()
         };
         assert_eq!(r.code(), 554);

@@ -12,7 +12,7 @@ use postern_ipc::{
     tool_channel, ChannelError, ControlHello, ControlReply, ControlRequest, PROTOCOL_VERSION,
 };
 
-use crate::exit::{EX_SOFTWARE, EX_TEMPFAIL};
+use postern_ipc::Sysexit;
 
 /// How long to wait for master's answer. A submission waits for the queue
 /// runner's fsyncs, a queue run only for it to start; five minutes is far
@@ -25,7 +25,7 @@ pub struct ControlError {
     /// What to print (without the program name).
     pub message: String,
     /// The exit status.
-    pub exit_code: i32,
+    pub exit_code: Sysexit,
 }
 
 /// Sends `request` to master at `socket` and waits for its answer.
@@ -40,7 +40,7 @@ pub fn ask(
             "cannot connect to the mail daemon at {}: {e}",
             socket.display()
         ),
-        exit_code: EX_TEMPFAIL,
+        exit_code: Sysexit::TempFail,
     })?;
     let _ = stream.set_read_timeout(Some(REPLY_TIMEOUT));
     let _ = stream.set_write_timeout(Some(REPLY_TIMEOUT));
@@ -53,7 +53,7 @@ pub fn ask(
         let (what, exit_code) = match &e {
             ChannelError::Closed => (
                 "the mail daemon closed the connection without an answer".to_string(),
-                EX_TEMPFAIL,
+                Sysexit::TempFail,
             ),
             ChannelError::Io(io)
                 if matches!(
@@ -61,10 +61,19 @@ pub fn ask(
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                ("no answer from the mail daemon".to_string(), EX_TEMPFAIL)
+                (
+                    "no answer from the mail daemon".to_string(),
+                    Sysexit::TempFail,
+                )
             }
-            ChannelError::Io(io) => (format!("talking to the mail daemon: {io}"), EX_TEMPFAIL),
-            other => (format!("the mail daemon's answer: {other}"), EX_SOFTWARE),
+            ChannelError::Io(io) => (
+                format!("talking to the mail daemon: {io}"),
+                Sysexit::TempFail,
+            ),
+            other => (
+                format!("the mail daemon's answer: {other}"),
+                Sysexit::Software,
+            ),
         };
         ControlError {
             message: format!("{what} (at {})", socket.display()),

@@ -19,7 +19,6 @@ pub mod args;
 pub mod bs;
 pub mod context;
 pub mod control;
-pub mod exit;
 pub mod mailq;
 pub mod postern;
 pub mod submit;
@@ -31,14 +30,14 @@ use postern_ipc::{ControlReply, ControlRequest};
 
 use args::{Mode, Options, Program};
 use context::Context;
-use exit::{EX_OK, EX_SOFTWARE, EX_USAGE};
+use postern_ipc::Sysexit;
 
 /// What `newaliases` says: there is nothing to rebuild.
 pub const NEWALIASES_TEXT: &str =
     "/etc/mail/aliases: Postern reads this file directly; there is no database to rebuild";
 
 /// Runs the tool named by `argv[0]`; the exit status.
-pub fn main(argv: Vec<OsString>) -> i32 {
+pub fn main(argv: Vec<OsString>) -> Sysexit {
     let argv0 = argv
         .first()
         .map(|a| a.to_string_lossy().into_owned())
@@ -50,7 +49,7 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             Ok(s) => args.push(s),
             Err(_) => {
                 eprintln!("{}: arguments must be valid UTF-8", program.name());
-                return EX_USAGE;
+                return Sysexit::Usage;
             }
         }
     }
@@ -68,10 +67,10 @@ pub fn main(argv: Vec<OsString>) -> i32 {
 }
 
 /// `sendmail`, `mailq`, `runq`, `newaliases` with parsed flags.
-fn run_sendmail(prog: &'static str, opts: &Options) -> i32 {
+fn run_sendmail(prog: &'static str, opts: &Options) -> Sysexit {
     if opts.mode == Mode::NewAliases {
         println!("{NEWALIASES_TEXT}");
-        return EX_OK;
+        return Sysexit::Ok;
     }
     let ctx = Context::new(prog, opts.config.as_deref());
     match opts.mode {
@@ -80,7 +79,7 @@ fn run_sendmail(prog: &'static str, opts: &Options) -> i32 {
         Mode::PrintQueue => print_queue(&ctx, opts.verbose, opts.selector.as_ref()),
         Mode::RunQueue => run_queue(&ctx, opts.selector.clone()),
         Mode::Verify => verify(&ctx, &opts.addresses),
-        Mode::NewAliases => EX_OK,
+        Mode::NewAliases => Sysexit::Ok,
     }
 }
 
@@ -91,28 +90,37 @@ fn run_sendmail(prog: &'static str, opts: &Options) -> i32 {
 fn request(
     ctx: &Context,
     request: ControlRequest,
-    done: impl FnOnce(ControlReply) -> Option<i32>,
-) -> i32 {
+    done: impl FnOnce(ControlReply) -> Option<Sysexit>,
+) -> Sysexit {
     match control::ask(ctx.control_socket(), request, &[]) {
         Ok(ControlReply::Refused { message, exit_code }) => {
             println!("{message}");
-            exit::from_daemon(exit_code)
+            failure(exit_code)
         }
         Ok(ControlReply::Failed { message, exit_code }) => {
             eprintln!("{message}");
-            exit::from_daemon(exit_code)
+            failure(exit_code)
         }
         Ok(reply) => {
             let shown = format!("{reply:?}");
             done(reply).unwrap_or_else(|| {
                 ctx.error(&format!("unexpected answer from the mail daemon: {shown}"));
-                EX_SOFTWARE
+                Sysexit::Software
             })
         }
         Err(e) => {
             ctx.error(&e.message);
             e.exit_code
         }
+    }
+}
+
+/// The status of a reply that says something failed: never success, even
+/// if the daemon said so.
+pub(crate) fn failure(status: Sysexit) -> Sysexit {
+    match status {
+        Sysexit::Ok => Sysexit::Software,
+        failed => failed,
     }
 }
 
@@ -134,7 +142,7 @@ pub fn print_queue(
     ctx: &Context,
     verbose: bool,
     selector: Option<&postern_ipc::QueueSelector>,
-) -> i32 {
+) -> Sysexit {
     request(ctx, ControlRequest::ListQueue, |reply| {
         let ControlReply::Queue { directory, entries } = reply else {
             return None;
@@ -151,19 +159,19 @@ pub fn print_queue(
             &mailq::LocalClock,
         );
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
-        Some(EX_OK)
+        Some(Sysexit::Ok)
     })
 }
 
 /// `runq`, `sendmail -q`: one queue run; quiet on success.
-pub fn run_queue(ctx: &Context, selector: Option<postern_ipc::QueueSelector>) -> i32 {
+pub fn run_queue(ctx: &Context, selector: Option<postern_ipc::QueueSelector>) -> Sysexit {
     request(
         ctx,
         ControlRequest::RunQueue { selector },
         |reply| match reply {
             ControlReply::Done { message } => {
                 print_message(&message);
-                Some(EX_OK)
+                Some(Sysexit::Ok)
             }
             _ => None,
         },
@@ -171,10 +179,10 @@ pub fn run_queue(ctx: &Context, selector: Option<postern_ipc::QueueSelector>) ->
 }
 
 /// `sendmail -bv`: master's verdict for each address.
-fn verify(ctx: &Context, addresses: &[String]) -> i32 {
+fn verify(ctx: &Context, addresses: &[String]) -> Sysexit {
     if addresses.is_empty() {
         eprintln!("Recipient names must be specified");
-        return EX_USAGE;
+        return Sysexit::Usage;
     }
     let addresses = addresses.to_vec();
     request(
@@ -183,7 +191,7 @@ fn verify(ctx: &Context, addresses: &[String]) -> i32 {
         |reply| match reply {
             ControlReply::Done { message } => {
                 print_message(&message);
-                Some(EX_OK)
+                Some(Sysexit::Ok)
             }
             _ => None,
         },

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 fn main() {
-    let code = postern_cli::main(std::env::args_os().collect());
+    let status = postern_cli::main(std::env::args_os().collect());
     let _ = std::io::stdout().flush();
-    std::process::exit(code);
+    std::process::exit(i32::from(status.code()));
 }

@@ -20,7 +20,7 @@ use postern_ipc::{ControlReply, ControlRequest, QueueAction};
 
 use crate::args::{self, Program, NOT_TRUSTED};
 use crate::context::{self, Context};
-use crate::exit::{EX_CONFIG, EX_OK, EX_USAGE};
+use postern_ipc::Sysexit;
 
 #[derive(Debug, Parser)]
 #[command(name = "postern", version, about = "Postern's administrative commands")]
@@ -87,14 +87,18 @@ impl From<Action> for QueueAction {
 }
 
 /// Runs `postern <args>`; the exit status.
-pub fn main(args: &[String]) -> i32 {
+pub fn main(args: &[String]) -> Sysexit {
     let cli = match Cli::try_parse_from(
         std::iter::once("postern".to_string()).chain(args.iter().cloned()),
     ) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EX_USAGE } else { EX_OK };
+            return if e.use_stderr() {
+                Sysexit::Usage
+            } else {
+                Sysexit::Ok
+            };
         }
     };
     let config = cli.config.as_deref();
@@ -102,7 +106,7 @@ pub fn main(args: &[String]) -> i32 {
         Command::CheckConfig => check_config(config),
         Command::Version => {
             println!("postern {}", env!("CARGO_PKG_VERSION"));
-            EX_OK
+            Sysexit::Ok
         }
         Command::Mailq { verbose } => match context_for(config) {
             Ok(ctx) => crate::print_queue(&ctx, verbose, None),
@@ -123,20 +127,20 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 /// The context, refusing `-C` from anyone but root (REFERENCE §4.4).
-fn context_for(config: Option<&Path>) -> Result<Context, i32> {
+fn context_for(config: Option<&Path>) -> Result<Context, Sysexit> {
     if config.is_some() && !context::is_root() {
         eprintln!("{NOT_TRUSTED}");
-        return Err(EX_USAGE);
+        return Err(Sysexit::Usage);
     }
     Ok(Context::new("postern", config))
 }
 
 /// `Rfoo`, `!Sbar`, `I0AP8`: what follows sendmail's `-q`.
-fn parse_selector(text: &str) -> Result<postern_ipc::QueueSelector, i32> {
+fn parse_selector(text: &str) -> Result<postern_ipc::QueueSelector, Sysexit> {
     match args::parse(Program::Runq, &[format!("-q{text}")], context::is_root()) {
         Ok(opts) => opts.selector.ok_or_else(|| {
             eprintln!("postern: runq: {text}: not a selector (R…, S…, I…, !R…)");
-            EX_USAGE
+            Sysexit::Usage
         }),
         Err(e) => {
             eprintln!("{}", e.message.replacen("runq:", "postern runq:", 1));
@@ -145,20 +149,20 @@ fn parse_selector(text: &str) -> Result<postern_ipc::QueueSelector, i32> {
     }
 }
 
-fn check_config(explicit: Option<&Path>) -> i32 {
+fn check_config(explicit: Option<&Path>) -> Sysexit {
     let (path, _) = context::config_path(explicit);
     match Config::load(&path) {
         Ok(config) => {
             for line in config.effective_lines() {
                 println!("{line}");
             }
-            EX_OK
+            Sysexit::Ok
         }
         Err(errors) => {
             for e in errors.errors() {
                 eprintln!("{e}");
             }
-            EX_CONFIG
+            Sysexit::Config
         }
     }
 }
@@ -168,10 +172,10 @@ fn valid_queue_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-fn queue(config: Option<&Path>, action: Action, queue_id: String) -> i32 {
+fn queue(config: Option<&Path>, action: Action, queue_id: String) -> Sysexit {
     if !valid_queue_id(&queue_id) {
         eprintln!("postern: {queue_id:?} is not a queue ID");
-        return EX_USAGE;
+        return Sysexit::Usage;
     }
     let ctx = match context_for(config) {
         Ok(ctx) => ctx,
@@ -184,7 +188,7 @@ fn queue(config: Option<&Path>, action: Action, queue_id: String) -> i32 {
     crate::request(&ctx, request, |reply| match reply {
         ControlReply::Done { message } => {
             crate::print_message(&message);
-            Some(EX_OK)
+            Some(Sysexit::Ok)
         }
         _ => None,
     })

@@ -5,12 +5,11 @@ use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Seek, Write};
 use std::os::fd::AsFd;
 
-use postern_ipc::{ControlReply, ControlRequest, Submission};
+use postern_ipc::{ControlReply, ControlRequest, Submission, Sysexit};
 
 use crate::args::Options;
 use crate::context::Context;
-use crate::control;
-use crate::exit::{self, EX_OK, EX_OSERR, EX_SOFTWARE, EX_USAGE};
+use crate::{control, failure};
 
 /// Copies the message from `input` to `out`. Without `ignore_dots` a line
 /// holding a single `.` ends the message (sendmail's rule for `-bm`;
@@ -40,10 +39,10 @@ pub fn copy_message(
 }
 
 /// Reads standard input and submits it; the exit status.
-pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
+pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> Sysexit {
     if opts.addresses.is_empty() && !opts.extract_recipients {
         eprintln!("Recipient names must be specified");
-        return EX_USAGE;
+        return Sysexit::Usage;
     }
     let file = match spool(input, opts.ignore_dots) {
         Ok(file) => file,
@@ -51,7 +50,7 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
             ctx.error(&format!(
                 "cannot store the message in a temporary file: {e}"
             ));
-            return EX_OSERR;
+            return Sysexit::OsErr;
         }
     };
     let submission = Submission {
@@ -73,7 +72,7 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
             for line in lines {
                 println!("{line}");
             }
-            EX_OK
+            Sysexit::Ok
         }
         // -v for an untrusted caller under restrictexpand (or without -v):
         // queued, nothing more to show.
@@ -84,20 +83,20 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> i32 {
                 }
                 println!("Queued as {queue_id}");
             }
-            EX_OK
+            Sysexit::Ok
         }
         Ok(
             ControlReply::Refused { message, exit_code }
             | ControlReply::Failed { message, exit_code },
         ) => {
             eprintln!("{message}");
-            exit::from_daemon(exit_code)
+            failure(exit_code)
         }
         Ok(other) => {
             ctx.error(&format!(
                 "unexpected answer from the mail daemon: {other:?}"
             ));
-            EX_SOFTWARE
+            Sysexit::Software
         }
         Err(e) => {
             ctx.error(&e.message);

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use postern_ipc::{
     control_channel, ControlHello, ControlReply, ControlRequest, QueueAction, QueueEntry,
-    QueueRecipient, QueueSelector, SelectorField, Submission, PROTOCOL_VERSION,
+    QueueRecipient, QueueSelector, SelectorField, Submission, Sysexit, PROTOCOL_VERSION,
 };
 
 struct Fake {
@@ -205,7 +205,7 @@ fn mailq_refused_by_restrictmailq() {
     let fake = Fake::new();
     let seen = fake.serve(vec![ControlReply::Refused {
         message: "You are not permitted to see the queue".into(),
-        exit_code: 77,
+        exit_code: Sysexit::NoPerm,
     }]);
     let out = fake.run("mailq", &[], "");
     assert_eq!(out.status.code(), Some(77));
@@ -243,7 +243,7 @@ fn sendmail_q_and_restrictqrun() {
         },
         ControlReply::Refused {
             message: "You do not have permission to process the queue".into(),
-            exit_code: 77,
+            exit_code: Sysexit::NoPerm,
         },
     ]);
     let out = fake.run("sendmail", &["-q"], "");
@@ -338,7 +338,7 @@ fn submission_failure_is_printed_with_its_status() {
     let fake = Fake::new();
     let seen = fake.serve(vec![ControlReply::Failed {
         message: "Message exceeds maximum fixed size (1000)".into(),
-        exit_code: 65,
+        exit_code: Sysexit::DataErr,
     }]);
     let out = fake.run("sendmail", &["bob@example.com"], "x\n");
     assert_eq!(out.status.code(), Some(65));
@@ -483,7 +483,7 @@ fn bs_refusal_and_lost_input() {
     let fake = Fake::new();
     let seen = fake.serve(vec![ControlReply::Failed {
         message: "the mail queue is not available; try again later".into(),
-        exit_code: 75,
+        exit_code: Sysexit::TempFail,
     }]);
     let input = "HELO localhost\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\nx\r\n.\r\n";
     let out = fake.run("sendmail", &["-bs"], input);

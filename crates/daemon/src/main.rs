@@ -29,9 +29,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// sendmail's exit status for a configuration error (EX_CONFIG).
-const EX_CONFIG: u8 = 78;
-
 /// Command line of posternd.
 #[derive(Parser, Debug)]
 #[command(
@@ -76,7 +73,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(errors) => {
             eprintln!("{errors}");
-            return ExitCode::from(EX_CONFIG);
+            return postern_ipc::Sysexit::Config.into();
         }
     };
     log::init(settings.config.log_level, args.log_stderr);

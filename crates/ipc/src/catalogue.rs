@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Sysexit;
+
 /// Bumped whenever a message below changes shape.
 pub const PROTOCOL_VERSION: u32 = 2;
 
@@ -450,8 +452,8 @@ pub enum ControlReply {
     Refused {
         /// sendmail's text.
         message: String,
-        /// sendmail's exit status (EX_NOPERM = 77).
-        exit_code: i32,
+        /// sendmail's exit status (NoPerm).
+        exit_code: Sysexit,
     },
     /// Done; `message` may be empty.
     Done {
@@ -475,9 +477,9 @@ pub enum ControlReply {
     Failed {
         /// What went wrong.
         message: String,
-        /// sendmail's exit status (EX_DATAERR 65, EX_NOINPUT 66,
-        /// EX_UNAVAILABLE 69, EX_SOFTWARE 70, EX_TEMPFAIL 75 …).
-        exit_code: i32,
+        /// sendmail's exit status (DataErr, NoInput, Unavailable,
+        /// Software, TempFail …).
+        exit_code: Sysexit,
     },
 }
 

@@ -29,10 +29,12 @@ mod channel;
 pub mod frame;
 mod peer;
 mod scm_rights;
+mod sysexits;
 
 pub use catalogue::*;
 pub use channel::{Channel, ChannelError};
 pub use peer::{peer, Peer};
+pub use sysexits::Sysexit;
 
 /// Frame limit for messages from a front: an envelope with thousands of
 /// recipients fits; a 4 GiB length prefix does not.

@@ -1,6 +1,6 @@
 //! Tests of the sendmail argument parser.
 use super::*;
-use crate::exit::EX_USAGE;
+use postern_ipc::Sysexit;
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
@@ -16,7 +16,7 @@ fn ok(list: &[&str]) -> Options {
 
 fn err(list: &[&str]) -> String {
     let e = sendmail(list).expect_err("should be refused");
-    assert_eq!(e.exit_code, EX_USAGE);
+    assert_eq!(e.exit_code, Sysexit::Usage);
     e.message
 }
 
@@ -161,7 +161,7 @@ fn queue_intervals_are_root_only() {
     assert_eq!(err(&["-qp"]), NOT_TRUSTED);
     assert_eq!(err(&["-qQ"]), NOT_TRUSTED);
     let e = parse(Program::Sendmail, &args(&["-q15m"]), true).unwrap_err();
-    assert_eq!(e.exit_code, EX_USAGE);
+    assert_eq!(e.exit_code, Sysexit::Usage);
     assert!(e.message.contains("posternd schedules its own queue runs"));
 }
 

@@ -41,7 +41,7 @@ pub fn check_front_jail(config: &Path, signal: Option<i32>) -> i32 {
         Ok(settings) => settings,
         Err(errors) => {
             eprintln!("{errors}");
-            return 78;
+            return i32::from(postern_ipc::Sysexit::Config.code());
         }
     };
     let jail = match FrontJail::prepare(&settings, false) {

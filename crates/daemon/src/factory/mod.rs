@@ -58,9 +58,6 @@ use jail::FrontJail;
 const CHANNEL: Token = Token(0);
 const SIGNALS: Token = Token(1);
 
-/// sendmail's EX_CONFIG.
-const EX_CONFIG: i32 = 78;
-
 /// Runs the front factory (posternd `--front-factory`); returns the exit
 /// code.
 pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
@@ -75,7 +72,7 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
         Ok(settings) => settings,
         Err(errors) => {
             eprintln!("{errors}");
-            return EX_CONFIG;
+            return i32::from(postern_ipc::Sysexit::Config.code());
         }
     };
     if let Ok(name) = std::ffi::CString::new("posternd-forker") {

@@ -23,19 +23,13 @@ use mio::unix::SourceFd;
 use mio::{Interest, Poll, Token};
 use postern_ipc::{
     control_channel, Caller, ControlChannel, ControlHello, ControlReply, ControlRequest,
-    MasterToQueue, PROTOCOL_VERSION,
+    MasterToQueue, Sysexit, PROTOCOL_VERSION,
 };
 use postern_smtp::PrivacyFlags;
 
 use super::Master;
 use crate::log;
 
-/// sendmail's EX_NOPERM.
-const EX_NOPERM: i32 = 77;
-/// sendmail's EX_TEMPFAIL.
-const EX_TEMPFAIL: i32 = 75;
-/// sendmail's EX_USAGE.
-const EX_USAGE: i32 = 64;
 /// Tools connected at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;
 
@@ -140,7 +134,7 @@ fn groups_of(user: &str, gid: u32) -> Vec<u32> {
 fn refused(message: &str) -> ControlReply {
     ControlReply::Refused {
         message: message.into(),
-        exit_code: EX_NOPERM,
+        exit_code: Sysexit::NoPerm,
     }
 }
 
@@ -273,7 +267,7 @@ impl Master {
                 token,
                 ControlReply::Failed {
                     message: msg,
-                    exit_code: EX_USAGE,
+                    exit_code: Sysexit::Usage,
                 },
             );
         }
@@ -306,7 +300,7 @@ impl Master {
                     token,
                     ControlReply::Failed {
                         message: msg,
-                        exit_code: EX_USAGE,
+                        exit_code: Sysexit::Usage,
                     },
                 );
             }
@@ -343,7 +337,7 @@ impl Master {
                 token,
                 ControlReply::Failed {
                     message: msg,
-                    exit_code: EX_TEMPFAIL,
+                    exit_code: Sysexit::TempFail,
                 },
             );
         }

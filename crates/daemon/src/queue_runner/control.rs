@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 
 use postern_ipc::{
     Caller, ControlReply, ControlRequest, QueueAction, QueueEntry, QueueRecipient, QueueSelector,
-    QueueToMaster, SelectorField,
+    QueueToMaster, SelectorField, Sysexit,
 };
 use postern_queue::{ControlFile, QueueId, RecipientState};
 
@@ -14,14 +14,7 @@ use super::QueueRunner;
 use crate::delivery::route::{self, Host, Route};
 use crate::log;
 
-/// sendmail's EX_NOINPUT, for a queue ID that is not in the queue.
-const EX_NOINPUT: i32 = 66;
-/// sendmail's EX_TEMPFAIL.
-const EX_TEMPFAIL: i32 = 75;
-/// sendmail's EX_IOERR.
-const EX_IOERR: i32 = 74;
-
-fn failed(message: impl Into<String>, exit_code: i32) -> ControlReply {
+fn failed(message: impl Into<String>, exit_code: Sysexit) -> ControlReply {
     ControlReply::Failed {
         message: message.into(),
         exit_code,
@@ -78,10 +71,13 @@ impl QueueRunner {
                     let file = std::fs::File::from(fd);
                     match self.readers.start(file, limit, id, caller, submission) {
                         Ok(()) => return,
-                        Err(e) => failed(format!("cannot queue the message now: {e}"), EX_TEMPFAIL),
+                        Err(e) => failed(
+                            format!("cannot queue the message now: {e}"),
+                            Sysexit::TempFail,
+                        ),
                     }
                 }
-                None => failed("no message", 66),
+                None => failed("no message", Sysexit::NoInput),
             },
         };
         self.send_control_reply(id, reply);
@@ -93,7 +89,7 @@ impl QueueRunner {
         for (pending, read) in self.readers.finished() {
             let reply = match read {
                 Ok(raw) => self.submit(&pending.caller, &pending.submission, raw),
-                Err(e) => failed(format!("cannot read the message: {e}"), EX_IOERR),
+                Err(e) => failed(format!("cannot read the message: {e}"), Sysexit::IoErr),
             };
             match reply {
                 // -v: answered once the first delivery attempt is over.
@@ -119,7 +115,7 @@ impl QueueRunner {
             ));
             let reply = failed(
                 "the message could not be read in time; not queued",
-                EX_TEMPFAIL,
+                Sysexit::TempFail,
             );
             self.send_control_reply(late.request, reply);
         }
@@ -133,7 +129,10 @@ impl QueueRunner {
             .master
             .send(&QueueToMaster::ControlReply { id, reply }, &[]);
         if let Err(postern_ipc::ChannelError::Frame(e)) = sent {
-            let reply = failed(format!("the answer is too large to send: {e}"), 70);
+            let reply = failed(
+                format!("the answer is too large to send: {e}"),
+                Sysexit::Software,
+            );
             let _ = self
                 .master
                 .send(&QueueToMaster::ControlReply { id, reply }, &[]);
@@ -206,15 +205,18 @@ impl QueueRunner {
         caller: &Caller,
     ) -> ControlReply {
         let Ok(id) = queue_id.parse::<QueueId>() else {
-            return failed(format!("{queue_id}: not a queue ID"), EX_NOINPUT);
+            return failed(format!("{queue_id}: not a queue ID"), Sysexit::NoInput);
         };
         let Ok(mut control) = self.spool.load(&id) else {
-            return failed(format!("{id}: no such message in the queue"), EX_NOINPUT);
+            return failed(
+                format!("{id}: no such message in the queue"),
+                Sysexit::NoInput,
+            );
         };
         if action != QueueAction::Show && self.schedule.is_busy(&id) {
             return failed(
                 format!("{id}: being delivered right now; try again"),
-                EX_TEMPFAIL,
+                Sysexit::TempFail,
             );
         }
         let by = &caller.user;
@@ -248,7 +250,7 @@ impl QueueRunner {
                 log::notice(4, &format!("{message} by {by}"));
                 done(message)
             }
-            Err(e) => failed(format!("{id}: {e}"), 74),
+            Err(e) => failed(format!("{id}: {e}"), Sysexit::IoErr),
         }
     }
 

@@ -9,7 +9,7 @@
 
 use std::io::Write;
 
-use postern_ipc::{Caller, ControlReply, Submission};
+use postern_ipc::{Caller, ControlReply, Submission, Sysexit};
 use postern_queue::{received_header, ControlFile, ReceivedInfo, RecipientEntry};
 use postern_smtp::address::{parse_forward_path, parse_reverse_path, ReversePath};
 use postern_smtp::PrivacyFlags;
@@ -17,8 +17,6 @@ use postern_smtp::PrivacyFlags;
 use super::{logline, QueueRunner};
 use crate::log;
 
-/// sendmail's EX_DATAERR: something in the message or its addresses.
-const EX_DATAERR: i32 = 65;
 /// The most a submitted message may be when MaxMessageSize is unlimited.
 const SUBMIT_LIMIT: u64 = 64 << 20;
 
@@ -31,7 +29,7 @@ pub(crate) fn submit_limit(config: &postern_config::Config) -> u64 {
     }
 }
 
-fn failed(message: impl Into<String>, exit_code: i32) -> ControlReply {
+fn failed(message: impl Into<String>, exit_code: Sysexit) -> ControlReply {
     ControlReply::Failed {
         message: message.into(),
         exit_code,
@@ -182,7 +180,7 @@ impl QueueRunner {
         if raw.len() as u64 > limit {
             return failed(
                 format!("Message is too large (more than {limit} bytes)"),
-                EX_DATAERR,
+                Sysexit::DataErr,
             );
         }
         let mut parsed = parse(&canonical_line_ends(&raw));
@@ -206,7 +204,7 @@ impl QueueRunner {
             .headers
             .retain(|h| !header_name(h).eq_ignore_ascii_case("bcc"));
         if wanted.is_empty() {
-            return failed("No recipient addresses found in header", EX_DATAERR);
+            return failed("No recipient addresses found in header", Sysexit::DataErr);
         }
         let mut recipients = Vec::new();
         for w in &wanted {
@@ -220,7 +218,7 @@ impl QueueRunner {
                         recipients.push(a);
                     }
                 }
-                Err(e) => return failed(format!("{w}... {e}"), EX_DATAERR),
+                Err(e) => return failed(format!("{w}... {e}"), Sysexit::DataErr),
             }
         }
 
@@ -237,13 +235,13 @@ impl QueueRunner {
                     }
                     m.to_string()
                 }
-                Err(e) => return failed(format!("{f}... {e}"), EX_DATAERR),
+                Err(e) => return failed(format!("{f}... {e}"), Sysexit::DataErr),
             },
         };
 
         let (id, mut data) = match self.spool.create(&mut self.ids) {
             Ok(created) => created,
-            Err(e) => return failed(format!("cannot queue the message: {e}"), 75),
+            Err(e) => return failed(format!("cannot queue the message: {e}"), Sysexit::TempFail),
         };
         let now_secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -327,7 +325,7 @@ impl QueueRunner {
         text.extend_from_slice(&parsed.body);
         if let Err(e) = data.write_all(&text) {
             let _ = self.spool.abort(&id);
-            return failed(format!("cannot queue the message: {e}"), 75);
+            return failed(format!("cannot queue the message: {e}"), Sysexit::TempFail);
         }
 
         let mut control = ControlFile::new(id.clone(), now_secs, sender.clone());
@@ -341,7 +339,7 @@ impl QueueRunner {
         if let Err(e) = self.spool.commit(&id, &data, &control) {
             let _ = self.spool.remove(&id);
             let _ = self.spool.abort(&id);
-            return failed(format!("cannot queue the message: {e}"), 75);
+            return failed(format!("cannot queue the message: {e}"), Sysexit::TempFail);
         }
         let message_id = parsed
             .headers
