@@ -62,7 +62,7 @@ pub fn selected(entry: &QueueEntry, selector: &QueueSelector) -> bool {
     let needle = selector.substring.to_ascii_lowercase();
     let has = |s: &str| s.to_ascii_lowercase().contains(&needle);
     let hit = match selector.field {
-        SelectorField::QueueId => has(&entry.queue_id),
+        SelectorField::QueueId => has(entry.queue_id.as_str()),
         SelectorField::Sender => has(&entry.sender),
         SelectorField::Recipient => entry.recipients.iter().any(|r| has(&r.address)),
     };
@@ -136,7 +136,7 @@ fn render_entry(out: &mut String, e: &QueueEntry, verbose: bool, clock: &dyn Clo
         let _ = write!(out, "\n     QUARANTINE: held");
     }
     let status = status_message(e);
-    let body = e.body.as_deref().unwrap_or("");
+    let body = e.body.map_or("", |b| b.as_str());
     if status.is_some() || !body.is_empty() {
         let _ = write!(out, "\n    {:>10}", truncate(body, 10));
         if let Some(status) = &status {
@@ -247,7 +247,7 @@ mod tests {
 
     fn entry() -> QueueEntry {
         QueueEntry {
-            queue_id: "0AP8Cx00006826".into(),
+            queue_id: "0AP8Cx00006826".parse().unwrap(),
             size: 412,
             created: NOV25,
             sender: "alice@example.net".into(),
@@ -298,11 +298,11 @@ mod tests {
             rcpt("carol@example.com", "pending", None),
         ];
         let mut b = entry();
-        b.queue_id = "0AP8Cy00006900".into();
+        b.queue_id = "0AP8Cy00006900".parse().unwrap();
         b.size = 1_234_567;
         b.created = NOV5;
         b.sender = String::new();
-        b.body = Some("8BITMIME".into());
+        b.body = Some(postern_ipc::BodyType::EightBitMime);
         let expected = concat!(
             "\t\t/var/spool/postern (2 requests)\n",
             "-----Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------\n",
@@ -385,7 +385,7 @@ mod tests {
     fn selection_and_only_printed() {
         let a = entry();
         let mut b = entry();
-        b.queue_id = "0AP8Cy00006900".into();
+        b.queue_id = "0AP8Cy00006900".parse().unwrap();
         b.recipients = vec![rcpt("Dave@Example.org", "pending", None)];
         let sel = QueueSelector {
             field: SelectorField::Recipient,

@@ -13,9 +13,13 @@ use std::process::{Command, Output, Stdio};
 use std::thread::JoinHandle;
 
 use postern_ipc::{
-    control_channel, ControlHello, ControlReply, ControlRequest, QueueAction, QueueEntry,
+    control_channel, ControlHello, ControlReply, ControlRequest, QueueAction, QueueEntry, QueueId,
     QueueRecipient, QueueSelector, SelectorField, Submission, Sysexit, PROTOCOL_VERSION,
 };
+
+fn qid(text: &str) -> QueueId {
+    text.parse().expect("a valid queue id")
+}
 
 struct Fake {
     dir: tempfile::TempDir,
@@ -150,7 +154,7 @@ fn one(seen: JoinHandle<Vec<Seen>>) -> Seen {
 fn mailq_prints_sendmails_listing() {
     let fake = Fake::new();
     let entry = QueueEntry {
-        queue_id: "0AP8Cx00006826".into(),
+        queue_id: qid("0AP8Cx00006826"),
         size: 412,
         created: 1_606_293_000,
         sender: "alice@example.net".into(),
@@ -269,7 +273,7 @@ fn sendmail_q_and_restrictqrun() {
 fn sendmail_submits_up_to_the_lone_dot() {
     let fake = Fake::new();
     let seen = fake.serve(vec![ControlReply::Submitted {
-        queue_id: "0AP8Cx00006826".into(),
+        queue_id: qid("0AP8Cx00006826"),
     }]);
     let out = fake.run(
         "sendmail",
@@ -306,7 +310,7 @@ fn sendmail_submits_up_to_the_lone_dot() {
 fn sendmail_oi_t_keeps_dots_and_extracts() {
     let fake = Fake::new();
     let seen = fake.serve(vec![ControlReply::Submitted {
-        queue_id: "0AP8Cx00006826".into(),
+        queue_id: qid("0AP8Cx00006826"),
     }]);
     let text = "To: bob@example.com\n\nline\n.\nmore\n";
     let out = fake.run("sendmail", &["-oi", "-t", "-v"], text);
@@ -326,10 +330,13 @@ fn sendmail_oi_t_keeps_dots_and_extracts() {
 fn sendmail_verbose_lists_recipients() {
     let fake = Fake::new();
     let seen = fake.serve(vec![ControlReply::Submitted {
-        queue_id: "Q1".into(),
+        queue_id: qid("0AP8Cx00000001"),
     }]);
     let out = fake.run("sendmail", &["-v", "bob@example.com"], "x\n");
-    assert_eq!(stdout(&out), "bob@example.com... Queued\nQueued as Q1\n");
+    assert_eq!(
+        stdout(&out),
+        "bob@example.com... Queued\nQueued as 0AP8Cx00000001\n"
+    );
     one(seen);
 }
 
@@ -420,7 +427,7 @@ fn config_flag_only_for_root() {
 fn bs_session_submits_through_master() {
     let fake = Fake::new();
     let seen = fake.serve(vec![ControlReply::Submitted {
-        queue_id: "0AP8Cx00006826".into(),
+        queue_id: qid("0AP8Cx00006826"),
     }]);
     let input = "EHLO localhost\nMAIL FROM:<me@example.net>\nRCPT TO:<bob@example.com>\nRCPT TO:<carol@example.com>\nDATA\nSubject: t\n\nhello\n..dot\n.\nQUIT\n";
     let out = fake.run("sendmail", &["-bs"], input);
@@ -553,7 +560,7 @@ fn postern_queue_and_runq_subcommands() {
         seen[0].hello.request,
         ControlRequest::Queue {
             action: QueueAction::Hold,
-            queue_id: "0AP8Cx00006826".into()
+            queue_id: qid("0AP8Cx00006826")
         }
     );
     assert!(

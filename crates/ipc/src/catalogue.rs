@@ -10,10 +10,13 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use postern_smtp::params::{BodyType, DeliverBy, Notify, Orcpt, Ret};
+use postern_smtp::QueueId;
+
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,14 +31,14 @@ pub enum FrontToQueue {
     /// The message is complete in the file: make it durable, then answer.
     Commit {
         /// The id `Opened` gave.
-        queue_id: String,
+        queue_id: QueueId,
         /// The envelope to record.
         envelope: Box<MessageEnvelope>,
     },
     /// The message was refused or the client went away: drop the file.
     Abort {
         /// The id `Opened` gave.
-        queue_id: String,
+        queue_id: QueueId,
     },
     /// ETRN: run the queue for this node, `@domain` or `#queue`.
     Etrn {
@@ -61,12 +64,12 @@ pub enum QueueToFront {
     /// A message file exists; its descriptor (write-only) travels with this frame.
     Opened {
         /// The new queue id.
-        queue_id: String,
+        queue_id: QueueId,
     },
     /// The message is durable: the front may say 250.
     Committed {
         /// The queue id.
-        queue_id: String,
+        queue_id: QueueId,
     },
     /// No: send this SMTP reply instead (`452 4.4.5 …`, `451 4.3.0 …`).
     Refused {
@@ -257,12 +260,12 @@ pub struct MessageEnvelope {
     pub sender: String,
     /// DSN ENVID.
     pub envid: Option<String>,
-    /// DSN RET: `FULL` or `HDRS`.
-    pub ret: Option<String>,
-    /// BODY: `7BIT` or `8BITMIME`.
-    pub body: Option<String>,
-    /// DELIVERBY as `seconds;R|N[T]`.
-    pub deliver_by: Option<String>,
+    /// DSN RET.
+    pub ret: Option<Ret>,
+    /// BODY.
+    pub body: Option<BodyType>,
+    /// DELIVERBY.
+    pub deliver_by: Option<DeliverBy>,
     /// The Message-ID header, for the `msgid=` of the log line.
     pub message_id: Option<String>,
     /// Accepted recipients.
@@ -274,10 +277,10 @@ pub struct MessageEnvelope {
 pub struct EnvelopeRecipient {
     /// The address, without brackets.
     pub address: String,
-    /// DSN NOTIFY, as given (`SUCCESS,FAILURE`).
-    pub notify: Option<String>,
-    /// DSN ORCPT, as given (`rfc822;a@b`).
-    pub orcpt: Option<String>,
+    /// DSN NOTIFY.
+    pub notify: Option<Notify>,
+    /// DSN ORCPT, decoded.
+    pub orcpt: Option<Orcpt>,
 }
 
 /// One delivery attempt for some recipients of one message.
@@ -286,7 +289,7 @@ pub struct DeliveryJob {
     /// The queue runner's number for this job.
     pub job: u64,
     /// The message.
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// Reverse path without brackets; empty for `<>`.
     pub sender: String,
     /// The recipients to try now.
@@ -294,7 +297,7 @@ pub struct DeliveryJob {
     /// DSN ENVID.
     pub envid: Option<String>,
     /// DSN RET.
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     /// The body is 8-bit (BODY=8BITMIME).
     pub eight_bit: bool,
     /// Octets in the data file.
@@ -335,7 +338,7 @@ pub struct DeliveryReport {
     /// The job number.
     pub job: u64,
     /// The message.
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// One report per recipient of the job.
     pub recipients: Vec<RecipientReport>,
     /// The SMTP dialogue, when the job asked for it (`sendmail -v`).
@@ -369,7 +372,7 @@ pub enum ControlRequest {
         /// What to do.
         action: QueueAction,
         /// The message.
-        queue_id: String,
+        queue_id: QueueId,
     },
     /// `sendmail`: queue the message in the attached descriptor (a file
     /// the tool wrote it to, read from its start).
@@ -463,13 +466,13 @@ pub enum ControlReply {
     /// The message is queued.
     Submitted {
         /// Its queue ID.
-        queue_id: String,
+        queue_id: QueueId,
     },
     /// `sendmail -v`: the message was queued and tried at once; this is
     /// what happened, as sendmail -v prints it.
     Transcript {
         /// Its queue ID.
-        queue_id: String,
+        queue_id: QueueId,
         /// The SMTP dialogue and one `<rcpt>... Sent (…)` line per recipient.
         lines: Vec<String>,
     },
@@ -484,10 +487,10 @@ pub enum ControlReply {
 }
 
 /// One message as mailq shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueEntry {
     /// Queue ID.
-    pub queue_id: String,
+    pub queue_id: QueueId,
     /// Size of the data file.
     pub size: u64,
     /// When it was queued (unix seconds).
@@ -495,7 +498,7 @@ pub struct QueueEntry {
     /// The sender, without brackets (empty for `<>`).
     pub sender: String,
     /// BODY= of the message, if given.
-    pub body: Option<String>,
+    pub body: Option<BodyType>,
     /// Held by `postern queue hold`.
     pub held: bool,
     /// Being delivered right now (mailq's `*`).

@@ -132,6 +132,24 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
         self.out.len()
     }
 
+    /// Whole frames received and not yet taken out, counted up to `cap`
+    /// (a peer that sends request after request without waiting for the
+    /// answers has many; one that waits has at most one or two).
+    pub fn whole_frames_waiting(&self, cap: usize) -> usize {
+        let mut rest = &self.incoming.bytes[self.incoming.start..];
+        let mut count = 0;
+        while count < cap {
+            match frame::header(rest, self.limit_in) {
+                Ok(Some(head)) if rest.len() >= HEADER_LEN + head.len => {
+                    rest = &rest[HEADER_LEN + head.len..];
+                    count += 1;
+                }
+                _ => break,
+            }
+        }
+        count
+    }
+
     /// Bytes received and not yet decoded: never more than one maximal
     /// frame (its header plus the channel's limit).
     pub fn buffered_bytes(&self) -> usize {

@@ -34,6 +34,8 @@ mod sysexits;
 pub use catalogue::*;
 pub use channel::{Channel, ChannelError};
 pub use peer::{peer, Peer};
+pub use postern_smtp::params::{BodyType, DeliverBy, Notify, Orcpt, Ret};
+pub use postern_smtp::QueueId;
 pub use sysexits::Sysexit;
 
 /// Frame limit for messages from a front: an envelope with thousands of

@@ -37,7 +37,7 @@ fn messages_round_trip_with_descriptors() {
     queue
         .send(
             &QueueToFront::Opened {
-                queue_id: "h0UGn9P7001230".into(),
+                queue_id: "h0UGn9P7001230".parse().unwrap(),
             },
             &[file.as_fd()],
         )
@@ -46,7 +46,7 @@ fn messages_round_trip_with_descriptors() {
     assert_eq!(
         msg,
         QueueToFront::Opened {
-            queue_id: "h0UGn9P7001230".into()
+            queue_id: "h0UGn9P7001230".parse().unwrap()
         }
     );
     assert_eq!(fds.len(), 1);
@@ -71,7 +71,7 @@ fn many_frames_in_one_read_keep_their_descriptors_in_order() {
         queue
             .send(
                 &QueueToFront::Opened {
-                    queue_id: format!("q{i}"),
+                    queue_id: format!("h0UGn9P7{i:06}").parse().unwrap(),
                 },
                 &[f.as_fd()],
             )
@@ -79,7 +79,7 @@ fn many_frames_in_one_read_keep_their_descriptors_in_order() {
         queue
             .send(
                 &QueueToFront::Committed {
-                    queue_id: format!("q{i}"),
+                    queue_id: format!("h0UGn9P7{i:06}").parse().unwrap(),
                 },
                 &[],
             )
@@ -90,7 +90,7 @@ fn many_frames_in_one_read_keep_their_descriptors_in_order() {
         assert_eq!(
             msg,
             QueueToFront::Opened {
-                queue_id: format!("q{i}")
+                queue_id: format!("h0UGn9P7{i:06}").parse().unwrap()
             }
         );
         let mut f = std::fs::File::from(fds.remove(0));

@@ -32,7 +32,7 @@
 
 use std::fmt::Write as _;
 
-use postern_smtp::params::{BodyType, DeliverBy, Ret};
+use postern_smtp::params::{BodyType, DeliverBy, Notify, Orcpt, Ret};
 
 use crate::id::QueueId;
 
@@ -65,10 +65,10 @@ impl RecipientState {
 pub struct RecipientEntry {
     /// The forward path, without angle brackets.
     pub address: String,
-    /// NOTIFY= as given, e.g. `SUCCESS,FAILURE`.
-    pub notify: Option<String>,
-    /// ORCPT= as `type;address`, decoded from xtext.
-    pub orcpt: Option<String>,
+    /// NOTIFY= (written `SUCCESS,FAILURE`).
+    pub notify: Option<Notify>,
+    /// ORCPT=, decoded from xtext (written `type;address`).
+    pub orcpt: Option<Orcpt>,
     /// Delivery state.
     pub state: RecipientState,
     /// Delivery attempts so far for this recipient.
@@ -192,7 +192,7 @@ impl ControlFile {
             line("E", v);
         }
         if let Some(v) = self.ret {
-            line("R", ret_str(v));
+            line("R", v.as_str());
         }
         if let Some(v) = self.body {
             line("B", v.as_str());
@@ -207,9 +207,7 @@ impl ControlFile {
             line("A", v);
         }
         if let Some(by) = self.deliver_by {
-            let mode = if by.return_on_expiry { "R" } else { "N" };
-            let trace = if by.trace { "T" } else { "" };
-            line("Y", &format!("{};{mode}{trace}", by.seconds));
+            line("Y", &by.to_string());
         }
         if let Some(uid) = self.submitter_uid {
             line("U", &uid.to_string());
@@ -228,8 +226,8 @@ impl ControlFile {
                 r.next_attempt
             );
             for (name, value) in [
-                ("notify", &r.notify),
-                ("orcpt", &r.orcpt),
+                ("notify", &r.notify.map(|n| n.to_string())),
+                ("orcpt", &r.orcpt.as_ref().map(ToString::to_string)),
                 ("reply", &r.last_reply),
             ] {
                 if let Some(v) = value {
@@ -246,13 +244,6 @@ impl ControlFile {
     /// Parses the version-1 text format, strictly.
     pub fn parse(text: &str) -> Result<ControlFile, ParseError> {
         crate::control_parse::parse(text)
-    }
-}
-
-pub(crate) fn ret_str(r: Ret) -> &'static str {
-    match r {
-        Ret::Full => "FULL",
-        Ret::Hdrs => "HDRS",
     }
 }
 

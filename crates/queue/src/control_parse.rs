@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 
-use postern_smtp::params::{BodyType, DeliverBy, Ret};
+use postern_smtp::params::{BadParam, BodyType, DeliverBy, Ret};
 
 use crate::control::{decode, state_from_str, ControlFile, ParseError, RecipientEntry};
 use crate::id::QueueId;
@@ -27,22 +27,14 @@ fn number<T: FromStr>(line: usize, what: &str, s: &str) -> Result<T, ParseError>
         .map_err(|_| err(line, format!("{what}: bad number {s:?}")))
 }
 
-fn deliver_by(line: usize, s: &str) -> Result<DeliverBy, ParseError> {
-    let (secs, mode) = s
-        .split_once(';')
-        .ok_or_else(|| err(line, format!("Y: expected seconds;R|N[T], got {s:?}")))?;
-    let (return_on_expiry, trace) = match mode {
-        "R" => (true, false),
-        "RT" => (true, true),
-        "N" => (false, false),
-        "NT" => (false, true),
-        _ => return Err(err(line, format!("Y: bad mode {mode:?}"))),
-    };
-    Ok(DeliverBy {
-        seconds: number(line, "Y", secs)?,
-        return_on_expiry,
-        trace,
-    })
+/// A parameter in its stored form (`postern_smtp::params`' `FromStr`).
+fn param<T: std::str::FromStr<Err = BadParam>>(
+    line: usize,
+    key: &str,
+    s: &str,
+) -> Result<T, ParseError> {
+    s.parse()
+        .map_err(|e: BadParam| err(line, format!("{key}: {e}")))
 }
 
 fn recipient(line: usize, value: &str) -> Result<RecipientEntry, ParseError> {
@@ -67,9 +59,9 @@ fn recipient(line: usize, value: &str) -> Result<RecipientEntry, ParseError> {
             "next" if next.is_some() => return Err(dup()),
             "next" => next = Some(number(line, "next", &v)?),
             "notify" if r.notify.is_some() => return Err(dup()),
-            "notify" => r.notify = Some(v),
+            "notify" => r.notify = Some(param(line, "notify", &v)?),
             "orcpt" if r.orcpt.is_some() => return Err(dup()),
-            "orcpt" => r.orcpt = Some(v),
+            "orcpt" => r.orcpt = Some(param(line, "orcpt", &v)?),
             "reply" if r.last_reply.is_some() => return Err(dup()),
             "reply" => r.last_reply = Some(v),
             _ => return Err(err(line, format!("unknown recipient field {name:?}"))),
@@ -102,7 +94,8 @@ pub(crate) fn parse(text: &str) -> Result<ControlFile, ParseError> {
     let mut sender = None;
     // I, T and S are only known once read; the placeholders below are
     // always overwritten or the parse fails.
-    let mut cf = ControlFile::new(QueueId(String::new()), 0, "");
+    let placeholder: QueueId = "00000000000000".parse().expect("a valid id");
+    let mut cf = ControlFile::new(placeholder, 0, "");
     let mut seen = Seen::default();
     for (n, line) in lines {
         let (key, raw) = line
@@ -132,26 +125,14 @@ pub(crate) fn parse(text: &str) -> Result<ControlFile, ParseError> {
             'T' => created = Some(number(n, "T", &v)?),
             'S' => sender = Some(v),
             'E' => cf.envid = Some(v),
-            'R' => {
-                cf.ret = Some(match v.as_str() {
-                    "FULL" => Ret::Full,
-                    "HDRS" => Ret::Hdrs,
-                    _ => return Err(err(n, format!("R: bad RET {v:?}"))),
-                })
-            }
-            'B' => {
-                cf.body = Some(match v.as_str() {
-                    "7BIT" => BodyType::SevenBit,
-                    "8BITMIME" => BodyType::EightBitMime,
-                    _ => return Err(err(n, format!("B: bad body type {v:?}"))),
-                })
-            }
+            'R' => cf.ret = Some(param::<Ret>(n, "R", &v)?),
+            'B' => cf.body = Some(param::<BodyType>(n, "B", &v)?),
             'Z' => cf.size = number(n, "Z", &v)?,
             'H' => cf.helo = Some(v),
             'C' => cf.client = v,
             'P' => cf.protocol = v,
             'A' => cf.auth = Some(v),
-            'Y' => cf.deliver_by = Some(deliver_by(n, &v)?),
+            'Y' => cf.deliver_by = Some(param::<DeliverBy>(n, "Y", &v)?),
             'U' => cf.submitter_uid = Some(number(n, "U", &v)?),
             'Q' if v == "held" => cf.held = true,
             'Q' => return Err(err(n, format!("Q: bad hold state {v:?}"))),

@@ -7,54 +7,16 @@
 //! strings (within a 60-year cycle), which makes `ls` and `list()` show the
 //! queue oldest first.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::time::civil;
+pub use postern_smtp::queue_id::{InvalidQueueId, QueueId, ID_LEN};
 
-/// Length of every queue ID.
-pub const ID_LEN: usize = 14;
+use crate::time::civil;
 
 const BASE60: &[u8; 60] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx";
 
 /// Number of distinct sequence values (two base-60 digits).
 const SEQ_SPACE: u16 = 3600;
-
-/// A validated queue ID: exactly 14 characters of `[0-9A-Za-z]`, so it can
-/// never name a path outside the spool (`../x`, `/`, NUL are impossible).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct QueueId(pub(crate) String);
-
-impl QueueId {
-    /// The ID as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for QueueId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Why a string is not a queue ID.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid queue id {0:?}: must be {ID_LEN} characters of [0-9A-Za-z]")]
-pub struct InvalidQueueId(pub String);
-
-impl FromStr for QueueId {
-    type Err = InvalidQueueId;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.len() == ID_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            Ok(QueueId(s.to_owned()))
-        } else {
-            Err(InvalidQueueId(s.chars().take(64).collect()))
-        }
-    }
-}
 
 /// Hands out IDs unique within one process.
 ///
@@ -119,5 +81,5 @@ fn format_id(time: u64, seq: u16, pid: u32) -> QueueId {
     s.push(digit(i64::from(seq / 60)));
     s.push(digit(i64::from(seq % 60)));
     s.push_str(&format!("{:06}", pid % 1_000_000));
-    QueueId(s)
+    s.parse().expect("the generator's alphabet is [0-9A-Za-z]")
 }

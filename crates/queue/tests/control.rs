@@ -1,6 +1,7 @@
 use postern_queue::{
     BodyType, ControlFile, DeliverBy, QueueId, RecipientEntry, RecipientState, Ret,
 };
+use postern_smtp::params::{Notify, Orcpt};
 use proptest::prelude::*;
 
 fn qid() -> QueueId {
@@ -27,8 +28,8 @@ fn full() -> ControlFile {
     cf.attempts = 2;
     cf.next_attempt = 1_704_193_200;
     let mut a = RecipientEntry::new("bob@example.net");
-    a.notify = Some("SUCCESS,FAILURE".into());
-    a.orcpt = Some("rfc822;bob@example.net".into());
+    a.notify = Some("SUCCESS,FAILURE".parse().unwrap());
+    a.orcpt = Some("rfc822;bob@example.net".parse().unwrap());
     a.state = RecipientState::Deferred;
     a.attempts = 2;
     a.next_attempt = 1_704_193_200;
@@ -159,7 +160,7 @@ fn strict_recipient_errors() {
     }
 }
 
-fn opt(s: impl Strategy<Value = String>) -> impl Strategy<Value = Option<String>> {
+fn opt<T: std::fmt::Debug>(s: impl Strategy<Value = T>) -> impl Strategy<Value = Option<T>> {
     proptest::option::of(s)
 }
 
@@ -187,11 +188,34 @@ fn any_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A NOTIFY value: NEVER, or any set of the three conditions.
+fn notify() -> impl Strategy<Value = Notify> {
+    prop_oneof![
+        Just(Notify {
+            never: true,
+            ..Notify::default()
+        }),
+        (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(success, failure, delay)| {
+            Notify {
+                never: false,
+                success: success || !(failure || delay),
+                failure,
+                delay,
+            }
+        }),
+    ]
+}
+
+/// An ORCPT value: a type and an address without control characters.
+fn orcpt() -> impl Strategy<Value = Orcpt> {
+    ("[a-z0-9-]{1,10}", "[ -~]{1,40}").prop_map(|(addr_type, address)| Orcpt { addr_type, address })
+}
+
 fn recipient() -> impl Strategy<Value = RecipientEntry> {
     (
         any_text(),
-        opt(any_text()),
-        opt(any_text()),
+        opt(notify()),
+        opt(orcpt()),
         0..4u8,
         any::<u32>(),
         any::<u64>(),

@@ -27,11 +27,13 @@ pub mod limits;
 pub mod line;
 pub mod params;
 pub mod privacy;
+pub mod queue_id;
 pub mod reply;
 pub mod server;
 pub mod tls_info;
 pub mod xtext;
 
 pub use privacy::PrivacyFlags;
+pub use queue_id::QueueId;
 pub use reply::{EnhancedCode, Reply};
 pub use tls_info::{TlsInfo, Verify};

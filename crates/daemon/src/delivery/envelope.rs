@@ -13,13 +13,12 @@ use postern_smtp::xtext;
 /// The envelope for some recipients of `job`, with its DSN parameters
 /// (sent only when the server offers DSN).
 ///
-/// ENVID is held decoded (as the front's parser gives it) and is
-/// xtext-encoded here. ORCPT is held as given (`rfc822;a+2Bb@c`) and is
-/// passed on when its address part is valid xtext, else re-encoded.
+/// ENVID and ORCPT's address are held decoded (as the front's parser gives
+/// them) and are xtext-encoded here.
 pub fn envelope(job: &DeliveryJob, indices: &[usize]) -> Envelope {
     let mut mail_params = Vec::new();
-    if let Some(ret) = &job.ret {
-        mail_params.push(format!("RET={ret}"));
+    if let Some(ret) = job.ret {
+        mail_params.push(format!("RET={}", ret.as_str()));
     }
     if let Some(envid) = &job.envid {
         mail_params.push(format!("ENVID={}", xtext::encode(envid.as_bytes())));
@@ -43,12 +42,7 @@ fn recipient(r: &EnvelopeRecipient) -> Recipient {
         dsn_params.push(format!("NOTIFY={notify}"));
     }
     if let Some(orcpt) = &r.orcpt {
-        let (kind, addr) = orcpt.split_once(';').unwrap_or(("rfc822", orcpt));
-        let addr = match xtext::decode(addr) {
-            Ok(_) => addr.to_string(),
-            Err(_) => xtext::encode(addr.as_bytes()),
-        };
-        dsn_params.push(format!("ORCPT={kind};{addr}"));
+        dsn_params.push(format!("ORCPT={}", orcpt.to_xtext()));
     }
     Recipient {
         address: r.address.clone(),
@@ -64,12 +58,12 @@ mod tests {
     #[test]
     fn envelope_carries_dsn_parameters() {
         let mut j = job(1, &["a@x.test", "b@x.test"]);
-        j.ret = Some("HDRS".into());
+        j.ret = Some(postern_smtp::params::Ret::Hdrs);
         j.envid = Some("QQ+x y".into());
         j.eight_bit = true;
-        j.recipients[1].notify = Some("SUCCESS,FAILURE".into());
-        j.recipients[1].orcpt = Some("rfc822;b+2Bx@x.test".into());
-        j.recipients[0].orcpt = Some("rfc822;a b@x.test".into());
+        j.recipients[1].notify = Some("SUCCESS,FAILURE".parse().unwrap());
+        j.recipients[1].orcpt = Some("rfc822;b+x@x.test".parse().unwrap());
+        j.recipients[0].orcpt = Some("rfc822;a b@x.test".parse().unwrap());
         let e = envelope(&j, &[0, 1]);
         assert_eq!(e.mail_params, ["RET=HDRS", "ENVID=QQ+2Bx+20y"]);
         assert!(e.body_8bit);

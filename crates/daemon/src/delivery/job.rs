@@ -51,7 +51,7 @@ pub struct SessionPlan {
     /// The loop's key for the job.
     pub job_key: u64,
     /// The message's queue id, for log lines.
-    pub queue_id: String,
+    pub queue_id: postern_ipc::QueueId,
     /// Where to connect.
     pub addr: SocketAddr,
     /// sendmail's `relay=` text.

@@ -8,10 +8,9 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
-use postern_ipc::{EnvelopeRecipient, MessageEnvelope};
+use postern_ipc::{EnvelopeRecipient, MessageEnvelope, QueueId};
 use postern_queue::{received_header, ReceivedInfo, TlsLine};
 use postern_smtp::address::ReversePath;
-use postern_smtp::params::{BodyType, Ret};
 use postern_smtp::server::{Envelope, Session};
 
 use crate::settings::Settings;
@@ -21,7 +20,7 @@ const HEADER_SCAN_LIMIT: usize = 64 * 1024;
 
 /// A message being written.
 pub struct MessageFile {
-    queue_id: String,
+    queue_id: QueueId,
     out: BufWriter<File>,
     headers: Vec<u8>,
     in_headers: bool,
@@ -31,7 +30,7 @@ pub struct MessageFile {
 impl MessageFile {
     /// Starts the message with its Received: header; `pipe` is the write
     /// end the queue runner passed.
-    pub fn start(queue_id: String, pipe: File, received: &str) -> std::io::Result<Self> {
+    pub fn start(queue_id: QueueId, pipe: File, received: &str) -> std::io::Result<Self> {
         let mut out = BufWriter::with_capacity(128 * 1024, pipe);
         out.write_all(received.as_bytes())?;
         Ok(Self {
@@ -44,7 +43,7 @@ impl MessageFile {
     }
 
     /// The queue id the queue runner gave.
-    pub fn queue_id(&self) -> &str {
+    pub fn queue_id(&self) -> &QueueId {
         &self.queue_id
     }
 
@@ -119,7 +118,7 @@ pub fn received(
     settings: &Settings,
     session: &Session,
     client: &str,
-    queue_id: &str,
+    queue_id: &QueueId,
     for_recipient: Option<&str>,
     utc_offset: i32,
 ) -> String {
@@ -138,7 +137,7 @@ pub fn received(
         hostname: &settings.hostname,
         version: &version,
         protocol: Some(session.protocol()),
-        queue_id,
+        queue_id: queue_id.as_str(),
         tls: tls.map(|t| TlsLine {
             version: &t.version,
             cipher: &t.cipher,
@@ -163,45 +162,17 @@ pub fn ipc_envelope(e: &Envelope, hostname: &str, message_id: Option<String>) ->
         protocol: e.protocol.to_string(),
         sender,
         envid: p.envid.clone(),
-        ret: p.ret.map(|r| match r {
-            Ret::Full => "FULL".to_string(),
-            Ret::Hdrs => "HDRS".to_string(),
-        }),
-        body: e.body.map(|b: BodyType| b.as_str().to_string()),
-        deliver_by: p.by.map(|b| {
-            format!(
-                "{};{}{}",
-                b.seconds,
-                if b.return_on_expiry { 'R' } else { 'N' },
-                if b.trace { "T" } else { "" }
-            )
-        }),
+        ret: p.ret,
+        body: e.body,
+        deliver_by: p.by,
         message_id,
         recipients: e
             .recipients
             .iter()
             .map(|(m, rp)| EnvelopeRecipient {
                 address: crate::policy::qualify(m, hostname).to_string(),
-                notify: rp.notify.map(|n| {
-                    let mut words = Vec::new();
-                    if n.never {
-                        words.push("NEVER");
-                    }
-                    if n.success {
-                        words.push("SUCCESS");
-                    }
-                    if n.failure {
-                        words.push("FAILURE");
-                    }
-                    if n.delay {
-                        words.push("DELAY");
-                    }
-                    words.join(",")
-                }),
-                orcpt: rp
-                    .orcpt
-                    .as_ref()
-                    .map(|o| format!("{};{}", o.addr_type, o.address)),
+                notify: rp.notify,
+                orcpt: rp.orcpt.clone(),
             })
             .collect(),
     }

@@ -182,7 +182,7 @@ impl<'a> Front<'a> {
         let Some(file) = self.message.take() else {
             return queue_unavailable();
         };
-        let queue_id = file.queue_id().to_string();
+        let queue_id = file.queue_id().clone();
         let Ok(message_id) = file.finish() else {
             let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
             return reply(451, (4, 3, 0), "Queue write error");
@@ -212,7 +212,7 @@ impl<'a> Front<'a> {
         if let Some(file) = self.message.take() {
             let _ = self.queue.send(
                 &FrontToQueue::Abort {
-                    queue_id: file.queue_id().to_string(),
+                    queue_id: file.queue_id().clone(),
                 },
                 &[],
             );

@@ -94,15 +94,7 @@ impl QueueRunner {
             match reply {
                 // -v: answered once the first delivery attempt is over.
                 ControlReply::Submitted { queue_id } if pending.submission.verbose => {
-                    match queue_id.parse() {
-                        Ok(qid) => {
-                            self.verbose.insert(qid, pending.request);
-                        }
-                        Err(_) => self.send_control_reply(
-                            pending.request,
-                            ControlReply::Submitted { queue_id },
-                        ),
-                    }
+                    self.verbose.insert(queue_id, pending.request);
                 }
                 reply => self.send_control_reply(pending.request, reply),
             }
@@ -145,7 +137,7 @@ impl QueueRunner {
             .iter()
             .filter_map(|id| self.spool.load(id).ok())
             .collect();
-        controls.sort_by_key(|c| (c.created, c.id.to_string()));
+        controls.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         controls
     }
 
@@ -156,10 +148,10 @@ impl QueueRunner {
             .map(|c| QueueEntry {
                 size: self.spool.data_size(&c.id).unwrap_or(c.size),
                 in_progress: self.schedule.is_busy(&c.id),
-                queue_id: c.id.to_string(),
+                queue_id: c.id.clone(),
                 created: c.created,
                 sender: c.sender.clone(),
-                body: c.body.map(|b| b.as_str().to_string()),
+                body: c.body,
                 held: c.held,
                 attempts: c.attempts,
                 recipients: c
@@ -198,22 +190,14 @@ impl QueueRunner {
         done("")
     }
 
-    fn queue_action(
-        &mut self,
-        action: QueueAction,
-        queue_id: &str,
-        caller: &Caller,
-    ) -> ControlReply {
-        let Ok(id) = queue_id.parse::<QueueId>() else {
-            return failed(format!("{queue_id}: not a queue ID"), Sysexit::NoInput);
-        };
-        let Ok(mut control) = self.spool.load(&id) else {
+    fn queue_action(&mut self, action: QueueAction, id: &QueueId, caller: &Caller) -> ControlReply {
+        let Ok(mut control) = self.spool.load(id) else {
             return failed(
                 format!("{id}: no such message in the queue"),
                 Sysexit::NoInput,
             );
         };
-        if action != QueueAction::Show && self.schedule.is_busy(&id) {
+        if action != QueueAction::Show && self.schedule.is_busy(id) {
             return failed(
                 format!("{id}: being delivered right now; try again"),
                 Sysexit::TempFail,
@@ -224,9 +208,9 @@ impl QueueRunner {
             QueueAction::Show => return done(self.show(&control)),
             QueueAction::Hold => {
                 control.held = true;
-                self.schedule.forget(&id);
+                self.schedule.forget(id);
                 self.spool
-                    .update(&id, &control)
+                    .update(id, &control)
                     .map(|()| format!("{id}: held"))
             }
             QueueAction::Release => self.try_now(control, "released"),
@@ -241,8 +225,8 @@ impl QueueRunner {
                 self.try_now(control, "requeued")
             }
             QueueAction::Delete => {
-                self.schedule.forget(&id);
-                self.spool.remove(&id).map(|()| format!("{id}: deleted"))
+                self.schedule.forget(id);
+                self.spool.remove(id).map(|()| format!("{id}: deleted"))
             }
         };
         match result {

@@ -19,7 +19,7 @@ use postern_ipc::{
     queue_front_channel, ChannelError, FrontToQueue, MessageEnvelope, QueueFrontChannel,
     QueueToFront, PROTOCOL_VERSION,
 };
-use postern_queue::{BodyType, ControlFile, DeliverBy, QueueId, RecipientEntry, Ret};
+use postern_queue::{ControlFile, QueueId, RecipientEntry};
 use postern_smtp::address::parse_mailbox;
 
 use super::incoming::{self, Incoming, Pumped, State};
@@ -44,11 +44,15 @@ pub struct FrontConn {
 /// Why a front is disconnected.
 type Disconnect = String;
 
-/// Requests one front may have handled per wake-up. An honest front waits
-/// for each answer, so it never has more than three in flight (its Hello,
-/// an Abort, one request); a front with more is flooding the queue runner
-/// and is cut off, so that it cannot hold up the other fronts.
-const FRAMES_PER_WAKEUP: usize = 8;
+/// Requests of one front handled in one turn; a front with more waits for
+/// the next turn, after the others, so a busy front cannot hold them up.
+const FRAMES_PER_TURN: usize = 8;
+
+/// Whole requests that may wait behind the one being handled. An honest
+/// front waits for each answer, so it has at most one waiting (an Abort,
+/// which has no answer, and the next request); a front with more is
+/// sending without reading and is cut off.
+const MOST_WAITING_REQUESTS: usize = 3;
 
 /// ETRN requests per connection that start a queue run.
 const MAX_ETRN_RUNS: u32 = 8;
@@ -118,21 +122,35 @@ impl QueueRunner {
             return Ok(());
         };
         front.channel.flush().map_err(|e| e.to_string())?;
-        for handled in 0.. {
+        for _ in 0..FRAMES_PER_TURN {
             let Some(front) = self.fronts.get_mut(&token) else {
                 return Ok(());
             };
             match front.channel.try_recv() {
                 Ok(None) => return Ok(()),
-                Ok(Some(_)) if handled == FRAMES_PER_WAKEUP => {
-                    return Err(format!("more than {FRAMES_PER_WAKEUP} requests at once"))
+                Ok(Some(_))
+                    if front
+                        .channel
+                        .whole_frames_waiting(MOST_WAITING_REQUESTS + 1)
+                        > MOST_WAITING_REQUESTS =>
+                {
+                    return Err("requests without waiting for the answers".into())
                 }
                 Ok(Some((request, _fds))) => self.front_request(token, request)?,
                 Err(ChannelError::Closed) => return Err(String::new()),
                 Err(e) => return Err(e.to_string()),
             }
         }
+        // Maybe more is buffered, and no new readiness event would say so.
+        self.fronts_with_more.push_back(token);
         Ok(())
+    }
+
+    /// Fronts that used up their turn: served again, after the others.
+    pub(super) fn serve_fronts_with_more(&mut self) {
+        for token in std::mem::take(&mut self.fronts_with_more) {
+            self.front_ready(token);
+        }
     }
 
     fn front_request(&mut self, token: Token, request: FrontToQueue) -> Result<(), Disconnect> {
@@ -161,7 +179,7 @@ impl QueueRunner {
                     .fronts
                     .get(&token)
                     .and_then(|f| f.message.as_ref())
-                    .is_some_and(|m| m.id.as_str() == queue_id);
+                    .is_some_and(|m| m.id == queue_id);
                 if matches {
                     self.discard_message(token);
                 }
@@ -265,7 +283,7 @@ impl QueueRunner {
         self.reply(
             token,
             &QueueToFront::Opened {
-                queue_id: id.to_string(),
+                queue_id: id.clone(),
             },
             &[write_end.as_fd()],
         )
@@ -325,7 +343,7 @@ impl QueueRunner {
     fn commit(
         &mut self,
         token: Token,
-        queue_id: &str,
+        queue_id: &QueueId,
         envelope: &MessageEnvelope,
     ) -> Result<(), Disconnect> {
         // A front may commit only the message it was given.
@@ -333,9 +351,9 @@ impl QueueRunner {
             .fronts
             .get(&token)
             .and_then(|f| f.message.as_ref())
-            .is_some_and(|m| m.id.as_str() == queue_id);
+            .is_some_and(|m| &m.id == queue_id);
         if !open {
-            return Err(format!("commit of unknown message {queue_id:?}"));
+            return Err(format!("commit of unknown message {queue_id}"));
         }
         // The front closed its end before asking: everything it wrote is
         // in the pipe (at most the pipe's capacity), and the pipe is at its
@@ -421,7 +439,7 @@ impl QueueRunner {
         self.reply(
             token,
             &QueueToFront::Committed {
-                queue_id: id.to_string(),
+                queue_id: id.clone(),
             },
             &[],
         )
@@ -536,39 +554,22 @@ fn control_file(id: &QueueId, e: &MessageEnvelope, size: u64) -> Result<ControlF
         .map_or(0, |d| d.as_secs());
     let mut control = ControlFile::new(id.clone(), now, e.sender.clone());
     control.envid = e.envid.clone();
-    control.ret = match e.ret.as_deref() {
-        Some("FULL") => Some(Ret::Full),
-        Some("HDRS") => Some(Ret::Hdrs),
-        _ => None,
-    };
-    control.body = match e.body.as_deref() {
-        Some("8BITMIME") => Some(BodyType::EightBitMime),
-        Some("7BIT") => Some(BodyType::SevenBit),
-        _ => None,
-    };
+    control.ret = e.ret;
+    control.body = e.body;
     control.size = size;
     control.helo = e.helo.clone();
     control.protocol = e.protocol.clone();
-    control.deliver_by = e.deliver_by.as_deref().and_then(parse_deliver_by);
+    control.deliver_by = e.deliver_by;
     control.next_attempt = now;
     control.recipients = e
         .recipients
         .iter()
         .map(|r| {
             let mut entry = RecipientEntry::new(r.address.clone());
-            entry.notify = r.notify.clone();
+            entry.notify = r.notify;
             entry.orcpt = r.orcpt.clone();
             entry
         })
         .collect();
     Ok(control)
-}
-
-fn parse_deliver_by(text: &str) -> Option<DeliverBy> {
-    let (secs, mode) = text.split_once(';')?;
-    Some(DeliverBy {
-        seconds: secs.parse().ok()?,
-        return_on_expiry: mode.starts_with('R'),
-        trace: mode.ends_with('T'),
-    })
 }

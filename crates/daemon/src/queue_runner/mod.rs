@@ -67,6 +67,8 @@ pub struct QueueRunner {
     readers: readers::Readers,
     /// Message pipes that had more than one turn's worth waiting.
     pipes_with_more: std::collections::VecDeque<Token>,
+    /// Fronts that had more requests than one turn's worth.
+    fronts_with_more: std::collections::VecDeque<Token>,
     /// When stalled messages were last looked for.
     last_sweep: std::time::Instant,
     /// When the shutdown began: fronts still holding a message this long
@@ -135,6 +137,7 @@ fn start(
     let mut runner = QueueRunner {
         readers,
         pipes_with_more: std::collections::VecDeque::new(),
+        fronts_with_more: std::collections::VecDeque::new(),
         last_sweep: std::time::Instant::now(),
         shutdown_since: None,
         ids: QueueIdGenerator::new(std::process::id()),
@@ -188,7 +191,9 @@ impl QueueRunner {
                 .readers
                 .next_deadline()
                 .map(|at| at.saturating_duration_since(std::time::Instant::now()));
-            let more_to_pump = (!self.pipes_with_more.is_empty()).then_some(Duration::ZERO);
+            let more_to_pump = (!self.pipes_with_more.is_empty()
+                || !self.fronts_with_more.is_empty())
+            .then_some(Duration::ZERO);
             let timeout = [self.schedule.next_due_in(), reads_due, more_to_pump]
                 .into_iter()
                 .flatten()
@@ -225,6 +230,7 @@ impl QueueRunner {
                 }
             }
             self.pump_pipes_with_more();
+            self.serve_fronts_with_more();
             self.submissions();
             self.dispatch_due();
             if self.last_sweep.elapsed() >= Duration::from_secs(5) {

@@ -9,7 +9,7 @@ use postern_ipc::{
     ChannelError, DeliveryJob, DeliveryReport, DeliveryToQueue, EnvelopeRecipient, QueueToDelivery,
     RecipientStatus, PROTOCOL_VERSION,
 };
-use postern_queue::{BodyType, ControlFile, QueueId, RecipientState, Ret};
+use postern_queue::{BodyType, ControlFile, QueueId, RecipientState};
 
 use super::{logline, QueueRunner};
 use crate::log;
@@ -182,20 +182,18 @@ impl QueueRunner {
         let job = self.schedule.next_job;
         let msg = QueueToDelivery::Deliver(DeliveryJob {
             job,
-            queue_id: id.to_string(),
+            queue_id: id.clone(),
             sender: control.sender.clone(),
             recipients: control
                 .pending_recipients()
                 .map(|r| EnvelopeRecipient {
                     address: r.address.clone(),
-                    notify: r.notify.clone(),
+                    notify: r.notify,
                     orcpt: r.orcpt.clone(),
                 })
                 .collect(),
             envid: control.envid.clone(),
-            ret: control
-                .ret
-                .map(|r| if r == Ret::Full { "FULL" } else { "HDRS" }.to_string()),
+            ret: control.ret,
             eight_bit: control.body == Some(BodyType::EightBitMime),
             size: control.size,
             verbose: self.verbose.contains_key(id),
@@ -287,7 +285,7 @@ impl QueueRunner {
             });
         }
         let reply = postern_ipc::ControlReply::Transcript {
-            queue_id: id.to_string(),
+            queue_id: id.clone(),
             lines,
         };
         self.send_control_reply(request, reply);

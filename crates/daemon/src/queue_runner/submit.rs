@@ -353,9 +353,7 @@ impl QueueRunner {
         );
         self.schedule
             .add_at(id.clone(), 0, super::schedule::domains_of(&control));
-        ControlReply::Submitted {
-            queue_id: id.to_string(),
-        }
+        ControlReply::Submitted { queue_id: id }
     }
 }
 

@@ -112,7 +112,7 @@ impl Harness {
     }
 
     /// The data file of a committed message.
-    fn data(&self, queue_id: &str) -> Vec<u8> {
+    fn data(&self, queue_id: &QueueId) -> Vec<u8> {
         std::fs::read(self.spool.join("queue").join(format!("df{queue_id}"))).unwrap()
     }
 }
@@ -131,7 +131,7 @@ fn envelope_to(rcpt: &str) -> MessageEnvelope {
 }
 
 /// Opens a message on `front` and returns its id and the pipe's write end.
-fn open(front: &mut FrontChannel) -> (String, std::fs::File) {
+fn open(front: &mut FrontChannel) -> (QueueId, std::fs::File) {
     front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
     let (reply, mut fds) = front.recv().unwrap();
     let QueueToFront::Opened { queue_id } = reply else {
@@ -140,11 +140,11 @@ fn open(front: &mut FrontChannel) -> (String, std::fs::File) {
     (queue_id, std::fs::File::from(fds.remove(0)))
 }
 
-fn commit(front: &mut FrontChannel, queue_id: &str, rcpt: &str) {
+fn commit(front: &mut FrontChannel, queue_id: &QueueId, rcpt: &str) {
     front
         .send(
             &FrontToQueue::Commit {
-                queue_id: queue_id.into(),
+                queue_id: queue_id.clone(),
                 envelope: Box::new(envelope_to(rcpt)),
             },
             &[],
@@ -426,6 +426,35 @@ fn a_flooding_front_is_cut_off_and_others_are_served() {
     assert_disconnected(raw);
     drop(greedy);
     assert_still_serving(&mut h);
+}
+
+/// A front that waits for each answer is never taken for a flooder,
+/// however fast it asks (each answer may reach it, and its next request
+/// arrive, before the queue runner's turn is over), nor when an Abort,
+/// which has no answer, travels with the next request.
+#[test]
+fn a_fast_honest_front_is_served_in_turns_and_never_cut_off() {
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    for name in (0..300).map(|i| if i % 2 == 0 { "root" } else { "nobody-here" }) {
+        front
+            .send(&FrontToQueue::LocalUser { name: name.into() }, &[])
+            .unwrap();
+        let (reply, _) = front.recv().unwrap();
+        assert!(matches!(reply, QueueToFront::LocalUser { .. }), "{reply:?}");
+    }
+    let (queue_id, _pipe) = open(&mut front);
+    let mut together = frame::encode(&FrontToQueue::Abort { queue_id }, 0, FRONT_LIMIT).unwrap();
+    together.extend(frame::encode(&FrontToQueue::OpenMessage, 0, FRONT_LIMIT).unwrap());
+    front
+        .stream()
+        .try_clone()
+        .unwrap()
+        .write_all(&together)
+        .unwrap();
+    let (reply, fds) = front.recv().unwrap();
+    assert!(matches!(reply, QueueToFront::Opened { .. }), "{reply:?}");
+    assert_eq!(fds.len(), 1);
 }
 
 #[test]

@@ -98,7 +98,7 @@ pub enum Answer {
     /// The message is durable under this queue ID.
     Queued {
         /// The queue ID for `250 2.0.0 <id> Message accepted for delivery`.
-        queue_id: String,
+        queue_id: crate::QueueId,
     },
     /// AUTH: send `334 <challenge>` (already base64) and wait for a response.
     AuthChallenge(String),

@@ -178,7 +178,7 @@ impl Session {
                 self.mode = Mode::Data(DataReceiver::new(self.cfg.max_message_size));
             }
             (Waiting::Commit, Answer::Queued { queue_id }) => {
-                self.reply(replies::accepted(&queue_id));
+                self.reply(replies::accepted(queue_id.as_str()));
             }
             (Waiting::Vrfy, answer) => self.verified(false, answer)?,
             (Waiting::Expn, answer) => self.verified(true, answer)?,

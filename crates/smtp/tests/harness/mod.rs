@@ -203,7 +203,9 @@ impl Harness {
                     let message = std::mem::take(&mut self.message);
                     self.committed.push((*envelope, message));
                     Answer::Queued {
-                        queue_id: format!("h0UGn9P700123{}", self.queue_ids - 1),
+                        queue_id: format!("h0UGn9P700123{}", self.queue_ids - 1)
+                            .parse()
+                            .expect("a valid queue id"),
                     }
                 }
             },

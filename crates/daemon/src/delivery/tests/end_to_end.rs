@@ -33,7 +33,10 @@ fn delivers_remote_local_and_failing_recipients() {
     ];
     h.deliver(job(1, &rcpts), BODY);
     let report = h.report();
-    assert_eq!((report.job, report.queue_id.as_str()), (1, "Q0001"));
+    assert_eq!(
+        (report.job, report.queue_id.as_str()),
+        (1, "6AP8Cx00000001")
+    );
     let got: Vec<&str> = report
         .recipients
         .iter()

@@ -102,7 +102,7 @@ pub fn settings_with(mailertable: &str, smart_host: &str) -> (tempfile::TempDir,
 pub fn job(n: u64, recipients: &[&str]) -> DeliveryJob {
     DeliveryJob {
         job: n,
-        queue_id: format!("Q{n:04}"),
+        queue_id: format!("6AP8Cx{n:08}").parse().expect("test queue id"),
         sender: "sender@example.org".into(),
         recipients: recipients
             .iter()

@@ -5,12 +5,17 @@
 //! Values are checked here and kept, decoded, for the queue; the errors are
 //! sendmail's own replies (`srvrsmtp.c`, `mail_esmtp_args`/`rcpt_esmtp_args`).
 
+mod text;
+
+pub use text::BadParam;
+
 use crate::limits;
 use crate::reply::{EnhancedCode, Reply};
 use crate::xtext;
 
 /// BODY=.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum BodyType {
     /// `BODY=7BIT`.
     SevenBit,
@@ -30,6 +35,7 @@ impl BodyType {
 
 /// RET= (what a bounce carries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Ret {
     /// The whole message.
     Full,
@@ -39,6 +45,7 @@ pub enum Ret {
 
 /// BY= (RFC 2852): deliver within `seconds`, or else return (`R`) or notify (`N`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DeliverBy {
     /// The by-time, in seconds; may be negative in mode N.
     pub seconds: i64,
@@ -50,6 +57,7 @@ pub struct DeliverBy {
 
 /// NOTIFY= (RFC 3461 §4.1). `never` excludes the other three.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Notify {
     /// NOTIFY=NEVER.
     pub never: bool,
@@ -63,6 +71,7 @@ pub struct Notify {
 
 /// ORCPT= (RFC 3461 §4.2): the original recipient, decoded from xtext.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Orcpt {
     /// The address type, normally `rfc822`.
     pub addr_type: String,
