@@ -133,8 +133,7 @@ fn a_flooding_front_is_cut_off_while_honest_sessions_go_on() {
     // frame was read alone, for greeting twice.
     let cut = daemon.wait_for_log("; disconnecting", WAIT);
     assert!(
-        cut.contains("requests without waiting for the answers")
-            || cut.contains("a second Hello"),
+        cut.contains("requests without waiting for the answers") || cut.contains("a second Hello"),
         "{cut}"
     );
     // The queue runner is still the same process, and still serves.

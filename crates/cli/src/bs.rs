@@ -1,11 +1,11 @@
 //! `sendmail -bs`: an SMTP session on standard input and output.
 //!
 //! The protocol is the daemon's own sans-IO session
-//! (`postern_smtp::server::Session`), configured from the file like a
-//! front's (`$j`, PrivacyOptions, MaxMessageSize, the greeting expanded from
-//! SmtpGreetingMessage), with the client named `user@localhost` as sendmail
-//! names it, no PIPELINING synchronisation (input is often a script), no
-//! STARTTLS and no AUTH. VRFY and EXPN get the daemon's non-committal 252.
+//! (`postern_smtp::server::Session`), configured from the file exactly as a
+//! front's is (`Config::smtp_server`: `$j`, PrivacyOptions, MaxMessageSize,
+//! the greeting expanded from SmtpGreetingMessage), with the client named
+//! `user@localhost` as sendmail names it, no PIPELINING synchronisation
+//! (input is often a script), no STARTTLS and no AUTH. VRFY and EXPN get the daemon's non-committal 252.
 //! ETRN is root's only, as sendmail allows it only to trusted callers under
 //! `-bs`: for root it starts a queue run for the recipients at that node
 //! (`runq -qR@node`); anyone else is not offered it (`noetrn` is added to
@@ -44,45 +44,26 @@ use crate::context::Context;
 use crate::control;
 use postern_ipc::Sysexit;
 
-/// The recipient cap when MaxRecipientsPerMessage is unlimited, as in the
-/// daemon's fronts: the envelope travels in one bounded frame.
-const MAX_RECIPIENTS: u32 = 1000;
-
 /// The session's settings for this caller.
 pub fn server_config(ctx: &Context) -> ServerConfig {
     let config = &ctx.config;
-    let hostname = config.hostname();
-    let mut cfg = ServerConfig::new(&hostname, &format!("{}@localhost", ctx.user));
-    cfg.greeting = expand_greeting(&config.smtp_greeting, &hostname);
-    cfg.privacy = config.privacy;
+    let now = chrono::Local::now();
+    let mut cfg = config.smtp_server(
+        &config.hostname(),
+        &format!("{}@localhost", ctx.user),
+        now.timestamp(),
+        now.offset().local_minus_utc(),
+    );
     if ctx.uid != 0 {
         // sendmail lets only trusted callers start queue runs with ETRN
         // under -bs; for everyone else it is neither offered nor accepted
         // (their way to ask is runq, where restrictqrun applies).
         cfg.privacy |= PrivacyFlags::NO_ETRN;
     }
-    cfg.max_message_size = config.max_message_size;
-    cfg.max_recipients = match config.max_recipients_per_message {
-        0 => MAX_RECIPIENTS,
-        n => n.min(MAX_RECIPIENTS),
-    };
     cfg.pipelining_sync = false;
     cfg.starttls = false;
     cfg.auth_mechanisms = Vec::new();
-    cfg.command_timeout = config.timeouts.command;
-    cfg.datablock_timeout = config.timeouts.datablock;
     cfg
-}
-
-/// `$j`, `$v` and `$b` in SmtpGreetingMessage, as the daemon expands them.
-pub fn expand_greeting(template: &str, hostname: &str) -> String {
-    let date = chrono::Local::now()
-        .format("%a, %-d %b %Y %H:%M:%S %z")
-        .to_string();
-    template
-        .replace("$j", hostname)
-        .replace("$v", env!("CARGO_PKG_VERSION"))
-        .replace("$b", &date)
 }
 
 /// Turns each LF not preceded by CR into CRLF, remembering the last byte
@@ -310,16 +291,6 @@ mod tests {
         assert_eq!(le.convert(b"DATA\r"), b"DATA\r");
         assert_eq!(le.convert(b"\nx\n"), b"\nx\r\n");
         assert_eq!(le.convert(b"\n"), b"\r\n");
-    }
-
-    #[test]
-    fn greeting_expansion() {
-        let g = expand_greeting("$j Postern $v; $b", "mx.example.org");
-        assert!(g.starts_with(&format!(
-            "mx.example.org Postern {}; ",
-            env!("CARGO_PKG_VERSION")
-        )));
-        assert!(!g.contains('$'));
     }
 
     #[test]

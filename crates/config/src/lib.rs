@@ -39,6 +39,7 @@ mod error;
 mod lexer;
 mod options;
 mod relay;
+mod smtp_server;
 mod table;
 mod tables;
 mod values;
@@ -50,6 +51,7 @@ pub use duration::{format_duration, parse_duration, Unit};
 pub use error::{ConfigError, ConfigErrors};
 pub use options::DEFAULT_CIPHER_LIST;
 pub use relay::Relay;
+pub use smtp_server::MAX_RECIPIENTS;
 pub use tables::{LocalHostNames, MailerRoute, Mailertable};
 pub use values::{Feature, Timeouts, TlsFiles, TlsSrvOptions};
 

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use postern_smtp::queue_id::{InvalidQueueId, QueueId, ID_LEN};
 
-use crate::time::civil;
+use chrono::{DateTime, Datelike, Timelike};
 
 const BASE60: &[u8; 60] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx";
 
@@ -69,15 +69,18 @@ impl QueueIdGenerator {
 }
 
 fn format_id(time: u64, seq: u16, pid: u32) -> QueueId {
-    let c = civil(i64::try_from(time).unwrap_or(i64::MAX / 2));
+    let c = i64::try_from(time)
+        .ok()
+        .and_then(|t| DateTime::from_timestamp(t, 0))
+        .unwrap_or_default();
     let digit = |v: i64| BASE60[v.rem_euclid(60) as usize] as char;
     let mut s = String::with_capacity(ID_LEN);
-    s.push(digit(c.year - 1900));
-    s.push(digit(i64::from(c.month) - 1));
-    s.push(digit(c.day.into()));
-    s.push(digit(c.hour.into()));
-    s.push(digit(c.minute.into()));
-    s.push(digit(c.second.into()));
+    s.push(digit(i64::from(c.year()) - 1900));
+    s.push(digit(i64::from(c.month0())));
+    s.push(digit(c.day().into()));
+    s.push(digit(c.hour().into()));
+    s.push(digit(c.minute().into()));
+    s.push(digit(c.second().into()));
     s.push(digit(i64::from(seq / 60)));
     s.push(digit(i64::from(seq % 60)));
     s.push_str(&format!("{:06}", pid % 1_000_000));

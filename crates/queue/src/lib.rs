@@ -13,7 +13,6 @@
 //!   format that `cat` can read, with a strict parser.
 //! - [`spool`]: the directory layout, the commit protocol and recovery.
 //! - [`received`]: the `Received:` header in sendmail's `cfhead.m4` layout.
-//! - [`time`]: RFC 5322 dates and civil-calendar arithmetic, without libc.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -22,14 +21,12 @@ mod control_parse;
 pub mod id;
 pub mod received;
 pub mod spool;
-pub mod time;
 
 pub use control::{ControlFile, ParseError, RecipientEntry, RecipientState};
 pub use id::{QueueId, QueueIdGenerator};
 pub use postern_smtp::params::{BodyType, DeliverBy, Ret};
 pub use received::{received_header, ReceivedInfo, TlsLine};
 pub use spool::{Recovery, Spool};
-pub use time::rfc5322_date;
 
 /// Errors of reading a message back from the spool.
 #[derive(Debug, thiserror::Error)]

@@ -59,7 +59,7 @@ pub struct ReceivedInfo<'a> {
     /// `$u`: the recipient, only when there is exactly one. Given bare;
     /// the angle brackets are added here.
     pub for_recipient: Option<&'a str>,
-    /// `$b`: the RFC 5322 date, see [`crate::rfc5322_date`].
+    /// `$b`: the RFC 5322 date, see [`postern_smtp::date::rfc5322_date`].
     pub date: &'a str,
 }
 

@@ -15,7 +15,8 @@
 //! - Building blocks shared by both: [`command`] (the command table),
 //!   [`address`] (RFC 5321 paths), [`params`] (ESMTP parameters),
 //!   [`data`] (DATA framing), [`reply`] (replies with enhanced status
-//!   codes), [`privacy`] (sendmail's PrivacyOptions), [`xtext`].
+//!   codes), [`privacy`] (sendmail's PrivacyOptions), [`xtext`], [`date`]
+//!   (RFC 5322 dates), [`queue_id`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod address;
 pub mod client;
 pub mod command;
 pub mod data;
+pub mod date;
 pub mod limits;
 pub mod line;
 pub mod params;

@@ -4,7 +4,7 @@
 //! # What this crate owns
 //!
 //! - **Every OpenSSL call in Postern.** No other crate depends on `openssl`;
-//!   they see [`ServerTls`], [`ClientTls`], [`TlsStream`] and
+//!   they see [`ServerTls`], [`ClientTls`], [`TlsStream`], [`MaybeTls`] and
 //!   [`postern_smtp::TlsInfo`].
 //! - Building the contexts from the configuration's [`TlsFiles`]
 //!   (`ServerCertFile`, `ServerKeyFile`, `ClientCertFile`, `ClientKeyFile`,
@@ -62,12 +62,14 @@
 mod context;
 mod error;
 mod load;
+mod maybe;
 mod names;
 mod stream;
 mod verify;
 
 pub use context::{ClientTls, ServerTls};
 pub use error::TlsError;
+pub use maybe::MaybeTls;
 pub use postern_config::{TlsFiles, TlsSrvOptions};
 pub use postern_smtp::{TlsInfo, Verify};
 pub use stream::{Handshake, TlsStream};

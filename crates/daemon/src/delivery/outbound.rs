@@ -42,7 +42,7 @@
 //! us only through the session's bounded reply reader. The message is read
 //! only through the descriptor the queue runner passed, with `read_at`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -51,7 +51,7 @@ use postern_config::Timeouts;
 use postern_ipc::RecipientReport;
 use postern_smtp::client::{ClientOutput, Outcome, Phase};
 use postern_smtp::TlsInfo;
-use postern_tls::{Handshake, TlsError, TlsStream};
+use postern_tls::{Handshake, MaybeTls, TlsError};
 
 use super::body::{BodyStream, OutBuf};
 use super::job::SessionPlan;
@@ -73,48 +73,9 @@ enum State {
     Closed,
 }
 
-/// The connection's byte stream: the socket, or TLS over it.
-enum Transport {
-    Plain(TcpStream),
-    /// Handshaking while the state is [`State::Handshake`], then carrying
-    /// the session.
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Transport {
-    /// The socket underneath, for (de)registration only.
-    fn socket_mut(&mut self) -> &mut TcpStream {
-        match self {
-            Transport::Plain(s) => s,
-            Transport::Tls(t) => t.get_mut(),
-        }
-    }
-}
-
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.read(buf),
-            Transport::Tls(t) => t.read(buf),
-        }
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.write(buf),
-            Transport::Tls(t) => t.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Transport::Plain(s) => s.flush(),
-            Transport::Tls(t) => t.flush(),
-        }
-    }
-}
+/// The connection's byte stream: the socket, or TLS over it (handshaking
+/// while the state is [`State::Handshake`], then carrying the session).
+type Transport = MaybeTls<TcpStream>;
 
 /// One connection and its session.
 pub struct Outbound {
@@ -179,7 +140,7 @@ impl Outbound {
 
     /// The socket, for (re)registration; `None` when connect failed at once.
     pub fn stream_mut(&mut self) -> Option<&mut TcpStream> {
-        self.stream.as_mut().map(Transport::socket_mut)
+        self.stream.as_mut().and_then(Transport::transport_mut)
     }
 
     /// The readiness to wait for; `None` once closed.
@@ -279,7 +240,7 @@ impl Outbound {
 
     /// Connecting: true once connected (the session then starts).
     fn check_connected(&mut self, now: Instant) -> bool {
-        let Some(stream) = self.stream.as_mut().map(Transport::socket_mut) else {
+        let Some(stream) = self.stream.as_mut().and_then(Transport::transport_mut) else {
             return false;
         };
         match stream.take_error() {
@@ -434,16 +395,16 @@ impl Outbound {
             debug_assert!(false, "StartTls without a TLS context");
             return self.handshake_failed("no TLS context");
         };
-        let Some(Transport::Plain(socket)) = self.stream.take() else {
-            debug_assert!(false, "StartTls on a TLS or missing stream");
-            return self.handshake_failed("no clear-text connection");
-        };
         self.tls_log(Priority::Info, 14, "STARTTLS=client, start=ok".into());
-        // The socket itself, never a buffer: nothing read in clear text
-        // can reach the handshake.
-        match tls.session(socket, &self.plan.tls_host) {
-            Ok(stream) => self.stream = Some(Transport::Tls(Box::new(stream))),
-            Err(e) => return self.handshake_failed(&tls_reason(e)),
+        let host = &self.plan.tls_host;
+        let started = match self.stream.as_mut() {
+            Some(stream) => stream
+                .start_tls(|socket| tls.session(socket, host))
+                .map(drop),
+            None => Err(TlsError::Config("no connection".into())),
+        };
+        if let Err(e) = started {
+            return self.handshake_failed(&tls_reason(e));
         }
         self.state = State::Handshake;
         self.tls_want = Interest::READABLE;
@@ -458,7 +419,7 @@ impl Outbound {
 
     /// One step of the handshake; on `Done` the session starts over at EHLO.
     fn handshake(&mut self, now: Instant) {
-        let Some(Transport::Tls(stream)) = self.stream.as_mut() else {
+        let Some(stream) = self.stream.as_mut().and_then(Transport::tls_mut) else {
             return self.handshake_failed("no TLS stream");
         };
         match stream.handshake() {
@@ -652,7 +613,7 @@ impl Outbound {
     /// The session ended normally: under TLS, send close_notify (best
     /// effort), then close.
     fn close_gracefully(&mut self) {
-        if let Some(Transport::Tls(stream)) = self.stream.as_mut() {
+        if let Some(stream) = self.stream.as_mut().and_then(Transport::tls_mut) {
             stream.shutdown();
         }
         self.close();

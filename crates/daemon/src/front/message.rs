@@ -125,7 +125,7 @@ pub fn received(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let date = postern_queue::rfc5322_date(now, utc_offset);
+    let date = postern_smtp::date::rfc5322_date(now, utc_offset);
     let version = format!("Postern {}", env!("CARGO_PKG_VERSION"));
     let recipient = for_recipient.map(|r| format!("<{r}>"));
     let tls = session.tls();

@@ -27,9 +27,6 @@ use postern_smtp::server::{Output, ServerConfig, Session};
 use crate::privsep::Dropped;
 use crate::settings::Settings;
 
-/// The most recipients one message may have, whatever the configuration.
-pub const MAX_RECIPIENTS: u32 = 1000;
-
 /// How long the front waits for the queue runner to answer (it may be
 /// restarting); past this the client gets a 451.
 const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -64,7 +61,7 @@ pub fn run(
         while let Some(output) = session.poll_output() {
             match output {
                 Output::Send(bytes) => {
-                    stream.set_timeout(session.current_timeout());
+                    conn::set_timeout(&stream, session.current_timeout());
                     if stream
                         .write_all(&bytes)
                         .and_then(|()| stream.flush())
@@ -91,7 +88,7 @@ pub fn run(
                 }
             }
         }
-        stream.set_timeout(session.current_timeout());
+        conn::set_timeout(&stream, session.current_timeout());
         match stream.read(&mut buf) {
             Ok(0) => {
                 front.connection_lost();
@@ -124,7 +121,7 @@ fn start_tls(
         let _ = session.tls_failed();
         return;
     };
-    match stream.start_tls(tls, settings.config.timeouts.starttls) {
+    match conn::start_tls(stream, tls, settings.config.timeouts.starttls) {
         Ok(established) => {
             report::tls_established(conn, &established);
             if session.tls_started(established.info).is_err() {
@@ -144,32 +141,14 @@ fn start_tls(
 }
 
 fn server_config(settings: &Settings, conn: &Connection) -> ServerConfig {
-    let config = &settings.config;
-    let mut cfg = ServerConfig::new(&settings.hostname, &conn.client);
-    cfg.greeting = expand_greeting(&config.smtp_greeting, &settings.hostname, conn.utc_offset);
-    cfg.privacy = config.privacy;
-    cfg.max_message_size = config.max_message_size;
-    // Never unlimited: every recipient travels to the queue runner in one
-    // bounded frame, and a client must not be able to grow a front without
-    // end. RFC 5321 asks for at least 100.
-    cfg.max_recipients = match config.max_recipients_per_message {
-        0 => MAX_RECIPIENTS,
-        n => n.min(MAX_RECIPIENTS),
-    };
-    cfg.trace_commands = crate::log::enabled(15);
-    cfg.starttls = settings.tls.server.is_some();
-    cfg.command_timeout = config.timeouts.command;
-    cfg.datablock_timeout = config.timeouts.datablock;
-    cfg
-}
-
-/// Expands `$j`, `$v` and `$b` in SmtpGreetingMessage.
-fn expand_greeting(template: &str, hostname: &str, utc_offset: i32) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    template
-        .replace("$j", hostname)
-        .replace("$v", env!("CARGO_PKG_VERSION"))
-        .replace("$b", &postern_queue::rfc5322_date(now, utc_offset))
+    let mut cfg =
+        settings
+            .config
+            .smtp_server(&settings.hostname, &conn.client, now, conn.utc_offset);
+    cfg.trace_commands = crate::log::enabled(15);
+    cfg.starttls = settings.tls.server.is_some();
+    cfg
 }

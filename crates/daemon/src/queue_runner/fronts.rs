@@ -511,10 +511,7 @@ fn check_recipients(
     peer: SocketAddr,
     envelope: &MessageEnvelope,
 ) -> Result<Option<String>, Disconnect> {
-    let limit = match settings.config.max_recipients_per_message {
-        0 => crate::front::MAX_RECIPIENTS,
-        n => n.min(crate::front::MAX_RECIPIENTS),
-    };
+    let limit = settings.config.recipient_cap();
     if envelope.recipients.len() > limit as usize {
         return Err(format!("{} recipients", envelope.recipients.len()));
     }

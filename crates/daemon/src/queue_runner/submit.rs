@@ -247,7 +247,7 @@ impl QueueRunner {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let offset = chrono::Local::now().offset().local_minus_utc();
-        let date = postern_queue::rfc5322_date(now_secs as i64, offset);
+        let date = postern_smtp::date::rfc5322_date(now_secs as i64, offset);
         let client = format!("{}@localhost", caller.user);
         let version = format!("Postern {}", env!("CARGO_PKG_VERSION"));
         let one = match recipients.as_slice() {
