@@ -407,6 +407,25 @@ fn bcc_is_removed_and_full_names_stay_names() {
         data.contains("\r\nFrom: \"ceo@bank.example, Boss\" <"),
         "{data}"
     );
+    // The message had no Message-Id: the queue runner made sendmail's,
+    // naming the queue ID, and logged it.
+    let qid = data
+        .split_once(") id ")
+        .and_then(|(_, rest)| rest.get(..14))
+        .expect("a queue ID in Received:");
+    let line = daemon.wait_for_log(&format!("{qid}: from="), WAIT);
+    let msgid = line
+        .split_once("msgid=")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .expect("msgid= in the from= line");
+    assert!(
+        msgid.starts_with('<') && msgid.ends_with(&format!(".{qid}@mx.test>")),
+        "{line}"
+    );
+    assert!(
+        data.contains(&format!("\r\nMessage-Id: {msgid}\r\n")),
+        "{data}"
+    );
 }
 
 /// An untrusted user speaking `-bs` as someone else gets sendmail's

@@ -10,9 +10,8 @@
 //! `-bs`: for root it starts a queue run for the recipients at that node
 //! (`runq -qR@node`); anyone else is not offered it (`noetrn` is added to
 //! PrivacyOptions) and gets `502 5.7.0 Sorry, we do not allow this
-//! operation`. Each accepted message is written to an unnamed
-//! temporary file and submitted to master exactly as `sendmail -bm` submits
-//! one, with the SMTP envelope; the `250 2.0.0 <qid> Message accepted for
+//! operation`. Each accepted message is submitted to master exactly as
+//! `sendmail -bm` submits one ([`hand_over`]), with the SMTP envelope; the `250 2.0.0 <qid> Message accepted for
 //! delivery` goes out only once master answered `Submitted`, that is once
 //! the queue runner has made it durable.
 //!
@@ -28,11 +27,9 @@
 //! Timeouts (Timeout.command, Timeout.datablock) are not applied: the input
 //! is the caller's own terminal or pipe.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, Write};
-use std::os::fd::AsFd;
+use std::io::{self, Read, Write};
 
-use postern_ipc::{ControlReply, ControlRequest, QueueSelector, SelectorField, Submission};
+use postern_ipc::{ControlReply, ControlRequest, QueueSelector, SelectorField};
 use postern_smtp::address::ReversePath;
 use postern_smtp::server::{
     etrn_node_started, etrn_unknown_group, Answer, Envelope, Output, Question, ServerConfig,
@@ -42,6 +39,7 @@ use postern_smtp::{EnhancedCode, PrivacyFlags, Reply};
 
 use crate::context::Context;
 use crate::control;
+use crate::submit::{self, hand_over, Refusal};
 use postern_ipc::Sysexit;
 
 /// The session's settings for this caller.
@@ -88,11 +86,10 @@ impl LineEnds {
     }
 }
 
-/// The message being received.
-struct Message {
-    file: File,
-    broken: Option<io::Error>,
-}
+/// The message being received (the caller's own, in the caller's
+/// memory: at most the submission limit, which the session's SIZE checks
+/// keep it within).
+type Message = Vec<u8>;
 
 /// Runs the session until QUIT or end of input; the exit status.
 pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> Sysexit {
@@ -121,11 +118,7 @@ pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> Sysex
                 }
                 Output::MessageData(bytes) => {
                     if let Some(m) = message.as_mut() {
-                        if m.broken.is_none() {
-                            if let Err(e) = m.file.write_all(&bytes) {
-                                m.broken = Some(e);
-                            }
-                        }
+                        m.extend_from_slice(&bytes);
                     }
                 }
                 Output::AbortMessage => message = None,
@@ -179,13 +172,10 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
             "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
         ),
         Question::Etrn(node) => etrn(ctx, &node),
-        Question::OpenMessage => match tempfile::tempfile() {
-            Ok(file) => {
-                *message = Some(Message { file, broken: None });
-                Answer::Accept
-            }
-            Err(_) => reply(451, (4, 3, 0), "Queue write error"),
-        },
+        Question::OpenMessage => {
+            *message = Some(Message::new());
+            Answer::Accept
+        }
         Question::Commit(envelope) => match message.take() {
             Some(m) => commit(ctx, m, &envelope),
             None => reply(451, (4, 3, 0), "Queue write error"),
@@ -228,37 +218,35 @@ fn etrn(ctx: &Context, node: &str) -> Answer {
     }
 }
 
-fn commit(ctx: &Context, mut m: Message, envelope: &Envelope) -> Answer {
-    if m.broken.is_some() || m.file.flush().and_then(|()| m.file.rewind()).is_err() {
-        return reply(451, (4, 3, 0), "Queue write error");
-    }
-    let submission = Submission {
-        sender: Some(match &envelope.reverse_path {
-            ReversePath::Null => String::new(),
-            ReversePath::Mailbox(mailbox) => mailbox.to_string(),
-        }),
-        full_name: None,
-        recipients: envelope
-            .recipients
-            .iter()
-            .map(|(r, _)| r.to_string())
-            .collect(),
-        extract_recipients: false,
-        verbose: false,
-        smtp: true,
-    };
-    match control::ask(
-        ctx.control_socket(),
-        ControlRequest::Submit(submission),
-        &[m.file.as_fd()],
-    ) {
-        Ok(ControlReply::Submitted { queue_id }) => Answer::Queued { queue_id },
-        Ok(
+fn commit(ctx: &Context, m: Message, envelope: &Envelope) -> Answer {
+    let handed = hand_over(
+        ctx,
+        &m,
+        submit::Envelope {
+            sender: Some(match &envelope.reverse_path {
+                ReversePath::Null => String::new(),
+                ReversePath::Mailbox(mailbox) => mailbox.to_string(),
+            }),
+            recipients: envelope
+                .recipients
+                .iter()
+                .map(|(r, _)| r.to_string())
+                .collect(),
+            extract_recipients: false,
+            full_name: None,
+            verbose: false,
+            smtp: true,
+        },
+    );
+    match handed {
+        Ok((ControlReply::Submitted { queue_id }, _)) => Answer::Queued { queue_id },
+        Ok((
             ControlReply::Refused { message, exit_code }
             | ControlReply::Failed { message, exit_code },
-        ) => refusal(&message, exit_code),
+            _,
+        ))
+        | Err(Refusal { message, exit_code }) => refusal(&message, exit_code),
         Ok(_) => reply(451, (4, 3, 0), "Mail queue unavailable; try again later"),
-        Err(e) => refusal(&e.message, e.exit_code),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod context;
 pub mod control;
 pub mod mailq;
 pub mod postern;
+pub mod prepare;
 pub mod submit;
 
 use std::ffi::OsString;

@@ -1,21 +1,24 @@
-//! `sendmail [-t] [-i] recipients…`: the message from standard input into
-//! an unnamed temporary file, the file's descriptor to master.
+//! `sendmail [-t] [-i] recipients…`: the message from standard input,
+//! prepared as the caller ([`crate::prepare`]), into an unnamed temporary
+//! file whose descriptor goes to master. `sendmail -bs` hands its messages
+//! over the same way ([`hand_over`]).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Seek, Write};
+use std::io::{self, BufRead, Seek, Write};
 use std::os::fd::AsFd;
 
 use postern_ipc::{ControlReply, ControlRequest, Submission, Sysexit};
 
 use crate::args::Options;
 use crate::context::Context;
+use crate::prepare::{prepare, Draft};
 use crate::{control, failure};
 
 /// Copies the message from `input` to `out`. Without `ignore_dots` a line
 /// holding a single `.` ends the message (sendmail's rule for `-bm`;
 /// `-i`/`-oi` turn it off). Nothing else is changed: no dot unstuffing
 /// (sendmail does that only in SMTP mode) and no line-end conversion (the
-/// queue runner canonicalises line ends when it commits the message).
+/// queue runner makes every line end CRLF when it stores the message).
 pub fn copy_message(
     mut input: impl BufRead,
     out: &mut impl Write,
@@ -44,31 +47,37 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> Sysexit {
         eprintln!("Recipient names must be specified");
         return Sysexit::Usage;
     }
-    let file = match spool(input, opts.ignore_dots) {
-        Ok(file) => file,
-        Err(e) => {
-            ctx.error(&format!(
-                "cannot store the message in a temporary file: {e}"
-            ));
-            return Sysexit::OsErr;
-        }
-    };
-    let submission = Submission {
+    let limit = ctx.config.submission_limit();
+    let mut raw = Vec::new();
+    if let Err(e) = copy_message(input.take(limit + 1), &mut raw, opts.ignore_dots) {
+        ctx.error(&format!("cannot read the message: {e}"));
+        return Sysexit::IoErr;
+    }
+    let envelope = Envelope {
         sender: opts.sender.clone(),
-        full_name: opts.full_name.clone(),
         recipients: opts.addresses.clone(),
         extract_recipients: opts.extract_recipients,
+        full_name: opts.full_name.clone(),
         verbose: opts.verbose,
         smtp: false,
     };
-    match control::ask(
-        ctx.control_socket(),
-        ControlRequest::Submit(submission),
-        &[file.as_fd()],
-    ) {
+    let (reply, recipients) = match hand_over(ctx, &raw, envelope) {
+        Ok(handed) => handed,
+        // sendmail's own complaints about the message stand alone; trouble
+        // on this side says which program had it.
+        Err(Refusal { message, exit_code }) if exit_code == Sysexit::DataErr => {
+            eprintln!("{message}");
+            return failure(exit_code);
+        }
+        Err(Refusal { message, exit_code }) => {
+            ctx.error(&message);
+            return failure(exit_code);
+        }
+    };
+    match reply {
         // -v: the daemon delivered at once and sent what happened, as
         // sendmail -v shows it.
-        Ok(ControlReply::Transcript { lines, .. }) => {
+        ControlReply::Transcript { lines, .. } => {
             for line in lines {
                 println!("{line}");
             }
@@ -76,41 +85,124 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> Sysexit {
         }
         // -v for an untrusted caller under restrictexpand (or without -v):
         // queued, nothing more to show.
-        Ok(ControlReply::Submitted { queue_id }) => {
+        ControlReply::Submitted { queue_id } => {
             if opts.verbose {
-                for r in &opts.addresses {
+                for r in &recipients {
                     println!("{r}... Queued");
                 }
                 println!("Queued as {queue_id}");
             }
             Sysexit::Ok
         }
-        Ok(
-            ControlReply::Refused { message, exit_code }
-            | ControlReply::Failed { message, exit_code },
-        ) => {
+        ControlReply::Refused { message, exit_code }
+        | ControlReply::Failed { message, exit_code } => {
             eprintln!("{message}");
             failure(exit_code)
         }
-        Ok(other) => {
+        other => {
             ctx.error(&format!(
                 "unexpected answer from the mail daemon: {other:?}"
             ));
             Sysexit::Software
         }
-        Err(e) => {
-            ctx.error(&e.message);
-            e.exit_code
-        }
     }
 }
 
-/// The message in an unnamed temporary file, rewound.
-fn spool(input: impl BufRead, ignore_dots: bool) -> io::Result<File> {
-    let file = tempfile::tempfile()?;
-    let mut out = BufWriter::new(file);
-    copy_message(input, &mut out, ignore_dots)?;
-    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+/// A submission's envelope and options, as the caller gave them.
+pub struct Envelope {
+    /// `-f` (or MAIL FROM under -bs).
+    pub sender: Option<String>,
+    /// The command line's recipients (or RCPT TO's).
+    pub recipients: Vec<String>,
+    /// `-t`.
+    pub extract_recipients: bool,
+    /// `-F`.
+    pub full_name: Option<String>,
+    /// `-v`.
+    pub verbose: bool,
+    /// `sendmail -bs`.
+    pub smtp: bool,
+}
+
+/// Why a message was not handed over: print `message`, exit `exit_code`.
+#[derive(Debug)]
+pub struct Refusal {
+    /// What to say.
+    pub message: String,
+    /// sendmail's exit status.
+    pub exit_code: Sysexit,
+}
+
+/// Prepares `raw` (the header work, as the caller) and hands it to master
+/// in an unnamed temporary file; master's answer and the recipients the
+/// message went to.
+pub fn hand_over(
+    ctx: &Context,
+    raw: &[u8],
+    envelope: Envelope,
+) -> Result<(ControlReply, Vec<String>), Refusal> {
+    let limit = ctx.config.submission_limit();
+    if raw.len() as u64 > limit {
+        return Err(Refusal {
+            message: format!("Message is too large (more than {limit} bytes)"),
+            exit_code: Sysexit::DataErr,
+        });
+    }
+    let hostname = ctx.config.hostname();
+    let from = match envelope.sender.as_deref() {
+        Some(sender) if !sender.is_empty() && sender != "<>" => qualified(sender, &hostname),
+        _ => format!("{}@{hostname}", ctx.user),
+    };
+    let now = chrono::Local::now();
+    let date = postern_smtp::date::rfc5322_date(now.timestamp(), now.offset().local_minus_utc());
+    let draft = Draft {
+        recipients: &envelope.recipients,
+        extract_recipients: envelope.extract_recipients,
+        from: &from,
+        full_name: envelope.full_name.as_deref(),
+        date: &date,
+    };
+    let prepared = prepare(raw, &draft).map_err(|message| Refusal {
+        message: message.to_string(),
+        exit_code: Sysexit::DataErr,
+    })?;
+    let file = temporary_file(&prepared.text).map_err(|e| Refusal {
+        message: format!("cannot store the message in a temporary file: {e}"),
+        exit_code: Sysexit::OsErr,
+    })?;
+    let submission = Submission {
+        sender: envelope.sender,
+        recipients: prepared.recipients.clone(),
+        message_id: prepared.message_id,
+        verbose: envelope.verbose,
+        smtp: envelope.smtp,
+    };
+    let reply = control::ask(
+        ctx.control_socket(),
+        ControlRequest::Submit(submission),
+        &[file.as_fd()],
+    )
+    .map_err(|e| Refusal {
+        message: e.message,
+        exit_code: e.exit_code,
+    })?;
+    Ok((reply, prepared.recipients))
+}
+
+/// `user` → `user@host`; an address with a domain as it is.
+fn qualified(address: &str, hostname: &str) -> String {
+    let address = address.trim_start_matches('<').trim_end_matches('>');
+    if address.contains('@') {
+        address.to_string()
+    } else {
+        format!("{address}@{hostname}")
+    }
+}
+
+/// `text` in an unnamed temporary file, rewound.
+fn temporary_file(text: &[u8]) -> io::Result<File> {
+    let mut file = tempfile::tempfile()?;
+    file.write_all(text)?;
     file.rewind()?;
     Ok(file)
 }

@@ -17,6 +17,21 @@ use postern_ipc::{
     QueueRecipient, QueueSelector, SelectorField, Submission, Sysexit, PROTOCOL_VERSION,
 };
 
+/// The message as text, the Date: header's value (today) made `*`.
+fn without_date(message: &[u8]) -> String {
+    let text = String::from_utf8(message.to_vec()).unwrap();
+    let start = text.find("\r\nDate: ").expect("a Date: header") + "\r\nDate: ".len();
+    let end = start + text[start..].find("\r\n").unwrap();
+    let date = &text[start..end];
+    assert!(chrono::DateTime::parse_from_rfc2822(date).is_ok(), "{date}");
+    format!("{}*{}", &text[..start], &text[end..])
+}
+
+/// The user the tests run as, as the tools name the caller.
+fn context_user() -> String {
+    postern_cli::context::caller().1
+}
+
 fn qid(text: &str) -> QueueId {
     text.parse().expect("a valid queue id")
 }
@@ -293,16 +308,17 @@ fn sendmail_submits_up_to_the_lone_dot() {
         seen.hello.request,
         ControlRequest::Submit(Submission {
             sender: Some("me@example.net".into()),
-            full_name: Some("Me Myself".into()),
             recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
-            extract_recipients: false,
+            message_id: None,
             verbose: false,
             smtp: false,
         })
     );
+    // The header work is done here, as the caller: From: with -F's name
+    // and Date: added, the body up to the lone dot, unstuffed by nobody.
     assert_eq!(
-        seen.message.unwrap(),
-        b"Subject: hi\n\n..stuffed stays\nbody\n"
+        without_date(&seen.message.unwrap()),
+        "Subject: hi\nFrom: \"Me Myself\" <me@example.net>\r\nDate: *\r\n\r\n..stuffed stays\nbody\n"
     );
 }
 
@@ -315,15 +331,22 @@ fn sendmail_oi_t_keeps_dots_and_extracts() {
     let text = "To: bob@example.com\n\nline\n.\nmore\n";
     let out = fake.run("sendmail", &["-oi", "-t", "-v"], text);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "Queued as 0AP8Cx00006826\n");
+    // -v names the recipients found in the headers.
+    assert_eq!(
+        stdout(&out),
+        "bob@example.com... Queued\nQueued as 0AP8Cx00006826\n"
+    );
     let seen = one(seen);
     let ControlRequest::Submit(sub) = seen.hello.request else {
         panic!("not a submission")
     };
-    assert!(sub.extract_recipients);
-    assert!(sub.recipients.is_empty());
+    assert_eq!(sub.recipients, ["bob@example.com"]);
     assert_eq!(sub.sender, None);
-    assert_eq!(seen.message.unwrap(), text.as_bytes());
+    assert_eq!(
+        without_date(&seen.message.unwrap()),
+        "To: bob@example.com\nFrom: nobody@test.example\r\nDate: *\r\n\r\nline\n.\nmore\n"
+            .replace("nobody", &context_user())
+    );
 }
 
 #[test]
@@ -472,16 +495,15 @@ fn bs_session_submits_through_master() {
         seen.hello.request,
         ControlRequest::Submit(Submission {
             sender: Some("me@example.net".into()),
-            full_name: None,
             recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
-            extract_recipients: false,
+            message_id: None,
             verbose: false,
             smtp: true,
         })
     );
     assert_eq!(
-        seen.message.unwrap(),
-        b"Subject: t\r\n\r\nhello\r\n.dot\r\n"
+        without_date(&seen.message.unwrap()),
+        "Subject: t\r\nFrom: me@example.net\r\nDate: *\r\n\r\nhello\r\n.dot\r\n"
     );
 }
 

@@ -51,7 +51,7 @@ pub use duration::{format_duration, parse_duration, Unit};
 pub use error::{ConfigError, ConfigErrors};
 pub use options::DEFAULT_CIPHER_LIST;
 pub use relay::Relay;
-pub use smtp_server::MAX_RECIPIENTS;
+pub use smtp_server::{MAX_RECIPIENTS, SUBMISSION_LIMIT};
 pub use tables::{LocalHostNames, MailerRoute, Mailertable};
 pub use values::{Feature, Timeouts, TlsFiles, TlsSrvOptions};
 

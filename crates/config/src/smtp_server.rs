@@ -1,6 +1,7 @@
 //! The SMTP server session's settings, from the configuration: the same
 //! for the daemon's fronts and `sendmail -bs`, which then adjust what
-//! differs (STARTTLS, AUTH, PIPELINING synchronisation, ETRN under -bs).
+//! differs (STARTTLS, AUTH, PIPELINING synchronisation, ETRN under -bs);
+//! and the limits on what one message may be.
 
 use postern_smtp::date::rfc5322_date;
 use postern_smtp::server::ServerConfig;
@@ -13,7 +14,21 @@ use crate::Config;
 /// front without end. RFC 5321 asks for at least 100.
 pub const MAX_RECIPIENTS: u32 = 1000;
 
+/// The most a locally submitted message may be when MaxMessageSize is
+/// unlimited: the queue runner reads a submission in one go.
+pub const SUBMISSION_LIMIT: u64 = 64 << 20;
+
 impl Config {
+    /// The largest message a local user may submit (`sendmail`,
+    /// `sendmail -bs`): MaxMessageSize, or [`SUBMISSION_LIMIT`] when that
+    /// is unlimited.
+    pub fn submission_limit(&self) -> u64 {
+        match self.max_message_size {
+            0 => SUBMISSION_LIMIT,
+            n => n,
+        }
+    }
+
     /// Recipients one message may have: MaxRecipientsPerMessage, capped
     /// at [`MAX_RECIPIENTS`].
     pub fn recipient_cap(&self) -> u32 {

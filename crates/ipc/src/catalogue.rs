@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -421,17 +421,19 @@ pub enum QueueAction {
     Requeue,
 }
 
-/// A message submitted on the command line.
+/// A message submitted on the command line. The tool has done the header
+/// work as the caller (`-t`, Bcc:, From:, Date:); the queue runner parses
+/// no header of the message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submission {
     /// `-f`: the envelope sender (else the caller's own address).
     pub sender: Option<String>,
-    /// `-F`: the full name for a From: header the message lacks.
-    pub full_name: Option<String>,
-    /// Recipients from the command line.
+    /// The recipients: the command line's, or with `-t` the headers'.
     pub recipients: Vec<String>,
-    /// `-t`: also take recipients from To:, Cc:, Bcc:, and delete Bcc:.
-    pub extract_recipients: bool,
+    /// The message's Message-Id, as the tool found it (for the log line);
+    /// `None` when it has none, and the queue runner adds sendmail's
+    /// `<YYYYMMDDhhmm.queue-id@$j>`.
+    pub message_id: Option<String>,
     /// `-v`: deliver now and answer with the delivery's transcript
     /// (master turns this off for untrusted callers under restrictexpand).
     pub verbose: bool,

@@ -286,10 +286,7 @@ impl Master {
         }
         let fds = match (&hello.request, fds.as_slice()) {
             (ControlRequest::Submit(_), [file])
-                if is_regular_file(
-                    file,
-                    crate::queue_runner::submit_limit(&self.settings.config),
-                ) =>
+                if is_regular_file(file, self.settings.config.submission_limit()) =>
             {
                 fds
             }

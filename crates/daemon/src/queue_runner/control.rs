@@ -67,7 +67,7 @@ impl QueueRunner {
             ControlRequest::Submit(submission) => match fds.into_iter().next() {
                 // Read by a thread of its own; answered in `submissions`.
                 Some(fd) => {
-                    let limit = super::submit_limit(&self.settings.config);
+                    let limit = self.settings.config.submission_limit();
                     let file = std::fs::File::from(fd);
                     match self.readers.start(file, limit, id, caller, submission) {
                         Ok(()) => return,

@@ -23,7 +23,7 @@ use postern_queue::{ControlFile, QueueId, RecipientEntry};
 use postern_smtp::address::parse_mailbox;
 
 use super::incoming::{self, Incoming, Pumped, State};
-use super::{logline, QueueRunner, PIPE_BIT};
+use super::{QueueRunner, PIPE_BIT};
 use crate::policy::{self, RelayVerdict};
 use crate::{log, settings::Settings};
 
@@ -422,20 +422,15 @@ impl QueueRunner {
             }
         };
         control.client = client;
-        if let Err(e) = self.spool.commit(&id, &message.file, &control) {
-            log::err(&format!("{id}: queue commit failed: {e}"));
-            // The failure may come after the renames: take the message out
-            // of the queue too, or the client's retry would make a copy.
-            let _ = self.spool.remove(&id);
-            let _ = self.spool.abort(&id);
+        let committed = self.enqueue(
+            &message.file,
+            &control,
+            envelope.message_id.as_deref(),
+            Some(&daemon),
+        );
+        if committed.is_err() {
             return self.refuse(token, 451, "4.3.0", "Queue write error; try again later");
         }
-        log::info(
-            5,
-            &logline::from_line(&control, envelope.message_id.as_deref(), Some(&daemon)),
-        );
-        self.schedule
-            .add_at(id.clone(), 0, super::schedule::domains_of(&control));
         self.reply(
             token,
             &QueueToFront::Committed {

@@ -12,6 +12,7 @@
 //! and record the results, on one mio loop.
 
 mod control;
+mod enqueue;
 mod fronts;
 mod incoming;
 mod logline;
@@ -19,7 +20,6 @@ mod readers;
 mod schedule;
 mod submit;
 
-pub(crate) use submit::submit_limit;
 #[cfg(test)]
 mod tests;
 

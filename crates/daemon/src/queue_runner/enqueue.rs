@@ -1,0 +1,63 @@
+//! The one step that puts a message in the queue, for SMTP (a front's
+//! commit) and local submission alike: the spool's atomic commit, the
+//! `from=` log line, and the message's first delivery attempt scheduled.
+
+use std::fs::File;
+
+use postern_queue::ControlFile;
+
+use super::{logline, QueueRunner};
+use crate::log;
+
+/// The longest Message-Id a log line carries: it comes from the message,
+/// that is from the client.
+const MESSAGE_ID_MAX: usize = 256;
+
+impl QueueRunner {
+    /// Commits `data` (the message file, complete) with `control`. On
+    /// failure nothing of the message is left in the queue, so a client's
+    /// retry cannot make a copy; the caller answers with a temporary error.
+    /// `message_id` and `daemon` are for the log line only.
+    pub(super) fn enqueue(
+        &mut self,
+        data: &File,
+        control: &ControlFile,
+        message_id: Option<&str>,
+        daemon: Option<&str>,
+    ) -> std::io::Result<()> {
+        let id = &control.id;
+        if let Err(e) = self.spool.commit(id, data, control) {
+            log::err(&format!("{id}: queue commit failed: {e}"));
+            // The failure may come after the renames.
+            let _ = self.spool.remove(id);
+            let _ = self.spool.abort(id);
+            return Err(e);
+        }
+        let message_id = message_id.map(loggable);
+        log::info(
+            5,
+            &logline::from_line(control, message_id.as_deref(), daemon),
+        );
+        self.schedule
+            .add_at(id.clone(), 0, super::schedule::domains_of(control));
+        Ok(())
+    }
+}
+
+/// A Message-Id as a log line may carry it: one line, bounded.
+fn loggable(message_id: &str) -> String {
+    message_id
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MESSAGE_ID_MAX)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn message_ids_are_logged_as_one_bounded_line() {
+        assert_eq!(super::loggable("<a@b>\r\nX: y"), "<a@b>X: y");
+        assert_eq!(super::loggable(&"x".repeat(1000)).len(), 256);
+    }
+}
