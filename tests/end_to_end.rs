@@ -123,7 +123,7 @@ fn received_header_and_reply_follow_sendmail() {
         "250 2.1.5 <b@sink.test>... Recipient ok",
     );
     c.cmd("DATA", "354 Enter mail");
-    c.send_raw(b"Subject: hi\r\n\r\nhello\r\n.\r\n");
+    c.send_raw(b"Subject: hi\r\nMessage-ID:\r\n <hi.1@client.example>\r\n\r\nhello\r\n.\r\n");
     let reply = c.read_reply();
     let qid = reply
         .strip_prefix("250 2.0.0 ")
@@ -136,7 +136,13 @@ fn received_header_and_reply_follow_sendmail() {
     let text = String::from_utf8_lossy(&m.data);
     let first_line = format!("Received: from client.example (localhost [127.0.0.1])\r\n\tby mx.test (Postern {}) with ESMTP id {qid}\r\n\tfor <b@sink.test>; ", env!("CARGO_PKG_VERSION"));
     assert!(text.starts_with(&first_line), "{text}");
-    daemon.wait_for_log(&format!("{qid}: from=<a@example.net>, size="), WAIT);
+    let from = daemon.wait_for_log(&format!("{qid}: from=<a@example.net>, size="), WAIT);
+    assert!(
+        from.contains(
+            ", msgid=<hi.1@client.example>, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]"
+        ),
+        "{from}"
+    );
     let to = daemon.wait_for_log(&format!("{qid}: to=<b@sink.test>, delay="), WAIT);
     assert!(
         to.contains(", mailer=esmtp, pri=")

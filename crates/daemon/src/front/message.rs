@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
+use mail_parser::MessageParser;
 use postern_ipc::{EnvelopeRecipient, MessageEnvelope, QueueId};
 use postern_queue::{received_header, ReceivedInfo, TlsLine};
 use postern_smtp::address::ReversePath;
@@ -52,10 +53,13 @@ impl MessageFile {
     pub fn write(&mut self, bytes: &[u8]) {
         if self.in_headers {
             let room = HEADER_SCAN_LIMIT.saturating_sub(self.headers.len());
+            // Only the new bytes (and the three before them) can complete
+            // the blank line.
+            let from = self.headers.len().saturating_sub(3);
             self.headers
                 .extend_from_slice(&bytes[..bytes.len().min(room)]);
             if self.headers.starts_with(b"\r\n")
-                || memfind(&self.headers, b"\r\n\r\n").is_some()
+                || self.headers[from..].windows(4).any(|w| w == b"\r\n\r\n")
                 || room == 0
             {
                 self.in_headers = false;
@@ -79,38 +83,17 @@ impl MessageFile {
     }
 }
 
-fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The Message-ID header's value (unfolded, trimmed), if present.
+/// The Message-ID header's value, unfolded, if present (the queue runner
+/// makes it one bounded line for the log).
 fn message_id(headers: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(headers);
-    let mut lines = text.split("\r\n").peekable();
-    while let Some(line) = lines.next() {
-        if line.is_empty() {
-            break;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if !name.eq_ignore_ascii_case("message-id") {
-            continue;
-        }
-        let mut value = value.trim().to_string();
-        while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
-            value.push_str(next.trim());
-            lines.next();
-        }
-        return Some(
-            value
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(256)
-                .collect(),
-        );
-    }
-    None
+    let parsed = MessageParser::new().parse_headers(headers)?;
+    let header = parsed
+        .headers()
+        .iter()
+        .find(|h| h.name.as_str().eq_ignore_ascii_case("Message-ID"))?;
+    let raw = headers.get(header.offset_start as usize..header.offset_end as usize)?;
+    let value = String::from_utf8_lossy(raw);
+    Some(value.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|v| !v.is_empty())
 }
 
 /// The Received: header for this message, in sendmail's layout.
@@ -175,5 +158,24 @@ pub fn ipc_envelope(e: &Envelope, hostname: &str, message_id: Option<String>) ->
                 orcpt: rp.orcpt.clone(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_id;
+
+    #[test]
+    fn message_id_is_found_in_the_header_section_only() {
+        assert_eq!(
+            message_id(b"Subject: x\r\nmessage-id:\r\n  <a.b@c>\r\n\r\nbody\r\n").as_deref(),
+            Some("<a.b@c>")
+        );
+        assert_eq!(
+            message_id(b"Subject: x\r\n\r\nMessage-ID: <no@body>\r\n"),
+            None
+        );
+        assert_eq!(message_id(b"Message-ID:\r\n\r\n"), None);
+        assert_eq!(message_id(b""), None);
     }
 }
