@@ -227,7 +227,10 @@ impl Job {
                 }
                 Err(why) => {
                     // getaddrinfo cannot tell "no such domain" from "DNS down".
-                    log::info(3, &format!("{}: {why}", self.job.queue_id));
+                    log::info(
+                        log::Level::Failure,
+                        &format!("{}: {why}", self.job.queue_id),
+                    );
                     for i in indices {
                         let addr = self.job.recipients[i].address.clone();
                         let reply = format!("451 4.4.3 {why}");
@@ -285,7 +288,7 @@ impl Job {
             ),
             Err(e) => {
                 log::warning(
-                    3,
+                    log::Level::Failure,
                     &format!(
                         "{}: local delivery to {user} failed: {e}",
                         self.job.queue_id

@@ -63,7 +63,10 @@ const CHANNEL: Token = Token(0);
 /// Runs the delivery client until `Shutdown` (exit 0), the queue runner's
 /// end closing (exit 0), or a protocol violation or I/O failure (exit 1).
 pub fn run(dropped: Dropped, settings: Settings, channel: DeliveryChannel) -> i32 {
-    log::info(12, &format!("delivery client started, uid {}", dropped.uid));
+    log::info(
+        log::Level::EndOfJob,
+        &format!("delivery client started, uid {}", dropped.uid),
+    );
     let mut client = match Client::new(settings, channel) {
         Ok(client) => client,
         Err(e) => {
@@ -126,7 +129,7 @@ impl Client {
         let mut events = Events::with_capacity(256);
         loop {
             if self.shutting_down && self.jobs.is_empty() && !self.channel.wants_write() {
-                log::info(11, "delivery client: shut down");
+                log::info(log::Level::EndOfJob, "delivery client: shut down");
                 return Ok(0);
             }
             self.update_channel_interest()?;
@@ -196,7 +199,7 @@ impl Client {
             QueueToDelivery::Hello { .. } => Err("second Hello".into()),
             QueueToDelivery::Shutdown => {
                 log::info(
-                    11,
+                    log::Level::EndOfJob,
                     "delivery client: shutting down after the jobs in flight",
                 );
                 self.shutting_down = true;

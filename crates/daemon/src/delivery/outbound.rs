@@ -214,19 +214,25 @@ impl Outbound {
         let qid = self.plan.queue_id.clone();
         match self.state {
             State::Connecting => {
-                log::info(3, &format!("{qid}: {relay}: Connection timed out"));
+                log::info(
+                    log::Level::Failure,
+                    &format!("{qid}: {relay}: Connection timed out"),
+                );
                 self.lost = Some(format!("421 4.4.1 Connection timed out with {relay}"));
             }
             State::Handshake => return self.handshake_failed("timeout"),
             State::Closing => {}
             _ if self.phase == Phase::DataBlock => {
-                log::info(3, &format!("{qid}: timeout writing message to {relay}"));
+                log::info(
+                    log::Level::Failure,
+                    &format!("{qid}: timeout writing message to {relay}"),
+                );
                 self.lost = Some(format!("421 4.4.2 timeout writing message to {relay}"));
             }
             _ => {
                 let during = phase_name(self.phase);
                 log::info(
-                    3,
+                    log::Level::Failure,
                     &format!("{qid}: timeout waiting for input from {relay} during {during}"),
                 );
                 self.lost = Some(format!(
@@ -268,7 +274,10 @@ impl Outbound {
     fn connect_failed(&mut self, e: &io::Error) {
         let relay = &self.plan.relay;
         let why = describe(e);
-        log::info(3, &format!("{}: {relay}: {why}", self.plan.queue_id));
+        log::info(
+            log::Level::Failure,
+            &format!("{}: {relay}: {why}", self.plan.queue_id),
+        );
         self.lost = Some(format!("421 4.4.1 {why} by {relay}"));
         self.session_lost();
         self.close();
@@ -356,9 +365,9 @@ impl Outbound {
                     if self.plan.verbose && self.transcript.len() < 1000 {
                         self.transcript.push(line.to_string());
                     }
-                    if log::enabled(15) {
+                    if log::enabled(log::Level::Commands) {
                         log::info(
-                            15,
+                            log::Level::Commands,
                             &format!("{}: {}: {line}", self.plan.queue_id, self.plan.relay),
                         );
                     }
@@ -395,7 +404,11 @@ impl Outbound {
             debug_assert!(false, "StartTls without a TLS context");
             return self.handshake_failed("no TLS context");
         };
-        self.tls_log(Priority::Info, 14, "STARTTLS=client, start=ok".into());
+        self.tls_log(
+            Priority::Info,
+            log::Level::TlsDebug,
+            "STARTTLS=client, start=ok".into(),
+        );
         let host = &self.plan.tls_host;
         let started = match self.stream.as_mut() {
             Some(stream) => stream
@@ -462,7 +475,7 @@ impl Outbound {
             Ok(()) => self.plan.session.tls_checked(None),
             Err(refusal) => {
                 log::notice(
-                    4,
+                    log::Level::Refusal,
                     &format!(
                         "{}: ruleset=tls_server, arg1={}, relay={}, reject={} {} {}",
                         self.plan.queue_id,
@@ -485,11 +498,11 @@ impl Outbound {
     /// sendmail's LogLevel-14 verify trace and LogLevel-9 summary.
     fn tls_established(&self, info: &TlsInfo, trace: Vec<String>) {
         for line in trace {
-            self.tls_log(Priority::Info, 14, line);
+            self.tls_log(Priority::Info, log::Level::TlsDebug, line);
         }
         self.tls_log(
             Priority::Info,
-            9,
+            log::Level::Deferred,
             format!(
                 "STARTTLS=client, relay={}, version={}, verify={}, cipher={}, bits={}/{}",
                 self.plan.tls_host,
@@ -507,7 +520,7 @@ impl Outbound {
     fn handshake_failed(&mut self, reason: &str) {
         self.tls_log(
             Priority::Warning,
-            6,
+            log::Level::Query,
             format!(
                 "STARTTLS=client, error: connect failed={reason}, relay={}",
                 self.plan.tls_host
@@ -515,7 +528,7 @@ impl Outbound {
         );
         if let Some(plan) = self.plan.in_clear() {
             log::info(
-                6,
+                log::Level::Query,
                 &format!(
                     "{}: {}: STARTTLS failed, trying again without it (TLSFallbacktoClear)",
                     self.plan.queue_id, self.plan.relay
@@ -537,7 +550,7 @@ impl Outbound {
     }
 
     /// A `STARTTLS=client` line (no queue id, as sendmail logs them).
-    fn tls_log(&self, priority: Priority, level: u32, text: String) {
+    fn tls_log(&self, priority: Priority, level: log::Level, text: String) {
         #[cfg(test)]
         super::tests::record_tls_line(self.plan.addr, level, &text);
         log::log(priority, level, &text);
@@ -588,7 +601,7 @@ impl Outbound {
             return self.close();
         }
         log::info(
-            3,
+            log::Level::Failure,
             &format!(
                 "{}: {why} during {}",
                 self.plan.queue_id,

@@ -125,7 +125,7 @@ fn start(settings: Settings, channel: UnixStream, log_stderr: bool) -> Result<Fa
         )
         .map_err(|e| e.to_string())?;
     log::info(
-        12,
+        log::Level::EndOfJob,
         &format!(
             "front factory ready: fronts run as {}",
             jail.front_user.name

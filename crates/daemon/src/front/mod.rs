@@ -128,7 +128,7 @@ fn start_tls(
                 // Plaintext arrived during the handshake: an injection
                 // attempt or a broken client; either way, goodbye.
                 crate::log::notice(
-                    4,
+                    crate::log::Level::Refusal,
                     &format!("{}: plaintext during the TLS handshake", conn.client),
                 );
             }
@@ -148,7 +148,7 @@ fn server_config(settings: &Settings, conn: &Connection) -> ServerConfig {
         settings
             .config
             .smtp_server(&settings.hostname, &conn.client, now, conn.utc_offset);
-    cfg.trace_commands = crate::log::enabled(15);
+    cfg.trace_commands = crate::log::enabled(crate::log::Level::Commands);
     cfg.starttls = settings.tls.server.is_some();
     cfg
 }

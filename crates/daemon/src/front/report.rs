@@ -9,34 +9,42 @@ use crate::log;
 pub fn event(conn: &Connection, event: &Event) {
     let client = &conn.client;
     match event {
-        Event::Command(line) => log::info(15, &format!("<-- {line}")),
-        Event::Refused { verb, arg } => log::info(6, &format!("{client}: {verb} {arg} [rejected]")),
+        Event::Command(line) => log::info(log::Level::Commands, &format!("<-- {line}")),
+        Event::Refused { verb, arg } => log::info(
+            log::Level::Query,
+            &format!("{client}: {verb} {arg} [rejected]"),
+        ),
         Event::PipeliningViolation { phase } => log::notice(
-            4,
+            log::Level::Refusal,
             &format!("rejecting {phase} from {client} due to traffic before response"),
         ),
         Event::DiscardedAfterStartTls { bytes } => log::notice(
-            4,
+            log::Level::Refusal,
             &format!("{client}: discarded {bytes} bytes of plaintext pipelined after STARTTLS"),
         ),
-        Event::BadLineEnds { reply } => {
-            log::notice(4, &format!("{client}: message refused: {reply}"))
-        }
+        Event::BadLineEnds { reply } => log::notice(
+            log::Level::Refusal,
+            &format!("{client}: message refused: {reply}"),
+        ),
         Event::TooManyBadCommands => log::notice(
-            4,
+            log::Level::Refusal,
             &format!("{client}: too many bad commands; closing connection"),
         ),
-        Event::CommandTooLong => {
-            log::notice(4, &format!("{client}: command too long, possible attack"))
-        }
-        Event::Timeout => log::info(2, &format!("timeout waiting for input from {client}")),
+        Event::CommandTooLong => log::notice(
+            log::Level::Refusal,
+            &format!("{client}: command too long, possible attack"),
+        ),
+        Event::Timeout => log::info(
+            log::Level::LostConnection,
+            &format!("timeout waiting for input from {client}"),
+        ),
     }
 }
 
 /// sendmail's note for a client that connected and did nothing useful.
 pub fn no_mail(conn: &Connection) {
     log::info(
-        6,
+        log::Level::Query,
         &format!(
             "{} did not issue MAIL/EXPN/VRFY/ETRN during connection to {}",
             conn.client, conn.daemon_name
@@ -52,7 +60,7 @@ pub fn lost(conn: &Connection, session: &Session) {
         "input"
     };
     log::info(
-        2,
+        log::Level::LostConnection,
         &format!(
             "lost input channel from {} waiting for {during}",
             conn.client
@@ -63,14 +71,14 @@ pub fn lost(conn: &Connection, session: &Session) {
 /// `STARTTLS=server, relay=…, version=…, verify=…, cipher=…, bits=…/…`
 /// (LogLevel 9), and the certificate verification trace (LogLevel 14).
 pub fn tls_established(conn: &Connection, tls: &super::conn::Established) {
-    if log::enabled(14) {
+    if log::enabled(log::Level::TlsDebug) {
         for line in &tls.trace {
-            log::info(14, line);
+            log::info(log::Level::TlsDebug, line);
         }
     }
     let info = &tls.info;
     log::info(
-        9,
+        log::Level::Deferred,
         &format!(
             "STARTTLS=server, relay={}, version={}, verify={}, cipher={}, bits={}/{}",
             conn.client,
@@ -83,7 +91,7 @@ pub fn tls_established(conn: &Connection, tls: &super::conn::Established) {
     );
     if let (Some(subject), Some(issuer)) = (&info.cert_subject, &info.cert_issuer) {
         log::info(
-            12,
+            log::Level::Connection,
             &format!(
                 "STARTTLS=server, cert-subject={subject}, cert-issuer={issuer}, verifymsg={}",
                 info.verify.as_str()
@@ -95,7 +103,7 @@ pub fn tls_established(conn: &Connection, tls: &super::conn::Established) {
 /// sendmail's `STARTTLS=server, error: accept failed=…` (LogLevel 6).
 pub fn tls_failed(conn: &Connection, error: &postern_tls::TlsError) {
     log::notice(
-        6,
+        log::Level::Query,
         &format!(
             "STARTTLS=server, error: accept failed, reason={error}, relay={}",
             conn.client

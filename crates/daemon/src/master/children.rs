@@ -201,7 +201,7 @@ impl Master {
         w.stopping = false;
         w.stopping_since = None;
         log::info(
-            11,
+            log::Level::EndOfJob,
             &format!(
                 "started queue runner (pid {queue_pid}) and delivery client (pid {delivery_pid})"
             ),
@@ -358,7 +358,7 @@ impl Master {
                 let _ = signal::kill(other, Signal::SIGTERM);
             }
             if w.stopping {
-                log::info(11, &format!("{role} (pid {pid}) exited"));
+                log::info(log::Level::EndOfJob, &format!("{role} (pid {pid}) exited"));
                 if w.all_gone() && self.draining.is_none() {
                     w.restart_at = Some(Instant::now());
                     w.backoff = Duration::ZERO;
@@ -390,7 +390,7 @@ fn refuse(stream: mio::net::TcpStream, reply: &str, peer: &SocketAddr) {
     let mut stream = std::net::TcpStream::from(std::os::fd::OwnedFd::from(stream));
     let _ = stream.write_all(format!("{reply}\r\n").as_bytes());
     log::notice(
-        4,
+        log::Level::Refusal,
         &format!(
             "rejecting connection from {}: {reply}",
             policy::client_name(peer)

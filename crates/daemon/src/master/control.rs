@@ -186,7 +186,7 @@ impl Master {
                 >= PER_USER
             {
                 log::notice(
-                    4,
+                    log::Level::Refusal,
                     &format!("control socket: too many connections from uid {}", peer.uid),
                 );
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
@@ -229,7 +229,10 @@ impl Master {
             }
             Err(postern_ipc::ChannelError::Closed) => self.control_close(token),
             Err(e) => {
-                log::notice(4, &format!("control socket: uid {}: {e}", conn.peer.uid));
+                log::notice(
+                    log::Level::Refusal,
+                    &format!("control socket: uid {}: {e}", conn.peer.uid),
+                );
                 self.control_close(token);
             }
         }
@@ -274,7 +277,7 @@ impl Master {
         let caller = self.caller(&peer);
         if let Err(reply) = self.authorize(&peer, &caller, &hello.request) {
             log::notice(
-                4,
+                log::Level::Refusal,
                 &format!(
                     "control socket: {} (uid {}) may not {}",
                     caller.user,

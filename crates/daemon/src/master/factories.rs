@@ -173,7 +173,10 @@ impl Master {
             },
         );
         self.factories.starting = Some((token, Instant::now()));
-        log::info(11, &format!("started front factory (pid {pid})"));
+        log::info(
+            log::Level::EndOfJob,
+            &format!("started front factory (pid {pid})"),
+        );
         Ok(())
     }
 
@@ -266,7 +269,7 @@ impl Master {
         drop(front_end);
         self.fronts.add(connection, peer.ip(), token);
         log::info(
-            12,
+            log::Level::Connection,
             &format!(
                 "connect from {} (connection {connection})",
                 policy::client_name(&peer)
@@ -396,7 +399,10 @@ impl Master {
             self.factories.starting = None;
         }
         if factory.retiring {
-            log::info(11, &format!("front factory (pid {pid}) exited"));
+            log::info(
+                log::Level::EndOfJob,
+                &format!("front factory (pid {pid}) exited"),
+            );
         } else if was_needed && self.draining.is_none() {
             log::err(&format!("front factory (pid {pid}) died ({status})"));
             if self.factories.current.is_none() && !self.factories.pending() {

@@ -112,7 +112,10 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
     };
     if master.settings.tls.server.is_none() {
         // sendmail's hint for "why is STARTTLS not offered?" (LogLevel 13).
-        log::info(13, "STARTTLS: ServerCertFile missing: STARTTLS not offered");
+        log::info(
+            log::Level::BadPermission,
+            "STARTTLS: ServerCertFile missing: STARTTLS not offered",
+        );
     }
     master.start_workers()?;
     master.start_factory()?;
@@ -120,7 +123,7 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
     // connections wait in the backlog until the factory says Hello.
     notify(&[sd_notify::NotifyState::Ready]);
     log::info(
-        1,
+        log::Level::Serious,
         &format!(
             "starting daemon (Postern {}): SMTP+queueing on {}",
             env!("CARGO_PKG_VERSION"),
@@ -141,7 +144,7 @@ fn resolve_users(settings: &Settings) -> Result<Users, MasterError> {
     if !privsep::privileged() {
         let identity = privsep::current_identity();
         log::info(
-            1,
+            log::Level::Serious,
             &format!(
                 "not started as root: every process runs as {} (uid {})",
                 identity.name, identity.uid
@@ -218,7 +221,7 @@ impl Master {
             if let Some(since) = self.draining {
                 if self.fronts.is_empty() && self.workers.all_gone() && self.factories.is_empty() {
                     let _ = std::fs::remove_file(&self.settings.config.control_socket);
-                    log::info(1, "daemon stopped");
+                    log::info(log::Level::Serious, "daemon stopped");
                     return Ok(());
                 }
                 if since.elapsed() > DRAIN_TIME * 2 {
@@ -287,7 +290,10 @@ impl Master {
                 self.throttle
                     .set_rate(settings.config.connection_rate_throttle);
                 self.settings = settings;
-                log::info(1, "restarting on SIGHUP: configuration reloaded");
+                log::info(
+                    log::Level::Serious,
+                    "restarting on SIGHUP: configuration reloaded",
+                );
                 // The queue runner and delivery client pick the new
                 // configuration up by being restarted, fronts by being
                 // forked from a new factory (which reads it as it starts;
@@ -310,7 +316,7 @@ impl Master {
         self.factories.retire_all();
         // Logged once the listeners are closed: who reads this line may
         // count on new connections being refused.
-        log::info(1, "stopping daemon: draining connections");
+        log::info(log::Level::Serious, "stopping daemon: draining connections");
     }
 
     fn kill_everything(&mut self) {
@@ -334,7 +340,10 @@ impl Master {
             while let Ok(Some((msg, _))) = channel.try_recv() {
                 match msg {
                     postern_ipc::QueueToMaster::Ready { queued } => {
-                        log::info(11, &format!("queue runner ready with {queued} messages"));
+                        log::info(
+                            log::Level::EndOfJob,
+                            &format!("queue runner ready with {queued} messages"),
+                        );
                     }
                     postern_ipc::QueueToMaster::ControlReply { id, reply } => {
                         replies.push((id, reply))

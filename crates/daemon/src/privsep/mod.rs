@@ -194,7 +194,7 @@ pub fn drop_privileges(
         }
     } else {
         log::info(
-            11,
+            log::Level::EndOfJob,
             &format!(
                 "{role}: not started as root: running as uid {} without privilege separation by uid",
                 Uid::current()

@@ -184,7 +184,7 @@ impl QueueRunner {
                 .add_at(c.id.clone(), 0, super::schedule::domains_of(c));
         }
         log::info(
-            9,
+            log::Level::Deferred,
             &format!("queue run requested: {} messages", picked.len()),
         );
         done("")
@@ -231,7 +231,7 @@ impl QueueRunner {
         };
         match result {
             Ok(message) => {
-                log::notice(4, &format!("{message} by {by}"));
+                log::notice(log::Level::Refusal, &format!("{message} by {by}"));
                 done(message)
             }
             Err(e) => failed(format!("{id}: {e}"), Sysexit::IoErr),

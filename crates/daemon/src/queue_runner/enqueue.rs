@@ -35,7 +35,7 @@ impl QueueRunner {
         }
         let message_id = message_id.map(loggable);
         log::info(
-            5,
+            log::Level::Received,
             &logline::from_line(control, message_id.as_deref(), daemon),
         );
         self.schedule

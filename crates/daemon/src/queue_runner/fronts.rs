@@ -403,7 +403,10 @@ impl QueueRunner {
             // Known at RCPT, gone now (or a front that never asked).
             Ok(Some(unknown)) => {
                 self.forget_message(message);
-                log::notice(4, &format!("<{unknown}>: unknown local user at commit"));
+                log::notice(
+                    log::Level::Refusal,
+                    &format!("<{unknown}>: unknown local user at commit"),
+                );
                 return self.refuse(token, 550, "5.1.1", &format!("<{unknown}>... User unknown"));
             }
             Err(why) => {
@@ -479,7 +482,7 @@ impl QueueRunner {
         };
         if !why.is_empty() {
             log::warning(
-                1,
+                log::Level::Serious,
                 &format!(
                     "front channel {} ({}): {why}; disconnecting",
                     front.connection,

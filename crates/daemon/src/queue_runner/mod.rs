@@ -107,7 +107,7 @@ fn start(
     let recovery = spool.recover()?;
     for path in &recovery.removed {
         log::notice(
-            4,
+            log::Level::Refusal,
             &format!("removed unfinished queue file {}", path.display()),
         );
     }
@@ -158,7 +158,7 @@ fn start(
         .send(&QueueToMaster::Ready { queued }, &[])
         .map_err(io)?;
     log::info(
-        11,
+        log::Level::EndOfJob,
         &format!("queue runner ready: {queued} messages in the queue"),
     );
     Ok(runner)
@@ -249,7 +249,7 @@ impl QueueRunner {
                 && self.readers.is_idle()
             {
                 let _ = self.delivery.send(&QueueToDelivery::Shutdown, &[]);
-                log::info(11, "queue runner: shut down");
+                log::info(log::Level::EndOfJob, "queue runner: shut down");
                 return 0;
             }
         }

@@ -255,9 +255,9 @@ impl QueueRunner {
                 RecipientStatus::PermFail => RecipientState::Failed,
             };
             let level = match r.status {
-                RecipientStatus::Sent => 8,
-                RecipientStatus::TempFail => 9,
-                RecipientStatus::PermFail => 7,
+                RecipientStatus::Sent => log::Level::Delivered,
+                RecipientStatus::TempFail => log::Level::Deferred,
+                RecipientStatus::PermFail => log::Level::DeliveryFailure,
             };
             log::info(level, &logline::to_line(&control, r, now, started));
         }

@@ -175,7 +175,10 @@ impl QueueRunner {
         });
         if let Some(warning) = self.authentication_warning(caller, s, envelope) {
             head.push_str(&format!("X-Authentication-Warning: {warning}\r\n"));
-            log::info(4, &format!("{id}: Authentication-Warning: {warning}"));
+            log::info(
+                log::Level::Refusal,
+                &format!("{id}: Authentication-Warning: {warning}"),
+            );
         }
         let message_id = match &s.message_id {
             Some(found) => found.clone(),

@@ -75,11 +75,12 @@ pub fn settings_full(
 static TLS_LINES: Mutex<Vec<(SocketAddr, u32, String)>> = Mutex::new(Vec::new());
 
 /// Called by `outbound.rs` for each `STARTTLS=client` line.
-pub fn record_tls_line(addr: SocketAddr, level: u32, text: &str) {
-    TLS_LINES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push((addr, level, text.to_string()));
+pub fn record_tls_line(addr: SocketAddr, level: crate::log::Level, text: &str) {
+    TLS_LINES.lock().unwrap_or_else(|e| e.into_inner()).push((
+        addr,
+        level as u32,
+        text.to_string(),
+    ));
 }
 
 /// The `STARTTLS=client` lines logged for connections to `addr`.
