@@ -12,11 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 # Overridable for the test that runs this script: where the state lives,
-# which port, and a posternd binary already built.
+# which port, and the posternd and postern binaries already built.
 state="${POSTERN_DEV_STATE:-$root/dev/state}"
 port="${POSTERN_DEV_PORT:-2525}"
 bin="${POSTERN_BIN:-}"
-mkdir -p "$state/certs" "$state/mail" "$state/spool"
+cli="${POSTERN_CLI:-}"
+mkdir -p "$state/certs" "$state/mail" "$state/spool" "$state/bin"
 
 if [ "$(id -u)" -eq 0 ]; then
     for user in postern posternq posternf; do
@@ -51,10 +52,21 @@ CF
 printf 'localhost\npostern.test\n' > "$state/local-host-names"
 touch "$state/mailertable"
 
-if [ -z "$bin" ]; then
-    cargo build --quiet -p postern-daemon --bin posternd
-    bin=target/debug/posternd
+if [ -z "$bin" ] || [ -z "$cli" ]; then
+    cargo build --quiet -p postern-daemon --bin posternd -p postern-cli --bin postern
+    bin="$root/target/debug/posternd"
+    cli="$root/target/debug/postern"
 fi
+# sendmail, mailq, runq and newaliases for this instance: the multicall
+# tool under each name, pointed at this configuration.
+for name in sendmail mailq runq newaliases postern; do
+    cat > "$state/bin/$name" <<TOOL
+#!/usr/bin/env bash
+export POSTERN_CONFIG='$state/postern.cf'
+exec -a $name '$cli' "\$@"
+TOOL
+    chmod 0755 "$state/bin/$name"
+done
 # Mail goes to users that exist: you.
 me=$(id -un)
 cat <<MSG
@@ -63,6 +75,12 @@ Postern is starting on 127.0.0.1:$port (state in $state). Send a test message wi
   python3 -c 'import smtplib; smtplib.SMTP("127.0.0.1", $port).sendmail("me@localhost", ["$me@postern.test"], "Subject: hi\r\n\r\nHello from Postern.\r\n")'
 
 or, with swaks installed:  swaks --server 127.0.0.1:$port --to $me@postern.test
+or with this instance's sendmail, and look at its queue with mailq and runq:
+
+  export PATH="$state/bin:\$PATH"
+  printf 'Subject: hi\\n\\nHello.\\n' | sendmail $me@postern.test
+  mailq; runq
+
 It arrives in $state/mail/$me/Maildir/new/. Stop with Ctrl-C.
 MSG
 exec "$bin" -C "$state/postern.cf" --log-stderr

@@ -33,9 +33,9 @@ use args::{Mode, Options, Program};
 use context::Context;
 use postern_ipc::Sysexit;
 
-/// What `newaliases` says: there is nothing to rebuild.
-pub const NEWALIASES_TEXT: &str =
-    "/etc/mail/aliases: Postern reads this file directly; there is no database to rebuild";
+/// What `newaliases` says after the aliases file's path: there is nothing
+/// to rebuild.
+pub const NEWALIASES_TEXT: &str = "Postern reads this file directly; there is no database to rebuild";
 
 /// Runs the tool named by `argv[0]`; the exit status.
 pub fn main(argv: Vec<OsString>) -> Sysexit {
@@ -69,11 +69,13 @@ pub fn main(argv: Vec<OsString>) -> Sysexit {
 
 /// `sendmail`, `mailq`, `runq`, `newaliases` with parsed flags.
 fn run_sendmail(prog: &'static str, opts: &Options) -> Sysexit {
+    let ctx = Context::new(prog, opts.config.as_deref());
     if opts.mode == Mode::NewAliases {
-        println!("{NEWALIASES_TEXT}");
+        // The aliases file of the configuration in use, wherever it is.
+        let aliases = ctx.config.table_path("aliases");
+        println!("{}: {NEWALIASES_TEXT}", aliases.display());
         return Sysexit::Ok;
     }
-    let ctx = Context::new(prog, opts.config.as_deref());
     match opts.mode {
         Mode::Deliver => submit::run(&ctx, opts, std::io::stdin().lock()),
         Mode::Smtp => bs::run(&ctx, std::io::stdin().lock(), std::io::stdout().lock()),

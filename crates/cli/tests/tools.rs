@@ -555,9 +555,13 @@ fn newaliases_explains_itself() {
     let fake = Fake::new();
     let out = fake.run("newaliases", &[], "");
     assert_eq!(out.status.code(), Some(0));
+    // The aliases file beside the configuration in use, not /etc/mail's.
     assert_eq!(
         stdout(&out),
-        "/etc/mail/aliases: Postern reads this file directly; there is no database to rebuild\n"
+        format!(
+            "{}: Postern reads this file directly; there is no database to rebuild\n",
+            fake.config.with_file_name("aliases").display()
+        )
     );
 }
 
