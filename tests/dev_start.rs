@@ -14,9 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 
 use common::WAIT;
-use postern_testkit::{
-    ensure_test_users, free_port, running_as_root, smtp_send, wait_for_maildir,
-};
+use postern_testkit::{ensure_test_users, free_port, running_as_root, smtp_send, wait_for_maildir};
 
 /// The ordinary user the unprivileged run uses when the tests run as root.
 const NEWCOMER: &str = "posternnew";

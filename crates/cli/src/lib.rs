@@ -35,7 +35,8 @@ use postern_ipc::Sysexit;
 
 /// What `newaliases` says after the aliases file's path: there is nothing
 /// to rebuild.
-pub const NEWALIASES_TEXT: &str = "Postern reads this file directly; there is no database to rebuild";
+pub const NEWALIASES_TEXT: &str =
+    "Postern reads this file directly; there is no database to rebuild";
 
 /// Runs the tool named by `argv[0]`; the exit status.
 pub fn main(argv: Vec<OsString>) -> Sysexit {

@@ -34,7 +34,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate the configuration and print every option, defaults included.
+    /// Validate the configuration and print every option, defaults included;
+    /// then make every check posternd makes before it starts (the tables,
+    /// the TLS files, the users, the directories). Run it as root to check
+    /// what the daemon will see.
     CheckConfig,
     /// Act on one queued message.
     Queue {
@@ -156,15 +159,58 @@ fn check_config(explicit: Option<&Path>) -> Sysexit {
             for line in config.effective_lines() {
                 println!("{line}");
             }
-            Sysexit::Ok
         }
         Err(errors) => {
             for e in errors.errors() {
                 eprintln!("{e}");
             }
-            Sysexit::Config
+            return Sysexit::Config;
         }
     }
+    // The rest is what the daemon checks at start: ask it, so that the two
+    // can never disagree.
+    let Some(daemon) = daemon_binary() else {
+        eprintln!(
+            "postern: check-config: posternd not found (beside this program, in /usr/sbin or /usr/local/sbin); only the file itself was checked"
+        );
+        return Sysexit::Unavailable;
+    };
+    let status = std::process::Command::new(&daemon)
+        .arg("--check-config")
+        .arg("-C")
+        .arg(&path)
+        .status();
+    match status {
+        Ok(status) if status.success() => Sysexit::Ok,
+        Ok(_) => {
+            if !context::is_root() {
+                eprintln!(
+                    "postern: check-config ran as uid {}, not root: files and users were checked with its rights",
+                    nix::unistd::getuid()
+                );
+            }
+            Sysexit::Config
+        }
+        Err(e) => {
+            eprintln!(
+                "postern: check-config: cannot run {}: {e}",
+                daemon.display()
+            );
+            Sysexit::Unavailable
+        }
+    }
+}
+
+/// posternd: installed beside this program (a build tree, /usr/sbin for
+/// both), else in the system directories.
+fn daemon_binary() -> Option<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("posternd")));
+    beside
+        .into_iter()
+        .chain(["/usr/sbin/posternd", "/usr/local/sbin/posternd"].map(PathBuf::from))
+        .find(|candidate| candidate.is_file())
 }
 
 fn queue(config: Option<&Path>, action: Action, queue_id: String) -> Sysexit {

@@ -10,7 +10,10 @@ use crate::error::{ConfigError, ConfigErrors};
 use crate::lexer::{lex, unsupported_macro, Line};
 use crate::options::OPTIONS;
 use crate::relay::Relay;
-use crate::table::{by_cf_macro, by_cf_option, by_m4_define, by_m4_macro, CfName};
+use crate::suggest::did_you_mean;
+use crate::table::{
+    by_cf_macro, by_cf_option, by_m4_define, by_m4_macro, cf_option_names, m4_define_names, CfName,
+};
 use crate::values::{Feature, Timeouts, TlsFiles};
 
 /// A validated configuration. Every field holds its built-in default unless
@@ -207,8 +210,12 @@ impl Config {
         match lex(line)? {
             Line::Empty => Ok(()),
             Line::CfOption { name, value } => {
-                let (i, opt) =
-                    by_cf_option(name).ok_or_else(|| format!("unknown option \"{name}\""))?;
+                let (i, opt) = by_cf_option(name).ok_or_else(|| {
+                    format!(
+                        "unknown option \"{name}\"{}",
+                        did_you_mean(name, cf_option_names())
+                    )
+                })?;
                 self.set(seen, i, &opt.cf_display(), value)
             }
             Line::CfMacro { name, value } => {
@@ -246,8 +253,14 @@ impl Config {
                 };
                 match by_m4_define(key) {
                     Some((i, _)) => self.set(seen, i, key, value),
-                    None if key.starts_with("conf") => Err(format!("unknown option \"{key}\"")),
-                    None => Err(format!("unknown define \"{key}\"")),
+                    None if key.starts_with("conf") => Err(format!(
+                        "unknown option \"{key}\"{}",
+                        did_you_mean(key, m4_define_names())
+                    )),
+                    None => Err(format!(
+                        "unknown define \"{key}\"{}",
+                        did_you_mean(key, m4_define_names())
+                    )),
                 }
             }
             "FEATURE" => {

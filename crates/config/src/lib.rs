@@ -40,6 +40,7 @@ mod lexer;
 mod options;
 mod relay;
 mod smtp_server;
+mod suggest;
 mod table;
 mod tables;
 mod values;

@@ -25,13 +25,18 @@ pub struct Relay {
 
 /// sendmail's SMTP-family mailers, the only ones that make sense for a
 /// smart host.
-const MAILERS: &[&str] = &["esmtp", "smtp", "smtp8", "dsmtp", "relay"];
+pub(crate) const MAILERS: &[&str] = &["esmtp", "smtp", "smtp8", "dsmtp", "relay"];
+
+/// True for one of [`MAILERS`].
+pub(crate) fn is_smtp_mailer(word: &str) -> bool {
+    MAILERS.iter().any(|m| m.eq_ignore_ascii_case(word))
+}
 
 impl Relay {
     /// Parses a smart host specification (already trimmed, not empty).
     pub fn parse(spec: &str) -> Result<Relay, String> {
         let bad = |why: &str| format!("bad smart host \"{spec}\": {why}");
-        let (mailer, rest) = split_mailer(spec);
+        let (mailer, rest) = split_mailer(spec).map_err(|why| bad(&why))?;
         let (host, mx_lookup, port) = if let Some(inner) = rest.strip_prefix('[') {
             let Some((host, after)) = inner.split_once(']') else {
                 return Err(bad("missing \"]\""));
@@ -67,16 +72,41 @@ impl Relay {
 }
 
 /// Splits off a leading `mailer:`. `relay:2525` is the host `relay` on port
-/// 2525, not the mailer `relay` with the host `2525`.
-fn split_mailer(spec: &str) -> (Option<&str>, &str) {
+/// 2525, not the mailer `relay` with the host `2525`; `bogus:[192.0.2.1]`
+/// names a mailer, one Postern does not know.
+fn split_mailer(spec: &str) -> Result<(Option<&str>, &str), String> {
     if let Some((word, rest)) = spec.split_once(':') {
-        let is_mailer = MAILERS.iter().any(|m| m.eq_ignore_ascii_case(word));
         let rest_is_port = !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit());
-        if is_mailer && !rest_is_port {
-            return (Some(word), rest);
+        if rest_is_port {
+            return Ok((None, spec));
+        }
+        if is_smtp_mailer(word) {
+            return Ok((Some(word), rest));
+        }
+        let looks_like_mailer = !word.is_empty()
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if looks_like_mailer {
+            return Err(unknown_mailer(word, None, MAILERS.iter().copied()));
         }
     }
-    (None, spec)
+    Ok((None, spec))
+}
+
+/// `unknown mailer "x"` (`in "x:host"` when given), the known ones, and a
+/// suggestion when one is near.
+pub(crate) fn unknown_mailer<'a>(
+    word: &str,
+    spec: Option<&str>,
+    known: impl IntoIterator<Item = &'a str> + Clone,
+) -> String {
+    let within = spec.map(|s| format!(" in \"{s}\"")).unwrap_or_default();
+    format!(
+        "unknown mailer \"{word}\"{within} (known: {}){}",
+        known.clone().into_iter().collect::<Vec<_>>().join(", "),
+        crate::suggest::did_you_mean(word, known)
+    )
 }
 
 /// The inside of `[…]`: an IPv4 address, `IPv6:` and an IPv6 address, or a

@@ -74,6 +74,22 @@ pub(crate) fn by_m4_define(name: &str) -> Option<(usize, &'static Opt)> {
     })
 }
 
+/// Every `O` name (aliases included), for "did you mean".
+pub(crate) fn cf_option_names() -> impl Iterator<Item = &'static str> {
+    OPTIONS.iter().flat_map(|o| match o.cf {
+        CfName::Option(names) => names.iter().copied(),
+        CfName::Macro(_) => [].iter().copied(),
+    })
+}
+
+/// Every m4 `define` name, for "did you mean".
+pub(crate) fn m4_define_names() -> impl Iterator<Item = &'static str> {
+    OPTIONS.iter().flat_map(|o| match o.m4 {
+        M4Name::Define(names) => names.iter().copied(),
+        M4Name::Macro(_) => [].iter().copied(),
+    })
+}
+
 /// The option written as its own m4 macro, `` NAME(`value') ``.
 pub(crate) fn by_m4_macro(name: &str) -> Option<(usize, &'static Opt)> {
     OPTIONS

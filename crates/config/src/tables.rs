@@ -159,7 +159,14 @@ fn parse_route(value: &str) -> Result<MailerRoute, String> {
             user: Some(rest.to_string()).filter(|u| !u.is_empty()),
         }),
         "error" => parse_error_route(rest).ok_or_else(|| format!("bad error route \"{value}\"")),
-        _ => Relay::parse(value).map(MailerRoute::Smtp),
+        m if crate::relay::is_smtp_mailer(m) => Relay::parse(value).map(MailerRoute::Smtp),
+        m => {
+            let known = crate::relay::MAILERS
+                .iter()
+                .copied()
+                .chain(["local", "error"]);
+            Err(crate::relay::unknown_mailer(m, Some(value), known))
+        }
     }
 }
 
@@ -253,11 +260,20 @@ mod tests {
 
     #[test]
     fn mailertable_errors_name_the_line() {
-        let (_d, path) = write("ok.test esmtp:[127.0.0.1]\nnoroute.test\nbad_domain esmtp:x\nx.test esmtp:[1.2.3.4]:99999\n");
+        let (_d, path) = write("ok.test esmtp:[127.0.0.1]\nnoroute.test\nbad_domain esmtp:x\nx.test esmtp:[1.2.3.4]:99999\ny.test bogus:[127.0.0.1]\nz.test esmpt:[127.0.0.1]\n");
         let e = Mailertable::load(&path).unwrap_err().to_string();
         assert!(e.contains(":2: missing route"), "{e}");
         assert!(e.contains(":3: bad domain"), "{e}");
         assert!(e.contains(":4: bad smart host"), "{e}");
+        // A mailer Postern does not know is named as such, not as a port.
+        assert!(
+            e.contains(":5: unknown mailer \"bogus\" in \"bogus:[127.0.0.1]\" (known: esmtp, smtp, smtp8, dsmtp, relay, local, error)\n"),
+            "{e}"
+        );
+        assert!(
+            e.contains(":6: unknown mailer \"esmpt\" in \"esmpt:[127.0.0.1]\" (known: esmtp, smtp, smtp8, dsmtp, relay, local, error); did you mean \"esmtp\"?"),
+            "{e}"
+        );
     }
 
     #[test]

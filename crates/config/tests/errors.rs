@@ -39,10 +39,23 @@ fn unknown_option_in_both_syntaxes() {
         error("define(`NO_SUCH', `1')"),
         r#"unknown define "NO_SUCH""#
     );
-    // m4 names are case-sensitive, .cf names are not.
+    // m4 names are case-sensitive, .cf names are not; a near miss gets
+    // the name it probably meant.
     assert_eq!(
         error("define(`conflog_level', `1')"),
-        r#"unknown option "conflog_level""#
+        r#"unknown option "conflog_level"; did you mean "confLOG_LEVEL"?"#
+    );
+    assert_eq!(
+        error("define(`confMAX_MESAGE_SIZE', `1000')"),
+        r#"unknown option "confMAX_MESAGE_SIZE"; did you mean "confMAX_MESSAGE_SIZE"?"#
+    );
+    assert_eq!(
+        error("O MaxMesageSize=1000"),
+        r#"unknown option "MaxMesageSize"; did you mean "MaxMessageSize"?"#
+    );
+    assert_eq!(
+        error("define(`SMART_HOTS', `relay.example.com')"),
+        r#"unknown define "SMART_HOTS"; did you mean "SMART_HOST"?"#
     );
 }
 

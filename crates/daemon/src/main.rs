@@ -57,6 +57,12 @@ struct Args {
     /// delivery client's pid, say).
     #[arg(long = "signal-pid", requires = "check_front_jail")]
     signal_pid: Option<i32>,
+    /// Make every check the daemon makes before it starts (the file, the
+    /// tables, the TLS files, the users, the directories) without starting;
+    /// print each problem and exit 78 if there is one, else 0. What
+    /// `postern check-config` runs.
+    #[arg(long = "check-config")]
+    check_config: bool,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +70,9 @@ fn main() -> ExitCode {
     if args.check_front_jail {
         let code = factory::check_front_jail(&args.config, args.signal_pid);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    if args.check_config {
+        return master::check::run(&args.config).into();
     }
     if args.front_factory {
         let code = factory::main(&args.config, args.log_stderr);
@@ -84,7 +93,15 @@ fn main() -> ExitCode {
             if !args.log_stderr {
                 eprintln!("posternd: {e}");
             }
-            ExitCode::FAILURE
+            // What the configuration asked for cannot be (an unknown user,
+            // a spool owned by someone else): EX_CONFIG, as for a bad file;
+            // the system failed us (a port in use): EX_OSERR.
+            match e {
+                master::MasterError::Setup(_) | master::MasterError::Privsep(_) => {
+                    postern_ipc::Sysexit::Config.into()
+                }
+                master::MasterError::Io(_) => postern_ipc::Sysexit::OsErr.into(),
+            }
         }
     }
 }

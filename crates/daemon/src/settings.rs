@@ -56,14 +56,23 @@ impl TlsContexts {
                 format!("STARTTLS={side}: {e}"),
             )])
         };
-        let server = ServerTls::from_files(&config.tls).map_err(|e| fail("server", e))?;
+        let server = ServerTls::from_files(&config.tls).map_err(|e| fail("server", e));
         let client = match sides {
-            TlsSides::Both => {
-                Some(ClientTls::from_files(&config.tls).map_err(|e| fail("client", e))?)
-            }
-            TlsSides::ServerOnly => None,
+            TlsSides::Both => ClientTls::from_files(&config.tls)
+                .map(Some)
+                .map_err(|e| fail("client", e)),
+            TlsSides::ServerOnly => Ok(None),
         };
-        Ok(TlsContexts { server, client })
+        match (server, client) {
+            (Ok(server), Ok(client)) => Ok(TlsContexts { server, client }),
+            (server, client) => Err(ConfigErrors(
+                [server.err(), client.err()]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|e| e.0)
+                    .collect(),
+            )),
+        }
     }
 }
 
@@ -74,16 +83,30 @@ impl Settings {
     }
 
     /// Reads them as [`Settings::load`] does, building only the TLS
-    /// contexts `sides` names.
+    /// contexts `sides` names. Once the file itself is valid, every table
+    /// and every TLS file is read, and all their errors are returned
+    /// together (`posternd --check-config` shows them all at once).
     pub fn load_with(path: &Path, sides: TlsSides) -> Result<Settings, ConfigErrors> {
         let config = Config::load(path)?;
         let hostname = config.hostname();
-        let mut local_names = LocalHostNames::load(&config.table_path("local-host-names"))?;
+        let mut errors = Vec::new();
+        let local_names = keep(
+            LocalHostNames::load(&config.table_path("local-host-names")),
+            &mut errors,
+        );
+        let mailertable = keep(
+            Mailertable::load(&config.table_path("mailertable")),
+            &mut errors,
+        );
+        let access = keep(AccessMap::load(&config.table_path("access")), &mut errors);
+        let tls = keep(TlsContexts::load(&config, sides), &mut errors);
+        let (Some(mut local_names), Some(mailertable), Some(access), Some(tls)) =
+            (local_names, mailertable, access, tls)
+        else {
+            return Err(ConfigErrors(errors));
+        };
         local_names.insert(&hostname);
         local_names.insert("localhost");
-        let mailertable = Mailertable::load(&config.table_path("mailertable"))?;
-        let access = AccessMap::load(&config.table_path("access"))?;
-        let tls = TlsContexts::load(&config, sides)?;
         Ok(Settings {
             tls,
             config,
@@ -98,6 +121,11 @@ impl Settings {
     pub fn is_local_domain(&self, domain: &str) -> bool {
         self.local_names.contains(domain)
     }
+}
+
+/// The value, or `None` with its errors added to `errors`.
+fn keep<T>(loaded: Result<T, ConfigErrors>, errors: &mut Vec<ConfigError>) -> Option<T> {
+    loaded.map_err(|e| errors.extend(e.0)).ok()
 }
 
 /// Settings for in-process tests: spool and mailboxes under `dir`, host

@@ -102,6 +102,15 @@ impl ControlSocket {
     }
 }
 
+/// [`check_socket_dir`] for a directory that exists; one that does not is
+/// made at start, and is fine.
+pub(super) fn check_socket_dir_if_present(dir: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        _ => check_socket_dir(dir),
+    }
+}
+
 /// The control socket's directory: ours (root's, or the invoking user's),
 /// and writable by nobody else.
 fn check_socket_dir(dir: &Path) -> std::io::Result<()> {

@@ -78,15 +78,59 @@ fn ensure_dir(dir: &Path, owner: &Identity, mode: u32) -> Result<(), MasterError
         Err(e) => return Err(e.into()),
     };
     let fd = open_dir(dir, created)?;
-    let io = |e: nix::Error| MasterError::Io(e.into());
     if created {
+        let io = |e: nix::Error| MasterError::Io(e.into());
         // The umask may have taken bits away.
         fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(io)?;
         if privsep::privileged() {
             fchown(&fd, Some(owner.uid), Some(owner.gid)).map_err(io)?;
         }
     }
-    let st = fstat(&fd).map_err(io)?;
+    verify(&fd, dir, owner)
+}
+
+/// What `prepare` would find wrong, without creating or changing anything
+/// (`posternd --check-config`): an existing directory is checked as at
+/// start; a missing one must have an existing directory above it.
+pub fn check(settings: &Settings, users: &Users) -> Vec<String> {
+    let config = &settings.config;
+    let mut problems = Vec::new();
+    for (dir, owner) in [
+        (&config.queue_directory, &users.queue_owner),
+        (&config.mailbox_directory, &users.run_as),
+    ] {
+        let found = match std::fs::metadata(dir) {
+            Ok(_) => open_dir(dir, false).and_then(|fd| verify(&fd, dir, owner)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => creatable(dir),
+            Err(e) => Err(MasterError::Setup(format!("{}: {e}", dir.display()))),
+        };
+        if let Err(e) = found {
+            problems.push(e.to_string());
+        }
+    }
+    problems
+}
+
+/// A missing directory can be made: the nearest existing ancestor is a
+/// directory.
+fn creatable(dir: &Path) -> Result<(), MasterError> {
+    match dir.ancestors().skip(1).find(|a| a.exists()) {
+        Some(above) if above.is_dir() => Ok(()),
+        Some(above) => Err(MasterError::Setup(format!(
+            "cannot create {}: {} is not a directory",
+            dir.display(),
+            above.display()
+        ))),
+        None => Err(MasterError::Setup(format!(
+            "cannot create {}",
+            dir.display()
+        ))),
+    }
+}
+
+/// An open directory is one, and as root it belongs to `owner`.
+fn verify(fd: &OwnedFd, dir: &Path, owner: &Identity) -> Result<(), MasterError> {
+    let st = fstat(fd).map_err(|e| MasterError::Io(e.into()))?;
     if !SFlag::from_bits_truncate(st.st_mode).contains(SFlag::S_IFDIR) {
         return Err(MasterError::Setup(format!(
             "{} is not a directory",

@@ -8,6 +8,7 @@
 //! and the factory with back-off, and the factory at once after a crashed
 //! front), reload on SIGHUP, drain and stop on SIGTERM.
 
+pub mod check;
 mod children;
 mod control;
 mod directories;
@@ -156,9 +157,12 @@ fn resolve_users(settings: &Settings) -> Result<Users, MasterError> {
         });
     }
     let config = &settings.config;
-    let run_as = privsep::lookup(&config.run_as_user)?;
-    let queue_owner = privsep::lookup(&config.queue_owner)?;
-    let front = privsep::lookup(&config.front_user)?;
+    let lookup = |option: &str, spec: &str| {
+        privsep::lookup(spec).map_err(|e| MasterError::Setup(format!("{option}: {e}")))
+    };
+    let run_as = lookup("RunAsUser", &config.run_as_user)?;
+    let queue_owner = lookup("QueueOwner", &config.queue_owner)?;
+    let front = lookup("FrontUser", &config.front_user)?;
     let named = [
         ("RunAsUser", &run_as),
         ("QueueOwner", &queue_owner),

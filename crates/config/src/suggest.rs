@@ -1,0 +1,44 @@
+//! "Did you mean": the known name nearest to a mistyped one, when it is
+//! near enough to be the likely intent (`confMAX_MESAGE_SIZE` →
+//! `confMAX_MESSAGE_SIZE`), and nothing when none is.
+
+/// The candidate closest to `typed` (case aside) within a few edits.
+pub fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let typed_lower = typed.to_ascii_lowercase();
+    // One edit in six characters, at least two: a slip, not another word.
+    let allowed = (typed.len() / 6).max(2);
+    candidates
+        .into_iter()
+        .map(|c| {
+            let distance = strsim::damerau_levenshtein(&typed_lower, &c.to_ascii_lowercase());
+            (distance, c)
+        })
+        .filter(|&(distance, _)| distance <= allowed)
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, c)| c)
+}
+
+/// `; did you mean "X"?` for an error message, or nothing.
+pub fn did_you_mean<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(typed, candidates)
+        .map(|c| format!("; did you mean \"{c}\"?"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closest;
+
+    #[test]
+    fn near_names_are_suggested_and_far_ones_are_not() {
+        let names = ["confMAX_MESSAGE_SIZE", "confLOG_LEVEL", "confPRIVACY_FLAGS"];
+        assert_eq!(
+            closest("confMAX_MESAGE_SIZE", names),
+            Some("confMAX_MESSAGE_SIZE")
+        );
+        assert_eq!(closest("conflog_level", names), Some("confLOG_LEVEL"));
+        assert_eq!(closest("confTO_IDENT", names), None);
+        assert_eq!(closest("esmpt", ["esmtp", "smtp", "relay"]), Some("esmtp"));
+        assert_eq!(closest("bogus", ["esmtp", "smtp", "relay"]), None);
+    }
+}
