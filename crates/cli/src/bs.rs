@@ -24,10 +24,16 @@
 //! different message, which is what smuggling needs, and the same user can
 //! submit any bytes at all with `sendmail -bm` anyway.
 //!
-//! Timeouts (Timeout.command, Timeout.datablock) are not applied: the input
-//! is the caller's own terminal or pipe.
+//! **Timeouts.** Timeout.command and Timeout.datablock apply as in the
+//! daemon: input that stays silent longer gets the session's `421` and
+//! ends it, so a script whose peer hung does not hold a `sendmail -bs`
+//! (and its message, never acknowledged) for ever.
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use postern_ipc::{ControlReply, ControlRequest, QueueSelector, SelectorField};
 use postern_smtp::address::ReversePath;
@@ -91,8 +97,9 @@ impl LineEnds {
 /// keep it within).
 type Message = Vec<u8>;
 
-/// Runs the session until QUIT or end of input; the exit status.
-pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> Sysexit {
+/// Runs the session until QUIT, end of input or a timeout; the exit
+/// status.
+pub fn run(ctx: &Context, mut input: impl Read + AsFd, mut output: impl Write) -> Sysexit {
     let cfg = server_config(ctx);
     let hostname = cfg.hostname.clone();
     let mut session = Session::new(cfg);
@@ -136,6 +143,16 @@ pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> Sysex
         if session.is_closed() {
             return Sysexit::Ok;
         }
+        match input_within(input.as_fd(), session.current_timeout()) {
+            Ok(true) => {}
+            Ok(false) => {
+                session.timed_out();
+                continue;
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            // Not pollable: read and block, as without a timeout.
+            Err(_) => {}
+        }
         let n = match input.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -155,6 +172,13 @@ pub fn run(ctx: &Context, mut input: impl Read, mut output: impl Write) -> Sysex
         }
         session.receive(&line_ends.convert(&buf[..n]));
     }
+}
+
+/// Waits up to `timeout` for input (or its end); false when none came.
+fn input_within(fd: BorrowedFd<'_>, timeout: Duration) -> nix::Result<bool> {
+    let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    Ok(poll(&mut fds, timeout)? > 0)
 }
 
 fn reply(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Answer {

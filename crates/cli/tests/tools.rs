@@ -669,3 +669,41 @@ fn bs_etrn() {
         "{text}"
     );
 }
+
+/// A silent peer does not hold `sendmail -bs` for ever: Timeout.command
+/// applies, with the daemon's 421, while standard input stays open.
+#[test]
+fn bs_times_out_on_silent_input() {
+    let fake = Fake::new();
+    let config = fake.dir.path().join("timeouts.cf");
+    std::fs::write(
+        &config,
+        format!(
+            "O ControlSocket={}\nDj test.example\nO Timeout.command=1s\n",
+            fake.socket.display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(fake.tool("sendmail"))
+        .arg("-bs")
+        .env("POSTERN_CONFIG", &config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open and silent until the tool is done.
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"EHLO localhost\r\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(input);
+    let text = stdout(&out);
+    assert!(
+        text.contains("\r\n421 4.4.2 test.example timeout waiting for input from ")
+            && text.ends_with("@localhost\r\n"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
