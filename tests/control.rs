@@ -216,3 +216,75 @@ fn sigterm_lets_a_session_in_progress_finish_then_stops() {
 fn daemon_signal(daemon: &postern_testkit::Daemon, signal: Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon.pid() as i32), signal).unwrap();
 }
+
+/// SIGHUP with new DaemonPortOptions: the new port is listened on, the old
+/// one closed, and a session in the middle of a transaction on the old
+/// port finishes its message. A port that cannot be had leaves everything
+/// as it was.
+#[test]
+fn sighup_moves_the_listeners_and_sessions_in_progress_go_on() {
+    let sink = Sink::start();
+    let daemon = daemon_with_sink(&sink, &[]);
+    let old = daemon.smtp_addr();
+    let mut c = SmtpConversation::connect(old);
+    c.read_reply();
+    c.cmd("EHLO client.example", "250");
+    c.cmd("MAIL FROM:<a@example.net>", "250");
+    c.cmd("RCPT TO:<moved@sink.test>", "250");
+
+    let cf = daemon.config_path();
+    let text = std::fs::read_to_string(&cf).unwrap();
+    let new_port = postern_testkit::free_port();
+    let moved = text.replace(
+        &format!("Port={}, Addr=127.0.0.1", old.port()),
+        &format!("Port={new_port}, Addr=127.0.0.1"),
+    );
+    assert_ne!(moved, text, "the test's listener line was not found");
+    std::fs::write(&cf, &moved).unwrap();
+    let mark = daemon.log_mark();
+    daemon_signal(&daemon, Signal::SIGHUP);
+    daemon.wait_for_log_since(
+        mark,
+        &format!("SIGHUP: now listening on 127.0.0.1:{new_port} (MTA)"),
+        WAIT,
+    );
+    let new: std::net::SocketAddr = format!("127.0.0.1:{new_port}").parse().unwrap();
+    let mut fresh = SmtpConversation::connect(new);
+    assert!(fresh.read_reply().starts_with("220 "));
+    fresh.cmd("QUIT", "221");
+    assert!(
+        std::net::TcpStream::connect(old).is_err(),
+        "the old port still listens"
+    );
+    c.cmd("DATA", "354");
+    c.send_raw(b"Subject: moved\r\n\r\nacross the reload\r\n.\r\n");
+    let reply = c.read_reply();
+    assert!(reply.starts_with("250 2.0.0 "), "{reply}");
+    c.cmd("QUIT", "221");
+    assert_eq!(
+        sink.wait_for_messages(1, WAIT)[0].rcpt_to,
+        ["moved@sink.test"]
+    );
+
+    // A port someone else holds: not reloaded, still on the new port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    std::fs::write(
+        &cf,
+        moved.replace(
+            &format!("Port={new_port}, Addr=127.0.0.1"),
+            &format!("Port={taken_port}, Addr=127.0.0.1"),
+        ),
+    )
+    .unwrap();
+    let mark = daemon.log_mark();
+    daemon_signal(&daemon, Signal::SIGHUP);
+    let line = daemon.wait_for_log_since(mark, "configuration not reloaded", WAIT);
+    assert!(
+        line.contains(&format!("cannot bind 127.0.0.1:{taken_port}")),
+        "{line}"
+    );
+    let mut still = SmtpConversation::connect(new);
+    assert!(still.read_reply().starts_with("220 "));
+    still.cmd("QUIT", "221");
+}

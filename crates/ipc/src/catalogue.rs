@@ -51,6 +51,11 @@ pub enum FrontToQueue {
         /// The local part, as the client wrote it.
         name: String,
     },
+    /// MAIL FROM was accepted: a transaction is in progress until its
+    /// Commit or Abort. No answer. A queue runner that is shutting down
+    /// (a reload) keeps such a front, and lets it send its message, for a
+    /// grace period, rather than failing the transaction at DATA.
+    Transaction,
 }
 
 /// queue runner → front.

@@ -83,6 +83,8 @@ impl<'a> Front<'a> {
             Question::Sender { .. } => {
                 self.recipients.clear();
                 self.issued_mail = true;
+                // So that a reload lets this transaction finish.
+                let _ = self.queue.send(&FrontToQueue::Transaction, &[]);
                 Answer::Accept
             }
             Question::Recipient { path, .. } => self.recipient(&path),

@@ -18,28 +18,80 @@ impl Listeners {
     /// Binds every configured listener and registers it with `poll`.
     pub fn bind(settings: &Settings, poll: &Poll, first_token: usize) -> std::io::Result<Self> {
         let mut list = Vec::new();
-        for (i, port) in settings.config.daemons.iter().enumerate() {
-            let ip = port.addr.unwrap_or(match port.family {
-                Family::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-                _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            });
-            let addr = SocketAddr::new(ip, port.port);
-            let std_listener = std::net::TcpListener::bind(addr).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "cannot bind {addr} ({}): {e}",
-                        port.name.as_deref().unwrap_or("MTA")
-                    ),
-                )
-            })?;
-            std_listener.set_nonblocking(true)?;
-            let mut listener = TcpListener::from_std(std_listener);
-            poll.registry()
-                .register(&mut listener, Token(first_token + i), Interest::READABLE)?;
-            list.push((listener, port.clone()));
+        for port in &settings.config.daemons {
+            list.push((bind_one(port)?, port.clone()));
         }
-        Ok(Self { list })
+        let mut listeners = Self { list };
+        listeners.register(poll, first_token)?;
+        Ok(listeners)
+    }
+
+    /// Changes the listeners to `settings`' DaemonPortOptions (SIGHUP): an
+    /// address that stays keeps its socket, so no connection is refused
+    /// while the change is made; new ones are bound first, and if one
+    /// cannot be, nothing changes. Sessions in progress have sockets of
+    /// their own and are not touched. True when anything changed.
+    pub fn reconfigure(
+        &mut self,
+        settings: &Settings,
+        poll: &Poll,
+        first_token: usize,
+    ) -> std::io::Result<bool> {
+        let wanted = &settings.config.daemons;
+        let unchanged = wanted.len() == self.list.len()
+            && wanted.iter().zip(&self.list).all(|(w, (_, p))| w == p);
+        if unchanged {
+            return Ok(false);
+        }
+        // Bind what is new before anything is given up.
+        let mut fresh = Vec::new();
+        for port in wanted {
+            if self.position(bind_addr(port)).is_none() {
+                fresh.push((bind_addr(port), bind_one(port)?));
+            }
+        }
+        let mut old = std::mem::take(&mut self.list);
+        for port in wanted {
+            let addr = bind_addr(port);
+            let listener = match old.iter().position(|(_, p)| bind_addr(p) == addr) {
+                Some(i) => old.swap_remove(i).0,
+                None => {
+                    let i = fresh
+                        .iter()
+                        .position(|(a, _)| *a == addr)
+                        .expect("bound above");
+                    fresh.swap_remove(i).1
+                }
+            };
+            self.list.push((listener, port.clone()));
+        }
+        for (mut gone, _) in old {
+            let _ = poll.registry().deregister(&mut gone);
+        }
+        self.register(poll, first_token)?;
+        Ok(true)
+    }
+
+    /// (Re)registers every listener under its index's token.
+    fn register(&mut self, poll: &Poll, first_token: usize) -> std::io::Result<()> {
+        for (i, (listener, _)) in self.list.iter_mut().enumerate() {
+            let token = Token(first_token + i);
+            // A kept listener is registered already (under its old index).
+            if poll
+                .registry()
+                .reregister(listener, token, Interest::READABLE)
+                .is_err()
+            {
+                poll.registry()
+                    .register(listener, token, Interest::READABLE)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The index of the listener bound to `addr`.
+    fn position(&self, addr: SocketAddr) -> Option<usize> {
+        self.list.iter().position(|(_, p)| bind_addr(p) == addr)
     }
 
     /// `127.0.0.1:2525 (MTA), …` for the start-up log line.
@@ -82,6 +134,31 @@ impl Listeners {
             let _ = poll.registry().deregister(&mut listener);
         }
     }
+}
+
+/// Where a DaemonPortOptions entry listens.
+fn bind_addr(port: &DaemonPort) -> SocketAddr {
+    let ip = port.addr.unwrap_or(match port.family {
+        Family::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    });
+    SocketAddr::new(ip, port.port)
+}
+
+/// A non-blocking listener for `port`.
+fn bind_one(port: &DaemonPort) -> std::io::Result<TcpListener> {
+    let addr = bind_addr(port);
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot bind {addr} ({}): {e}",
+                port.name.as_deref().unwrap_or("MTA")
+            ),
+        )
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(listener))
 }
 
 /// sendmail's ConnectionRateThrottle: at most N connections are accepted

@@ -288,8 +288,27 @@ impl Master {
                 postern_config::ConfigError::new(&settings.config.source, 0, e.to_string()),
             ])),
         });
+        // New listeners are bound before anything else changes: a port
+        // that cannot be had leaves the old configuration in force.
+        let result = result.and_then(|settings| {
+            match self
+                .listeners
+                .reconfigure(&settings, &self.poll, FIRST_LISTENER)
+            {
+                Ok(changed) => Ok((settings, changed)),
+                Err(e) => Err(postern_config::ConfigErrors(vec![
+                    postern_config::ConfigError::new(&settings.config.source, 0, e.to_string()),
+                ])),
+            }
+        });
         match result {
-            Ok(settings) => {
+            Ok((settings, listeners_changed)) => {
+                if listeners_changed {
+                    log::info(
+                        log::Level::Serious,
+                        &format!("SIGHUP: now listening on {}", self.listeners.describe()),
+                    );
+                }
                 log::set_level(settings.config.log_level);
                 self.throttle
                     .set_rate(settings.config.connection_rate_throttle);

@@ -39,6 +39,9 @@ pub struct FrontConn {
     greeted: bool,
     /// ETRN requests so far.
     etrns: u32,
+    /// MAIL FROM was accepted and the message is not yet committed or
+    /// aborted: kept through a shutdown's grace period.
+    in_transaction: bool,
 }
 
 /// Why a front is disconnected.
@@ -104,6 +107,7 @@ impl QueueRunner {
                 message: None,
                 greeted: false,
                 etrns: 0,
+                in_transaction: false,
             },
         );
         // Frames may already be waiting: edge-triggered readiness would not
@@ -172,6 +176,11 @@ impl QueueRunner {
                 Ok(())
             }
             FrontToQueue::Hello { version } => Err(format!("protocol version {version}")),
+            FrontToQueue::Transaction => {
+                let front = self.fronts.get_mut(&token).ok_or_else(String::new)?;
+                front.in_transaction = true;
+                Ok(())
+            }
             FrontToQueue::OpenMessage => self.open_message(token),
             FrontToQueue::Commit { queue_id, envelope } => self.commit(token, &queue_id, &envelope),
             FrontToQueue::Abort { queue_id } => {
@@ -242,7 +251,8 @@ impl QueueRunner {
         if self.fronts.get(&token).is_some_and(|f| f.message.is_some()) {
             return Err("a second message while one is open".into());
         }
-        if self.shutting_down {
+        let in_transaction = self.fronts.get(&token).is_some_and(|f| f.in_transaction);
+        if self.shutting_down && !in_transaction {
             return self.refuse(token, 421, "4.3.2", "Shutting down");
         }
         let (id, file) = match self.spool.create(&mut self.ids) {
@@ -360,6 +370,8 @@ impl QueueRunner {
         // end. One turn must reach it; a front still writing is cut off.
         let front = self.fronts.get_mut(&token).ok_or_else(String::new)?;
         let mut message = front.message.take().expect("checked above");
+        // Whatever the outcome, the transaction is over.
+        front.in_transaction = false;
         if message.pump() == Pumped::Done {
             if let Some(fd) = message.pipe_fd() {
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
@@ -446,7 +458,11 @@ impl QueueRunner {
     /// Drops `token`'s message, if any: stops watching its pipe and
     /// removes its file.
     fn discard_message(&mut self, token: Token) {
-        if let Some(message) = self.fronts.get_mut(&token).and_then(|f| f.message.take()) {
+        let Some(front) = self.fronts.get_mut(&token) else {
+            return;
+        };
+        front.in_transaction = false;
+        if let Some(message) = front.message.take() {
             self.forget_message(message);
         }
     }
@@ -458,15 +474,17 @@ impl QueueRunner {
         let _ = self.spool.abort(&message.id);
     }
 
-    /// While shutting down: fronts without a message in progress are let
-    /// go (their sessions answer 451 if they try to send), so the queue
-    /// runner can exit once the messages in progress are committed; past
-    /// the grace period, every front is let go.
+    /// While shutting down: fronts without a transaction in progress are
+    /// let go (their sessions answer 451 if they try to send), so the
+    /// queue runner can exit once the transactions in progress are
+    /// committed; past the grace period, every front is let go.
     pub(super) fn drop_idle_fronts(&mut self, grace_over: bool) {
         let idle: Vec<Token> = self
             .fronts
             .iter()
-            .filter(|(_, f)| grace_over || (f.message.is_none() && !f.channel.wants_write()))
+            .filter(|(_, f)| {
+                grace_over || (f.message.is_none() && !f.in_transaction && !f.channel.wants_write())
+            })
             .map(|(t, _)| *t)
             .collect();
         for token in idle {
