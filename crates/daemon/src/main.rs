@@ -23,6 +23,7 @@ mod policy;
 mod privsep;
 mod queue_runner;
 mod settings;
+mod title;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +67,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // Before anything else, while single-threaded: see title.rs.
+    title::init();
     let args = Args::parse();
     if args.check_front_jail {
         let code = factory::check_front_jail(&args.config, args.signal_pid);

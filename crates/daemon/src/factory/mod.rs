@@ -78,6 +78,7 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
     if let Ok(name) = std::ffi::CString::new("posternd-forker") {
         let _ = nix::sys::prctl::set_name(&name);
     }
+    crate::title::set("front factory");
     log::init(settings.config.log_level, log_stderr);
     match start(settings, channel, log_stderr) {
         Ok(mut factory) => factory.serve(),
@@ -271,6 +272,10 @@ impl Factory {
         factory: Pid,
     ) -> i32 {
         let keep = [client.as_raw_fd(), queue_end.as_raw_fd()];
+        crate::title::set(&format!(
+            "front for {}",
+            policy::client_name(&accepted.peer)
+        ));
         let dropped = match self.jail.enter(factory, &keep) {
             Ok(dropped) => dropped,
             Err(e) => {

@@ -116,13 +116,15 @@ impl Workers {
     }
 }
 
-/// In a fresh child: name it for ps and /proc (`posternd-front`, …), die
-/// with master, close what it must not hold, log under the new pid.
-fn child_setup(role: &str, log_level: u32, log_stderr: bool, keep: &[RawFd]) {
+/// In a fresh child: name it for ps and /proc (`posternd-queue` as its
+/// comm, `posternd: queue runner` as its title), close what it must not
+/// hold, log under the new pid.
+fn child_setup(role: &str, title: &str, log_level: u32, log_stderr: bool, keep: &[RawFd]) {
     privsep::reset_signal_handlers();
     if let Ok(name) = std::ffi::CString::new(format!("posternd-{role}")) {
         let _ = nix::sys::prctl::set_name(&name);
     }
+    crate::title::set(title);
     privsep::close_fds_except(keep);
     log::init(log_level, log_stderr);
 }
@@ -155,6 +157,7 @@ impl Master {
             Forked::Child => {
                 child_setup(
                     "queue",
+                    "queue runner",
                     level,
                     self.log_stderr,
                     &[queue_end.as_raw_fd(), queue_delivery.as_raw_fd()],
@@ -172,7 +175,13 @@ impl Master {
         };
         let delivery_pid = match privsep::fork()? {
             Forked::Child => {
-                child_setup("deliv", level, self.log_stderr, &[delivery_end.as_raw_fd()]);
+                child_setup(
+                    "deliv",
+                    "delivery client",
+                    level,
+                    self.log_stderr,
+                    &[delivery_end.as_raw_fd()],
+                );
                 let dropped = drop_or_exit("delivery client", &self.users.run_as, master);
                 let code = delivery::run(
                     dropped,

@@ -120,6 +120,7 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
     }
     master.start_workers()?;
     master.start_factory()?;
+    master.show_title();
     // systemd (Type=notify): ready once the listeners are bound; the first
     // connections wait in the backlog until the factory says Hello.
     notify(&[sd_notify::NotifyState::Ready]);
@@ -192,6 +193,14 @@ fn resolve_users(settings: &Settings) -> Result<Users, MasterError> {
 }
 
 impl Master {
+    /// `posternd: master, accepting connections on 127.0.0.1:25 (MTA)`.
+    fn show_title(&self) {
+        crate::title::set(&format!(
+            "master, accepting connections on {}",
+            self.listeners.describe()
+        ));
+    }
+
     fn serve(&mut self, signals: &mut Signals) -> Result<(), MasterError> {
         let mut events = Events::with_capacity(128);
         loop {
@@ -304,6 +313,7 @@ impl Master {
         match result {
             Ok((settings, listeners_changed)) => {
                 if listeners_changed {
+                    self.show_title();
                     log::info(
                         log::Level::Serious,
                         &format!("SIGHUP: now listening on {}", self.listeners.describe()),
@@ -334,6 +344,7 @@ impl Master {
         }
         notify(&[sd_notify::NotifyState::Stopping]);
         self.draining = Some(Instant::now());
+        crate::title::set("master, draining: no new connections");
         self.listeners.close(&self.poll);
         self.workers.stop();
         self.factories.retire_all();
