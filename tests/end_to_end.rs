@@ -146,7 +146,7 @@ fn received_header_and_reply_follow_sendmail() {
     let to = daemon.wait_for_log(&format!("{qid}: to=<b@sink.test>, delay="), WAIT);
     assert!(
         to.contains(", mailer=esmtp, pri=")
-            && to.contains(", relay=[127.0.0.1], dsn=2.0.0, stat=Sent ("),
+            && to.contains(", relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent ("),
         "{to}"
     );
 }

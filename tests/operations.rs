@@ -157,11 +157,10 @@ fn mailq_runq_and_sendmail_as_root_and_as_nobody() {
     if running_as_root() {
         // nobody: refused at the socket, and no way round it through the spool.
         let out = run(b, &cf, Some("nobody"), "mailq", &[], b"");
-        assert_eq!(out.status.code(), Some(77), "{}", text(&out));
-        assert!(
-            text(&out).contains("You are not permitted to see the queue"),
-            "{}",
-            text(&out)
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "You are not permitted to see the queue\n\t\tTotal requests: 0\n"
         );
         let out = run(b, &cf, Some("nobody"), "runq", &[], b"");
         assert_eq!(out.status.code(), Some(77), "{}", text(&out));
@@ -351,7 +350,10 @@ fn sendmail_v_shows_the_delivery() {
     let shown = text(&out);
     assert!(out.status.success(), "{shown}");
     assert!(
-        shown.contains("Connecting to [127.0.0.1] via esmtp..."),
+        shown.contains(&format!(
+            "Connecting to [127.0.0.1] port {} via esmtp...",
+            sink.addr().port()
+        )),
         "{shown}"
     );
     assert!(

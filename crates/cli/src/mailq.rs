@@ -2,7 +2,7 @@
 //! `printqueue` and `print_single_queue`; REFERENCE §1.10).
 //!
 //! ```text
-//! \t\t<qdir> (N request[s][, only M printed])
+//! \t\t<qdir> (N request[s])
 //! -----Q-ID----- --Size-- -----Q-Time----- ------------Sender/Recipient-----------
 //! %13s + status char + "%8ld %.16s " + sender (39 columns)
 //! \n    %10.10s   (%.60s)            body type and status, when there is one
@@ -23,8 +23,10 @@
 //!   the first recipient that has one, prefixed `Deferred: ` or `Failed: `
 //!   by that recipient's state.
 //! - `-v` adds the priority (size + 30000 per recipient + 90000 per
-//!   attempt, sendmail's WkRecipFact and WkTimeFact defaults) and, under each
-//!   recipient, its own last reply.
+//!   queue-run attempt, the first attempt, made on arrival, not counted:
+//!   sendmail's WkRecipFact and WkTimeFact defaults) and, under a
+//!   recipient whose last reply differs from the message's status line,
+//!   that reply.
 
 use std::fmt::Write as _;
 
@@ -69,16 +71,16 @@ pub fn selected(entry: &QueueEntry, selector: &QueueSelector) -> bool {
     hit != selector.negate
 }
 
-/// The whole listing, as `mailq` prints it. `total` is the number of
-/// messages in the queue, `entries` those to print (fewer when a selector
-/// picked some).
+/// The whole listing, as `mailq` prints it: `entries` are the messages
+/// to show (those a `-qR…` selector picked); the counts are theirs, as
+/// sendmail's are.
 pub fn render(
     directory: &str,
-    total: usize,
     entries: &[&QueueEntry],
     verbose: bool,
     clock: &dyn Clock,
 ) -> String {
+    let total = entries.len();
     let mut out = String::new();
     if total == 0 {
         let _ = writeln!(out, "{directory} is empty");
@@ -88,9 +90,6 @@ pub fn render(
             "\t\t{directory} ({total} request{}",
             if total == 1 { "" } else { "s" }
         );
-        if entries.len() < total {
-            let _ = write!(out, ", only {} printed", entries.len());
-        }
         if verbose {
             out.push_str(
                 ")\n-----Q-ID----- --Size-- -Priority- ---Q-Time--- --------Sender/Recipient--------\n",
@@ -117,7 +116,7 @@ fn render_entry(out: &mut String, e: &QueueEntry, verbose: bool, clock: &dyn Clo
         let priority = e
             .size
             .saturating_add(RECIPIENT_FACTOR.saturating_mul(e.recipients.len() as u64))
-            .saturating_add(ATTEMPT_FACTOR.saturating_mul(u64::from(e.attempts)));
+            .saturating_add(ATTEMPT_FACTOR.saturating_mul(u64::from(e.attempts.saturating_sub(1))));
         // "%8ld %10ld%c%.12s ": the %c is sendmail's `+` once a delay
         // warning went out; Postern sends none yet.
         let _ = write!(
@@ -152,8 +151,14 @@ fn render_entry(out: &mut String, e: &QueueEntry, verbose: bool, clock: &dyn Clo
         if verbose {
             out.push_str("\n\t\t\t\t\t\t");
             prtstr(out, &address, 71);
-            if let Some(reply) = &r.last_reply {
-                let _ = write!(out, "\n\t\t ({})", truncate(&clean(reply), 100));
+            // Only a reply that says more than the message's status line.
+            let own = r.last_reply.as_deref().map(clean);
+            if let Some(reply) = own.filter(|reply| {
+                status
+                    .as_deref()
+                    .is_none_or(|s| !s.ends_with(reply.as_str()))
+            }) {
+                let _ = write!(out, "\n\t\t ({})", truncate(&reply, 100));
             }
         } else {
             out.push_str("\n\t\t\t\t\t ");
@@ -261,7 +266,7 @@ mod tests {
 
     fn list(entries: &[QueueEntry], verbose: bool) -> String {
         let refs: Vec<&QueueEntry> = entries.iter().collect();
-        render("/var/spool/postern", entries.len(), &refs, verbose, &Utc)
+        render("/var/spool/postern", &refs, verbose, &Utc)
     }
 
     #[test]
@@ -358,31 +363,38 @@ mod tests {
     #[test]
     fn verbose_listing() {
         let mut e = entry();
-        e.attempts = 1;
+        e.attempts = 2;
         e.recipients = vec![
             rcpt(
                 "bob@example.com",
                 "deferred",
                 Some("451 4.3.0 Try again\r\nlater"),
             ),
-            rcpt("carol@example.com", "pending", None),
+            rcpt(
+                "carol@example.com",
+                "deferred",
+                Some("Connection refused by [127.0.0.1]"),
+            ),
+            rcpt("dave@example.com", "pending", None),
         ];
-        // 412 + 2 * 30000 + 1 * 90000
+        // 412 + 3 * 30000 + 1 * 90000: the first attempt does not count.
+        // Bob's reply is the status line's; Carol's says more.
         let expected = concat!(
             "\t\t/var/spool/postern (1 request)\n",
             "-----Q-ID----- --Size-- -Priority- ---Q-Time--- --------Sender/Recipient--------\n",
-            "0AP8Cx00006826      412     150412 Nov 25 08:30 <alice@example.net>\n",
+            "0AP8Cx00006826      412     180412 Nov 25 08:30 <alice@example.net>\n",
             "                 (Deferred: 451 4.3.0 Try again later)\n",
             "\t\t\t\t\t\t<bob@example.com>\n",
-            "\t\t (451 4.3.0 Try again later)\n",
             "\t\t\t\t\t\t<carol@example.com>\n",
+            "\t\t (Connection refused by [127.0.0.1])\n",
+            "\t\t\t\t\t\t<dave@example.com>\n",
             "\t\tTotal requests: 1\n"
         );
         assert_eq!(list(&[e], true), expected);
     }
 
     #[test]
-    fn selection_and_only_printed() {
+    fn selection_counts_what_it_picked() {
         let a = entry();
         let mut b = entry();
         b.queue_id = "0AP8Cy00006900".parse().unwrap();
@@ -400,9 +412,10 @@ mod tests {
         };
         assert!(selected(&a, &not));
         let picked = [&b];
-        let out = render("/q", 2, &picked, false, &Utc);
-        assert!(out.starts_with("\t\t/q (2 requests, only 1 printed)\n"));
-        assert!(out.ends_with("\t\tTotal requests: 2\n"));
+        // sendmail counts what the selector picked.
+        let out = render("/q", &picked, false, &Utc);
+        assert!(out.starts_with("\t\t/q (1 request)\n"));
+        assert!(out.ends_with("\t\tTotal requests: 1\n"));
     }
 
     #[test]

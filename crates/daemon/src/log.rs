@@ -57,8 +57,10 @@ pub enum Level {
     Connection = 12,
     /// 13: bad permissions and missing files (no ServerCertFile).
     BadPermission = 13,
-    /// 14: STARTTLS debugging: the certificate chain, `start=ok`.
-    TlsDebug = 14,
+    /// 14: refused connections and failed connection attempts
+    /// (`makeconnection … failed`); STARTTLS debugging: the certificate
+    /// chain, `start=ok`.
+    Diagnostic = 14,
     /// 15: every SMTP command and reply.
     Commands = 15,
 }

@@ -335,6 +335,11 @@ pub struct RecipientReport {
     pub relay: String,
     /// sendmail's `mailer=` (`esmtp`, `relay`, `local`).
     pub mailer: String,
+    /// The reply is the server's; false when it is Postern's own account
+    /// of what happened (connection refused, a timeout, a routing error),
+    /// which sendmail shows without a reply code (`Deferred: Connection
+    /// refused by [127.0.0.1]`) and without `reply=`.
+    pub peer: bool,
 }
 
 /// The outcome of one job.

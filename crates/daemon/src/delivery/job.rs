@@ -67,9 +67,10 @@ pub struct SessionPlan {
     /// The client TLS context; `None` when the session never sends
     /// STARTTLS.
     pub tls: Option<ClientTls>,
-    /// The name given to TLS (SNI for a name) and in `STARTTLS=client`
-    /// lines: `mx.example.` or `[192.0.2.1]`.
-    pub tls_host: String,
+    /// The host as sendmail names it, `mx.example.` or `[192.0.2.1]`: to
+    /// TLS (SNI for a name), in `STARTTLS=client` lines and in the texts
+    /// of failures (`Connection refused by [127.0.0.1]`).
+    pub host: String,
     /// `TLSFallbacktoClear`: the session's configuration and envelope, to
     /// run it again without STARTTLS after a failed handshake. Never for a
     /// server with a `TLS_Srv:` requirement.
@@ -100,7 +101,7 @@ impl SessionPlan {
             session,
             data: Rc::clone(&self.data),
             tls: None,
-            tls_host: self.tls_host.clone(),
+            host: self.host.clone(),
             verbose: self.verbose,
             clear_retry: None,
             tls_requirement: None,
@@ -147,12 +148,14 @@ impl Job {
             .into_iter()
             .zip(&self.job.recipients)
             .map(|(r, rcpt)| {
-                r.unwrap_or_else(|| RecipientReport {
-                    address: rcpt.address.clone(),
-                    status: RecipientStatus::TempFail,
-                    reply: "451 4.3.0 Internal error: no result".into(),
-                    relay: String::new(),
-                    mailer: String::new(),
+                r.unwrap_or_else(|| {
+                    report(
+                        &rcpt.address,
+                        RecipientStatus::TempFail,
+                        "451 4.3.0 Internal error: no result".into(),
+                        "",
+                        "",
+                    )
                 })
             })
             .collect();
@@ -167,13 +170,7 @@ impl Job {
     /// Gives every recipient without a result this one (shutdown).
     pub fn fail_unresolved(&mut self, status: RecipientStatus, reply: &str) {
         for (slot, rcpt) in self.results.iter_mut().zip(&self.job.recipients) {
-            slot.get_or_insert_with(|| RecipientReport {
-                address: rcpt.address.clone(),
-                status,
-                reply: reply.to_string(),
-                relay: String::new(),
-                mailer: String::new(),
-            });
+            slot.get_or_insert_with(|| report(&rcpt.address, status, reply.to_string(), "", ""));
         }
     }
 
@@ -208,17 +205,17 @@ impl Job {
                     // One session per server, mailer and TLS policy: names
                     // with different TLS_Srv: entries (or a +CN check for
                     // each name) never share a connection.
-                    let tls_host = target.host.tls_name();
+                    let host = target.host.tls_name();
                     let tls = tls_policy::for_server(settings, &target.host, addr.ip());
                     match groups
                         .iter_mut()
-                        .find(|g| g.takes(addr, &target.mailer, &tls, &tls_host))
+                        .find(|g| g.takes(addr, &target.mailer, &tls, &host))
                     {
                         Some(g) => g.indices.extend(indices),
                         None => groups.push(Group {
                             addr,
                             relay,
-                            tls_host,
+                            host,
                             tls,
                             mailer: target.mailer,
                             indices,
@@ -254,7 +251,7 @@ impl Job {
                     session,
                     data: Rc::clone(&self.data),
                     tls: settings.tls.client.clone(),
-                    tls_host: g.tls_host,
+                    host: g.host,
                     clear_retry: (settings.tls.client.is_some()
                         && settings.config.tls_fallback_to_clear
                         && g.tls.requirement.is_none())
@@ -340,7 +337,7 @@ impl Job {
 struct Group {
     addr: SocketAddr,
     relay: String,
-    tls_host: String,
+    host: String,
     tls: TlsPolicy,
     mailer: String,
     indices: Vec<usize>,
@@ -350,11 +347,11 @@ impl Group {
     /// May a target at `addr` join this group's session? Same server and
     /// mailer, the same TLS policy, and where a requirement checks names,
     /// the same name.
-    fn takes(&self, addr: SocketAddr, mailer: &str, tls: &TlsPolicy, tls_host: &str) -> bool {
+    fn takes(&self, addr: SocketAddr, mailer: &str, tls: &TlsPolicy, host: &str) -> bool {
         self.addr == addr
             && self.mailer == mailer
             && self.tls == *tls
-            && (tls.requirement.is_none() || self.tls_host == tls_host)
+            && (tls.requirement.is_none() || self.host == host)
     }
 }
 
@@ -371,6 +368,8 @@ fn report(
         reply,
         relay: relay.to_string(),
         mailer: mailer.to_string(),
+        // Routing errors, local deliveries: Postern's own words.
+        peer: false,
     }
 }
 
@@ -408,8 +407,8 @@ mod tests {
         assert_eq!(
             groups,
             [
-                (vec![0, 2], "esmtp", "[127.0.0.1]"),
-                (vec![3], "relay", "[127.0.0.1]")
+                (vec![0, 2], "esmtp", "[127.0.0.1] [127.0.0.1]"),
+                (vec![3], "relay", "[127.0.0.1] [127.0.0.1]")
             ]
         );
         assert!(!job.is_complete());
@@ -456,7 +455,7 @@ mod tests {
         let g = Group {
             addr,
             relay: "a.example. [192.0.2.1]".into(),
-            tls_host: "a.example.".into(),
+            host: "a.example.".into(),
             tls: policy(""),
             mailer: "esmtp".into(),
             indices: vec![0],

@@ -124,10 +124,15 @@ impl Outbound {
             plan,
         };
         if conn.plan.verbose {
-            // sendmail -v's first line for a connection.
+            // sendmail -v's first line for a connection; the port only
+            // when it is not SMTP's.
+            let port = match conn.plan.addr.port() {
+                25 => String::new(),
+                port => format!(" port {port}"),
+            };
             let line = format!(
-                "Connecting to {} via {}...",
-                conn.plan.relay, conn.plan.mailer
+                "Connecting to {}{port} via {}...",
+                conn.plan.host, conn.plan.mailer
             );
             conn.transcript.push(line);
         }
@@ -210,33 +215,31 @@ impl Outbound {
         if now < self.deadline || self.state == State::Closed {
             return;
         }
-        let relay = self.plan.relay.clone();
+        // The host as sendmail names it in these texts: `[127.0.0.1]`.
+        let host = self.plan.host.clone();
         let qid = self.plan.queue_id.clone();
         match self.state {
             State::Connecting => {
-                log::info(
-                    log::Level::Failure,
-                    &format!("{qid}: {relay}: Connection timed out"),
-                );
-                self.lost = Some(format!("421 4.4.1 Connection timed out with {relay}"));
+                self.makeconnection_failed("Connection timed out");
+                self.lost = Some(format!("421 4.4.1 Connection timed out with {host}"));
             }
             State::Handshake => return self.handshake_failed("timeout"),
             State::Closing => {}
             _ if self.phase == Phase::DataBlock => {
                 log::info(
                     log::Level::Failure,
-                    &format!("{qid}: timeout writing message to {relay}"),
+                    &format!("{qid}: timeout writing message to {host}"),
                 );
-                self.lost = Some(format!("421 4.4.2 timeout writing message to {relay}"));
+                self.lost = Some(format!("421 4.4.2 timeout writing message to {host}"));
             }
             _ => {
                 let during = phase_name(self.phase);
                 log::info(
                     log::Level::Failure,
-                    &format!("{qid}: timeout waiting for input from {relay} during {during}"),
+                    &format!("{qid}: timeout waiting for input from {host} during {during}"),
                 );
                 self.lost = Some(format!(
-                    "421 4.4.2 timeout waiting for input from {relay} during {during}"
+                    "421 4.4.2 timeout waiting for input from {host} during {during}"
                 ));
             }
         }
@@ -272,15 +275,26 @@ impl Outbound {
     }
 
     fn connect_failed(&mut self, e: &io::Error) {
-        let relay = &self.plan.relay;
-        let why = describe(e);
-        log::info(
-            log::Level::Failure,
-            &format!("{}: {relay}: {why}", self.plan.queue_id),
-        );
-        self.lost = Some(format!("421 4.4.1 {why} by {relay}"));
+        let why = format!("{} by {}", describe(e), self.plan.host);
+        self.makeconnection_failed(&why);
+        self.lost = Some(format!("421 4.4.1 {why}"));
         self.session_lost();
         self.close();
+    }
+
+    /// sendmail's `makeconnection (<relay>.<port> (<family>)) failed:
+    /// <why>` (LogLevel 14; at 9 the `to=` line says it).
+    fn makeconnection_failed(&self, why: &str) {
+        let family = if self.plan.addr.is_ipv4() { 2 } else { 10 };
+        log::info(
+            log::Level::Diagnostic,
+            &format!(
+                "{}: makeconnection ({}.{} ({family})) failed: {why}",
+                self.plan.queue_id,
+                self.plan.relay,
+                self.plan.addr.port()
+            ),
+        );
     }
 
     /// Reads what the server sent, into the session. `Err` is the reason
@@ -296,7 +310,7 @@ impl Outbound {
                     self.close_gracefully();
                     return Ok(());
                 }
-                Ok(0) => return Err(format!("Connection closed by {}", self.plan.relay)),
+                Ok(0) => return Err(format!("Connection closed by {}", self.plan.host)),
                 Ok(n) => self.plan.session.receive(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -304,7 +318,7 @@ impl Outbound {
                     self.close();
                     return Ok(());
                 }
-                Err(e) => return Err(format!("{} with {}", describe(&e), self.plan.relay)),
+                Err(e) => return Err(format!("{} with {}", describe(&e), self.plan.host)),
             }
         }
     }
@@ -368,7 +382,7 @@ impl Outbound {
                     if log::enabled(log::Level::Commands) {
                         log::info(
                             log::Level::Commands,
-                            &format!("{}: {}: {line}", self.plan.queue_id, self.plan.relay),
+                            &format!("{}: {}: {line}", self.plan.queue_id, self.plan.host),
                         );
                     }
                 }
@@ -396,7 +410,7 @@ impl Outbound {
             // The 220 came before STARTTLS was even written: not an answer.
             return self.lose(format!(
                 "STARTTLS reply before the command was sent by {}",
-                self.plan.relay
+                self.plan.host
             ));
         }
         let Some(tls) = self.plan.tls.clone() else {
@@ -406,10 +420,10 @@ impl Outbound {
         };
         self.tls_log(
             Priority::Info,
-            log::Level::TlsDebug,
+            log::Level::Diagnostic,
             "STARTTLS=client, start=ok".into(),
         );
-        let host = &self.plan.tls_host;
+        let host = &self.plan.host;
         let started = match self.stream.as_mut() {
             Some(stream) => stream
                 .start_tls(|socket| tls.session(socket, host))
@@ -442,7 +456,7 @@ impl Outbound {
                 let info = stream.info();
                 let trace = stream.verify_trace();
                 if let Some(requirement) = &self.plan.tls_requirement {
-                    let names = tls_policy::wanted_names(requirement, &self.plan.tls_host)
+                    let names = tls_policy::wanted_names(requirement, &self.plan.host)
                         .into_iter()
                         .map(|name| {
                             let ok = stream.peer_names_host(&name);
@@ -498,14 +512,14 @@ impl Outbound {
     /// sendmail's LogLevel-14 verify trace and LogLevel-9 summary.
     fn tls_established(&self, info: &TlsInfo, trace: Vec<String>) {
         for line in trace {
-            self.tls_log(Priority::Info, log::Level::TlsDebug, line);
+            self.tls_log(Priority::Info, log::Level::Diagnostic, line);
         }
         self.tls_log(
             Priority::Info,
             log::Level::Deferred,
             format!(
                 "STARTTLS=client, relay={}, version={}, verify={}, cipher={}, bits={}/{}",
-                self.plan.tls_host,
+                self.plan.host,
                 info.version,
                 info.verify.as_str(),
                 info.cipher,
@@ -523,7 +537,7 @@ impl Outbound {
             log::Level::Query,
             format!(
                 "STARTTLS=client, error: connect failed={reason}, relay={}",
-                self.plan.tls_host
+                self.plan.host
             ),
         );
         if let Some(plan) = self.plan.in_clear() {
@@ -531,7 +545,7 @@ impl Outbound {
                 log::Level::Query,
                 &format!(
                     "{}: {}: STARTTLS failed, trying again without it (TLSFallbacktoClear)",
-                    self.plan.queue_id, self.plan.relay
+                    self.plan.queue_id, self.plan.host
                 ),
             );
             // This session never reports: its recipients are the retry's.
@@ -586,7 +600,7 @@ impl Outbound {
                 self.deadline = now + self.timeout(Phase::DataBlock);
             }
             Ok(_) => {}
-            Err(e) => return Err(format!("{} with {}", describe(&e), self.plan.relay)),
+            Err(e) => return Err(format!("{} with {}", describe(&e), self.plan.host)),
         }
         Ok(self.out.pending() > 0)
     }

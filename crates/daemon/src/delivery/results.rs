@@ -38,7 +38,8 @@ pub fn reports(
         .zip(outcome.recipients)
         .map(|(&i, r)| {
             let mut reply = one_line(r.reply.code, r.reply.enhanced, &r.reply.text());
-            if let Some(replacement) = lost.filter(|_| reply == synthetic) {
+            let peer = reply != synthetic;
+            if let Some(replacement) = lost.filter(|_| !peer) {
                 reply = replacement.to_string();
             }
             let status = match (r.status, reply.as_bytes().first()) {
@@ -52,6 +53,7 @@ pub fn reports(
                 reply,
                 relay: to.relay.to_string(),
                 mailer: to.mailer.to_string(),
+                peer,
             };
             (i, report)
         })

@@ -195,11 +195,18 @@ impl Host {
     }
 }
 
-/// Resolves a target to the address to connect to and its `relay=` text
-/// (`[127.0.0.1]`, `host.example. [192.0.2.2]`). Blocking for names.
+/// Resolves a target to the address to connect to and its `relay=` text,
+/// sendmail's `host [address]` (`[127.0.0.1] [127.0.0.1]` for a literal,
+/// `host.example. [192.0.2.2]`). Blocking for names.
 pub fn resolve(target: &Target) -> Result<(SocketAddr, String), String> {
     match &target.host {
-        Host::Literal(ip) => Ok((SocketAddr::new(*ip, target.port), bracketed(*ip))),
+        Host::Literal(ip) => {
+            let shown = bracketed(*ip);
+            Ok((
+                SocketAddr::new(*ip, target.port),
+                format!("{shown} {shown}"),
+            ))
+        }
         Host::Name(name) => {
             let mut addrs = (name.as_str(), target.port)
                 .to_socket_addrs()
@@ -374,7 +381,7 @@ mod tests {
         let (addr, relay) = resolve(&t(lit("127.0.0.1"))).unwrap();
         assert_eq!(
             (addr.to_string(), relay.as_str()),
-            ("127.0.0.1:2525".into(), "[127.0.0.1]")
+            ("127.0.0.1:2525".into(), "[127.0.0.1] [127.0.0.1]")
         );
         let (_, relay) = resolve(&t(lit("::1"))).unwrap();
         assert_eq!(relay, "[IPv6:::1]");

@@ -71,9 +71,9 @@ pub fn lost(conn: &Connection, session: &Session) {
 /// `STARTTLS=server, relay=…, version=…, verify=…, cipher=…, bits=…/…`
 /// (LogLevel 9), and the certificate verification trace (LogLevel 14).
 pub fn tls_established(conn: &Connection, tls: &super::conn::Established) {
-    if log::enabled(log::Level::TlsDebug) {
+    if log::enabled(log::Level::Diagnostic) {
         for line in &tls.trace {
-            log::info(log::Level::TlsDebug, line);
+            log::info(log::Level::Diagnostic, line);
         }
     }
     let info = &tls.info;

@@ -20,9 +20,11 @@ pub fn interval(secs: u64) -> String {
     }
 }
 
-/// sendmail's message priority: size plus 30000 per recipient (WkRecipFact).
-pub fn priority(size: u64, recipients: usize) -> u64 {
-    size + 30_000 * recipients as u64
+/// sendmail's message priority: size plus 30000 per recipient
+/// (WkRecipFact), plus 90000 (WkTimeFact) for each queue run that tried
+/// it: the first attempt, made as the message arrives, adds nothing.
+pub fn priority(size: u64, recipients: usize, attempts: u32) -> u64 {
+    size + 30_000 * recipients as u64 + 90_000 * u64::from(attempts.saturating_sub(1))
 }
 
 /// `QID: from=<s>, size=N, class=0, nrcpts=N, msgid=<…>, bodytype=…, proto=…, daemon=…, relay=…`,
@@ -61,9 +63,18 @@ fn split_reply(reply: &str) -> (&str, Option<&str>, &str) {
     }
 }
 
-/// `QID: to=<r>, delay=…, xdelay=…, mailer=…, pri=…, relay=…, dsn=…, stat=…`.
-pub fn to_line(control: &ControlFile, report: &RecipientReport, now: u64, started: u64) -> String {
-    let (code, enhanced, text) = split_reply(&report.reply);
+/// `QID: to=<r>, delay=…, xdelay=…, mailer=…, pri=…, relay=…, dsn=…,
+/// [reply=…, ]stat=…`. `reply=` only for a server's reply that was not a
+/// success; Postern's own account of a failure (connection refused)
+/// stands in `stat=` alone, as sendmail writes it.
+pub fn to_line(
+    control: &ControlFile,
+    report: &RecipientReport,
+    now: u64,
+    started: u64,
+    pri: u64,
+) -> String {
+    let (_, enhanced, text) = split_reply(&report.reply);
     let dsn = enhanced
         .map(str::to_string)
         .unwrap_or_else(|| match report.status {
@@ -74,25 +85,35 @@ pub fn to_line(control: &ControlFile, report: &RecipientReport, now: u64, starte
     let stat = match report.status {
         RecipientStatus::Sent if report.mailer == "local" => "Sent".to_string(),
         RecipientStatus::Sent => format!("Sent ({text})"),
-        RecipientStatus::TempFail => format!("Deferred: {code} {text}"),
+        RecipientStatus::TempFail => format!("Deferred: {}", status_text(report)),
         RecipientStatus::PermFail if dsn == "5.1.1" => "User unknown".to_string(),
         RecipientStatus::PermFail => "Service unavailable".to_string(),
     };
     let mut line = format!(
-        "{}: to=<{}>, delay={}, xdelay={}, mailer={}, pri={}, relay={}, dsn={dsn}",
+        "{}: to=<{}>, delay={}, xdelay={}, mailer={}, pri={pri}, relay={}, dsn={dsn}",
         control.id,
         report.address,
         interval(now.saturating_sub(control.created)),
         interval(now.saturating_sub(started)),
         report.mailer,
-        priority(control.size, control.recipients.len()),
         report.relay,
     );
-    if report.status != RecipientStatus::Sent {
+    if report.status != RecipientStatus::Sent && report.peer {
         line.push_str(&format!(", reply={}", report.reply));
     }
     line.push_str(&format!(", stat={stat}"));
     line
+}
+
+/// What a failure is called after `Deferred: ` in a log line and in
+/// mailq: a server's reply whole, Postern's own account without the codes
+/// (`Connection refused by [127.0.0.1]`).
+pub fn status_text(report: &RecipientReport) -> String {
+    if report.peer {
+        report.reply.clone()
+    } else {
+        split_reply(&report.reply).2.to_string()
+    }
 }
 
 #[cfg(test)]

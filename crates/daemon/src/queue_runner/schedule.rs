@@ -248,7 +248,8 @@ impl QueueRunner {
                 continue;
             };
             entry.attempts += 1;
-            entry.last_reply = Some(r.reply.clone());
+            // As mailq shows it after `Deferred: `.
+            entry.last_reply = Some(logline::status_text(r));
             entry.state = match r.status {
                 RecipientStatus::Sent => RecipientState::Sent,
                 RecipientStatus::TempFail => RecipientState::Deferred,
@@ -259,7 +260,9 @@ impl QueueRunner {
                 RecipientStatus::TempFail => log::Level::Deferred,
                 RecipientStatus::PermFail => log::Level::DeliveryFailure,
             };
-            log::info(level, &logline::to_line(&control, r, now, started));
+            let pri =
+                logline::priority(control.size, control.recipients.len(), control.attempts + 1);
+            log::info(level, &logline::to_line(&control, r, now, started, pri));
         }
         control.attempts += 1;
         if let Some(request) = self.verbose.remove(&id) {

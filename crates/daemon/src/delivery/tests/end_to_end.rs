@@ -47,7 +47,10 @@ fn delivers_remote_local_and_failing_recipients() {
     let (status, reply, relay, mailer) = status_of(&report, "good@sink.test");
     assert_eq!(status, RecipientStatus::Sent, "{reply}");
     assert!(reply.starts_with("250 2."), "{reply}");
-    assert_eq!((relay.as_str(), mailer.as_str()), ("[127.0.0.1]", "esmtp"));
+    assert_eq!(
+        (relay.as_str(), mailer.as_str()),
+        ("[127.0.0.1] [127.0.0.1]", "esmtp")
+    );
     let (status, reply, ..) = status_of(&report, "bad@sink.test");
     assert_eq!(
         (status, reply.as_str()),

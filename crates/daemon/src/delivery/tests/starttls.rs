@@ -258,7 +258,10 @@ fn delivers_over_tls_with_certificates_verified_both_ways() {
         let (status, reply, relay, mailer) = status_of(&report, r);
         assert_eq!(status, RecipientStatus::Sent, "{reply}");
         assert_eq!(reply, "250 2.0.0 Message accepted for delivery");
-        assert_eq!((relay.as_str(), mailer.as_str()), ("[127.0.0.1]", "esmtp"));
+        assert_eq!(
+            (relay.as_str(), mailer.as_str()),
+            ("[127.0.0.1] [127.0.0.1]", "esmtp")
+        );
     }
     let seen = sink.next();
     assert!(seen.starttls);
@@ -353,7 +356,7 @@ fn failed_handshake_defers_without_fallback() {
         let (status, reply, relay, _) = status_of(&report, r);
         assert_eq!(status, RecipientStatus::TempFail);
         assert_eq!(reply, "454 4.7.0 TLS handshake failed");
-        assert_eq!(relay, "[127.0.0.1]");
+        assert_eq!(relay, "[127.0.0.1] [127.0.0.1]");
     }
     let seen = sink.next();
     assert!(seen.starttls && seen.data.is_none());
