@@ -168,10 +168,11 @@ pub fn print_queue(
         let ControlReply::Queue { directory, entries } = reply else {
             return None;
         };
-        let picked: Vec<_> = entries
+        let mut picked: Vec<_> = entries
             .iter()
             .filter(|e| selector.is_none_or(|s| mailq::selected(e, s)))
             .collect();
+        mailq::sort(&mut picked);
         let text = mailq::render(&directory, &picked, verbose, &mailq::LocalClock);
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
         Some(Sysexit::Ok)

@@ -71,6 +71,22 @@ pub fn selected(entry: &QueueEntry, selector: &QueueSelector) -> bool {
     hit != selector.negate
 }
 
+/// sendmail's priority of a queued message: size + 30000 per recipient +
+/// 90000 per queue-run attempt (the attempt made on arrival not counted).
+pub fn priority(e: &QueueEntry) -> u64 {
+    e.size
+        .saturating_add(RECIPIENT_FACTOR.saturating_mul(e.recipients.len() as u64))
+        .saturating_add(ATTEMPT_FACTOR.saturating_mul(u64::from(e.attempts.saturating_sub(1))))
+}
+
+/// The order sendmail lists the queue in (QueueSortOrder=priority): the
+/// lowest priority value, the one to be tried first, first.
+pub fn sort(entries: &mut [&QueueEntry]) {
+    entries.sort_by(|a, b| {
+        (priority(a), a.created, &a.queue_id).cmp(&(priority(b), b.created, &b.queue_id))
+    });
+}
+
 /// The whole listing, as `mailq` prints it: `entries` are the messages
 /// to show (those a `-qR…` selector picked); the counts are theirs, as
 /// sendmail's are.
@@ -113,10 +129,7 @@ fn render_entry(out: &mut String, e: &QueueEntry, verbose: bool, clock: &dyn Clo
     let ctime = clock.ctime(e.created);
     let sender = format!("<{}>", e.sender);
     if verbose {
-        let priority = e
-            .size
-            .saturating_add(RECIPIENT_FACTOR.saturating_mul(e.recipients.len() as u64))
-            .saturating_add(ATTEMPT_FACTOR.saturating_mul(u64::from(e.attempts.saturating_sub(1))));
+        let priority = priority(e);
         // "%8ld %10ld%c%.12s ": the %c is sendmail's `+` once a delay
         // warning went out; Postern sends none yet.
         let _ = write!(

@@ -45,10 +45,13 @@ impl PrivacyFlags {
     pub const NO_ACTUAL_RECIPIENT: Self = Self(0x40_0000);
     /// The client's own text is not echoed back in error replies.
     pub const NO_REFLECTION: Self = Self(0x80_0000);
-    /// The composite: every flag of the low sixteen bits, plus `noreflection`.
-    /// It does not set noetrn, noreceipts, nobodyreturn, restrict* or
-    /// noactualrecipient (sendmail's op.txt and sendmail.h agree).
-    pub const GOAWAY: Self = Self(0xffff | Self::NO_REFLECTION.0);
+    /// The composite: every flag of the low sixteen bits. It does not set
+    /// noetrn, noreceipts, nobodyreturn, restrict* or noactualrecipient
+    /// (sendmail's op.txt and sendmail.h agree), nor noreflection: the
+    /// real sendmail 8.17 still echoes an unknown command under goaway
+    /// (`tests/samples/sendmail-8.17/smtp-transcripts.txt`, B1), whatever
+    /// a sendmail.h built with _FFR_NOREFLECT says.
+    pub const GOAWAY: Self = Self(0xffff);
     /// What a configuration built from m4 gets when it says nothing
     /// (cf.README: `confPRIVACY_FLAGS PrivacyOptions [authwarnings]`).
     pub const M4_DEFAULT: Self = Self::AUTH_WARNINGS;

@@ -77,7 +77,7 @@ fn need_helo_flags_and_their_texts() {
 }
 
 #[test]
-fn goaway_refuses_before_demanding_helo_and_hides_the_command_text() {
+fn goaway_refuses_before_demanding_helo() {
     let mut h = session(ServerConfig {
         privacy: flags("goaway"),
         ..config()
@@ -90,7 +90,7 @@ fn goaway_refuses_before_demanding_helo_and_hides_the_command_text() {
          C: VERB
          S: 502 5.7.0 Verbose unavailable
          C: XYZZY secret
-         S: 500 5.5.1 Command unrecognized: \"(suppressed)\"
+         S: 500 5.5.1 Command unrecognized: \"XYZZY secret\"
          C: EHLO client.example
          S: 250-mx.example.org Hello client.example [192.0.2.1], pleased to meet you
          S: 250-ENHANCEDSTATUSCODES
@@ -167,7 +167,7 @@ fn helo_and_path_syntax_errors() {
          S: 250-DELIVERBY
          S: 250 HELP
          C: MAIL
-         S: 501 5.5.2 Syntax error in parameters scanning \"from\"
+         S: 501 5.5.2 Syntax error in parameters scanning \"\"
          C: MAIL FROM:<a..b@example.net>
          S: 553 5.1.7 <a..b@example.net>... Invalid address syntax
          C: MAIL FROM:<user>
@@ -181,9 +181,13 @@ fn helo_and_path_syntax_errors() {
          C: MAIL FROM:<>
          S: 250 2.1.0 <>... Sender ok
          C: RCPT
-         S: 501 5.5.2 Syntax error in parameters scanning \"to\"
+         S: 501 5.5.2 Syntax error in parameters scanning \"\"
+         C: RCPT TO:
+         S: 501 5.5.2 Syntax error in parameters scanning \"TO\"
+         C: rcpt to:<unclosed@example.net
+         S: 553 5.0.0 <unclosed@example.net... Unbalanced '<'
          C: RCPT TO:<>
-         S: 553 5.1.3 <>... User address required
+         S: 553 5.0.0 <>... User address required
          C: RCPT TO:<\"quoted user\"@[192.0.2.7]>
          S: 250 2.1.5 <\"quoted user\"@[192.0.2.7]>... Recipient ok
          C: RCPT TO:<postmaster>
@@ -652,4 +656,16 @@ fn timeout_closes_with_421_and_drops_a_partial_message() {
         "421 4.4.2 mx.example.org timeout waiting for input from client.example [192.0.2.1]\r\n"
     );
     assert!(h.closed && h.aborted == 1 && h.committed.is_empty());
+}
+
+#[test]
+fn noreflection_hides_the_command_text() {
+    let mut h = session(ServerConfig {
+        privacy: flags("noreflection"),
+        ..config()
+    });
+    h.run(
+        "C: XYZZY secret
+         S: 500 5.5.1 Command unrecognized: \"(suppressed)\"",
+    );
 }

@@ -27,6 +27,11 @@ pub struct Front<'a> {
     utc_offset: i32,
     client: String,
     issued_mail: bool,
+    /// The queue runner was told a transaction is in progress, and no
+    /// Commit or Abort has ended it since: told once, not at every MAIL,
+    /// so that an honest front never has more than one request waiting
+    /// unanswered.
+    transaction_announced: bool,
 }
 
 fn reply(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Answer {
@@ -74,6 +79,7 @@ impl<'a> Front<'a> {
             utc_offset: conn.utc_offset,
             client: conn.client.clone(),
             issued_mail: false,
+            transaction_announced: false,
         }
     }
 
@@ -84,7 +90,9 @@ impl<'a> Front<'a> {
                 self.recipients.clear();
                 self.issued_mail = true;
                 // So that a reload lets this transaction finish.
-                let _ = self.queue.send(&FrontToQueue::Transaction, &[]);
+                if !std::mem::replace(&mut self.transaction_announced, true) {
+                    let _ = self.queue.send(&FrontToQueue::Transaction, &[]);
+                }
                 Answer::Accept
             }
             Question::Recipient { path, .. } => self.recipient(&path),
@@ -175,6 +183,8 @@ impl<'a> Front<'a> {
             }
             Err(_) => {
                 let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
+                self.transaction_announced = false;
+                self.transaction_announced = false;
                 reply(451, (4, 3, 0), "Queue write error")
             }
         }
@@ -187,9 +197,12 @@ impl<'a> Front<'a> {
         let queue_id = file.queue_id().clone();
         let Ok(message_id) = file.finish() else {
             let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
+            self.transaction_announced = false;
             return reply(451, (4, 3, 0), "Queue write error");
         };
         let envelope = super::message::ipc_envelope(envelope, &self.settings.hostname, message_id);
+        // Whatever the answer, the queue runner's transaction is over.
+        self.transaction_announced = false;
         match self.round_trip(FrontToQueue::Commit {
             queue_id: queue_id.clone(),
             envelope: Box::new(envelope),
@@ -218,6 +231,7 @@ impl<'a> Front<'a> {
                 },
                 &[],
             );
+            self.transaction_announced = false;
         }
     }
 

@@ -106,6 +106,11 @@ pub fn syntax_scanning(word: &str) -> Reply {
     )
 }
 
+/// A path whose `<` is never closed, as sendmail's parser says it.
+pub fn unbalanced(path: &str) -> Reply {
+    r(553, (5, 0, 0), format!("{path}... Unbalanced '<'"))
+}
+
 pub fn sender_ok(path: &str) -> Reply {
     r(250, (2, 1, 0), format!("{path}... Sender ok"))
 }
@@ -127,11 +132,8 @@ pub fn bad_address(path: &str, error: AddressError, sender: bool) -> Reply {
     let (syntax, system) = if sender { (7, 8) } else { (3, 2) };
     match error {
         AddressError::TooLong => r(501, (5, 1, syntax), "Path too long"),
-        AddressError::Empty => r(
-            553,
-            (5, 1, syntax),
-            format!("{path}... User address required"),
-        ),
+        // sendmail's own code for this one, 5.0.0.
+        AddressError::Empty => r(553, (5, 0, 0), format!("{path}... User address required")),
         AddressError::Domain => r(553, (5, 1, system), format!("{path}... Invalid domain")),
         AddressError::NonAscii => r(
             553,

@@ -12,6 +12,8 @@ use crate::privacy::PrivacyFlags;
 #[derive(Debug)]
 pub(super) struct Transaction {
     reverse_path: ReversePath,
+    /// The reverse path as the client wrote it (echoed in the reply).
+    path_text: String,
     params: MailParams,
     recipients: Vec<(Mailbox, RcptParams)>,
     auth_warnings: Vec<String>,
@@ -21,7 +23,9 @@ pub(super) struct Transaction {
 #[derive(Debug)]
 pub(super) enum Waiting {
     Sender(Box<Transaction>),
-    Recipient(Mailbox, RcptParams),
+    /// The recipient, its parameters, and its path as the client wrote
+    /// it (echoed in the reply).
+    Recipient(Mailbox, RcptParams, String),
     Vrfy,
     Expn,
     Etrn,
@@ -48,7 +52,7 @@ impl Session {
             return self.reply(replies::sender_already_specified());
         }
         let Some((path_text, params_text)) = split_path_arg(arg, "FROM:") else {
-            return self.bad(replies::syntax_scanning("from"));
+            return self.path_arg_refused(arg, "FROM:");
         };
         let reverse_path = match parse_reverse_path(path_text) {
             Ok(path) => path,
@@ -73,6 +77,7 @@ impl Session {
         };
         let tx = Transaction {
             reverse_path,
+            path_text: path_text.to_string(),
             params,
             recipients: Vec::new(),
             auth_warnings,
@@ -87,7 +92,7 @@ impl Session {
         let max = self.cfg.max_recipients as usize;
         let full = max > 0 && tx.recipients.len() >= max;
         let Some((path_text, params_text)) = split_path_arg(arg, "TO:") else {
-            return self.bad(replies::syntax_scanning("to"));
+            return self.path_arg_refused(arg, "TO:");
         };
         let path = match parse_forward_path(path_text) {
             Ok(path) => path,
@@ -104,7 +109,26 @@ impl Session {
             path: path.clone(),
             params: params.clone(),
         };
-        self.ask(question, Waiting::Recipient(path, params));
+        self.ask(
+            question,
+            Waiting::Recipient(path, params, path_text.to_string()),
+        );
+    }
+
+    /// MAIL or RCPT whose argument is not `KEYWORD:path [params]`, in
+    /// sendmail's words: a `<` never closed is `553 5.0.0 <path...
+    /// Unbalanced '<'`; anything else is a syntax error naming the
+    /// argument up to its colon, as the client wrote it (`scanning "TO"`).
+    fn path_arg_refused(&mut self, arg: &str, keyword: &str) {
+        let after_keyword = arg
+            .get(..keyword.len())
+            .filter(|head| head.eq_ignore_ascii_case(keyword))
+            .map(|_| arg[keyword.len()..].trim_start_matches(' '));
+        if let Some(path) = after_keyword.filter(|p| p.starts_with('<') && !p.contains('>')) {
+            return self.reply(replies::unbalanced(path));
+        }
+        let word = arg.split(':').next().unwrap_or("").trim();
+        self.bad(replies::syntax_scanning(word));
     }
 
     pub(super) fn data(&mut self) {
@@ -160,11 +184,12 @@ impl Session {
     pub(super) fn resume(&mut self, waiting: Waiting, answer: Answer) -> Result<(), SessionError> {
         match (waiting, answer) {
             (Waiting::Sender(tx), Answer::Accept) => {
-                self.reply(replies::sender_ok(&tx.reverse_path.to_string()));
+                // Echoed as the client wrote it, as sendmail does.
+                self.reply(replies::sender_ok(&tx.path_text));
                 self.tx = Some(*tx);
             }
-            (Waiting::Recipient(path, params), Answer::Accept) => {
-                self.reply(replies::recipient_ok(&format!("<{path}>")));
+            (Waiting::Recipient(path, params, path_text), Answer::Accept) => {
+                self.reply(replies::recipient_ok(&path_text));
                 if let Some(tx) = &mut self.tx {
                     tx.recipients.push((path, params));
                 }

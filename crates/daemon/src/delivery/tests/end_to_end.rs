@@ -71,7 +71,7 @@ fn delivers_remote_local_and_failing_recipients() {
     let (status, reply, relay, _) = status_of(&report, "x@closed.test");
     assert_eq!(status, RecipientStatus::TempFail);
     assert_eq!(reply, "421 4.4.1 Connection refused by [127.0.0.1]");
-    assert_eq!(relay, "[127.0.0.1]");
+    assert_eq!(relay, "[127.0.0.1] [127.0.0.1]");
     let (status, reply, _, mailer) = status_of(&report, "y@deny.test");
     assert_eq!(
         (status, reply.as_str(), mailer.as_str()),
