@@ -259,7 +259,10 @@ fn commit(ctx: &Context, m: Message, envelope: &Envelope) -> Answer {
             extract_recipients: false,
             full_name: None,
             verbose: false,
-            smtp: true,
+            smtp: Some(postern_ipc::SmtpSession {
+                helo: envelope.helo.clone(),
+                protocol: envelope.protocol.to_string(),
+            }),
         },
     );
     match handed {

@@ -59,7 +59,7 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> Sysexit {
         extract_recipients: opts.extract_recipients,
         full_name: opts.full_name.clone(),
         verbose: opts.verbose,
-        smtp: false,
+        smtp: None,
     };
     let (reply, recipients) = match hand_over(ctx, &raw, envelope) {
         Ok(handed) => handed,
@@ -120,8 +120,8 @@ pub struct Envelope {
     pub full_name: Option<String>,
     /// `-v`.
     pub verbose: bool,
-    /// `sendmail -bs`.
-    pub smtp: bool,
+    /// `sendmail -bs`: its HELO name and protocol.
+    pub smtp: Option<postern_ipc::SmtpSession>,
 }
 
 /// Why a message was not handed over: print `message`, exit `exit_code`.
@@ -173,9 +173,11 @@ pub fn hand_over(
     let submission = Submission {
         sender: envelope.sender,
         recipients: prepared.recipients.clone(),
+        from_headers: envelope.extract_recipients,
         message_id: prepared.message_id,
         verbose: envelope.verbose,
-        smtp: envelope.smtp,
+        smtp: envelope.smtp.is_some(),
+        session: envelope.smtp,
     };
     let reply = control::ask(
         ctx.control_socket(),

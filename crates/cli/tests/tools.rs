@@ -313,9 +313,11 @@ fn sendmail_submits_up_to_the_lone_dot() {
         ControlRequest::Submit(Submission {
             sender: Some("me@example.net".into()),
             recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
+            from_headers: false,
             message_id: None,
             verbose: false,
             smtp: false,
+            session: None,
         })
     );
     // The header work is done here, as the caller: From: with -F's name
@@ -345,6 +347,7 @@ fn sendmail_oi_t_keeps_dots_and_extracts() {
         panic!("not a submission")
     };
     assert_eq!(sub.recipients, ["bob@example.com"]);
+    assert!(sub.from_headers);
     assert_eq!(sub.sender, None);
     assert_eq!(
         without_date(&seen.message.unwrap()),
@@ -500,9 +503,14 @@ fn bs_session_submits_through_master() {
         ControlRequest::Submit(Submission {
             sender: Some("me@example.net".into()),
             recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
+            from_headers: false,
             message_id: None,
             verbose: false,
             smtp: true,
+            session: Some(postern_ipc::SmtpSession {
+                helo: Some("localhost".into()),
+                protocol: "ESMTP".into(),
+            }),
         })
     );
     assert_eq!(

@@ -440,6 +440,9 @@ pub struct Submission {
     pub sender: Option<String>,
     /// The recipients: the command line's, or with `-t` the headers'.
     pub recipients: Vec<String>,
+    /// `-t`: the recipients came from the headers (sendmail's `Received:`
+    /// then names none in its `for` clause).
+    pub from_headers: bool,
     /// The message's Message-Id, as the tool found it (for the log line);
     /// `None` when it has none, and the queue runner adds sendmail's
     /// `<YYYYMMDDhhmm.queue-id@$j>`.
@@ -450,6 +453,18 @@ pub struct Submission {
     /// Submitted through `sendmail -bs`: the sender came from MAIL FROM,
     /// not from `-f`.
     pub smtp: bool,
+    /// Under `-bs`: the HELO/EHLO name and the protocol (`SMTP`, `ESMTP`),
+    /// for the `Received:` header, as sendmail records them.
+    pub session: Option<SmtpSession>,
+}
+
+/// What a `sendmail -bs` session said of itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpSession {
+    /// The HELO or EHLO argument, if one was given.
+    pub helo: Option<String>,
+    /// `SMTP` after HELO, `ESMTP` after EHLO.
+    pub protocol: String,
 }
 
 /// master's answer on the control socket.

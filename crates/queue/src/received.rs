@@ -56,8 +56,9 @@ pub struct ReceivedInfo<'a> {
     pub queue_id: &'a str,
     /// TLS parameters, when the session used STARTTLS.
     pub tls: Option<TlsLine<'a>>,
-    /// `$u`: the recipient, only when there is exactly one. Given bare;
-    /// the angle brackets are added here.
+    /// `$u`: the recipient, only when there is exactly one, written as
+    /// sendmail writes it: `<addr>` for SMTP, the address as given on the
+    /// command line for a local submission.
     pub for_recipient: Option<&'a str>,
     /// `$b`: the RFC 5322 date, see [`postern_smtp::date::rfc5322_date`].
     pub date: &'a str,
@@ -119,12 +120,7 @@ pub fn received_header(info: &ReceivedInfo) -> String {
         ));
     }
     match info.for_recipient {
-        Some(rcpt) => {
-            let rcpt = clean(rcpt);
-            let bare = rcpt.strip_prefix('<').unwrap_or(&rcpt);
-            let bare = bare.strip_suffix('>').unwrap_or(bare);
-            h.push_str(&format!("\r\n\tfor <{bare}>; "));
-        }
+        Some(rcpt) => h.push_str(&format!("\r\n\tfor {}; ", clean(rcpt))),
         None => h.push_str(";\r\n\t"),
     }
     h.push_str(&clean(info.date));

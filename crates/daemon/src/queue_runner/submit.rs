@@ -48,6 +48,16 @@ fn canonical_line_ends(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A HELO name as `-bs` may pass it on: a host name or an address
+/// literal, nothing that could break the header.
+fn plausible_helo(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+}
+
 /// The submission's envelope, its addresses checked and qualified.
 struct Envelope {
     sender: String,
@@ -156,18 +166,29 @@ impl QueueRunner {
         let date = postern_smtp::date::rfc5322_date(now as i64, offset);
         let client = format!("{}@localhost", caller.user);
         let version = format!("Postern {}", env!("CARGO_PKG_VERSION"));
-        let one = match envelope.recipients.as_slice() {
-            [r] => Some(format!("<{r}>")),
+        // sendmail's `for` names the one recipient given on the command
+        // line, as given; none for -t or -bs.
+        let one = match s.recipients.as_slice() {
+            [r] if !s.smtp && !s.from_headers => Some(r.clone()),
             _ => None,
         };
+        // Under -bs, sendmail records the session's HELO name and protocol;
+        // what the tool claims is only used if it could be true.
+        let session = s.session.as_ref();
+        let helo = session
+            .and_then(|s| s.helo.as_deref())
+            .filter(|h| plausible_helo(h));
+        let protocol = session
+            .map(|s| s.protocol.as_str())
+            .filter(|p| matches!(*p, "SMTP" | "ESMTP"));
         let mut head = received_header(&ReceivedInfo {
-            helo: None,
+            helo,
             client: &client,
             authenticated: false,
             auth_bits: None,
             hostname: host,
             version: &version,
-            protocol: None,
+            protocol,
             queue_id: id.as_str(),
             tls: None,
             for_recipient: one.as_deref(),
