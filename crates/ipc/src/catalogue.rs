@@ -342,6 +342,15 @@ pub struct RecipientReport {
     pub peer: bool,
 }
 
+impl RecipientReport {
+    /// Delivered (or tried) over SMTP, as opposed to the local mailer or a
+    /// routing error; such a recipient's fate is in the session's
+    /// `sendmail -v` dialogue.
+    pub fn mailer_speaks_smtp(&self) -> bool {
+        !matches!(self.mailer.as_str(), "local" | "error" | "")
+    }
+}
+
 /// The outcome of one job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryReport {

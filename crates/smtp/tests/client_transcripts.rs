@@ -140,13 +140,13 @@ fn plain_ehlo_without_pipelining() {
     assert_eq!(t.s.phase(), Phase::Greeting);
     t.hello(&[]);
     assert_eq!(t.s.phase(), Phase::Mail);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
     t.idle();
     t.server("250 2.1.0 Sender ok\r\n");
-    t.sends("RCPT TO:<bob@b.example>\r\n");
+    t.sends("RCPT To:<bob@b.example>\r\n");
     assert_eq!(t.s.phase(), Phase::Rcpt);
     t.server("250 2.1.5 Recipient ok\r\n");
-    t.sends("RCPT TO:<carol@b.example>\r\n");
+    t.sends("RCPT To:<carol@b.example>\r\n");
     t.server("250 2.1.5 Recipient ok\r\n");
     t.sends("DATA\r\n");
     assert_eq!(t.s.phase(), Phase::DataInit);
@@ -176,7 +176,7 @@ fn plain_ehlo_without_pipelining() {
             "220 mx.example ESMTP",
             ">>> EHLO client.example",
             "250 mx.example Hello",
-            ">>> MAIL FROM:<alice@a.example>"
+            ">>> MAIL From:<alice@a.example>"
         ]
     );
     assert_eq!(
@@ -194,9 +194,9 @@ fn pipelining_sends_mail_rcpts_and_data_in_one_write() {
     let mut t = Script::new(&["bob@b.example", "carol@b.example"]);
     t.hello(&["PIPELINING"]);
     t.sends(
-        "MAIL FROM:<alice@a.example>\r\n\
-         RCPT TO:<bob@b.example>\r\n\
-         RCPT TO:<carol@b.example>\r\n\
+        "MAIL From:<alice@a.example>\r\n\
+         RCPT To:<bob@b.example>\r\n\
+         RCPT To:<carol@b.example>\r\n\
          DATA\r\n",
     );
     t.server("250 2.1.0 ok\r\n250 2.1.5 ok\r\n");
@@ -214,19 +214,19 @@ fn pipelining_sends_mail_rcpts_and_data_in_one_write() {
 fn esmtp_parameters_only_when_offered() {
     let mut t = Script::new(&["bob@b.example"]);
     t.hello(&["SIZE 10000", "8BITMIME", "DSN"]);
-    t.sends("MAIL FROM:<alice@a.example> SIZE=1234 BODY=8BITMIME RET=HDRS ENVID=q1\r\n");
+    t.sends("MAIL From:<alice@a.example> SIZE=1234 BODY=8BITMIME RET=HDRS ENVID=q1\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<bob@b.example> NOTIFY=FAILURE\r\n");
+    t.sends("RCPT To:<bob@b.example> NOTIFY=FAILURE\r\n");
 
     let mut t = Script::new(&["bob@b.example"]);
     t.hello(&["SIZE", "ENHANCEDSTATUSCODES"]);
-    t.sends("MAIL FROM:<alice@a.example> SIZE=1234\r\n");
+    t.sends("MAIL From:<alice@a.example> SIZE=1234\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<bob@b.example>\r\n");
+    t.sends("RCPT To:<bob@b.example>\r\n");
 
     let mut t = Script::new(&["bob@b.example"]);
     t.hello(&["8BITMIME"]);
-    t.sends("MAIL FROM:<alice@a.example> BODY=8BITMIME\r\n");
+    t.sends("MAIL From:<alice@a.example> BODY=8BITMIME\r\n");
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn null_sender() {
     env.reverse_path.clear();
     let mut t = Script::with(config(StartTlsPolicy::Never), env);
     t.hello(&[]);
-    t.sends("MAIL FROM:<>\r\n");
+    t.sends("MAIL From:<>\r\n");
 }
 
 #[test]
@@ -257,9 +257,9 @@ fn ehlo_502_falls_back_to_helo() {
     t.sends("HELO client.example\r\n");
     assert_eq!(t.s.phase(), Phase::Helo);
     t.server("250 old.example\r\n");
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<bob@b.example>\r\n");
+    t.sends("RCPT To:<bob@b.example>\r\n");
     t.server("250 ok\r\n");
     t.sends("DATA\r\n");
     t.server("354 go\r\n");
@@ -297,9 +297,9 @@ fn starttls_then_ehlo_again_with_extensions_reset() {
     assert_eq!(t.s.phase(), Phase::Helo);
     // After TLS the server offers less: no PIPELINING, no DSN; STARTTLS again.
     t.server("250-mx.example\r\n250-SIZE\r\n250 STARTTLS\r\n");
-    t.sends("MAIL FROM:<alice@a.example> SIZE=1234\r\n");
+    t.sends("MAIL From:<alice@a.example> SIZE=1234\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<bob@b.example>\r\n");
+    t.sends("RCPT To:<bob@b.example>\r\n");
     t.server("250 ok\r\n");
     t.sends("DATA\r\n");
     t.server("354 go\r\n");
@@ -335,7 +335,7 @@ fn the_shell_judges_the_connection_after_the_hello_inside_tls() {
     );
     t.idle();
     t.s.tls_checked(None);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
 }
 
 #[test]
@@ -413,20 +413,20 @@ fn starttls_refused_goes_on_in_clear_text() {
     t.hello(&["STARTTLS"]);
     t.sends("STARTTLS\r\n");
     t.server("454 4.7.0 TLS not available\r\n");
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
 }
 
 #[test]
 fn starttls_not_used_when_policy_never_or_already_tls() {
     let mut t = Script::with(config(StartTlsPolicy::Never), envelope(&["b@b"]));
     t.hello(&["STARTTLS"]);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
 
     let mut cfg = config(StartTlsPolicy::Opportunistic);
     cfg.already_tls = true;
     let mut t = Script::with(cfg, envelope(&["b@b"]));
     t.hello(&["STARTTLS"]);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
 }
 
 #[test]
@@ -447,13 +447,13 @@ fn tls_handshake_failure_defers_everyone() {
 fn mixed_recipient_results() {
     let mut t = Script::new(&["a@x", "b@x", "c@x"]);
     t.hello(&[]);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<a@x>\r\n");
+    t.sends("RCPT To:<a@x>\r\n");
     t.server("250 2.1.5 ok\r\n");
-    t.sends("RCPT TO:<b@x>\r\n");
+    t.sends("RCPT To:<b@x>\r\n");
     t.server("550 5.1.1 <b@x>... User unknown\r\n");
-    t.sends("RCPT TO:<c@x>\r\n");
+    t.sends("RCPT To:<c@x>\r\n");
     t.server("451 4.3.0 Mailbox busy\r\n");
     t.sends("DATA\r\n");
     t.server("354 go\r\n");
@@ -474,11 +474,11 @@ fn mixed_recipient_results() {
 fn all_recipients_refused_without_pipelining_sends_no_data() {
     let mut t = Script::new(&["a@x", "b@x"]);
     t.hello(&[]);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<a@x>\r\n");
+    t.sends("RCPT To:<a@x>\r\n");
     t.server("550 5.1.1 no\r\n");
-    t.sends("RCPT TO:<b@x>\r\n");
+    t.sends("RCPT To:<b@x>\r\n");
     t.server("450 4.2.0 later\r\n");
     t.sends("QUIT\r\n");
     assert_eq!(statuses(&t.done()), [(550, PermFail), (450, TempFail)]);
@@ -488,7 +488,7 @@ fn all_recipients_refused_without_pipelining_sends_no_data() {
 fn all_recipients_refused_with_pipelining_consumes_data_reply() {
     let mut t = Script::new(&["a@x"]);
     t.hello(&["PIPELINING"]);
-    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nDATA\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\nRCPT To:<a@x>\r\nDATA\r\n");
     t.server("250 ok\r\n550 5.1.1 no\r\n554 5.5.1 No valid recipients\r\n");
     t.sends("QUIT\r\n");
     let o = t.done();
@@ -500,7 +500,7 @@ fn all_recipients_refused_with_pipelining_consumes_data_reply() {
 fn data_354_with_no_accepted_recipient_closes_without_quit() {
     let mut t = Script::new(&["a@x"]);
     t.hello(&["PIPELINING"]);
-    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nDATA\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\nRCPT To:<a@x>\r\nDATA\r\n");
     t.server("250 ok\r\n550 5.1.1 no\r\n354 go ahead anyway\r\n");
     let o = t.done(); // no SendBody, no QUIT (it would be body text)
     assert_eq!(statuses(&o), [(550, PermFail)]);
@@ -511,14 +511,14 @@ fn data_354_with_no_accepted_recipient_closes_without_quit() {
 fn mail_refused_applies_to_everyone() {
     let mut t = Script::new(&["a@x", "b@x"]);
     t.hello(&[]);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
     t.server("553 5.1.8 Domain of sender address does not exist\r\n");
     t.sends("QUIT\r\n");
     assert_eq!(statuses(&t.done()), [(553, PermFail), (553, PermFail)]);
 
     let mut t = Script::new(&["a@x", "b@x"]);
     t.hello(&["PIPELINING"]);
-    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\nRCPT To:<a@x>\r\nRCPT To:<b@x>\r\nDATA\r\n");
     t.server("452 4.3.1 Insufficient system storage\r\n503 5.5.1 need MAIL\r\n");
     t.server("250 broken server\r\n503 5.5.1 need RCPT\r\n");
     t.sends("QUIT\r\n");
@@ -543,11 +543,11 @@ fn reply_421_ends_the_session_without_quit() {
 
     let mut t = Script::new(&["a@x", "b@x"]);
     t.hello(&[]);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<a@x>\r\n");
+    t.sends("RCPT To:<a@x>\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<b@x>\r\n");
+    t.sends("RCPT To:<b@x>\r\n");
     t.server("421 4.4.5 shutting down\r\n");
     assert_eq!(statuses(&t.done()), [(421, TempFail), (421, TempFail)]);
 }
@@ -556,7 +556,7 @@ fn reply_421_ends_the_session_without_quit() {
 fn final_452_defers_accepted_recipients() {
     let mut t = Script::new(&["a@x", "b@x"]);
     t.hello(&["PIPELINING"]);
-    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\nRCPT To:<a@x>\r\nRCPT To:<b@x>\r\nDATA\r\n");
     t.server("250 ok\r\n250 ok\r\n550 5.1.1 no\r\n354 go\r\n");
     t.send_body();
     t.s.body_sent();
@@ -569,11 +569,11 @@ fn final_452_defers_accepted_recipients() {
 fn connection_lost_mid_data() {
     let mut t = Script::new(&["a@x", "b@x"]);
     t.hello(&[]);
-    t.sends("MAIL FROM:<alice@a.example>\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<a@x>\r\n");
+    t.sends("RCPT To:<a@x>\r\n");
     t.server("250 ok\r\n");
-    t.sends("RCPT TO:<b@x>\r\n");
+    t.sends("RCPT To:<b@x>\r\n");
     t.server("550 no\r\n");
     t.sends("DATA\r\n");
     t.server("354 go\r\n");
@@ -590,7 +590,7 @@ fn connection_lost_mid_data() {
 fn final_reply_read_before_body_sent_is_held() {
     let mut t = Script::new(&["a@x"]);
     t.hello(&["PIPELINING"]);
-    t.sends("MAIL FROM:<alice@a.example>\r\nRCPT TO:<a@x>\r\nDATA\r\n");
+    t.sends("MAIL From:<alice@a.example>\r\nRCPT To:<a@x>\r\nDATA\r\n");
     t.server("250 ok\r\n250 ok\r\n354 go\r\n");
     t.send_body();
     t.server("250 2.0.0 queued\r\n");

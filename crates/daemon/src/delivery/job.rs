@@ -80,6 +80,9 @@ pub struct SessionPlan {
     pub tls_requirement: Option<TlsRequirement>,
     /// Keep the SMTP dialogue for the report (`sendmail -v`).
     pub verbose: bool,
+    /// The recipients' addresses, in envelope order, as `sendmail -v`'s
+    /// lines name them.
+    pub addresses: Vec<String>,
 }
 
 impl SessionPlan {
@@ -103,6 +106,7 @@ impl SessionPlan {
             tls: None,
             host: self.host.clone(),
             verbose: self.verbose,
+            addresses: self.addresses.clone(),
             clear_retry: None,
             tls_requirement: None,
         })
@@ -240,6 +244,11 @@ impl Job {
         let mut plans = Vec::new();
         for mut g in groups {
             g.indices.sort_unstable();
+            let addresses = g
+                .indices
+                .iter()
+                .map(|&i| self.job.recipients[i].address.clone())
+                .collect();
             match self.session(settings, &g.indices, &g.tls) {
                 Ok((session, config, envelope)) => plans.push(SessionPlan {
                     job_key,
@@ -258,6 +267,7 @@ impl Job {
                     .then_some((config, envelope)),
                     tls_requirement: g.tls.requirement,
                     verbose: self.job.verbose,
+                    addresses,
                 }),
                 Err((status, reply)) => {
                     for i in g.indices {

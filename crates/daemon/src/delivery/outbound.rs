@@ -49,7 +49,7 @@ use mio::net::TcpStream;
 use mio::Interest;
 use postern_config::Timeouts;
 use postern_ipc::RecipientReport;
-use postern_smtp::client::{ClientOutput, Outcome, Phase};
+use postern_smtp::client::{ClientOutput, Outcome, Phase, TranscriptLine};
 use postern_smtp::TlsInfo;
 use postern_tls::{Handshake, MaybeTls, TlsError};
 
@@ -97,6 +97,9 @@ pub struct Outbound {
     results: Option<Vec<(usize, RecipientReport)>>,
     /// The dialogue, kept when the plan is verbose (`sendmail -v`).
     transcript: Vec<String>,
+    /// `>>> QUIT`, held back until the results are written before it, as
+    /// sendmail -v shows them.
+    quit_line: Option<String>,
     /// What the TLS handshake achieved, when a requirement is to be
     /// checked.
     achieved: Option<Achieved>,
@@ -119,6 +122,7 @@ impl Outbound {
             lost: None,
             results: None,
             transcript: Vec::new(),
+            quit_line: None,
             achieved: None,
             timeouts: timeouts.clone(),
             plan,
@@ -131,8 +135,10 @@ impl Outbound {
                 port => format!(" port {port}"),
             };
             let line = format!(
-                "Connecting to {}{port} via {}...",
-                conn.plan.host, conn.plan.mailer
+                "{}... Connecting to {}{port} via {}...",
+                conn.plan.addresses.join(","),
+                conn.plan.host,
+                conn.plan.mailer
             );
             conn.transcript.push(line);
         }
@@ -174,8 +180,13 @@ impl Outbound {
         self.plan.job_key
     }
 
-    /// The results, once (job recipient index, report).
+    /// The results, once (job recipient index, report). For `sendmail
+    /// -v` only once the connection is closed, so that the dialogue
+    /// reported with them has the answer to QUIT.
     pub fn take_results(&mut self) -> Option<Vec<(usize, RecipientReport)>> {
+        if self.plan.verbose && self.state != State::Closed {
+            return None;
+        }
         self.results.take()
     }
 
@@ -349,8 +360,10 @@ impl Outbound {
                 Ok(blocked) => blocked,
                 Err(why) => return self.lose(why),
             };
-            if self.state == State::Closing && !blocked {
-                // QUIT is out; the 221 changes nothing.
+            if self.state == State::Closing && !blocked && self.plan.session.phase() == Phase::Done
+            {
+                // QUIT is out and answered (RFC 5321 §4.1.1.10: the client
+                // waits for the reply before it closes).
                 return self.close_gracefully();
             }
             let body_done = self.body.as_ref().is_some_and(BodyStream::is_finished);
@@ -377,7 +390,11 @@ impl Outbound {
                 ClientOutput::SendBody => self.body = Some(BodyStream::new()),
                 ClientOutput::Transcript(line) => {
                     if self.plan.verbose && self.transcript.len() < 1000 {
-                        self.transcript.push(line.to_string());
+                        if matches!(&line, TranscriptLine::Sent(cmd) if cmd == "QUIT") {
+                            self.quit_line = Some(line.to_string());
+                        } else {
+                            self.transcript.push(line.to_string());
+                        }
                     }
                     if log::enabled(log::Level::Commands) {
                         log::info(
@@ -577,7 +594,19 @@ impl Outbound {
             relay: &self.plan.relay,
             mailer: &self.plan.mailer,
         };
-        self.results = Some(results::reports(outcome, &to, self.lost.as_deref()));
+        let results = results::reports(outcome, &to, self.lost.as_deref());
+        if self.plan.verbose {
+            // sendmail -v: each recipient's fate, then the goodbye.
+            for (_, r) in &results {
+                self.transcript.push(results::verbose_line(r));
+            }
+            if let Some(quit) = self.quit_line.take() {
+                self.transcript
+                    .push(format!("Closing connection to {}", self.plan.host));
+                self.transcript.push(quit);
+            }
+        }
+        self.results = Some(results);
         if self.body.take().is_some_and(|b| !b.is_finished()) {
             // Ended mid-body: what is buffered is message text, and the
             // server must see the connection drop, not a partial message.

@@ -60,6 +60,26 @@ pub fn reports(
         .collect()
 }
 
+/// What `sendmail -v` says of a recipient once its session is over:
+/// `<addr>... Sent (<text>)`, `<addr>... Deferred: <why>`, or the reply.
+pub fn verbose_line(r: &RecipientReport) -> String {
+    let text = reply_text(&r.reply);
+    match r.status {
+        RecipientStatus::Sent => format!("{}... Sent ({text})", r.address),
+        RecipientStatus::TempFail if r.peer => format!("{}... Deferred: {}", r.address, r.reply),
+        RecipientStatus::TempFail => format!("{}... Deferred: {text}", r.address),
+        RecipientStatus::PermFail => format!("{}... {}", r.address, r.reply),
+    }
+}
+
+/// A one-line reply's text, without its code and enhanced code.
+fn reply_text(reply: &str) -> &str {
+    let text = reply.split_once(' ').map_or("", |(_, t)| t);
+    text.split_once(' ')
+        .filter(|(e, _)| EnhancedCode::parse(e).is_some())
+        .map_or(text, |(_, t)| t)
+}
+
 /// A reply as one line: `<code> <enhanced> <text>`; a reply without an
 /// enhanced code gets sendmail's default for its class (`x.0.0`).
 pub fn one_line(code: u16, enhanced: Option<EnhancedCode>, text: &str) -> String {

@@ -384,7 +384,7 @@ mod tests {
             ("127.0.0.1:2525".into(), "[127.0.0.1] [127.0.0.1]")
         );
         let (_, relay) = resolve(&t(lit("::1"))).unwrap();
-        assert_eq!(relay, "[IPv6:::1]");
+        assert_eq!(relay, "[IPv6:::1] [IPv6:::1]");
     }
 
     #[test]

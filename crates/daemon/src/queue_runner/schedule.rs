@@ -275,15 +275,14 @@ impl QueueRunner {
     /// in sendmail's words (`<rcpt>... Sent (…)`).
     fn answer_verbose(&mut self, request: u64, id: &QueueId, report: &DeliveryReport) {
         let mut lines = report.transcript.clone();
-        for r in &report.recipients {
-            let text = r.reply.split_once(' ').map_or("", |(_, t)| t);
-            let text = text
-                .split_once(' ')
-                .filter(|(e, _)| postern_smtp::EnhancedCode::parse(e).is_some())
-                .map_or(text, |(_, t)| t);
+        // The delivery client wrote the fate of SMTP recipients into the
+        // dialogue; the others (local, routing errors) are told here.
+        for r in report.recipients.iter().filter(|r| !r.mailer_speaks_smtp()) {
             lines.push(match r.status {
-                RecipientStatus::Sent => format!("{}... Sent ({text})", r.address),
-                RecipientStatus::TempFail => format!("{}... Deferred: {}", r.address, r.reply),
+                RecipientStatus::Sent => format!("{}... Sent", r.address),
+                RecipientStatus::TempFail => {
+                    format!("{}... Deferred: {}", r.address, logline::status_text(r))
+                }
                 RecipientStatus::PermFail => format!("{}... {}", r.address, r.reply),
             });
         }

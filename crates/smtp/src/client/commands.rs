@@ -15,10 +15,10 @@ pub(crate) fn helo(name: &str) -> String {
     format!("HELO {name}")
 }
 
-/// `MAIL FROM:<rp>` then SIZE, BODY and DSN parameters, each only when the
+/// `MAIL From:<rp>` (sendmail's spelling) then SIZE, BODY and DSN parameters, each only when the
 /// server offered the extension (RFC 1870, 6152, 3461 forbid them otherwise).
 pub(crate) fn mail(env: &Envelope, ext: &Extensions) -> String {
-    let mut cmd = format!("MAIL FROM:<{}>", env.reverse_path);
+    let mut cmd = format!("MAIL From:<{}>", env.reverse_path);
     if let (Some(_), Some(size)) = (ext.size, env.size_hint) {
         cmd.push_str(&format!(" SIZE={size}"));
     }
@@ -34,9 +34,9 @@ pub(crate) fn mail(env: &Envelope, ext: &Extensions) -> String {
     cmd
 }
 
-/// `RCPT TO:<addr>` then the DSN parameters when DSN is offered.
+/// `RCPT To:<addr>` then the DSN parameters when DSN is offered.
 pub(crate) fn rcpt(rcpt: &Recipient, ext: &Extensions) -> String {
-    let mut cmd = format!("RCPT TO:<{}>", rcpt.address);
+    let mut cmd = format!("RCPT To:<{}>", rcpt.address);
     if ext.dsn {
         for p in &rcpt.dsn_params {
             cmd.push(' ');

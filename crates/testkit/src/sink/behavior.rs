@@ -20,6 +20,7 @@ pub struct SinkBehavior {
     pub(crate) rcpt_replies: HashMap<String, String>,
     pub(crate) rcpt_tempfails: HashMap<String, usize>,
     pub(crate) data_reply: Option<String>,
+    pub(crate) quit_reply: Option<String>,
     pub(crate) drop_after_data: usize,
 }
 
@@ -44,6 +45,7 @@ impl SinkBehavior {
             rcpt_replies: HashMap::new(),
             rcpt_tempfails: HashMap::new(),
             data_reply: None,
+            quit_reply: None,
             drop_after_data: 0,
         }
     }
@@ -103,6 +105,12 @@ impl SinkBehavior {
     /// the message is not recorded.
     pub fn data_reply(mut self, reply: &str) -> Self {
         self.data_reply = Some(reply.to_string());
+        self
+    }
+
+    /// The reply to QUIT (Postfix's smtp-sink says `221 Bye`).
+    pub fn quit_reply(mut self, reply: &str) -> Self {
+        self.quit_reply = Some(reply.to_string());
         self
     }
 

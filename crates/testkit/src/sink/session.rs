@@ -106,7 +106,10 @@ impl Session<'_> {
             "NOOP" => self.code(250, "2.0.0", "Ok"),
             "VRFY" => self.code(252, "2.5.2", "Cannot VRFY user"),
             "QUIT" => {
-                self.code(221, "2.0.0", &format!("{HOSTNAME} closing connection"));
+                match self.shared.behavior.quit_reply.clone() {
+                    Some(reply) => self.reply(&reply),
+                    None => self.code(221, "2.0.0", &format!("{HOSTNAME} closing connection")),
+                }
                 return Ok(Next::Close);
             }
             _ => self.code(500, "5.5.2", "Command unrecognized"),
