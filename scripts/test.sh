@@ -12,8 +12,12 @@ cd "$(dirname "$0")/.."
 # users postern/posternq/posternf, util-linux gives runuser, systemd gives
 # systemd-analyze (the unit is verified; nothing is started by systemd),
 # iproute2 gives `ip netns` (the relay tests' outside client lives in a
-# network namespace of its own).
-packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2)
+# network namespace of its own). The Debian package's test
+# (tests/package.rs): dpkg-dev gives dpkg-shlibdeps (the package's
+# Depends) and strip, lintian checks the package, adduser is what its
+# postinst makes the users with (the package depends on it, so dpkg -i in
+# the test's throwaway root needs it installed).
+packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser)
 
 missing=()
 for p in "${packages[@]}"; do
