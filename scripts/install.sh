@@ -132,10 +132,10 @@ ensure_dir() {
     local dir=$1 mode=$2 owner=${3:-}
     if [ ! -d "$dir" ]; then
         mkdir -p "$dir"
-        chmod "$mode" "$dir"
+        chmod "0$mode" "$dir"
         did "created $dir (mode $mode)"
     elif [ "$(mode_of "$dir")" != "${mode#0}" ]; then
-        chmod "$mode" "$dir"
+        chmod "0$mode" "$dir"
         did "set mode $mode on $dir"
     fi
     [ -n "$owner" ] || return 0

@@ -474,6 +474,14 @@ fn mode(path: &Path) -> u32 {
 fn install_sh_installs_once_and_then_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("root");
+    // Debian's /var/mail is setgid mail (2775): a directory made in it
+    // inherits the bit, and `chmod 0700` alone would keep it.
+    fs::create_dir_all(dest.join("var/mail")).unwrap();
+    fs::set_permissions(
+        dest.join("var/mail"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o2775),
+    )
+    .unwrap();
     let first = install(&dest);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(stdout.contains("change(s) made"), "{}", show(&first));
@@ -544,6 +552,11 @@ fn install_sh_installs_once_and_then_changes_nothing() {
         assert_eq!(spool.mode() & 0o7777, 0o700);
         let mail = fs::metadata(dest.join("var/mail/postern")).unwrap();
         assert_eq!(mail.uid(), uid_of(RUN_AS_USER));
+        assert_eq!(
+            mail.mode() & 0o7777,
+            0o700,
+            "setgid inherited from /var/mail"
+        );
         assert_eq!(fs::metadata(&posternd).unwrap().uid(), 0);
     } else {
         // Staged as the invoking user, who is told who must own them.
