@@ -81,7 +81,12 @@ pub fn run(
                 Output::MessageData(bytes) => front.message_data(&bytes),
                 Output::AbortMessage => front.abort_message(),
                 Output::StartTls => start_tls(settings, &conn, &mut stream, &mut session),
-                Output::Event(event) => report::event(&conn, &event),
+                Output::Event(event) => {
+                    if matches!(event, postern_smtp::server::Event::Refused { .. }) {
+                        front.command_refused();
+                    }
+                    report::event(&conn, &event)
+                }
                 Output::Close => {
                     front.finish(&conn);
                     return 0;

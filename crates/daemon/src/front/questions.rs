@@ -99,11 +99,14 @@ impl<'a> Front<'a> {
             // VRFY and EXPN answer once aliases and user lookups arrive
             // with the local delivery work; until then, sendmail's
             // non-committal answer.
-            Question::Vrfy(_) | Question::Expn(_) => reply(
-                252,
-                (2, 5, 2),
-                "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
-            ),
+            Question::Vrfy(_) | Question::Expn(_) => {
+                self.issued_mail = true;
+                reply(
+                    252,
+                    (2, 5, 2),
+                    "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
+                )
+            }
             Question::Etrn(argument) => {
                 self.issued_mail = true;
                 match self.round_trip(FrontToQueue::Etrn {
@@ -238,6 +241,13 @@ impl<'a> Front<'a> {
     /// The client went away: a message in progress was never acknowledged.
     pub fn connection_lost(&mut self) {
         self.abort_message();
+    }
+
+    /// A command the session refused itself (VRFY under novrfy, …) still
+    /// counts as issued, as sendmail counts it: such a client did not
+    /// just connect and say nothing.
+    pub fn command_refused(&mut self) {
+        self.issued_mail = true;
     }
 
     /// The session ended normally.
