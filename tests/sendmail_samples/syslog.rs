@@ -1,0 +1,175 @@
+//! syslog-loglevel9.txt: the log lines at LogLevel 9.
+
+use super::*;
+
+/// syslog-loglevel9.txt's lines by step (`#### A …`), each without the
+/// syslog prefix (`<22>Dec  2 00:38:00 sendmail[16239]: `).
+fn syslog_steps(file: &str) -> Vec<(String, Vec<String>)> {
+    let prefix = Regex::new(r"^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d sendmail\[\d+\]: ").unwrap();
+    let mut out: Vec<(String, Vec<String>)> = vec![("start".into(), Vec::new())];
+    for line in sample(file).lines() {
+        if let Some(title) = line.strip_prefix("#### ") {
+            out.push((
+                title.split(' ').next().unwrap_or("").to_string(),
+                Vec::new(),
+            ));
+        } else if prefix.is_match(line) {
+            let text = prefix.replace(line, "").into_owned();
+            out.last_mut().unwrap().1.push(text);
+        }
+    }
+    out
+}
+
+/// Log lines made alike: queue IDs, sizes, priorities, Message-IDs,
+/// delays.
+fn mask_log(line: &str) -> String {
+    let rules: &[(&str, &str)] = &[
+        (r"\b[0-9A-Za-z]{14}: ", "<QID>: "),
+        (r"size=\d+", "size=<N>"),
+        (r"pri=\d+", "pri=<N>"),
+        (r"msgid=<[^>]*>", "msgid=<ID>"),
+        (r"delay=\d\d:\d\d:\d\d", "delay=<T>"),
+    ];
+    let mut line = line.to_string();
+    for (pattern, with) in rules {
+        line = Regex::new(pattern)
+            .unwrap()
+            .replace_all(&line, *with)
+            .into_owned();
+    }
+    line
+}
+
+pub(super) const SYSLOG_DIFFERENCES: &[Difference] = &[
+    Difference {
+        sendmail: "<QID>: localhost [127.0.0.1]: VRFY rcpt@example.net [rejected]",
+        postern: &["localhost [127.0.0.1]: VRFY rcpt@example.net [rejected]"],
+        why: "lines about a session without a message carry no queue ID: sendmail makes one for every session, Postern only for a message",
+    },
+    Difference {
+        sendmail: "<QID>: localhost [127.0.0.1]: EXPN rcpt@example.net [rejected]",
+        postern: &["localhost [127.0.0.1]: EXPN rcpt@example.net [rejected]"],
+        why: "lines about a session without a message carry no queue ID: sendmail makes one for every session, Postern only for a message",
+    },
+];
+
+/// syslog-loglevel9.txt: the lines a relayed message, a deferred one, two
+/// STARTTLS sessions and refused VRFY/EXPN leave at LogLevel 9. (Step C
+/// needs the access map's recipient keys, issue 12; F and G bounces,
+/// issue 10; H a queue run a minute later.)
+#[test]
+fn log_lines_at_loglevel_9_match_sendmails() {
+    let certs = make_certs();
+    // Answers as smtp-sink did.
+    let sink = SinkBehavior::new().data_reply("250 2.0.0 Ok").start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    ensure_test_users();
+    let daemon = DaemonBuilder::new(postern_testkit::binary("posternd"))
+        .table("local-host-names", "mx.example\n")
+        .table(
+            "mailertable",
+            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
+        )
+        .config_line("Dj mx.example")
+        .config_line("O LogLevel=9")
+        .config_line("define(`confPRIVACY_FLAGS', `authwarnings,noexpn,novrfy')")
+        .config_line(&format!(
+            "define(`SMART_HOST', `relay:[127.0.0.1]:{}')",
+            sink.addr().port()
+        ))
+        .config_line(&format!(
+            "O ServerCertFile={}/cert.pem",
+            certs.path().display()
+        ))
+        .config_line(&format!(
+            "O ServerKeyFile={}/key.pem",
+            certs.path().display()
+        ))
+        .config_line(&format!(
+            "O CACertFile={}/cacert.pem",
+            certs.path().display()
+        ))
+        .start();
+    let addr = daemon.smtp_addr();
+    let steps = syslog_steps("syslog-loglevel9.txt");
+    let differences: Vec<&Difference> = SYSLOG_DIFFERENCES.iter().collect();
+    let swaks = |to: &str, extra: &[&str]| {
+        let out = Command::new("swaks")
+            .args([
+                "--server",
+                &addr.ip().to_string(),
+                "--port",
+                &addr.port().to_string(),
+            ])
+            .args([
+                "--helo",
+                "client.example",
+                "--from",
+                "sender@example.com",
+                "--to",
+                to,
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "swaks: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    let cert = certs.path().join("cert.pem").display().to_string();
+    let key = certs.path().join("key.pem").display().to_string();
+    let run_step = |step: &str, act: &dyn Fn(), last: &str| {
+        let mark = daemon.log_mark();
+        act();
+        daemon.wait_for_log_since(mark, last, WAIT);
+        let got: Vec<String> = daemon.log_lines()[mark..]
+            .iter()
+            .map(|l| mask_log(l.split_once("]: ").map_or(l.as_str(), |(_, t)| t)))
+            .collect();
+        let (_, want) = steps.iter().find(|(s, _)| s == step).unwrap();
+        let want: Vec<String> = want.iter().map(|l| mask_log(l)).collect();
+        assert_same(
+            &format!("log lines of step {step}"),
+            &expected(&want, &differences),
+            &got,
+        );
+    };
+    run_step(
+        "A",
+        &|| swaks("rcpt@example.net", &[]),
+        "to=<rcpt@example.net>",
+    );
+    run_step("B", &|| swaks("u@down.test", &[]), "to=<u@down.test>");
+    run_step(
+        "D1",
+        &|| swaks("rcpt@example.net", &["--tls"]),
+        "to=<rcpt@example.net>",
+    );
+    run_step(
+        "D2",
+        &|| {
+            swaks(
+                "rcpt@example.net",
+                &["--tls", "--tls-cert", &cert, "--tls-key", &key],
+            )
+        },
+        "to=<rcpt@example.net>",
+    );
+    run_step(
+        "E",
+        &|| {
+            let mut c = SmtpConversation::connect(addr);
+            c.read_reply();
+            c.cmd("EHLO client.example", "250");
+            c.cmd("VRFY rcpt@example.net", "252");
+            c.cmd("EXPN rcpt@example.net", "502");
+            c.cmd("QUIT", "221");
+        },
+        "EXPN rcpt@example.net [rejected]",
+    );
+}
