@@ -4,10 +4,10 @@
 //! Postern, masks what must differ (queue IDs, dates, pids, the version,
 //! the queue directory), and compares with the sample. Every difference
 //! that remains is listed here, each with its reason, in the
-//! `DIFFERENCES` tables; the README's "Differences from sendmail" section
-//! summarises them. A difference not in a table fails the test, with
-//! both texts shown: either fix Postern, or add it to the table and the
-//! README with the reason.
+//! `DIFFERENCES` tables; the README's section "Compared with sendmail
+//! 8.17, line by line" gives every reason. A difference not in a table
+//! fails the test, with both texts shown: either fix Postern, or add it
+//! to a table and the README with the reason.
 
 mod common;
 #[path = "sendmail_samples/mailq.rs"]
