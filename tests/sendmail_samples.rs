@@ -62,6 +62,11 @@ fn mask(line: &str) -> String {
         // Queue IDs.
         (r"\b[0-9A-Za-z]{14}\b( Message accepted)", "<QID>$1"),
     ];
+    apply_masks(line, rules)
+}
+
+/// `line` with each `(pattern, replacement)` applied in turn.
+fn apply_masks(line: &str, rules: &[(&str, &str)]) -> String {
     let mut line = line.to_string();
     for (pattern, with) in rules {
         line = Regex::new(pattern)
@@ -70,6 +75,52 @@ fn mask(line: &str) -> String {
             .into_owned();
     }
     line
+}
+
+/// `sendmail <args>` as the test's user, against `config`, fed `input`.
+fn sendmail(config: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(postern_testkit::binary("postern"))
+        .arg0_as("sendmail")
+        .args(args)
+        .env("POSTERN_CONFIG", config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The output of the `nth` (from 0) command of a sample file whose
+/// heading line is `heading`, up to its `### exit code: N`, and N.
+fn command_output(file: &str, heading: &str, nth: usize) -> (Vec<String>, i32) {
+    let text = sample(file);
+    let mut lines = text.lines();
+    let mut seen = 0;
+    while let Some(line) = lines.next() {
+        if line != heading {
+            continue;
+        }
+        if seen < nth {
+            seen += 1;
+            continue;
+        }
+        let mut out = Vec::new();
+        for line in lines.by_ref() {
+            if let Some(code) = line.strip_prefix("### exit code: ") {
+                return (out, code.parse().unwrap());
+            }
+            out.push(line.to_string());
+        }
+    }
+    panic!("no {heading:?} (#{nth}) in {file}");
 }
 
 /// The sample's lines with the listed differences made.

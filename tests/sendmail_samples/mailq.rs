@@ -5,27 +5,8 @@ use super::*;
 /// The output of the `nth` (from 0) command of mailq.txt whose `### as
 /// <who>: ` line ends with `command`, and its exit code.
 fn mailq_run(who: &str, command: &str, nth: usize) -> (Vec<String>, i32) {
-    let text = sample("mailq.txt");
     let heading = format!("### as {who}: $PREFIX/usr/libexec/sendmail/{command}");
-    let mut lines = text.lines();
-    let mut seen = 0;
-    while let Some(line) = lines.next() {
-        if line != heading {
-            continue;
-        }
-        if seen < nth {
-            seen += 1;
-            continue;
-        }
-        let mut out = Vec::new();
-        for line in lines.by_ref() {
-            if let Some(code) = line.strip_prefix("### exit code: ") {
-                return (out, code.parse().unwrap());
-            }
-            out.push(line.to_string());
-        }
-    }
-    panic!("no {heading:?} (#{nth}) in mailq.txt");
+    command_output("mailq.txt", &heading, nth)
 }
 
 /// Queue listings made alike: the queue directory, IDs, sizes,

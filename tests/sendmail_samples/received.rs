@@ -37,14 +37,7 @@ fn mask_received(line: &str) -> String {
             "<DATE>",
         ),
     ];
-    let mut line = line.to_string();
-    for (pattern, with) in rules {
-        line = Regex::new(pattern)
-            .unwrap()
-            .replace_all(&line, *with)
-            .into_owned();
-    }
-    line
+    apply_masks(line, rules)
 }
 
 /// The first Received: header of a message, as lines.
@@ -162,22 +155,9 @@ fn received_headers_match_sendmails() {
     // 8: sendmail -bs as root.
     let bs = "EHLO client.example\r\nMAIL FROM:<sender@example.com>\r\nRCPT TO:<rcpt@example.net>\r\nDATA\r\nSubject: bs\r\n\r\nx\r\n.\r\nQUIT\r\n";
     let submit = |args: &[&str], input: &str| {
-        let mut child = Command::new(postern_testkit::binary("postern"))
-            .arg0_as("sendmail")
-            .args(args)
-            .env("POSTERN_CONFIG", daemon.config_path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        assert!(child.wait_with_output().unwrap().status.success());
+        assert!(sendmail(&daemon.config_path(), args, input)
+            .status
+            .success());
     };
     submit(&["-bs"], bs);
     check("8");

@@ -196,22 +196,7 @@ fn replay_bs(config: &std::path::Path, session: &[String]) -> Vec<String> {
         .filter_map(|l| l.strip_prefix("C: ").or((l == "C:").then_some("")))
         .map(|l| format!("{l}\r\n"))
         .collect();
-    let mut child = Command::new(postern_testkit::binary("postern"))
-        .arg0_as("sendmail")
-        .arg("-bs")
-        .env("POSTERN_CONFIG", config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = sendmail(config, &["-bs"], &input);
     // Interleave: the replies in order, each after the client line the
     // sample puts before it.
     let replies: Vec<String> = String::from_utf8_lossy(&out.stdout)

@@ -31,14 +31,7 @@ fn mask_log(line: &str) -> String {
         (r"msgid=<[^>]*>", "msgid=<ID>"),
         (r"delay=\d\d:\d\d:\d\d", "delay=<T>"),
     ];
-    let mut line = line.to_string();
-    for (pattern, with) in rules {
-        line = Regex::new(pattern)
-            .unwrap()
-            .replace_all(&line, *with)
-            .into_owned();
-    }
-    line
+    apply_masks(line, rules)
 }
 
 pub(super) const SYSLOG_DIFFERENCES: &[Difference] = &[

@@ -5,18 +5,9 @@ use super::*;
 /// The output of sendmail-v.txt's run whose command line ends with
 /// `args`, and its exit code.
 fn verbose_run(args: &str) -> (Vec<String>, i32) {
-    let text = sample("sendmail-v.txt");
     let heading =
         format!("### $PREFIX/usr/libexec/sendmail/sendmail -C $INSTDIR/sendmail.cf {args}");
-    let mut lines = text.lines().skip_while(|l| *l != heading).skip(1);
-    let mut out = Vec::new();
-    for line in lines.by_ref() {
-        if let Some(code) = line.strip_prefix("### exit code: ") {
-            return (out, code.parse().unwrap());
-        }
-        out.push(line.to_string());
-    }
-    panic!("no {heading:?} in sendmail-v.txt");
+    command_output("sendmail-v.txt", &heading, 0)
 }
 
 /// The sink's port in `Connecting to … port N`, which is the test's.
@@ -90,23 +81,7 @@ fn sendmail_v_matches_sendmails() {
         .start();
     let message = "From: Sender <sender@example.com>\nTo: Recipient <rcpt@example.net>\nSubject: sendmail -v test\nMessage-ID: <sendmail-v-test-1@client.example>\n\nHello from sendmail -v.\n";
     let run = |args: &[&str]| {
-        let mut child = Command::new(postern_testkit::binary("postern"))
-            .arg0_as("sendmail")
-            .args(args)
-            .env("POSTERN_CONFIG", daemon.config_path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(message.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = sendmail(&daemon.config_path(), args, message);
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stderr));
         let lines: Vec<String> = text.lines().map(mask_port).collect();
