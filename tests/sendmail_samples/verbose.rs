@@ -20,6 +20,21 @@ fn mask_port(line: &str) -> String {
 
 pub(super) const VERBOSE_DIFFERENCES: &[Difference] = &[
     Difference {
+        sendmail: "Recipient <rcpt@example.net>... Connecting to [127.0.0.1] port <PORT> via relay...",
+        postern: &["rcpt@example.net... Connecting to [127.0.0.1] port <PORT> via relay..."],
+        why: "with -t, sendmail -v names a recipient as the To: header writes it (`Recipient <rcpt@example.net>`); Postern by its address",
+    },
+    Difference {
+        sendmail: "Recipient <rcpt@example.net>... Sent (Ok)",
+        postern: &["rcpt@example.net... Sent (Ok)"],
+        why: "with -t, sendmail -v names a recipient as the To: header writes it (`Recipient <rcpt@example.net>`); Postern by its address",
+    },
+    Difference {
+        sendmail: ">>> MAIL From:<root@mx.example> AUTH=root@mx.example",
+        postern: &[">>> MAIL From:<root@mx.example>"],
+        why: "MAIL carries no AUTH= parameter: sendmail adds it for a trusted submission when the next hop offers AUTH; Postern's client does not authenticate yet (issue 12)",
+    },
+    Difference {
         sendmail: ">>> MAIL From:<sender@example.com> AUTH=sender@example.com",
         postern: &[">>> MAIL From:<sender@example.com>"],
         why: "MAIL carries no AUTH= parameter: sendmail adds it for a trusted submission when the next hop offers AUTH; Postern's client does not authenticate yet (issue 12)",
@@ -97,6 +112,7 @@ fn sendmail_v_matches_sendmails() {
             "-v -f sender@example.com u@down.test",
             &["-v", "-f", "sender@example.com", "u@down.test"][..],
         ),
+        ("-v -t", &["-v", "-t"][..]),
     ] {
         let (want, want_code) = verbose_run(sample_args);
         let want: Vec<String> = want.iter().map(|l| mask_port(l)).collect();
