@@ -185,6 +185,7 @@ fn every_difference_is_in_the_readme() {
         received::RECEIVED_DIFFERENCES,
         verbose::VERBOSE_DIFFERENCES,
         syslog::SYSLOG_DIFFERENCES,
+        syslog::SYSLOG_14_DIFFERENCES,
     ];
     for d in tables.iter().flat_map(|t| t.iter()) {
         assert!(

@@ -30,6 +30,8 @@ fn mask_log(line: &str) -> String {
         (r"pri=\d+", "pri=<N>"),
         (r"msgid=<[^>]*>", "msgid=<ID>"),
         (r"delay=\d\d:\d\d:\d\d", "delay=<T>"),
+        // The closed port, which is the test's.
+        (r"\]\.\d+ \(2\)\) failed", "].<PORT> (2)) failed"),
     ];
     apply_masks(line, rules)
 }
@@ -165,4 +167,93 @@ fn log_lines_at_loglevel_9_match_sendmails() {
         },
         "EXPN rcpt@example.net [rejected]",
     );
+}
+
+pub(super) const SYSLOG_14_DIFFERENCES: &[Difference] = &[
+    Difference {
+        sendmail: "NOQUEUE: connect from localhost [127.0.0.1]",
+        postern: &["connect from localhost [127.0.0.1] (connection <N>)"],
+        why: "connect from carries Postern's connection number, which the front-channel lines name too, and no NOQUEUE",
+    },
+    Difference {
+        sendmail: "AUTH: available mech=*",
+        postern: &[],
+        why: "no AUTH lines until AUTH is configured (issue 12)",
+    },
+    Difference {
+        sendmail: "AUTH=client, relay=*",
+        postern: &[],
+        why: "no AUTH lines until AUTH is configured (issue 12)",
+    },
+    Difference {
+        sendmail: "<QID>: Milter: no active filter",
+        postern: &[],
+        why: "no milter lines until milters are supported",
+    },
+    Difference {
+        sendmail: "<QID>: SMTP outgoing connect on localhost",
+        postern: &[],
+        why: "the outgoing connection is named in the to= line (relay=) and, when it fails, by makeconnection; there is no line for a connection that works",
+    },
+];
+
+/// syslog-loglevel14.txt, steps A and B: what LogLevel 14 adds.
+#[test]
+fn log_lines_at_loglevel_14_match_sendmails() {
+    let sink = SinkBehavior::new().data_reply("250 2.0.0 Ok").start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    ensure_test_users();
+    let daemon = DaemonBuilder::new(postern_testkit::binary("posternd"))
+        .table("local-host-names", "mx.example\n")
+        .table(
+            "mailertable",
+            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
+        )
+        .config_line("Dj mx.example")
+        .config_line("O LogLevel=14")
+        .config_line("define(`confPRIVACY_FLAGS', `authwarnings,noexpn,novrfy')")
+        .config_line(&format!(
+            "define(`SMART_HOST', `relay:[127.0.0.1]:{}')",
+            sink.addr().port()
+        ))
+        .start();
+    let addr = daemon.smtp_addr();
+    let steps = syslog_steps("syslog-loglevel14.txt");
+    let differences: Vec<&Difference> = SYSLOG_14_DIFFERENCES.iter().collect();
+    let connection = Regex::new(r"\(connection \d+\)").unwrap();
+    for (step, to) in [("A", "rcpt@example.net"), ("B", "u@down.test")] {
+        let mark = daemon.log_mark();
+        let reply = postern_testkit::smtp_send(
+            addr,
+            "sender@example.com",
+            &[to],
+            b"Subject: fourteen\r\nMessage-ID: <14@client.example>\r\n\r\nx\r\n",
+        )
+        .unwrap();
+        assert!(reply.starts_with("250 "), "{reply}");
+        let last = if step == "A" {
+            ": done; delay="
+        } else {
+            "to=<u@down.test>"
+        };
+        daemon.wait_for_log_since(mark, last, WAIT);
+        let got: Vec<String> = daemon.log_lines()[mark..]
+            .iter()
+            .map(|l| l.split_once("]: ").map_or(l.as_str(), |(_, t)| t))
+            .map(|l| {
+                connection
+                    .replace(&mask_log(l), "(connection <N>)")
+                    .into_owned()
+            })
+            .collect();
+        let (_, want) = steps.iter().find(|(s, _)| s == step).unwrap();
+        let want: Vec<String> = want.iter().map(|l| mask_log(l)).collect();
+        assert_same(
+            &format!("log lines of step {step} at LogLevel 14"),
+            &expected(&want, &differences),
+            &got,
+        );
+    }
 }

@@ -304,6 +304,15 @@ impl QueueRunner {
             if let Err(e) = self.spool.remove(&id) {
                 log::err(&format!("{id}: cannot remove delivered message: {e}"));
             }
+            // sendmail's end-of-job line (LogLevel 14 in its samples).
+            log::info(
+                log::Level::Diagnostic,
+                &format!(
+                    "{id}: done; delay={}, ntries={}",
+                    logline::interval(now.saturating_sub(control.created)),
+                    control.attempts
+                ),
+            );
             return;
         }
         let lifetime = self.settings.config.timeouts.queuereturn.as_secs();
