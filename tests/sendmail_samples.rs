@@ -77,6 +77,60 @@ fn apply_masks(line: &str, rules: &[(&str, &str)]) -> String {
     line
 }
 
+/// The sample's host, `mx.example`, at `log_level`, with PrivacyOptions
+/// `privacy`: `down.test` routed to a port where nothing listens, and,
+/// when given, `sink` as the smart host and `certs` for STARTTLS.
+fn mx_example(
+    privacy: &str,
+    log_level: u32,
+    sink: Option<&Sink>,
+    certs: Option<&std::path::Path>,
+) -> postern_testkit::Daemon {
+    ensure_test_users();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut builder = DaemonBuilder::new(postern_testkit::binary("posternd"))
+        .table("local-host-names", "mx.example\n")
+        .table(
+            "mailertable",
+            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
+        )
+        .config_line("Dj mx.example")
+        .config_line(&format!("O LogLevel={log_level}"))
+        .config_line(&format!("define(`confPRIVACY_FLAGS', `{privacy}')"));
+    if let Some(sink) = sink {
+        builder = builder.config_line(&format!(
+            "define(`SMART_HOST', `relay:[127.0.0.1]:{}')",
+            sink.addr().port()
+        ));
+    }
+    if let Some(certs) = certs {
+        builder = builder
+            .config_line(&format!("O ServerCertFile={}/cert.pem", certs.display()))
+            .config_line(&format!("O ServerKeyFile={}/key.pem", certs.display()))
+            .config_line(&format!("O CACertFile={}/cacert.pem", certs.display()));
+    }
+    builder.start()
+}
+
+/// swaks from `sender@example.com` to `to` at `addr`, with `extra`
+/// arguments; it must succeed.
+fn swaks(addr: std::net::SocketAddr, to: &str, extra: &[&str]) {
+    let out = Command::new("swaks")
+        .args(["--server", &addr.ip().to_string()])
+        .args(["--port", &addr.port().to_string()])
+        .args(["--from", "sender@example.com", "--to", to])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "swaks: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// `sendmail <args>` as the test's user, against `config`, fed `input`.
 fn sendmail(config: &std::path::Path, args: &[&str], input: &str) -> std::process::Output {
     let mut child = Command::new(postern_testkit::binary("postern"))

@@ -37,20 +37,7 @@ fn the_queue_listing_matches_sendmails() {
         eprintln!("skipped: the scenario runs mailq as root and as nobody (CI runs as root)");
         return;
     }
-    ensure_test_users();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let mut daemon = DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .table("local-host-names", "mx.example\n")
-        .table(
-            "mailertable",
-            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
-        )
-        .config_line("Dj mx.example")
-        .config_line("O LogLevel=9")
-        .config_line("define(`confPRIVACY_FLAGS', `authwarnings')")
-        .start();
+    let mut daemon = mx_example("authwarnings", 9, None, None);
     let qdir = daemon.spool_dir().display().to_string();
     // The tool under sendmail's names, where nobody can run it too.
     let links = tempfile::tempdir().unwrap();

@@ -92,24 +92,7 @@ fn received_headers_match_sendmails() {
             &got,
         );
     };
-    let swaks = |extra: &[&str]| {
-        let out = Command::new("swaks")
-            .args([
-                "--server",
-                &addr.ip().to_string(),
-                "--port",
-                &addr.port().to_string(),
-            ])
-            .args(["--from", "sender@example.com", "--to", "rcpt@example.net"])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "swaks: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    };
+    let swaks = |extra: &[&str]| swaks(addr, "rcpt@example.net", extra);
     // 1-5: swaks, plain, over TLS without and with a client certificate,
     // with HELO, with an odd HELO name.
     swaks(&["--helo", "client.example"]);

@@ -173,20 +173,7 @@ pub(super) fn transcript_daemon(
     sink: &Sink,
     certs: &std::path::Path,
 ) -> postern_testkit::Daemon {
-    ensure_test_users();
-    DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .table("local-host-names", "mx.example\n")
-        .config_line("Dj mx.example")
-        .config_line("O LogLevel=9")
-        .config_line(&format!("define(`confPRIVACY_FLAGS', `{privacy}')"))
-        .config_line(&format!(
-            "define(`SMART_HOST', `relay:[127.0.0.1]:{}')",
-            sink.addr().port()
-        ))
-        .config_line(&format!("O ServerCertFile={}/cert.pem", certs.display()))
-        .config_line(&format!("O ServerKeyFile={}/key.pem", certs.display()))
-        .config_line(&format!("O CACertFile={}/cacert.pem", certs.display()))
-        .start()
+    mx_example(privacy, 9, Some(sink), Some(certs))
 }
 
 /// `sendmail -bs` as root, fed the sample's client lines.

@@ -58,63 +58,19 @@ fn log_lines_at_loglevel_9_match_sendmails() {
     let certs = make_certs();
     // Answers as smtp-sink did.
     let sink = SinkBehavior::new().data_reply("250 2.0.0 Ok").start();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_port = closed.local_addr().unwrap().port();
-    drop(closed);
-    ensure_test_users();
-    let daemon = DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .table("local-host-names", "mx.example\n")
-        .table(
-            "mailertable",
-            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
-        )
-        .config_line("Dj mx.example")
-        .config_line("O LogLevel=9")
-        .config_line("define(`confPRIVACY_FLAGS', `authwarnings,noexpn,novrfy')")
-        .config_line(&format!(
-            "define(`SMART_HOST', `relay:[127.0.0.1]:{}')",
-            sink.addr().port()
-        ))
-        .config_line(&format!(
-            "O ServerCertFile={}/cert.pem",
-            certs.path().display()
-        ))
-        .config_line(&format!(
-            "O ServerKeyFile={}/key.pem",
-            certs.path().display()
-        ))
-        .config_line(&format!(
-            "O CACertFile={}/cacert.pem",
-            certs.path().display()
-        ))
-        .start();
+    let daemon = mx_example(
+        "authwarnings,noexpn,novrfy",
+        9,
+        Some(&sink),
+        Some(certs.path()),
+    );
     let addr = daemon.smtp_addr();
     let steps = syslog_steps("syslog-loglevel9.txt");
     let differences: Vec<&Difference> = SYSLOG_DIFFERENCES.iter().collect();
     let swaks = |to: &str, extra: &[&str]| {
-        let out = Command::new("swaks")
-            .args([
-                "--server",
-                &addr.ip().to_string(),
-                "--port",
-                &addr.port().to_string(),
-            ])
-            .args([
-                "--helo",
-                "client.example",
-                "--from",
-                "sender@example.com",
-                "--to",
-                to,
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "swaks: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let mut args = vec!["--helo", "client.example"];
+        args.extend_from_slice(extra);
+        swaks(addr, to, &args)
     };
     let cert = certs.path().join("cert.pem").display().to_string();
     let key = certs.path().join("key.pem").display().to_string();
@@ -201,24 +157,7 @@ pub(super) const SYSLOG_14_DIFFERENCES: &[Difference] = &[
 #[test]
 fn log_lines_at_loglevel_14_match_sendmails() {
     let sink = SinkBehavior::new().data_reply("250 2.0.0 Ok").start();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_port = closed.local_addr().unwrap().port();
-    drop(closed);
-    ensure_test_users();
-    let daemon = DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .table("local-host-names", "mx.example\n")
-        .table(
-            "mailertable",
-            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
-        )
-        .config_line("Dj mx.example")
-        .config_line("O LogLevel=14")
-        .config_line("define(`confPRIVACY_FLAGS', `authwarnings,noexpn,novrfy')")
-        .config_line(&format!(
-            "define(`SMART_HOST', `relay:[127.0.0.1]:{}')",
-            sink.addr().port()
-        ))
-        .start();
+    let daemon = mx_example("authwarnings,noexpn,novrfy", 14, Some(&sink), None);
     let addr = daemon.smtp_addr();
     let steps = syslog_steps("syslog-loglevel14.txt");
     let differences: Vec<&Difference> = SYSLOG_14_DIFFERENCES.iter().collect();

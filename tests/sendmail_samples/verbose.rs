@@ -62,7 +62,6 @@ fn sendmail_v_matches_sendmails() {
         eprintln!("skipped: the sample's submissions are root's (CI runs as root)");
         return;
     }
-    ensure_test_users();
     let sink = SinkBehavior::new()
         .extensions(&[
             "PIPELINING",
@@ -77,23 +76,7 @@ fn sendmail_v_matches_sendmails() {
         .data_reply("250 2.0.0 Ok")
         .quit_reply("221 Bye")
         .start();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed_port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let daemon = DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .table("local-host-names", "mx.example\n")
-        .table(
-            "mailertable",
-            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
-        )
-        .config_line("Dj mx.example")
-        .config_line("O LogLevel=9")
-        .config_line("define(`confPRIVACY_FLAGS', `authwarnings')")
-        .config_line(&format!(
-            "define(`SMART_HOST', `relay:[127.0.0.1]:{}')",
-            sink.addr().port()
-        ))
-        .start();
+    let daemon = mx_example("authwarnings", 9, Some(&sink), None);
     let message = "From: Sender <sender@example.com>\nTo: Recipient <rcpt@example.net>\nSubject: sendmail -v test\nMessage-ID: <sendmail-v-test-1@client.example>\n\nHello from sendmail -v.\n";
     let run = |args: &[&str]| {
         let out = sendmail(&daemon.config_path(), args, message);
