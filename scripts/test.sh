@@ -16,8 +16,9 @@ cd "$(dirname "$0")/.."
 # (tests/package.rs): dpkg-dev gives dpkg-shlibdeps (the package's
 # Depends) and strip, lintian checks the package, adduser is what its
 # postinst makes the users with (the package depends on it, so dpkg -i in
-# the test's throwaway root needs it installed).
-packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser)
+# the test's throwaway root needs it installed). nsd is the DNS server the
+# MX tests start on a loopback port with their own zones (tests/mx.rs).
+packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,6 +31,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    # nsd's package starts a system-wide server on port 53; the tests
+    # start their own, and a test machine needs no DNS server of its own.
+    if [[ " ${missing[*]} " == *" nsd "* ]] && [ -d /run/systemd/system ]; then
+        systemctl disable --now nsd.service >/dev/null 2>&1 || true
+    fi
 fi
 
 # logwatch's sendmail service reads our syslog lines in a test. Its package

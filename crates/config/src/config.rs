@@ -75,6 +75,11 @@ pub struct Config {
     pub smtp_greeting: String,
     /// The `Timeout.*` options.
     pub timeouts: Timeouts,
+    /// `NameServers` (Postern's own): the DNS servers asked for MX and
+    /// address records; empty means those of `/etc/resolv.conf`.
+    pub name_servers: Vec<std::net::SocketAddr>,
+    /// The ports of the SMTP mailers (`SMTP_MAILER_ARGS` and its siblings).
+    pub mailer_ports: crate::MailerPorts,
     /// The `FEATURE`s turned on, with their argument as written. Map
     /// specifications are not interpreted: side tables are plain text.
     pub features: BTreeMap<Feature, Option<String>>,
@@ -202,6 +207,8 @@ impl Config {
             trusted_user: None,
             smtp_greeting: String::new(),
             timeouts: Timeouts::default(),
+            name_servers: Vec::new(),
+            mailer_ports: crate::MailerPorts::default(),
             features: BTreeMap::new(),
         }
     }

@@ -8,6 +8,7 @@
 
 use crate::daemon_port::{DaemonPort, DEFAULT_LISTENERS};
 use crate::duration::{format_duration, parse_duration, Unit};
+use crate::outbound::{parse_mailer_args, parse_name_servers, ShowArgs};
 use crate::relay::Relay;
 use crate::table::{CfName, M4Name, Opt};
 use crate::values::{abs_path, add_privacy, check_domain, number, text, TlsSrvOptions};
@@ -71,6 +72,23 @@ macro_rules! timeout {
                 Ok(())
             },
             show: |c| vec![format_duration(c.timeouts.$field)],
+        }
+    };
+}
+
+/// One SMTP mailer's arguments (`` define(`ESMTP_MAILER_ARGS', `TCP $h 2525') ``),
+/// read for the port; `O MailerArgs.esmtp=…` in .cf syntax.
+macro_rules! mailer_args {
+    ($cf:literal, $m4:literal, $field:ident) => {
+        Opt {
+            cf: CfName::Option(&[$cf]),
+            m4: M4Name::Define(&[$m4]),
+            default: &["TCP $h"],
+            set: |c, n, v| {
+                c.mailer_ports.$field = at(n, parse_mailer_args(v))?;
+                Ok(())
+            },
+            show: |c| vec![ShowArgs(c.mailer_ports.$field).to_string()],
         }
     };
 }
@@ -281,6 +299,24 @@ pub(crate) static OPTIONS: &[Opt] = &[
         },
         show: |c| show_opt(c.trusted_user.as_ref()),
     },
+    Opt {
+        cf: CfName::Option(&["NameServers"]),
+        m4: M4Name::Define(&["confNAME_SERVERS"]),
+        default: &[],
+        set: |c, n, v| {
+            c.name_servers = at(n, parse_name_servers(v))?;
+            Ok(())
+        },
+        show: |c| {
+            let all: Vec<String> = c.name_servers.iter().map(|a| a.to_string()).collect();
+            vec![all.join(",")]
+        },
+    },
+    mailer_args!("MailerArgs.smtp", "SMTP_MAILER_ARGS", smtp),
+    mailer_args!("MailerArgs.esmtp", "ESMTP_MAILER_ARGS", esmtp),
+    mailer_args!("MailerArgs.smtp8", "SMTP8_MAILER_ARGS", smtp8),
+    mailer_args!("MailerArgs.dsmtp", "DSMTP_MAILER_ARGS", dsmtp),
+    mailer_args!("MailerArgs.relay", "RELAY_MAILER_ARGS", relay),
     Opt {
         cf: CfName::Option(&["SmtpGreetingMessage"]),
         m4: M4Name::Define(&["confSMTP_LOGIN_MSG"]),

@@ -26,6 +26,7 @@
 mod certs;
 mod client;
 mod daemon;
+mod dns;
 mod maildir;
 mod netns;
 mod paths;
@@ -38,6 +39,7 @@ mod wait;
 pub use certs::make_certs;
 pub use client::{smtp_send, SmtpConversation, IO_TIMEOUT};
 pub use daemon::{Daemon, DaemonBuilder, Instance, Listener};
+pub use dns::Nsd;
 pub use maildir::{maildir_messages, wait_for_maildir};
 pub use netns::NetNs;
 pub use nix::sys::signal::Signal;

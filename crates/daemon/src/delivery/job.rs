@@ -2,8 +2,11 @@
 //! `Done` report.
 //!
 //! Owns: routing every recipient of a job, delivering the local and
-//! `error:` ones at once, grouping the remote ones into SMTP sessions (one
-//! per address, port and mailer: [`SessionPlan`]), building each session's
+//! `error:` ones at once, grouping the remote ones by target ([`Pending`]:
+//! one host, port and mailer), turning a target with its servers into an
+//! SMTP session ([`SessionPlan`], the next servers kept as its fallback;
+//! a session per target, so one message to one destination is one
+//! transaction), building each session's
 //! envelope (DSN parameters included), and collecting one
 //! [`RecipientReport`] per recipient until the job is complete. Does not
 //! own: the event loop (`mod.rs`) or the sockets (`outbound.rs`).
@@ -27,6 +30,7 @@ use postern_ipc::{DeliveryJob, DeliveryReport, RecipientReport, RecipientStatus}
 use postern_smtp::client::{ClientConfig, ClientSession, Envelope, StartTlsPolicy};
 use postern_tls::ClientTls;
 
+use super::destination::{Candidate, NoServer};
 use super::envelope::envelope;
 use super::maildir;
 use super::message::Message;
@@ -83,6 +87,18 @@ pub struct SessionPlan {
     /// The recipients' addresses, in envelope order, as `sendmail -v`'s
     /// lines name them.
     pub addresses: Vec<String>,
+    /// The servers to try next when this one cannot be reached or does
+    /// not greet (the next address, the next MX), in order.
+    pub fallback: Vec<Candidate>,
+}
+
+/// Remote recipients of a job with one target, waiting for its servers.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    /// Where they go.
+    pub target: Target,
+    /// The job's recipient indices.
+    pub indices: Vec<usize>,
 }
 
 impl SessionPlan {
@@ -109,6 +125,7 @@ impl SessionPlan {
             addresses: self.addresses.clone(),
             clear_retry: None,
             tls_requirement: None,
+            fallback: self.fallback.clone(),
         })
     }
 }
@@ -179,10 +196,9 @@ impl Job {
     }
 
     /// Routes every recipient: local and failed ones are settled now, the
-    /// remote ones come back as sessions to run.
-    pub fn start(&mut self, job_key: u64, settings: &Settings) -> Vec<SessionPlan> {
-        // Remote recipients by target first, so each name resolves once.
-        let mut by_target: Vec<(Target, Vec<usize>)> = Vec::new();
+    /// remote ones come back grouped by target, for the loop to resolve.
+    pub fn start(&mut self, settings: &Settings) -> Vec<Pending> {
+        let mut by_target: Vec<Pending> = Vec::new();
         for i in 0..self.job.recipients.len() {
             let address = self.job.recipients[i].address.clone();
             match route::route(settings, &address) {
@@ -195,89 +211,104 @@ impl Job {
                     reply,
                     mailer,
                 } => self.record(i, report(&address, status, reply, "", &mailer)),
-                Route::Remote(target) => match by_target.iter_mut().find(|(t, _)| *t == target) {
-                    Some((_, v)) => v.push(i),
-                    None => by_target.push((target, vec![i])),
+                Route::Remote(target) => match by_target.iter_mut().find(|p| p.target == target) {
+                    Some(p) => p.indices.push(i),
+                    None => by_target.push(Pending {
+                        target,
+                        indices: vec![i],
+                    }),
                 },
             }
         }
-        // Then by (address, port, mailer): two names for one server share a session.
-        let mut groups: Vec<Group> = Vec::new();
-        for (target, indices) in by_target {
-            match route::resolve(&target) {
-                Ok((addr, relay)) => {
-                    // One session per server, mailer and TLS policy: names
-                    // with different TLS_Srv: entries (or a +CN check for
-                    // each name) never share a connection.
-                    let host = target.host.tls_name();
-                    let tls = tls_policy::for_server(settings, &target.host, addr.ip());
-                    match groups
-                        .iter_mut()
-                        .find(|g| g.takes(addr, &target.mailer, &tls, &host))
-                    {
-                        Some(g) => g.indices.extend(indices),
-                        None => groups.push(Group {
-                            addr,
-                            relay,
-                            host,
-                            tls,
-                            mailer: target.mailer,
-                            indices,
-                        }),
-                    }
+        by_target
+    }
+
+    /// The session for `pending` once its servers are known: the first of
+    /// `servers` now, the others kept for when it cannot be reached. With
+    /// no server, every recipient of `pending` gets `NoServer`'s reply.
+    pub fn plan(
+        &mut self,
+        job_key: u64,
+        settings: &Settings,
+        pending: Pending,
+        servers: Result<Vec<Candidate>, NoServer>,
+    ) -> Option<SessionPlan> {
+        let Pending {
+            target,
+            mut indices,
+        } = pending;
+        indices.sort_unstable();
+        let servers = servers.and_then(|s| {
+            (!s.is_empty()).then_some(s).ok_or(NoServer {
+                status: RecipientStatus::TempFail,
+                reply: "451 4.4.3 No address to connect to".into(),
+            })
+        });
+        match servers {
+            Ok(mut servers) => {
+                let first = servers.remove(0);
+                self.plan_server(job_key, settings, indices, target.mailer, first, servers)
+            }
+            Err(no) => {
+                log::info(
+                    log::Level::Failure,
+                    &format!("{}: {}", self.job.queue_id, no.reply),
+                );
+                for i in indices {
+                    let a = self.job.recipients[i].address.clone();
+                    let r = report(&a, no.status, no.reply.clone(), "", &target.mailer);
+                    self.record(i, r);
                 }
-                Err(why) => {
-                    // getaddrinfo cannot tell "no such domain" from "DNS down".
-                    log::info(
-                        log::Level::Failure,
-                        &format!("{}: {why}", self.job.queue_id),
-                    );
-                    for i in indices {
-                        let addr = self.job.recipients[i].address.clone();
-                        let reply = format!("451 4.4.3 {why}");
-                        let r = report(&addr, RecipientStatus::TempFail, reply, "", &target.mailer);
-                        self.record(i, r);
-                    }
-                }
+                None
             }
         }
-        let mut plans = Vec::new();
-        for mut g in groups {
-            g.indices.sort_unstable();
-            let addresses = g
-                .indices
-                .iter()
-                .map(|&i| self.job.recipients[i].address.clone())
-                .collect();
-            match self.session(settings, &g.indices, &g.tls) {
-                Ok((session, config, envelope)) => plans.push(SessionPlan {
-                    job_key,
-                    queue_id: self.job.queue_id.clone(),
-                    addr: g.addr,
-                    relay: g.relay,
-                    mailer: g.mailer,
-                    indices: g.indices,
-                    session,
-                    data: Rc::clone(&self.data),
-                    tls: settings.tls.client.clone(),
-                    host: g.host,
-                    clear_retry: (settings.tls.client.is_some()
-                        && settings.config.tls_fallback_to_clear
-                        && g.tls.requirement.is_none())
-                    .then_some((config, envelope)),
-                    tls_requirement: g.tls.requirement,
-                    verbose: self.job.verbose,
-                    addresses,
-                }),
-                Err((status, reply)) => {
-                    for i in g.indices {
-                        let a = self.job.recipients[i].address.clone();
-                        self.record(i, report(&a, status, reply.clone(), &g.relay, &g.mailer));
-                    }
+    }
+
+    /// The session for `indices` with `server`; `fallback` are the
+    /// servers to try next, in order.
+    pub fn plan_server(
+        &mut self,
+        job_key: u64,
+        settings: &Settings,
+        indices: Vec<usize>,
+        mailer: String,
+        server: Candidate,
+        fallback: Vec<Candidate>,
+    ) -> Option<SessionPlan> {
+        let tls = tls_policy::for_server(settings, &server.host, server.addr.ip());
+        let addresses = indices
+            .iter()
+            .map(|&i| self.job.recipients[i].address.clone())
+            .collect();
+        match self.session(settings, &indices, &tls) {
+            Ok((session, config, envelope)) => Some(SessionPlan {
+                job_key,
+                queue_id: self.job.queue_id.clone(),
+                addr: server.addr,
+                relay: server.relay,
+                mailer,
+                indices,
+                session,
+                data: Rc::clone(&self.data),
+                tls: settings.tls.client.clone(),
+                host: server.host.tls_name(),
+                clear_retry: (settings.tls.client.is_some()
+                    && settings.config.tls_fallback_to_clear
+                    && tls.requirement.is_none())
+                .then_some((config, envelope)),
+                tls_requirement: tls.requirement,
+                verbose: self.job.verbose,
+                addresses,
+                fallback,
+            }),
+            Err((status, reply)) => {
+                for i in indices {
+                    let a = self.job.recipients[i].address.clone();
+                    self.record(i, report(&a, status, reply.clone(), &server.relay, &mailer));
                 }
+                None
             }
         }
-        plans
     }
 
     fn deliver_local(&self, settings: &Settings, address: &str, user: &str) -> RecipientReport {
@@ -343,28 +374,6 @@ impl Job {
     }
 }
 
-/// Remote recipients that share one session.
-struct Group {
-    addr: SocketAddr,
-    relay: String,
-    host: String,
-    tls: TlsPolicy,
-    mailer: String,
-    indices: Vec<usize>,
-}
-
-impl Group {
-    /// May a target at `addr` join this group's session? Same server and
-    /// mailer, the same TLS policy, and where a requirement checks names,
-    /// the same name.
-    fn takes(&self, addr: SocketAddr, mailer: &str, tls: &TlsPolicy, host: &str) -> bool {
-        self.addr == addr
-            && self.mailer == mailer
-            && self.tls == *tls
-            && (tls.requirement.is_none() || self.host == host)
-    }
-}
-
 fn report(
     address: &str,
     status: RecipientStatus,
@@ -386,6 +395,7 @@ fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::route::Host;
     use crate::delivery::tests::{job, settings_with};
     use std::io::Write;
 
@@ -408,7 +418,17 @@ mod tests {
             ],
         );
         let mut job = Job::new(j, data);
-        let plans = job.start(1, &settings);
+        let pending = job.start(&settings);
+        let plans: Vec<SessionPlan> = pending
+            .into_iter()
+            .filter_map(|p| {
+                let Host::Literal(ip) = p.target.host else {
+                    panic!("a literal route");
+                };
+                let servers = Ok(crate::delivery::destination::literal(ip, p.target.port));
+                job.plan(1, &settings, p, servers)
+            })
+            .collect();
         // a.test and b.test share a session; c.test has another mailer.
         let groups: Vec<_> = plans
             .iter()
@@ -453,41 +473,11 @@ mod tests {
     }
 
     #[test]
-    fn names_with_different_tls_policies_never_share_a_session() {
-        let policy = |access: &str| TlsPolicy {
-            try_tls: true,
-            requirement: postern_config::AccessMap::parse_str(access)
-                .unwrap()
-                .tls_requirement(None, "192.0.2.1".parse().unwrap())
-                .cloned(),
-        };
-        let addr: SocketAddr = "192.0.2.1:25".parse().unwrap();
-        let g = Group {
-            addr,
-            relay: "a.example. [192.0.2.1]".into(),
-            host: "a.example.".into(),
-            tls: policy(""),
-            mailer: "esmtp".into(),
-            indices: vec![0],
-        };
-        assert!(g.takes(addr, "esmtp", &policy(""), "b.example."));
-        assert!(!g.takes(addr, "esmtp", &policy("TLS_Srv: VERIFY"), "b.example."));
-        assert!(!g.takes(addr, "relay", &policy(""), "a.example."));
-        let strict = Group {
-            tls: policy("TLS_Srv: VERIFY+CN"),
-            ..g
-        };
-        let same = policy("TLS_Srv: VERIFY+CN");
-        assert!(strict.takes(addr, "esmtp", &same, "a.example."));
-        assert!(!strict.takes(addr, "esmtp", &same, "b.example."));
-    }
-
-    #[test]
     fn local_delivery_failure_is_a_tempfail() {
         let (dir, settings) = settings_with("", "");
         std::fs::remove_dir(dir.path().join("mail")).unwrap();
         let mut job = Job::new(job(1, &["root@local.test"]), tempfile::tempfile().unwrap());
-        assert!(job.start(1, &settings).is_empty());
+        assert!(job.start(&settings).is_empty());
         let r = job.into_report().recipients.remove(0);
         assert_eq!(r.status, RecipientStatus::TempFail);
         assert!(

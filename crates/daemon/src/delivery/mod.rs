@@ -25,11 +25,13 @@
 //! too (exit 0).
 
 mod body;
+mod destination;
 mod envelope;
 mod job;
 mod maildir;
 mod message;
 mod outbound;
+mod resolver;
 mod results;
 pub mod route;
 #[cfg(test)]
@@ -40,17 +42,20 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use postern_ipc::{
     ChannelError, DeliveryChannel, DeliveryJob, DeliveryToQueue, QueueToDelivery, RecipientStatus,
     PROTOCOL_VERSION,
 };
 
-use self::job::{Job, SessionPlan};
+use self::destination::Myself;
+use self::job::{Job, Pending, SessionPlan};
 use self::outbound::Outbound;
+use self::resolver::Resolver;
 use crate::log;
 use crate::privsep::Dropped;
 use crate::settings::Settings;
@@ -59,6 +64,8 @@ use crate::settings::Settings;
 pub const MAX_CONNECTIONS: usize = 100;
 
 const CHANNEL: Token = Token(0);
+/// The resolver thread has answers.
+const RESOLVER: Token = Token(usize::MAX);
 
 /// Runs the delivery client until `Shutdown` (exit 0), the queue runner's
 /// end closing (exit 0), or a protocol violation or I/O failure (exit 1).
@@ -95,6 +102,11 @@ struct Client {
     conns: HashMap<Token, (Outbound, Option<Interest>)>,
     next_token: usize,
     waiting: VecDeque<SessionPlan>,
+    resolver: Resolver,
+    /// Lookups in flight: the job's key and the recipients waiting.
+    lookups: HashMap<u64, (u64, Pending)>,
+    next_lookup: u64,
+    myself: Myself,
 }
 
 impl Client {
@@ -104,7 +116,17 @@ impl Client {
         let fd = channel.as_raw_fd();
         poll.registry()
             .register(&mut SourceFd(&fd), CHANNEL, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), RESOLVER)?);
+        let resolver = Resolver::start(&settings.config.name_servers, move || {
+            // A failed wake-up only delays the answer to the next event.
+            let _ = waker.wake();
+        })?;
+        let myself = Myself::new(&settings);
         Ok(Client {
+            resolver,
+            lookups: HashMap::new(),
+            next_lookup: 0,
+            myself,
             settings,
             poll,
             channel,
@@ -144,6 +166,8 @@ impl Client {
                     if let Some(code) = self.on_channel() {
                         return Ok(code);
                     }
+                } else if event.token() == RESOLVER {
+                    self.on_answers();
                 } else if let Some((conn, _)) = self.conns.get_mut(&event.token()) {
                     conn.on_ready(Instant::now());
                     self.settle(event.token())?;
@@ -222,11 +246,60 @@ impl Client {
                 RecipientStatus::TempFail,
                 "451 4.3.2 Delivery client shutting down",
             );
+            self.jobs.insert(key, job);
         } else {
-            self.waiting.extend(job.start(key, &self.settings));
+            let pending = job.start(&self.settings);
+            self.jobs.insert(key, job);
+            for p in pending {
+                self.find_servers(key, p);
+            }
         }
-        self.jobs.insert(key, job);
         self.report_if_complete(key);
+    }
+
+    /// A literal's session starts now; a name is asked of the resolver.
+    fn find_servers(&mut self, key: u64, pending: Pending) {
+        match destination::question(&pending.target) {
+            None => {
+                let servers = match pending.target.host {
+                    route::Host::Literal(ip) => Ok(destination::literal(ip, pending.target.port)),
+                    _ => unreachable!("only a literal needs no question"),
+                };
+                self.plan(key, pending, servers);
+            }
+            Some(question) => {
+                self.next_lookup += 1;
+                self.resolver.ask(self.next_lookup, question);
+                self.lookups.insert(self.next_lookup, (key, pending));
+            }
+        }
+    }
+
+    /// The resolver answered: each waiting target gets its session or its
+    /// failure.
+    fn on_answers(&mut self) {
+        for (id, answer) in self.resolver.answers() {
+            let Some((key, pending)) = self.lookups.remove(&id) else {
+                continue;
+            };
+            let servers =
+                destination::candidates(&self.settings, &self.myself, &pending.target, answer);
+            self.plan(key, pending, servers);
+            self.report_if_complete(key);
+        }
+    }
+
+    fn plan(
+        &mut self,
+        key: u64,
+        pending: Pending,
+        servers: Result<Vec<destination::Candidate>, destination::NoServer>,
+    ) {
+        if let Some(job) = self.jobs.get_mut(&key) {
+            if let Some(plan) = job.plan(key, &self.settings, pending, servers) {
+                self.waiting.push_back(plan);
+            }
+        }
     }
 
     /// Opens connections for waiting sessions while under the cap.
@@ -253,6 +326,8 @@ impl Client {
             return Ok(());
         };
         let key = conn.job_key();
+        // Before the results: a fallback drops this server's.
+        let fallback = conn.take_fallback();
         let results = conn.take_results();
         let transcript = conn.take_transcript();
         if !transcript.is_empty() {
@@ -263,6 +338,7 @@ impl Client {
         if let Some(retry) = conn.take_retry() {
             self.waiting.push_front(retry);
         }
+
         let wanted = conn.interest();
         if conn.is_closed() {
             if let (Some(stream), Some(_)) = (conn.stream_mut(), *registered) {
@@ -277,6 +353,17 @@ impl Client {
                 Some(_) => {}
             }
             *registered = Some(wanted);
+        }
+        if let Some((indices, mailer, mut rest)) = fallback {
+            if let Some(job) = self.jobs.get_mut(&key) {
+                let next = rest.remove(0);
+                if let Some(plan) =
+                    job.plan_server(key, &self.settings, indices, mailer, next, rest)
+                {
+                    self.waiting.push_front(plan);
+                }
+            }
+            self.report_if_complete(key);
         }
         if let Some(results) = results {
             if let Some(job) = self.jobs.get_mut(&key) {

@@ -54,6 +54,7 @@ use postern_smtp::TlsInfo;
 use postern_tls::{Handshake, MaybeTls, TlsError};
 
 use super::body::{BodyStream, OutBuf};
+use super::destination::Candidate;
 use super::job::SessionPlan;
 use super::results::{self, describe, phase_name, Destination};
 use super::tls_policy::{self, Achieved};
@@ -105,6 +106,9 @@ pub struct Outbound {
     /// What the TLS handshake achieved, when a requirement is to be
     /// checked.
     achieved: Option<Achieved>,
+    /// MAIL went out: from here on a failure is this server's answer
+    /// about the message, not a reason to try the next server.
+    mail_sent: bool,
 }
 
 impl Outbound {
@@ -126,6 +130,7 @@ impl Outbound {
             transcript: Vec::new(),
             quit_line: None,
             achieved: None,
+            mail_sent: false,
             timeouts: timeouts.clone(),
             plan,
         };
@@ -186,7 +191,7 @@ impl Outbound {
     /// -v` only once the connection is closed, so that the dialogue
     /// reported with them has the answer to QUIT.
     pub fn take_results(&mut self) -> Option<Vec<(usize, RecipientReport)>> {
-        if self.plan.verbose && self.state != State::Closed {
+        if (self.plan.verbose || self.may_fall_back()) && self.state != State::Closed {
             return None;
         }
         self.results.take()
@@ -203,6 +208,43 @@ impl Outbound {
     /// its recipients.
     pub fn take_retry(&mut self) -> Option<SessionPlan> {
         self.retry.take()
+    }
+
+    /// The same recipients for the next server, once this one is closed
+    /// without having taken a transaction: it refused or dropped the
+    /// connection, timed out, or did not greet or hello (RFC 5321 §5.1:
+    /// the next address, then the next MX). This connection's results are
+    /// dropped; the next server's stand for them. `None` when there is no
+    /// next server or this one got as far as MAIL.
+    pub fn take_fallback(&mut self) -> Option<(Vec<usize>, String, Vec<Candidate>)> {
+        if self.state != State::Closed || !self.may_fall_back() || self.results.is_none() {
+            return None;
+        }
+        self.results = None;
+        log::info(
+            log::Level::Failure,
+            &format!(
+                "{}: {} unusable, trying the next server",
+                self.plan.queue_id, self.plan.relay
+            ),
+        );
+        Some((
+            self.plan.indices.clone(),
+            self.plan.mailer.clone(),
+            std::mem::take(&mut self.plan.fallback),
+        ))
+    }
+
+    /// Nothing was delivered here and another server is left to try.
+    fn may_fall_back(&self) -> bool {
+        !self.mail_sent
+            && !self.plan.fallback.is_empty()
+            && self.retry.is_none()
+            && self.results.as_ref().is_none_or(|results| {
+                results
+                    .iter()
+                    .all(|(_, r)| r.status != postern_ipc::RecipientStatus::Sent)
+            })
     }
 
     /// The socket is ready (either way; both are tried).
@@ -388,7 +430,12 @@ impl Outbound {
         let mut start_tls = false;
         while let Some(output) = self.plan.session.poll_output() {
             match output {
-                ClientOutput::Send(bytes) => self.out.push(&bytes),
+                ClientOutput::Send(bytes) => {
+                    self.mail_sent |= bytes
+                        .get(..5)
+                        .is_some_and(|b| b.eq_ignore_ascii_case(b"MAIL "));
+                    self.out.push(&bytes);
+                }
                 ClientOutput::SendBody => self.body = Some(BodyStream::new()),
                 ClientOutput::Transcript(line) => {
                     if self.plan.verbose && self.transcript.len() < 1000 {

@@ -12,13 +12,14 @@
 //! after it decides where mail goes. `%` and `!` in a local part never
 //! route anywhere.
 //!
-//! Two shortcuts of this first version, to be replaced:
-//! - **No MX lookup yet.** A host written without brackets (`relay:mx.example`
-//!   or a recipient's own domain) should be looked up as MX first; for now
-//!   its address records are used, as for `[host]`.
-//! - **Names resolve with blocking `getaddrinfo`** (`ToSocketAddrs`), on the
-//!   event loop, and only the first address is tried. Literals (`[192.0.2.1]`)
-//!   never block; tests use literals only.
+//! A host is looked up as sendmail looks it up: a recipient's domain, and
+//! a route's host written without brackets (`relay:mx.example`), by its MX
+//! records ([`Host::Mx`]); a host in brackets (`[mx.example]`) by its
+//! address records only ([`Host::Name`]); an address literal not at all.
+//! The lookups themselves happen off the event loop (`resolver.rs`).
+//!
+//! The port: the route's own (`esmtp:[192.0.2.1]:2525`), else the
+//! mailer's arguments (`SMTP_MAILER_ARGS`, `TCP $h 2525`), else 25.
 //!
 //! Security posture: addresses come from the queue runner, which took them
 //! from the network. A local part only becomes a directory name after
@@ -26,7 +27,7 @@
 //! bytes) and the user exists, so no recipient can name a path outside
 //! `MailboxDirectory` or create a mailbox for a user that does not exist.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::IpAddr;
 
 use postern_config::{MailerRoute, Relay};
 use postern_ipc::RecipientStatus;
@@ -35,16 +36,15 @@ use postern_smtp::address::{parse_mailbox, Domain};
 use crate::policy;
 use crate::settings::Settings;
 
-/// The SMTP port used when a route names none.
-pub const SMTP_PORT: u16 = 25;
-
 /// Where to connect, before name resolution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Host {
     /// An address literal: `[192.0.2.1]`, `[IPv6:2001:db8::1]`.
     Literal(IpAddr),
-    /// A host name, to be resolved.
+    /// A host, by its address records (`[mx.example]`).
     Name(String),
+    /// A mail domain, by its MX records (or its own addresses without any).
+    Mx(String),
 }
 
 /// A remote destination: host, port and sendmail mailer name.
@@ -105,14 +105,13 @@ pub fn route(settings: &Settings, address: &str) -> Route {
             enhanced,
             text,
         }) => error_route(*code, enhanced.as_deref(), text),
-        Some(MailerRoute::Smtp(relay)) => Route::Remote(from_relay(relay, "esmtp")),
+        Some(MailerRoute::Smtp(relay)) => Route::Remote(from_relay(settings, relay, "esmtp")),
         None => match &settings.config.smart_host {
             // sendmail's SMART_HOST mailer is `relay` unless one is named.
-            Some(relay) => Route::Remote(from_relay(relay, "relay")),
-            // MX lookup still to come: see the module doc.
+            Some(relay) => Route::Remote(from_relay(settings, relay, "relay")),
             None => Route::Remote(Target {
-                host: Host::Name(domain.to_ascii_lowercase()),
-                port: SMTP_PORT,
+                host: Host::Mx(domain.to_ascii_lowercase()),
+                port: settings.config.mailer_ports.port("esmtp"),
                 mailer: "esmtp".into(),
             }),
         },
@@ -123,10 +122,10 @@ pub fn route(settings: &Settings, address: &str) -> Route {
 /// else that address.
 fn literal(settings: &Settings, ip: IpAddr) -> Route {
     match &settings.config.smart_host {
-        Some(relay) => Route::Remote(from_relay(relay, "relay")),
+        Some(relay) => Route::Remote(from_relay(settings, relay, "relay")),
         None => Route::Remote(Target {
             host: Host::Literal(ip),
-            port: SMTP_PORT,
+            port: settings.config.mailer_ports.port("esmtp"),
             mailer: "esmtp".into(),
         }),
     }
@@ -157,19 +156,23 @@ fn error_route(code: u16, enhanced: Option<&str>, text: &str) -> Route {
     }
 }
 
-fn from_relay(relay: &Relay, default_mailer: &str) -> Target {
+fn from_relay(settings: &Settings, relay: &Relay, default_mailer: &str) -> Target {
     // `Relay::host` holds a literal without its brackets or `IPv6:` prefix.
     let host = match relay.host.parse::<IpAddr>() {
         Ok(ip) if !relay.mx_lookup => Host::Literal(ip),
-        _ => Host::Name(relay.host.clone()),
+        _ if relay.mx_lookup => Host::Mx(relay.host.to_ascii_lowercase()),
+        _ => Host::Name(relay.host.to_ascii_lowercase()),
     };
+    let mailer = relay
+        .mailer
+        .clone()
+        .unwrap_or_else(|| default_mailer.to_string());
     Target {
         host,
-        port: relay.port.unwrap_or(SMTP_PORT),
-        mailer: relay
-            .mailer
-            .clone()
-            .unwrap_or_else(|| default_mailer.to_string()),
+        port: relay
+            .port
+            .unwrap_or_else(|| settings.config.mailer_ports.port(&mailer)),
+        mailer,
     }
 }
 
@@ -189,37 +192,8 @@ impl Host {
     pub fn tls_name(&self) -> String {
         match self {
             Host::Literal(ip) => bracketed(*ip),
-            Host::Name(name) if name.ends_with('.') => name.clone(),
-            Host::Name(name) => format!("{name}."),
-        }
-    }
-}
-
-/// Resolves a target to the address to connect to and its `relay=` text,
-/// sendmail's `host [address]` (`[127.0.0.1] [127.0.0.1]` for a literal,
-/// `host.example. [192.0.2.2]`). Blocking for names.
-pub fn resolve(target: &Target) -> Result<(SocketAddr, String), String> {
-    match &target.host {
-        Host::Literal(ip) => {
-            let shown = bracketed(*ip);
-            Ok((
-                SocketAddr::new(*ip, target.port),
-                format!("{shown} {shown}"),
-            ))
-        }
-        Host::Name(name) => {
-            let mut addrs = (name.as_str(), target.port)
-                .to_socket_addrs()
-                .map_err(|e| format!("Host lookup failed for {name}: {e}"))?;
-            let addr = addrs
-                .next()
-                .ok_or_else(|| format!("No address for {name}"))?;
-            let fqdn = if name.ends_with('.') {
-                name.clone()
-            } else {
-                format!("{name}.")
-            };
-            Ok((addr, format!("{fqdn} {}", bracketed(addr.ip()))))
+            Host::Name(name) | Host::Mx(name) if name.ends_with('.') => name.clone(),
+            Host::Name(name) | Host::Mx(name) => format!("{name}."),
         }
     }
 }
@@ -301,6 +275,7 @@ mod tests {
         let table = "smtp.test esmtp:[127.0.0.1]:2525\n\
                      .sub.test smtp:[IPv6:::1]\n\
                      named.test relay:mx.named.test\n\
+                     bracket.test relay:[mx.bracket.test]\n\
                      deny.test error:5.7.1:550 Go away\n\
                      later.test error:451 Try later\n\
                      alias.test local:postmaster\n";
@@ -312,7 +287,11 @@ mod tests {
         assert_eq!(route(&s, "a@x.sub.test"), remote(lit("::1"), 25, "smtp"));
         assert_eq!(
             route(&s, "a@named.test"),
-            remote(Host::Name("mx.named.test".into()), 25, "relay")
+            remote(Host::Mx("mx.named.test".into()), 25, "relay")
+        );
+        assert_eq!(
+            route(&s, "a@bracket.test"),
+            remote(Host::Name("mx.bracket.test".into()), 25, "relay")
         );
         assert_eq!(
             route(&s, "a@deny.test"),
@@ -353,12 +332,12 @@ mod tests {
         let (_d, s) = settings_with("", "esmtp:relay.example.net");
         assert_eq!(
             route(&s, "a@example.org"),
-            remote(Host::Name("relay.example.net".into()), 25, "esmtp")
+            remote(Host::Mx("relay.example.net".into()), 25, "esmtp")
         );
         let (_d, s) = settings_with("", "");
         assert_eq!(
             route(&s, "a@Example.ORG"),
-            remote(Host::Name("example.org".into()), 25, "esmtp")
+            remote(Host::Mx("example.org".into()), 25, "esmtp")
         );
         assert_eq!(
             route(&s, "a@[192.0.2.9]"),
@@ -369,22 +348,6 @@ mod tests {
             remote(lit("2001:db8::1"), 25, "esmtp")
         );
         assert!(matches!(route(&s, "a@[nonsense]"), Route::Fail { .. }));
-    }
-
-    #[test]
-    fn relay_text() {
-        let t = |host| Target {
-            host,
-            port: 2525,
-            mailer: "esmtp".into(),
-        };
-        let (addr, relay) = resolve(&t(lit("127.0.0.1"))).unwrap();
-        assert_eq!(
-            (addr.to_string(), relay.as_str()),
-            ("127.0.0.1:2525".into(), "[127.0.0.1] [127.0.0.1]")
-        );
-        let (_, relay) = resolve(&t(lit("::1"))).unwrap();
-        assert_eq!(relay, "[IPv6:::1] [IPv6:::1]");
     }
 
     #[test]

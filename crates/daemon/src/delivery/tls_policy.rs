@@ -31,7 +31,7 @@ pub struct TlsPolicy {
 /// then the address, then the bare tag).
 pub fn for_server(settings: &Settings, host: &Host, addr: IpAddr) -> TlsPolicy {
     let name = match host {
-        Host::Name(name) => Some(name.as_str()),
+        Host::Name(name) | Host::Mx(name) => Some(name.as_str()),
         Host::Literal(_) => None,
     };
     TlsPolicy {

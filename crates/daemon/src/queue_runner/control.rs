@@ -280,7 +280,9 @@ impl QueueRunner {
                 Route::Remote(target) => {
                     let host = match &target.host {
                         Host::Literal(ip) => route::bracketed(*ip),
-                        Host::Name(name) => name.clone(),
+                        // sendmail writes a host without MX lookup in brackets.
+                        Host::Name(name) => format!("[{name}]"),
+                        Host::Mx(name) => name.clone(),
                     };
                     format!(
                         "{address}... deliverable: mailer {}, host {host}, user {address}",

@@ -87,6 +87,12 @@ pub fn to_line(
         RecipientStatus::Sent => format!("Sent ({text})"),
         RecipientStatus::TempFail => format!("Deferred: {}", status_text(report)),
         RecipientStatus::PermFail if dsn == "5.1.1" => "User unknown".to_string(),
+        // sendmail's own words for a name that does not resolve, and
+        // Postfix's for a null MX, stand as they are.
+        RecipientStatus::PermFail if !report.peer && matches!(dsn.as_str(), "5.1.2" | "5.1.10") => {
+            text.to_string()
+        }
+        RecipientStatus::PermFail if dsn == "5.3.5" => "Local configuration error".to_string(),
         RecipientStatus::PermFail => "Service unavailable".to_string(),
     };
     let mut line = format!(

@@ -55,6 +55,11 @@ impl SinkBehavior {
         Sink::start_with(self)
     }
 
+    /// Starts a sink with this behaviour on `addr`.
+    pub fn start_at(self, addr: std::net::SocketAddr) -> Sink {
+        Sink::start_at(self, addr)
+    }
+
     /// Replaces the greeting, e.g. `"554 5.3.2 go away"` or a multi-line
     /// `"220-sink.test\n220 hello"`.
     pub fn greeting(mut self, reply: &str) -> Self {

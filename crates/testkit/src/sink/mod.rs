@@ -89,8 +89,14 @@ impl Sink {
 
     /// A sink with the given behaviour.
     pub fn start_with(behavior: SinkBehavior) -> Sink {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap_or_else(|e| panic!("sink: cannot bind 127.0.0.1:0: {e}"));
+        Self::start_at(behavior, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// A sink on `addr`: another loopback address (`127.0.0.2:0`) or a
+    /// given port, as the mail exchangers of a test's DNS zone.
+    pub fn start_at(behavior: SinkBehavior, addr: SocketAddr) -> Sink {
+        let listener =
+            TcpListener::bind(addr).unwrap_or_else(|e| panic!("sink: cannot bind {addr}: {e}"));
         let addr = listener
             .local_addr()
             .expect("bound listener has an address");
