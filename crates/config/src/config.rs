@@ -71,6 +71,11 @@ pub struct Config {
     /// `MinQueueAge`: the wait before the first retry of a deferred
     /// message; each later retry waits twice as long, up to four hours.
     pub min_queue_age: std::time::Duration,
+    /// `ConnectionCacheSize`: outbound connections kept open, idle, for the
+    /// next message to the same server; 0 closes each after its message.
+    pub connection_cache_size: u32,
+    /// `ConnectionCacheTimeout`: how long an idle connection is kept.
+    pub connection_cache_timeout: std::time::Duration,
     /// `SmtpGreetingMessage`, unexpanded (`$j Postern $v; $b`).
     pub smtp_greeting: String,
     /// The `Timeout.*` options.
@@ -202,6 +207,8 @@ impl Config {
             front_user: String::new(),
             mailbox_directory: PathBuf::new(),
             min_queue_age: std::time::Duration::ZERO,
+            connection_cache_size: 0,
+            connection_cache_timeout: std::time::Duration::ZERO,
             tls_fallback_to_clear: false,
             control_socket: PathBuf::new(),
             trusted_user: None,

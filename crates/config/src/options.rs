@@ -289,6 +289,22 @@ pub(crate) static OPTIONS: &[Opt] = &[
         },
         show: |c| vec![format_duration(c.min_queue_age)],
     },
+    num_opt!(
+        "ConnectionCacheSize",
+        "confMCI_CACHE_SIZE",
+        "2",
+        connection_cache_size
+    ),
+    Opt {
+        cf: CfName::Option(&["ConnectionCacheTimeout"]),
+        m4: M4Name::Define(&["confMCI_CACHE_TIMEOUT"]),
+        default: &["5s"],
+        set: |c, n, v| {
+            c.connection_cache_timeout = at(n, parse_duration(v, Unit::Seconds))?;
+            Ok(())
+        },
+        show: |c| vec![format_duration(c.connection_cache_timeout)],
+    },
     Opt {
         cf: CfName::Option(&["TrustedUser"]),
         m4: M4Name::Define(&["confTRUSTED_USER"]),

@@ -5,6 +5,8 @@
 //! next thing the client asks its shell to do. Transcript outputs are
 //! collected on the side (`t.transcript`) so scripts stay readable.
 
+#[path = "client_transcripts/reuse.rs"]
+mod reuse;
 #[path = "client_transcripts/starttls.rs"]
 mod starttls;
 
@@ -21,6 +23,7 @@ fn config(starttls: StartTlsPolicy) -> ClientConfig {
         starttls,
         already_tls: false,
         check_tls: false,
+        keep_open: false,
     }
 }
 

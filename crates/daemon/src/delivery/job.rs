@@ -90,6 +90,9 @@ pub struct SessionPlan {
     /// The servers to try next when this one cannot be reached or does
     /// not greet (the next address, the next MX), in order.
     pub fallback: Vec<Candidate>,
+    /// The envelope, for a connection kept open from an earlier message
+    /// to run it instead of `session`.
+    pub envelope: Envelope,
 }
 
 /// Remote recipients of a job with one target, waiting for its servers.
@@ -109,7 +112,7 @@ impl SessionPlan {
         let (mut config, envelope) = self.clear_retry.take()?;
         config.starttls = StartTlsPolicy::Never;
         // Both were validated when this plan's session was made.
-        let session = ClientSession::new(config, envelope).ok()?;
+        let session = ClientSession::new(config, envelope.clone()).ok()?;
         Some(SessionPlan {
             job_key: self.job_key,
             queue_id: self.queue_id.clone(),
@@ -126,6 +129,7 @@ impl SessionPlan {
             clear_retry: None,
             tls_requirement: None,
             fallback: self.fallback.clone(),
+            envelope,
         })
     }
 }
@@ -185,6 +189,23 @@ impl Job {
             queue_id: self.job.queue_id,
             recipients,
             transcript: self.transcript,
+        }
+    }
+
+    /// Defers the recipients of `plan` with `reply` without a connection:
+    /// Postern's own account (a server held back after it was found
+    /// unreachable).
+    pub fn defer(&mut self, plan: &SessionPlan, reply: &str) {
+        for &i in &plan.indices {
+            let a = self.job.recipients[i].address.clone();
+            let r = report(
+                &a,
+                RecipientStatus::TempFail,
+                reply.to_string(),
+                &plan.relay,
+                &plan.mailer,
+            );
+            self.record(i, r);
         }
     }
 
@@ -295,11 +316,12 @@ impl Job {
                 clear_retry: (settings.tls.client.is_some()
                     && settings.config.tls_fallback_to_clear
                     && tls.requirement.is_none())
-                .then_some((config, envelope)),
+                .then_some((config, envelope.clone())),
                 tls_requirement: tls.requirement,
                 verbose: self.job.verbose,
                 addresses,
                 fallback,
+                envelope,
             }),
             Err((status, reply)) => {
                 for i in indices {
@@ -356,6 +378,12 @@ impl Job {
             },
             already_tls: false,
             check_tls: tls.requirement.is_some(),
+            // A connection stays open for the next message to the same
+            // server, except where its dialogue is wanted (sendmail -v)
+            // or a TLS requirement judged this one connection.
+            keep_open: settings.config.connection_cache_size > 0
+                && !self.job.verbose
+                && tls.requirement.is_none(),
         };
         if let Err(e) = config.validate() {
             return Err((

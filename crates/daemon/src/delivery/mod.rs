@@ -54,7 +54,7 @@ use postern_ipc::{
 
 use self::destination::Myself;
 use self::job::{Job, Pending, SessionPlan};
-use self::outbound::Outbound;
+use self::outbound::{Outbound, ReuseKey};
 use self::resolver::Resolver;
 use crate::log;
 use crate::privsep::Dropped;
@@ -62,6 +62,12 @@ use crate::settings::Settings;
 
 /// Outbound connections open at once; further sessions wait their turn.
 pub const MAX_CONNECTIONS: usize = 100;
+/// Connections to one server at once (Postfix's
+/// `default_destination_concurrency_limit`); more sessions for it wait
+/// for one of them to be free.
+pub const MAX_PER_SERVER: usize = 20;
+/// The longest a server that could not be reached is held back.
+const MAX_HOLD: Duration = Duration::from_secs(60);
 
 const CHANNEL: Token = Token(0);
 /// The resolver thread has answers.
@@ -107,6 +113,9 @@ struct Client {
     lookups: HashMap<u64, (u64, Pending)>,
     next_lookup: u64,
     myself: Myself,
+    /// Servers that refused or timed out a connection, until when, and
+    /// the reply their sessions get meanwhile without trying.
+    unreachable: HashMap<std::net::SocketAddr, (Instant, String)>,
 }
 
 impl Client {
@@ -127,6 +136,7 @@ impl Client {
             lookups: HashMap::new(),
             next_lookup: 0,
             myself,
+            unreachable: HashMap::new(),
             settings,
             poll,
             channel,
@@ -302,16 +312,121 @@ impl Client {
         }
     }
 
-    /// Opens connections for waiting sessions while under the cap.
+    /// Starts the waiting sessions that can start: on an idle connection
+    /// to their server, else on a new one while under both caps; a server
+    /// held back sends its sessions to their next server, or defers them.
+    /// The others keep their place in line.
     fn start_waiting(&mut self) -> io::Result<()> {
-        while self.conns.len() < MAX_CONNECTIONS {
-            let Some(plan) = self.waiting.pop_front() else {
-                break;
+        let now = Instant::now();
+        self.unreachable.retain(|_, (until, _)| *until > now);
+        let mut held = VecDeque::new();
+        while let Some(plan) = self.waiting.pop_front() {
+            if let Some((_, reply)) = self.unreachable.get(&plan.addr) {
+                let reply = reply.clone();
+                self.pass_over(plan, &reply);
+                continue;
+            }
+            let key = ReuseKey::of(&plan);
+            let idle = self
+                .conns
+                .iter()
+                .find(|(_, (c, _))| c.idle_with(&key))
+                .map(|(t, _)| *t);
+            let plan = match idle {
+                Some(token) => {
+                    let (conn, _) = self.conns.get_mut(&token).expect("found above");
+                    let result = conn.reuse(plan, now);
+                    self.settle(token)?;
+                    match result {
+                        Ok(()) => continue,
+                        // It had closed: a new connection instead.
+                        Err(plan) => *plan,
+                    }
+                }
+                None => plan,
             };
+            let to_server = self
+                .conns
+                .values()
+                .filter(|(c, _)| c.addr() == plan.addr && !c.is_closed())
+                .count();
+            if self.conns.len() >= MAX_CONNECTIONS {
+                self.retire_an_idle_connection(now)?;
+                held.push_back(plan);
+                continue;
+            }
+            if to_server >= MAX_PER_SERVER {
+                held.push_back(plan);
+                continue;
+            }
             let token = Token(self.next_token);
             self.next_token += 1;
-            let conn = Outbound::start(plan, &self.settings.config.timeouts, Instant::now());
+            let config = &self.settings.config;
+            let conn =
+                Outbound::start(plan, &config.timeouts, config.connection_cache_timeout, now);
             self.conns.insert(token, (conn, None));
+            self.settle(token)?;
+        }
+        self.waiting = held;
+        self.trim_idle_connections(now)
+    }
+
+    /// Keeps at most `ConnectionCacheSize` idle connections: the ones
+    /// idle longest go first.
+    fn trim_idle_connections(&mut self, now: Instant) -> io::Result<()> {
+        let mut idle: Vec<(Instant, Token)> = self
+            .conns
+            .iter()
+            .filter(|(_, (c, _))| c.is_idle())
+            .filter_map(|(t, (c, _))| Some((c.deadline()?, *t)))
+            .collect();
+        let keep = self.settings.config.connection_cache_size as usize;
+        if idle.len() <= keep {
+            return Ok(());
+        }
+        let excess = idle.len() - keep;
+        idle.sort();
+        for (_, token) in idle.into_iter().take(excess) {
+            if let Some((conn, _)) = self.conns.get_mut(&token) {
+                conn.retire(now);
+            }
+            self.settle(token)?;
+        }
+        Ok(())
+    }
+
+    /// A session for a server held back: its next server, or the
+    /// server's reply for its recipients.
+    fn pass_over(&mut self, mut plan: SessionPlan, reply: &str) {
+        let key = plan.job_key;
+        let Some(job) = self.jobs.get_mut(&key) else {
+            return;
+        };
+        if plan.fallback.is_empty() {
+            job.defer(&plan, reply);
+        } else {
+            let next = plan.fallback.remove(0);
+            let rest = std::mem::take(&mut plan.fallback);
+            let indices = std::mem::take(&mut plan.indices);
+            let mailer = std::mem::take(&mut plan.mailer);
+            if let Some(next) = job.plan_server(key, &self.settings, indices, mailer, next, rest) {
+                self.waiting.push_front(next);
+            }
+        }
+        self.report_if_complete(key);
+    }
+
+    /// At the cap with sessions waiting: an idle connection makes room.
+    fn retire_an_idle_connection(&mut self, now: Instant) -> io::Result<()> {
+        let idle = self
+            .conns
+            .iter()
+            .find(|(_, (c, _))| c.is_idle())
+            .map(|(t, _)| *t);
+        if let Some(token) = idle {
+            if let Some((conn, _)) = self.conns.get_mut(&token) {
+                conn.retire(now);
+            }
             self.settle(token)?;
         }
         Ok(())
@@ -339,6 +454,16 @@ impl Client {
             self.waiting.push_front(retry);
         }
 
+        if let Some(reply) = conn.unreachable() {
+            // The whole destination waits, not each of its messages.
+            let hold = self
+                .settings
+                .config
+                .min_queue_age
+                .clamp(Duration::from_secs(1), MAX_HOLD);
+            self.unreachable
+                .insert(conn.addr(), (Instant::now() + hold, reply.to_string()));
+        }
         let wanted = conn.interest();
         if conn.is_closed() {
             if let (Some(stream), Some(_)) = (conn.stream_mut(), *registered) {

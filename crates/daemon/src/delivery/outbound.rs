@@ -73,6 +73,9 @@ enum State {
     /// The TLS handshake after `220` to STARTTLS; the session waits.
     Handshake,
     Closing,
+    /// A transaction is over and the connection waits, registered for
+    /// reading only, for the next message to the same server.
+    Idle,
     Closed,
 }
 
@@ -109,12 +112,39 @@ pub struct Outbound {
     /// MAIL went out: from here on a failure is this server's answer
     /// about the message, not a reason to try the next server.
     mail_sent: bool,
+    /// How long to wait, idle, for the next message.
+    idle: Duration,
+    /// Why the server could not be reached at all (refused, timed out):
+    /// the loop holds the whole destination back for a while.
+    unreachable: Option<String>,
+}
+
+/// What a connection must match to carry a plan: the server, the mailer,
+/// the name it was reached by (TLS and the access map saw that name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReuseKey {
+    addr: std::net::SocketAddr,
+    mailer: String,
+    host: String,
+}
+
+impl ReuseKey {
+    /// The key of the connection `plan` would open.
+    pub fn of(plan: &SessionPlan) -> ReuseKey {
+        ReuseKey {
+            addr: plan.addr,
+            mailer: plan.mailer.clone(),
+            host: plan.host.clone(),
+        }
+    }
 }
 
 impl Outbound {
     /// Starts connecting. A connect that fails at once leaves the
     /// connection closed with its results ready.
-    pub fn start(plan: SessionPlan, timeouts: &Timeouts, now: Instant) -> Outbound {
+    /// `idle` is how long the connection may wait for another message
+    /// after its own (`ConnectionCacheTimeout`).
+    pub fn start(plan: SessionPlan, timeouts: &Timeouts, idle: Duration, now: Instant) -> Outbound {
         let connect = non_zero(timeouts.connect);
         let mut conn = Outbound {
             stream: None,
@@ -131,7 +161,9 @@ impl Outbound {
             quit_line: None,
             achieved: None,
             mail_sent: false,
+            unreachable: None,
             timeouts: timeouts.clone(),
+            idle,
             plan,
         };
         if conn.plan.verbose {
@@ -161,10 +193,88 @@ impl Outbound {
         self.stream.as_mut().and_then(Transport::transport_mut)
     }
 
+    /// The server this connection goes to.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.plan.addr
+    }
+
+    /// Idle, with this key: it may carry the next plan with the same key.
+    pub fn idle_with(&self, key: &ReuseKey) -> bool {
+        self.state == State::Idle && ReuseKey::of(&self.plan) == *key
+    }
+
+    /// True while idle.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Idle
+    }
+
+    /// The reason the server could not be reached (refused, timed out),
+    /// once closed.
+    pub fn unreachable(&self) -> Option<&str> {
+        self.unreachable.as_deref()
+    }
+
+    /// Carries `plan` (same server, mailer and name) on this idle
+    /// connection, after checking that the server has not hung up. `Err`
+    /// gives the plan back: the connection is closed, open a new one.
+    pub fn reuse(&mut self, plan: SessionPlan, now: Instant) -> Result<(), Box<SessionPlan>> {
+        if self.state != State::Idle || !self.still_open() {
+            self.close();
+            return Err(Box::new(plan));
+        }
+        let envelope = plan.envelope.clone();
+        let mut plan = plan;
+        std::mem::swap(&mut plan.session, &mut self.plan.session);
+        self.plan = plan;
+        if self.plan.session.next_transaction(envelope).is_err() {
+            // Checked when the plan's own session was made.
+            self.close();
+            return Ok(());
+        }
+        self.state = State::Open;
+        self.results = None;
+        self.lost = None;
+        self.mail_sent = false;
+        self.phase = self.plan.session.phase();
+        self.deadline = now + self.timeout(self.phase);
+        log::info(
+            log::Level::Diagnostic,
+            &format!(
+                "{}: reusing the connection to {}",
+                self.plan.queue_id, self.plan.relay
+            ),
+        );
+        self.pump(now);
+        Ok(())
+    }
+
+    /// An idle connection's server has neither closed it nor said
+    /// anything (a 421 before closing): a non-blocking peek finds nothing.
+    fn still_open(&mut self) -> bool {
+        let Some(stream) = self.stream.as_mut().and_then(Transport::transport_mut) else {
+            return false;
+        };
+        let mut byte = [0u8; 1];
+        matches!(stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Ends an idle connection with QUIT (its time is up, or its slot is
+    /// wanted for another server).
+    pub fn retire(&mut self, now: Instant) {
+        if self.state != State::Idle {
+            return;
+        }
+        self.plan.session.quit_idle();
+        self.state = State::Closing;
+        self.deadline = now + self.timeout(Phase::Quit);
+        self.pump(now);
+    }
+
     /// The readiness to wait for; `None` once closed.
     pub fn interest(&self) -> Option<Interest> {
         match self.state {
             State::Closed => None,
+            State::Idle => Some(Interest::READABLE),
             State::Connecting => Some(Interest::READABLE | Interest::WRITABLE),
             State::Handshake => Some(self.tls_want),
             _ if self.out.pending() > 0 => Some(Interest::READABLE | Interest::WRITABLE),
@@ -249,6 +359,14 @@ impl Outbound {
 
     /// The socket is ready (either way; both are tried).
     pub fn on_ready(&mut self, now: Instant) {
+        if self.state == State::Idle {
+            // The server hung up or spoke out of turn: not reusable.
+            if !self.still_open() {
+                self.plan.session.connection_lost();
+                self.close();
+            }
+            return;
+        }
         if self.state == State::Connecting && !self.check_connected(now) {
             return;
         }
@@ -274,9 +392,12 @@ impl Outbound {
         let host = self.plan.host.clone();
         let qid = self.plan.queue_id.clone();
         match self.state {
+            State::Idle => return self.retire(now),
             State::Connecting => {
                 self.makeconnection_failed("Connection timed out");
-                self.lost = Some(format!("421 4.4.1 Connection timed out with {host}"));
+                let reply = format!("421 4.4.1 Connection timed out with {host}");
+                self.unreachable = Some(reply.clone());
+                self.lost = Some(reply);
             }
             State::Handshake => return self.handshake_failed("timeout"),
             State::Closing => {}
@@ -332,6 +453,7 @@ impl Outbound {
     fn connect_failed(&mut self, e: &io::Error) {
         let why = format!("{} by {}", describe(e), self.plan.host);
         self.makeconnection_failed(&why);
+        self.unreachable = Some(format!("421 4.4.1 {why}"));
         self.lost = Some(format!("421 4.4.1 {why}"));
         self.session_lost();
         self.close();
@@ -494,7 +616,10 @@ impl Outbound {
             // server must see the connection drop, not a partial message.
             self.out.clear();
         }
-        if self.state != State::Closed {
+        if self.state != State::Closed && self.plan.session.is_idle() {
+            self.state = State::Idle;
+            self.deadline = Instant::now() + non_zero(self.idle);
+        } else if self.state != State::Closed {
             self.state = State::Closing;
             self.deadline = Instant::now() + self.timeout(Phase::Quit);
         }

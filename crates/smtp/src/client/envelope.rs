@@ -34,6 +34,12 @@ pub struct ClientConfig {
     /// send mail over ([`ClientOutput::CheckTls`](super::ClientOutput::CheckTls),
     /// sendmail's `tls_server` ruleset); off, the transaction starts at once.
     pub check_tls: bool,
+    /// After a transaction that got its final reply, stay connected
+    /// instead of sending QUIT ([`super::ClientSession::is_idle`]), so that
+    /// the shell can run another with
+    /// [`next_transaction`](super::ClientSession::next_transaction) or end
+    /// it with [`quit_idle`](super::ClientSession::quit_idle).
+    pub keep_open: bool,
 }
 
 /// One recipient of the message.
@@ -78,6 +84,9 @@ pub enum EnvelopeError {
     /// An empty HELO name or parameter.
     #[error("{0} is empty")]
     Empty(&'static str),
+    /// A next transaction was asked of a session that is not idle.
+    #[error("the session cannot take another message")]
+    NotIdle,
     /// No recipients.
     #[error("envelope has no recipients")]
     NoRecipients,
@@ -192,6 +201,7 @@ mod tests {
             starttls: StartTlsPolicy::Never,
             already_tls: false,
             check_tls: false,
+            keep_open: false,
         };
         assert_eq!(c.validate(), Ok(()));
         c.helo_name = "x\r\nMAIL".into();

@@ -13,6 +13,14 @@
 //! emitted right after QUIT is queued: nothing the 221 could say changes a
 //! recipient's result, so the shell may close after writing it.
 //!
+//! Connection reuse (`ClientConfig::keep_open`): a transaction that got
+//! its final reply leaves the session idle instead of quitting, with
+//! `Done` emitted as usual; the next message's envelope starts a new
+//! transaction on the same connection (no RSET is needed after a final
+//! reply, RFC 5321 §4.1.1.4), and `quit_idle` ends it. Any other ending
+//! (a refused MAIL, no recipient accepted, a failure) still sends QUIT,
+//! so an idle session is always in the server's initial state.
+//!
 //! Decisions:
 //! - A reply that arrives before the command it would answer was written is
 //!   a protocol error (the client-side twin of RFC 2920's sync points). In
@@ -63,6 +71,8 @@ pub(super) enum State {
     Transaction,
     Body,
     DataFinal,
+    /// A transaction is over and the connection is kept for the next.
+    Idle,
     Quit,
     Done,
 }
@@ -128,7 +138,7 @@ impl ClientSession {
             State::Body => Phase::DataBlock,
             State::DataFinal => Phase::DataFinal,
             State::Quit => Phase::Quit,
-            State::Done => Phase::Done,
+            State::Idle | State::Done => Phase::Done,
         }
     }
 
@@ -139,6 +149,9 @@ impl ClientSession {
         }
         match self.state {
             State::Done => {}
+            // Nothing is outstanding: bytes now answer no command, and the
+            // connection can carry no other message.
+            State::Idle => self.state = State::Done,
             // The shell owns the socket for the handshake; clear text handed
             // to us now could only be an injected response.
             State::TlsHandshake => self.fail_protocol("clear text received during TLS handshake"),
@@ -209,10 +222,41 @@ impl ClientSession {
         self.process();
     }
 
+    /// True after a transaction on a `keep_open` session: the connection
+    /// may carry another message.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Idle
+    }
+
+    /// Starts the next message's transaction on an idle session. The
+    /// envelope is checked as [`ClientSession::new`] checks it; `Done`
+    /// follows for its recipients as for the first.
+    pub fn next_transaction(&mut self, envelope: Envelope) -> Result<(), EnvelopeError> {
+        if self.state != State::Idle {
+            return Err(EnvelopeError::NotIdle);
+        }
+        envelope.validate()?;
+        self.rcpts = vec![Rcpt::Pending; envelope.recipients.len()];
+        self.envelope = envelope;
+        self.protocol_error = None;
+        self.done_emitted = false;
+        self.start_transaction();
+        Ok(())
+    }
+
+    /// Ends an idle session: QUIT is queued; no `Done` follows (its
+    /// transaction had one).
+    pub fn quit_idle(&mut self) {
+        if self.state == State::Idle {
+            self.quit();
+        }
+    }
+
     /// The peer closed, an I/O error occurred or a timeout expired.
     pub fn connection_lost(&mut self) {
         match self.state {
             State::Done => {}
+            State::Idle => self.state = State::Done,
             State::Quit => self.state = State::Done,
             _ => {
                 let reply =
@@ -289,7 +333,12 @@ impl ClientSession {
             State::Transaction => self.on_transaction_reply(reply),
             State::DataFinal if reply.is_positive() || reply.is_failure() => {
                 self.resolve_unresolved(&reply);
-                self.quit();
+                if self.config.keep_open {
+                    self.state = State::Idle;
+                    self.emit_done();
+                } else {
+                    self.quit();
+                }
             }
             State::Greeting | State::Ehlo | State::Helo if reply.is_failure() => {
                 self.resolve_unresolved(&reply);

@@ -227,10 +227,13 @@ pub(super) fn server_tls(certs: &Path) -> Arc<ServerTls> {
 }
 
 /// The client's TLS options: trust `certs`' CA, present its certificate.
+/// The client's certificates; connections are not kept open after their
+/// message, because the TLS sink records a session when it ends.
 pub(super) fn client_options(certs: &Path) -> String {
     let d = certs.display();
     format!(
-        "O CACertFile={d}/cacert.pem\nO ClientCertFile={d}/cert.pem\nO ClientKeyFile={d}/key.pem\n"
+        "O CACertFile={d}/cacert.pem\nO ClientCertFile={d}/cert.pem\nO ClientKeyFile={d}/key.pem\n\
+         O ConnectionCacheSize=0\n"
     )
 }
 
