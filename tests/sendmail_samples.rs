@@ -9,6 +9,8 @@
 //! fails the test, with both texts shown: either fix Postern, or add it
 //! to a table and the README with the reason.
 
+#[path = "sendmail_samples/bounce.rs"]
+mod bounce;
 mod common;
 #[path = "sendmail_samples/mailq.rs"]
 mod mailq;
@@ -26,7 +28,7 @@ use std::process::{Command, Stdio};
 
 use common::WAIT;
 use postern_testkit::{
-    ensure_test_users, make_certs, DaemonBuilder, Sink, SinkBehavior, SmtpConversation,
+    ensure_test_users, make_certs, poll_until, DaemonBuilder, Sink, SinkBehavior, SmtpConversation,
 };
 use regex::Regex;
 
@@ -240,6 +242,9 @@ fn every_difference_is_in_the_readme() {
         verbose::VERBOSE_DIFFERENCES,
         syslog::SYSLOG_DIFFERENCES,
         syslog::SYSLOG_14_DIFFERENCES,
+        bounce::BOUNCE_DIFFERENCES,
+        bounce::QUEUE_RUN_DIFFERENCES,
+        bounce::ADDED_HEADER_DIFFERENCES,
     ];
     for d in tables.iter().flat_map(|t| t.iter()) {
         assert!(

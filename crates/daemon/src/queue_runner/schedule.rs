@@ -140,7 +140,15 @@ impl QueueRunner {
     pub(super) fn load_queue(&mut self, ids: &[QueueId]) -> u32 {
         let mut count = 0;
         for id in ids {
-            match self.spool.load(id) {
+            let loaded = self.spool.load(id).map(|mut control| {
+                if dsn::owe_reports_from_before_dsns(&mut control) {
+                    if let Err(e) = self.spool.update(id, &control) {
+                        log::err(&format!("{id}: cannot update control file: {e}"));
+                    }
+                }
+                control
+            });
+            match loaded {
                 // A message still owing reports (a crash came between
                 // them) is looked at again now: see `dispatch`.
                 Ok(control) if !control.is_settled() && !control.held => {

@@ -59,6 +59,33 @@ pub fn note_attempt(
     };
 }
 
+/// A control file written before Postern sent reports kept its failed
+/// recipients for ever, unreported (they have no `status=`): they owe
+/// their report now, as NOTIFY asks. Returns whether any did.
+pub fn owe_reports_from_before_dsns(control: &mut ControlFile) -> bool {
+    let mut any = false;
+    for r in control
+        .recipients
+        .iter_mut()
+        .filter(|r| r.state == RecipientState::Failed && r.status.is_none() && r.dsn.is_none())
+    {
+        r.status = Some(
+            r.last_reply
+                .as_deref()
+                .and_then(|reply| {
+                    reply
+                        .split(' ')
+                        .find(|w| postern_smtp::EnhancedCode::parse(w).is_some())
+                })
+                .unwrap_or("5.0.0")
+                .to_string(),
+        );
+        r.dsn = policy::failure_due(r.notify);
+        any = true;
+    }
+    any
+}
+
 /// sendmail's Remote-MTA: the host it talked to, from `relay=`
 /// (`mx.example. [192.0.2.2]` → `mx.example`, `[127.0.0.1] [127.0.0.1]`
 /// → `[127.0.0.1]`).
@@ -333,6 +360,23 @@ fn clear(control: &mut ControlFile, indices: &[usize]) {
 #[cfg(test)]
 mod note_tests {
     use super::*;
+
+    #[test]
+    fn failures_from_before_dsns_owe_their_report() {
+        let text = "V1\nI 402A0000001230\nT 5\nS a@b\nN 1\nK 0\n\
+                    r c@d\tstate=failed\tattempts=1\tnext=0\treply=550 5.1.1 <c@d>... User unknown\n\
+                    r e@f\tstate=failed\tattempts=1\tnext=0\tnotify=NEVER\n\
+                    r g@h\tstate=sent\tattempts=1\tnext=0\n";
+        let mut cf = ControlFile::parse(text).unwrap();
+        assert!(cf.is_settled());
+        assert!(owe_reports_from_before_dsns(&mut cf));
+        assert_eq!(cf.recipients[0].status.as_deref(), Some("5.1.1"));
+        assert_eq!(cf.recipients[0].dsn, Some(DsnDue::Failed));
+        assert_eq!(cf.recipients[1].dsn, None);
+        assert!(!cf.is_settled());
+        // Once noted, never again.
+        assert!(!owe_reports_from_before_dsns(&mut cf));
+    }
 
     #[test]
     fn remote_mta_is_the_host_talked_to() {
