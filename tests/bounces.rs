@@ -244,7 +244,8 @@ fn a_permanent_failure_returns_the_message_with_every_dsn_field() {
         "\nfrom localhost [127.0.0.1]\n",
         "   ----- The following addresses had permanent fatal errors -----\n<user@bounce.test>\n",
         &format!("    (reason: {REFUSAL})\n"),
-        "   ----- Transcript of session follows -----\n... while talking to [127.0.0.1]:\n",
+        "   ----- Transcript of session follows -----\n... while talking to [127.0.0.1]:\n\
+         >>> RCPT To:<user@bounce.test>\n",
         &format!("<<< {REFUSAL}\n550 5.1.1 <user@bounce.test>... User unknown\n"),
     ] {
         assert!(human.contains(line), "{line:?} not in\n{human}");

@@ -345,6 +345,9 @@ pub struct RecipientReport {
     /// for a next hop without DSN (a success is then `Action: relayed`),
     /// local deliveries and routing errors.
     pub dsn_passed_on: bool,
+    /// The command the server's reply answered (`RCPT To:<a@b>`), for a
+    /// bounce's transcript; `None` when the reply is Postern's own.
+    pub command: Option<String>,
 }
 
 impl RecipientReport {

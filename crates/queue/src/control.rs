@@ -17,12 +17,12 @@
 //! G dsn|postmaster             this message is a report Postern made
 //! N <attempts>  K <next attempt, unix seconds>
 //! r <address>\tstate=pending\tattempts=0\tnext=0[\tnotify=…][\torcpt=…][\treply=…]
-//!   [\tstatus=5.1.1][\tmta=[192.0.2.1]][\tdiag=550 …][\tlast=<unix seconds>]
-//!   [\tdsn=failed|delivered|relayed]
+//!   [\tstatus=5.1.1][\tmta=[192.0.2.1]][\tdiag=550 …][\tcmd=RCPT To:<…>]
+//!   [\tlast=<unix seconds>][\tdsn=failed|delivered|relayed]
 //! ```
 //!
-//! `W`, `G` and the recipient fields `status`, `mta`, `diag`, `last` and
-//! `dsn` came with delivery status notifications; files written before
+//! `W`, `G` and the recipient fields `status`, `mta`, `diag`, `cmd`,
+//! `last` and `dsn` came with delivery status notifications; files written before
 //! them simply lack them and read as "nothing reported, nothing owed".
 //! `dsn=` on a recipient means a report with that action is owed to the
 //! sender: it is set when the recipient's fate is known and cleared only
@@ -154,6 +154,9 @@ pub struct RecipientEntry {
     /// The server's own reply to the last attempt, the DSN's
     /// Diagnostic-Code (absent when the reason is Postern's own).
     pub diagnostic: Option<String>,
+    /// The command the server's reply answered, for the report's
+    /// transcript (`>>> RCPT To:<…>`).
+    pub command: Option<String>,
     /// When the last attempt ended, unix seconds.
     pub last_attempt: Option<u64>,
     /// A report owed to the sender for this recipient.
@@ -174,6 +177,7 @@ impl RecipientEntry {
             status: None,
             remote_mta: None,
             diagnostic: None,
+            command: None,
             last_attempt: None,
             dsn: None,
         }
@@ -342,6 +346,7 @@ impl ControlFile {
                 ("status", &r.status),
                 ("mta", &r.remote_mta),
                 ("diag", &r.diagnostic),
+                ("cmd", &r.command),
                 ("last", &r.last_attempt.map(|t| t.to_string())),
                 ("dsn", &r.dsn.map(|d| d.as_str().to_string())),
             ] {

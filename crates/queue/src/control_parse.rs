@@ -72,6 +72,8 @@ fn recipient(line: usize, value: &str) -> Result<RecipientEntry, ParseError> {
             "mta" => r.remote_mta = Some(v),
             "diag" if r.diagnostic.is_some() => return Err(dup()),
             "diag" => r.diagnostic = Some(v),
+            "cmd" if r.command.is_some() => return Err(dup()),
+            "cmd" => r.command = Some(v),
             "last" if r.last_attempt.is_some() => return Err(dup()),
             "last" => r.last_attempt = Some(number(line, "last", &v)?),
             "dsn" if r.dsn.is_some() => return Err(dup()),

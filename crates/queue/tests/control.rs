@@ -78,6 +78,7 @@ fn reports_owed_and_sent_are_recorded() {
     r.status = Some("5.1.1".into());
     r.remote_mta = Some("[127.0.0.1]".into());
     r.diagnostic = Some("550 5.1.1 <a@b.example>: User unknown".into());
+    r.command = Some("RCPT To:<a@b.example>".into());
     r.last_attempt = Some(12);
     r.dsn = Some(DsnDue::Failed);
     cf.recipients.push(r);
@@ -85,7 +86,7 @@ fn reports_owed_and_sent_are_recorded() {
     assert!(text.contains("\nW warned\nG dsn\n"), "{text}");
     assert!(
         text.contains(
-            "\tstatus=5.1.1\tmta=[127.0.0.1]\tdiag=550 5.1.1 <a@b.example>: User unknown\tlast=12\tdsn=failed\n"
+            "\tstatus=5.1.1\tmta=[127.0.0.1]\tdiag=550 5.1.1 <a@b.example>: User unknown\tcmd=RCPT To:<a@b.example>\tlast=12\tdsn=failed\n"
         ),
         "{text}"
     );
@@ -262,7 +263,12 @@ fn recipient() -> impl Strategy<Value = RecipientEntry> {
         any::<u32>(),
         any::<u64>(),
         opt(any_text()),
-        (opt(any_text()), opt(any_text()), opt(any_text())),
+        (
+            opt(any_text()),
+            opt(any_text()),
+            opt(any_text()),
+            opt(any_text()),
+        ),
         opt(any::<u64>()),
         opt(0..3u8),
     )
@@ -275,7 +281,7 @@ fn recipient() -> impl Strategy<Value = RecipientEntry> {
                 attempts,
                 next_attempt,
                 last_reply,
-                (status, remote_mta, diagnostic),
+                (status, remote_mta, diagnostic, command),
                 last_attempt,
                 dsn,
             )| RecipientEntry {
@@ -294,6 +300,7 @@ fn recipient() -> impl Strategy<Value = RecipientEntry> {
                 status,
                 remote_mta,
                 diagnostic,
+                command,
                 last_attempt,
                 dsn: dsn.map(|d| [DsnDue::Failed, DsnDue::Delivered, DsnDue::Relayed][d as usize]),
             },

@@ -381,6 +381,7 @@ fn report(
         // Routing errors, local deliveries: Postern's own words.
         peer: false,
         dsn_passed_on: false,
+        command: None,
     }
 }
 

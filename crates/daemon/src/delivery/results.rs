@@ -56,6 +56,7 @@ pub fn reports(
                 mailer: to.mailer.to_string(),
                 peer,
                 dsn_passed_on,
+                command: r.command.filter(|_| peer),
             };
             (i, report)
         })
@@ -124,6 +125,7 @@ mod tests {
             address: address.into(),
             status: SmtpStatus::from_code(reply.code),
             reply,
+            command: None,
         }
     }
 

@@ -345,6 +345,9 @@ impl Report<'_> {
                     (Some(diag), Some(mta)) => {
                         let diag = one_line(diag);
                         out.push(format!("... while talking to {}:", one_line(mta)));
+                        if let Some(command) = &r.command {
+                            out.push(format!(">>> {}", one_line(command)));
+                        }
                         out.push(format!("<<< {diag}"));
                         let code = diag.split(' ').next().unwrap_or("550");
                         out.push(format!(

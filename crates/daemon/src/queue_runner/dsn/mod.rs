@@ -46,6 +46,7 @@ pub fn note_attempt(
         .then(|| remote_mta(&report.relay))
         .filter(|m| !m.is_empty());
     entry.diagnostic = report.peer.then(|| report.reply.clone());
+    entry.command = report.command.clone().filter(|_| report.peer);
     entry.last_attempt = Some(now);
     entry.dsn = match report.status {
         RecipientStatus::PermFail => policy::failure_due(entry.notify),
@@ -119,6 +120,7 @@ impl QueueRunner {
             r.state = RecipientState::Failed;
             r.status = Some(TIMED_OUT.into());
             r.diagnostic = None;
+            r.command = None;
             r.dsn = policy::failure_due(r.notify);
             any = true;
         }
@@ -396,21 +398,25 @@ mod note_tests {
             mailer: "esmtp".into(),
             peer: true,
             dsn_passed_on: false,
+            command: Some("RCPT To:<u@b.test>".into()),
         };
         note_attempt(&mut e, &report, "s@a.test", PrivacyFlags::default(), 7);
         assert_eq!(e.status.as_deref(), Some("5.1.1"));
         assert_eq!(e.remote_mta.as_deref(), Some("[127.0.0.1]"));
         assert_eq!(e.diagnostic.as_deref(), Some("550 5.1.1 <u@b.test>: no"));
+        assert_eq!(e.command.as_deref(), Some("RCPT To:<u@b.test>"));
         assert_eq!((e.last_attempt, e.dsn), (Some(7), Some(DsnDue::Failed)));
         // Postern's own account (connection refused) is no Diagnostic-Code.
         let refused = RecipientReport {
             status: RecipientStatus::TempFail,
             reply: "451 4.4.1 Connection refused by [127.0.0.1]".into(),
             peer: false,
+            command: None,
             ..report
         };
         note_attempt(&mut e, &refused, "s@a.test", PrivacyFlags::default(), 8);
         assert_eq!(e.status.as_deref(), Some("4.4.1"));
         assert_eq!((e.diagnostic.as_deref(), e.dsn), (None, None));
+        assert_eq!(e.command, None);
     }
 }

@@ -66,6 +66,7 @@ mod tests {
             mailer: mailer.into(),
             peer: mailer != "local",
             dsn_passed_on,
+            command: None,
         }
     }
 

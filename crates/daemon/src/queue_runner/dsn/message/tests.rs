@@ -17,6 +17,7 @@ fn original() -> ControlFile {
     r.diagnostic =
         Some("550 5.1.1 <user@bounce.test>: Recipient address rejected: User unknown".into());
     r.last_reply = r.diagnostic.clone();
+    r.command = Some("RCPT To:<user@bounce.test>".into());
     r.last_attempt = Some(ARRIVED);
     cf.recipients.push(r);
     cf
@@ -82,6 +83,7 @@ from localhost [127.0.0.1]
 
    ----- Transcript of session follows -----
 ... while talking to [127.0.0.1]:
+>>> RCPT To:<user@bounce.test>
 <<< 550 5.1.1 <user@bounce.test>: Recipient address rejected: User unknown
 550 5.1.1 <user@bounce.test>... User unknown
 
