@@ -88,6 +88,17 @@ fn mx_example(
     sink: Option<&Sink>,
     certs: Option<&std::path::Path>,
 ) -> postern_testkit::Daemon {
+    mx_example_routing(privacy, log_level, sink, certs, "")
+}
+
+/// [`mx_example`] with more mailertable lines.
+fn mx_example_routing(
+    privacy: &str,
+    log_level: u32,
+    sink: Option<&Sink>,
+    certs: Option<&std::path::Path>,
+    mailertable: &str,
+) -> postern_testkit::Daemon {
     ensure_test_users();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
@@ -96,7 +107,7 @@ fn mx_example(
         .table("local-host-names", "mx.example\n")
         .table(
             "mailertable",
-            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
+            format!("down.test smtp:[127.0.0.1]:{closed_port}\n{mailertable}"),
         )
         .config_line("Dj mx.example")
         .config_line(&format!("O LogLevel={log_level}"))

@@ -213,7 +213,13 @@ fn bounces_match_sendmails() {
     // Refuses as the sample's smtp-sink did, which offered DSN (item 2's
     // transcript shows NOTIFY and ORCPT passed on).
     let refusing = SinkBehavior::new()
-        .extensions(&["PIPELINING", "8BITMIME", "SIZE", "ENHANCEDSTATUSCODES", "DSN"])
+        .extensions(&[
+            "PIPELINING",
+            "8BITMIME",
+            "SIZE",
+            "ENHANCEDSTATUSCODES",
+            "DSN",
+        ])
         .rcpt_reply(
             "user@bounce.test",
             "550 5.1.1 <user@bounce.test>: Recipient address rejected: User unknown",
