@@ -598,3 +598,28 @@ fn reports_owed_when_the_runner_stopped_are_sent_at_the_next_start() {
     assert!(committed[0].contains("\nG dsn\n"), "{}", committed[0]);
     assert!(!committed[0].contains(original_id.as_str()));
 }
+
+/// A postmaster notice (a double bounce) that failed is logged and
+/// dropped: no third report, and it leaves the queue.
+#[test]
+fn a_failed_postmaster_notice_is_dropped_not_bounced() {
+    use postern_queue::{
+        ControlFile, DsnDue, Generated, QueueIdGenerator, RecipientEntry, RecipientState, Spool,
+    };
+    let h = start_with_spool("", |dir| {
+        let spool = Spool::open(dir).unwrap();
+        let (id, mut data) = spool.create(&mut QueueIdGenerator::new(2)).unwrap();
+        data.write_all(b"Subject: notice\r\n\r\nx\r\n").unwrap();
+        let mut control = ControlFile::new(id.clone(), 1_700_000_000, "");
+        control.generated = Some(Generated::Postmaster);
+        let mut r = RecipientEntry::new("postmaster@mx.test");
+        r.state = RecipientState::Failed;
+        r.dsn = Some(DsnDue::Failed);
+        control.recipients.push(r);
+        spool.commit(&id, &data, &control).unwrap();
+    });
+    postern_testkit::poll_until(Duration::from_secs(10), || {
+        h.committed().is_empty().then_some(())
+    })
+    .unwrap_or_else(|| panic!("still queued: {:?}", h.committed()));
+}
