@@ -156,8 +156,6 @@ fn send(addr: SocketAddr, mail: &str, rcpts: &[&str], subject: &str) -> String {
 /// The report `daemon` logged for the message `id`: its queue ID and
 /// the text after it (`DSN: User unknown`).
 fn report_line(daemon: &Daemon, id: &str, what: &str) -> (String, String) {
-    let line = daemon.wait_for_log(&format!("{id}: "), WAIT);
-    let _ = line;
     let needle = format!(": {what}");
     let found = poll_until(WAIT, || {
         daemon

@@ -75,8 +75,9 @@ pub struct Report<'a> {
     pub recipients: Vec<(&'a RecipientEntry, Action)>,
     /// The report's recipient as its `To:` header shows it.
     pub to: &'a str,
-    /// Now, unix seconds, and the local offset from UTC in seconds.
+    /// Now, unix seconds.
     pub now: u64,
+    /// The local offset from UTC in seconds, for the dates.
     pub utc_offset: i32,
     /// The original, whole or its headers.
     pub returned: Returned<'a>,
