@@ -9,6 +9,8 @@
 //! fails the test, with both texts shown: either fix Postern, or add it
 //! to a table and the README with the reason.
 
+#[path = "sendmail_samples/bounce.rs"]
+mod bounce;
 mod common;
 #[path = "sendmail_samples/mailq.rs"]
 mod mailq;
@@ -26,7 +28,7 @@ use std::process::{Command, Stdio};
 
 use common::WAIT;
 use postern_testkit::{
-    ensure_test_users, make_certs, DaemonBuilder, Sink, SinkBehavior, SmtpConversation,
+    ensure_test_users, make_certs, poll_until, DaemonBuilder, Sink, SinkBehavior, SmtpConversation,
 };
 use regex::Regex;
 
@@ -86,6 +88,17 @@ fn mx_example(
     sink: Option<&Sink>,
     certs: Option<&std::path::Path>,
 ) -> postern_testkit::Daemon {
+    mx_example_routing(privacy, log_level, sink, certs, "")
+}
+
+/// [`mx_example`] with more mailertable lines.
+fn mx_example_routing(
+    privacy: &str,
+    log_level: u32,
+    sink: Option<&Sink>,
+    certs: Option<&std::path::Path>,
+    mailertable: &str,
+) -> postern_testkit::Daemon {
     ensure_test_users();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
@@ -94,7 +107,7 @@ fn mx_example(
         .table("local-host-names", "mx.example\n")
         .table(
             "mailertable",
-            format!("down.test smtp:[127.0.0.1]:{closed_port}\n"),
+            format!("down.test smtp:[127.0.0.1]:{closed_port}\n{mailertable}"),
         )
         .config_line("Dj mx.example")
         .config_line(&format!("O LogLevel={log_level}"))
@@ -240,6 +253,9 @@ fn every_difference_is_in_the_readme() {
         verbose::VERBOSE_DIFFERENCES,
         syslog::SYSLOG_DIFFERENCES,
         syslog::SYSLOG_14_DIFFERENCES,
+        bounce::BOUNCE_DIFFERENCES,
+        bounce::QUEUE_RUN_DIFFERENCES,
+        bounce::ADDED_HEADER_DIFFERENCES,
     ];
     for d in tables.iter().flat_map(|t| t.iter()) {
         assert!(

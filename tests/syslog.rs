@@ -62,7 +62,11 @@ fn syslog_lines_are_sendmails_and_logwatch_counts_them() {
     let daemon = DaemonBuilder::new(postern_testkit::binary("posternd"))
         .table(
             "mailertable",
-            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+            // example.net too: the third message's bounce goes there.
+            format!(
+                "sink.test esmtp:[127.0.0.1]:{0}\nexample.net esmtp:[127.0.0.1]:{0}\n",
+                sink.addr().port()
+            ),
         )
         .config_line("O LogLevel=9")
         .env("POSTERN_SYSLOG_SOCKET", &socket_path)
@@ -97,8 +101,10 @@ fn syslog_lines_are_sendmails_and_logwatch_counts_them() {
             .filter(|l| l.contains(needle))
             .count()
     };
-    poll_until(WAIT, || (count(": to=<") == 4).then_some(()))
+    // Four recipients and the bounce to c@example.net.
+    poll_until(WAIT, || (count(": to=<") == 5).then_some(()))
         .unwrap_or_else(|| panic!("to= lines missing: {:#?}", lines.lock().unwrap()));
+    assert_eq!(count(": DSN: User unknown"), 1);
 
     let all = lines.lock().unwrap().clone();
     // RFC 3164 datagrams, facility mail (2): <2*8+6> for info.
@@ -159,6 +165,9 @@ fn syslog_lines_are_sendmails_and_logwatch_counts_them() {
     };
     assert_eq!(number("Messages To Recipients:"), 3, "{report}");
     assert_eq!(number("Addressed Recipients:"), 4, "{report}");
+    // The bounce (no from= line, its DSN: line, its to= line) is read as
+    // sendmail's: its recipient is listed, no message is added.
+    assert!(report.contains("    c@example.net "), "{report}");
     assert!(number("Bytes Transferred:") > 0, "{report}");
     drop(daemon);
     let _ = std::fs::remove_file(&socket_path);

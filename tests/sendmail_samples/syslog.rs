@@ -50,19 +50,26 @@ pub(super) const SYSLOG_DIFFERENCES: &[Difference] = &[
 ];
 
 /// syslog-loglevel9.txt: the lines a relayed message, a deferred one, two
-/// STARTTLS sessions and refused VRFY/EXPN leave at LogLevel 9. (Step C
-/// needs the access map's recipient keys, issue 12; F and G bounces,
-/// issue 10; H a queue run a minute later.)
+/// STARTTLS sessions, refused VRFY/EXPN and two bounces (one of them
+/// undeliverable for now) leave at LogLevel 9. (Step C needs the access
+/// map's recipient keys, issue 12; H a queue run a minute later.)
 #[test]
 fn log_lines_at_loglevel_9_match_sendmails() {
     let certs = make_certs();
     // Answers as smtp-sink did.
     let sink = SinkBehavior::new().data_reply("250 2.0.0 Ok").start();
-    let daemon = mx_example(
+    let refusing = SinkBehavior::new()
+        .rcpt_reply(
+            "user@bounce.test",
+            "550 5.1.1 <user@bounce.test>: Recipient address rejected: User unknown",
+        )
+        .start();
+    let daemon = mx_example_routing(
         "authwarnings,noexpn,novrfy",
         9,
         Some(&sink),
         Some(certs.path()),
+        &format!("bounce.test esmtp:[127.0.0.1]:{}\n", refusing.addr().port()),
     );
     let addr = daemon.smtp_addr();
     let steps = syslog_steps("syslog-loglevel9.txt");
@@ -122,6 +129,25 @@ fn log_lines_at_loglevel_9_match_sendmails() {
             c.cmd("QUIT", "221");
         },
         "EXPN rcpt@example.net [rejected]",
+    );
+    run_step(
+        "F",
+        &|| swaks("user@bounce.test", &[]),
+        "to=<sender@example.com>",
+    );
+    run_step(
+        "G",
+        &|| {
+            let out = Command::new("swaks")
+                .args(["--server", &addr.ip().to_string()])
+                .args(["--port", &addr.port().to_string()])
+                .args(["--helo", "client.example"])
+                .args(["--from", "sender@down.test", "--to", "user@bounce.test"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+        },
+        "to=<sender@down.test>",
     );
 }
 

@@ -43,7 +43,8 @@ pub enum Level {
     /// 5: message collection statistics: the `from=` line.
     Received = 5,
     /// 6: VRFY, EXPN and ETRN; `did not issue MAIL/EXPN/VRFY/ETRN`;
-    /// STARTTLS errors.
+    /// STARTTLS errors; the reports returned to senders (`DSN:`, `sender
+    /// notify:`, `postmaster notify:`, sendmail's `LogLevel > 5`).
     Query = 6,
     /// 7: delivery failures: a permanent `to=` line.
     DeliveryFailure = 7,

@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,6 +340,14 @@ pub struct RecipientReport {
     /// which sendmail shows without a reply code (`Deferred: Connection
     /// refused by [127.0.0.1]`) and without `reply=`.
     pub peer: bool,
+    /// The next hop offered DSN, so the recipient's NOTIFY, ORCPT, RET
+    /// and ENVID went on with it and reporting success is its job; false
+    /// for a next hop without DSN (a success is then `Action: relayed`),
+    /// local deliveries and routing errors.
+    pub dsn_passed_on: bool,
+    /// The command the server's reply answered (`RCPT To:<a@b>`), for a
+    /// bounce's transcript; `None` when the reply is Postern's own.
+    pub command: Option<String>,
 }
 
 impl RecipientReport {

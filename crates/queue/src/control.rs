@@ -13,9 +13,21 @@
 //! H <helo>     C <client $_>   P <protocol>        A <auth identity>
 //! Y <secs>;R|N[T]              DELIVERBY
 //! U <uid>                      local submitter
+//! W warned                     the delay warning was sent (Timeout.queuewarn)
+//! G dsn|postmaster             this message is a report Postern made
 //! N <attempts>  K <next attempt, unix seconds>
 //! r <address>\tstate=pending\tattempts=0\tnext=0[\tnotify=…][\torcpt=…][\treply=…]
+//!   [\tstatus=5.1.1][\tmta=[192.0.2.1]][\tdiag=550 …][\tcmd=RCPT To:<…>]
+//!   [\tlast=<unix seconds>][\tdsn=failed|delivered|relayed]
 //! ```
+//!
+//! `W`, `G` and the recipient fields `status`, `mta`, `diag`, `cmd`,
+//! `last` and `dsn` came with delivery status notifications; files written before
+//! them simply lack them and read as "nothing reported, nothing owed".
+//! `dsn=` on a recipient means a report with that action is owed to the
+//! sender: it is set when the recipient's fate is known and cleared only
+//! after the report is committed to the spool, so a crash in between
+//! yields the report twice, never not at all.
 //!
 //! Why this encoding: every value is percent-encoded for `%`, all control
 //! characters (so CR, LF, TAB and NUL) and DEL, so a value can never end a
@@ -60,6 +72,63 @@ impl RecipientState {
     }
 }
 
+/// The report (DSN) owed to the sender for a recipient (RFC 3464 `Action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DsnDue {
+    /// A failure report (`Action: failed`).
+    Failed,
+    /// A success report for a final delivery (`Action: delivered`).
+    Delivered,
+    /// A success report for a hand-over to a next hop that does not speak
+    /// DSN (`Action: relayed`).
+    Relayed,
+}
+
+impl DsnDue {
+    /// The word stored in the control file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DsnDue::Failed => "failed",
+            DsnDue::Delivered => "delivered",
+            DsnDue::Relayed => "relayed",
+        }
+    }
+
+    pub(crate) fn from_str(s: &str) -> Option<DsnDue> {
+        [DsnDue::Failed, DsnDue::Delivered, DsnDue::Relayed]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// What kind of report a message Postern made itself is: a bounce must
+/// never be bounced in a loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generated {
+    /// A DSN to a message's sender (sender `<>`); if it fails, the
+    /// postmaster is told.
+    Dsn,
+    /// A failed DSN sent to the postmaster (the double bounce); if it
+    /// fails too, it is logged and dropped.
+    Postmaster,
+}
+
+impl Generated {
+    /// The word stored in the control file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Generated::Dsn => "dsn",
+            Generated::Postmaster => "postmaster",
+        }
+    }
+
+    pub(crate) fn from_str(s: &str) -> Option<Generated> {
+        [Generated::Dsn, Generated::Postmaster]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+    }
+}
+
 /// One envelope recipient and where its delivery stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecipientEntry {
@@ -77,6 +146,21 @@ pub struct RecipientEntry {
     pub next_attempt: u64,
     /// The last reply for this recipient, code and text.
     pub last_reply: Option<String>,
+    /// The last attempt's enhanced status code (`5.1.1`), for the DSN.
+    pub status: Option<String>,
+    /// The server the last attempt talked to (`[192.0.2.1]`), the DSN's
+    /// Remote-MTA.
+    pub remote_mta: Option<String>,
+    /// The server's own reply to the last attempt, the DSN's
+    /// Diagnostic-Code (absent when the reason is Postern's own).
+    pub diagnostic: Option<String>,
+    /// The command the server's reply answered, for the report's
+    /// transcript (`>>> RCPT To:<…>`).
+    pub command: Option<String>,
+    /// When the last attempt ended, unix seconds.
+    pub last_attempt: Option<u64>,
+    /// A report owed to the sender for this recipient.
+    pub dsn: Option<DsnDue>,
 }
 
 impl RecipientEntry {
@@ -90,6 +174,12 @@ impl RecipientEntry {
             attempts: 0,
             next_attempt: 0,
             last_reply: None,
+            status: None,
+            remote_mta: None,
+            diagnostic: None,
+            command: None,
+            last_attempt: None,
+            dsn: None,
         }
     }
 }
@@ -125,6 +215,10 @@ pub struct ControlFile {
     pub submitter_uid: Option<u32>,
     /// Held by the administrator (`postern queue hold`): kept, not tried.
     pub held: bool,
+    /// The delay warning (Timeout.queuewarn) was sent.
+    pub warned: bool,
+    /// Set when this message is a report Postern made.
+    pub generated: Option<Generated>,
     /// Queue runs that tried this message.
     pub attempts: u32,
     /// Earliest next queue run for this message, unix seconds (0 = now).
@@ -161,6 +255,8 @@ impl ControlFile {
             deliver_by: None,
             submitter_uid: None,
             held: false,
+            warned: false,
+            generated: None,
             attempts: 0,
             next_attempt: 0,
             recipients: Vec::new(),
@@ -174,9 +270,21 @@ impl ControlFile {
             .filter(|r| matches!(r.state, RecipientState::Pending | RecipientState::Deferred))
     }
 
-    /// True when no recipient is `Pending` or `Deferred`: the message can go.
+    /// True when no recipient is `Pending` or `Deferred`: nothing is left
+    /// to deliver.
     pub fn is_finished(&self) -> bool {
         self.pending_recipients().next().is_none()
+    }
+
+    /// True when a report is owed to the sender for some recipient.
+    pub fn reports_owed(&self) -> bool {
+        self.recipients.iter().any(|r| r.dsn.is_some())
+    }
+
+    /// True when every recipient is settled (sent, or failed and
+    /// reported): the message can leave the queue.
+    pub fn is_settled(&self) -> bool {
+        self.is_finished() && !self.reports_owed()
     }
 
     /// Serialises to the version-1 text format.
@@ -215,6 +323,12 @@ impl ControlFile {
         if self.held {
             line("Q", "held");
         }
+        if self.warned {
+            line("W", "warned");
+        }
+        if let Some(g) = self.generated {
+            line("G", g.as_str());
+        }
         line("N", &self.attempts.to_string());
         line("K", &self.next_attempt.to_string());
         for r in &self.recipients {
@@ -229,6 +343,12 @@ impl ControlFile {
                 ("notify", &r.notify.map(|n| n.to_string())),
                 ("orcpt", &r.orcpt.as_ref().map(ToString::to_string)),
                 ("reply", &r.last_reply),
+                ("status", &r.status),
+                ("mta", &r.remote_mta),
+                ("diag", &r.diagnostic),
+                ("cmd", &r.command),
+                ("last", &r.last_attempt.map(|t| t.to_string())),
+                ("dsn", &r.dsn.map(|d| d.as_str().to_string())),
             ] {
                 if let Some(v) = value {
                     let _ = write!(fields, "\t{name}={}", encode(v));

@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 use postern_smtp::params::{BadParam, BodyType, DeliverBy, Ret};
 
-use crate::control::{decode, state_from_str, ControlFile, ParseError, RecipientEntry};
+use crate::control::{
+    decode, state_from_str, ControlFile, DsnDue, Generated, ParseError, RecipientEntry,
+};
 use crate::id::QueueId;
 
 fn err(line: usize, message: impl Into<String>) -> ParseError {
@@ -64,6 +66,21 @@ fn recipient(line: usize, value: &str) -> Result<RecipientEntry, ParseError> {
             "orcpt" => r.orcpt = Some(param(line, "orcpt", &v)?),
             "reply" if r.last_reply.is_some() => return Err(dup()),
             "reply" => r.last_reply = Some(v),
+            "status" if r.status.is_some() => return Err(dup()),
+            "status" => r.status = Some(v),
+            "mta" if r.remote_mta.is_some() => return Err(dup()),
+            "mta" => r.remote_mta = Some(v),
+            "diag" if r.diagnostic.is_some() => return Err(dup()),
+            "diag" => r.diagnostic = Some(v),
+            "cmd" if r.command.is_some() => return Err(dup()),
+            "cmd" => r.command = Some(v),
+            "last" if r.last_attempt.is_some() => return Err(dup()),
+            "last" => r.last_attempt = Some(number(line, "last", &v)?),
+            "dsn" if r.dsn.is_some() => return Err(dup()),
+            "dsn" => {
+                r.dsn =
+                    Some(DsnDue::from_str(&v).ok_or_else(|| err(line, format!("bad dsn {v:?}")))?)
+            }
             _ => return Err(err(line, format!("unknown recipient field {name:?}"))),
         }
     }
@@ -136,6 +153,14 @@ pub(crate) fn parse(text: &str) -> Result<ControlFile, ParseError> {
             'U' => cf.submitter_uid = Some(number(n, "U", &v)?),
             'Q' if v == "held" => cf.held = true,
             'Q' => return Err(err(n, format!("Q: bad hold state {v:?}"))),
+            'W' if v == "warned" => cf.warned = true,
+            'W' => return Err(err(n, format!("W: bad warning state {v:?}"))),
+            'G' => {
+                cf.generated = Some(
+                    Generated::from_str(&v)
+                        .ok_or_else(|| err(n, format!("G: bad report kind {v:?}")))?,
+                )
+            }
             'N' => cf.attempts = number(n, "N", &v)?,
             'K' => cf.next_attempt = number(n, "K", &v)?,
             _ => return Err(err(n, format!("unknown key {k:?}"))),

@@ -22,7 +22,7 @@ pub mod id;
 pub mod received;
 pub mod spool;
 
-pub use control::{ControlFile, ParseError, RecipientEntry, RecipientState};
+pub use control::{ControlFile, DsnDue, Generated, ParseError, RecipientEntry, RecipientState};
 pub use id::{QueueId, QueueIdGenerator};
 pub use postern_smtp::params::{BodyType, DeliverBy, Ret};
 pub use received::{received_header, ReceivedInfo, TlsLine};

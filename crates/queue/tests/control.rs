@@ -1,5 +1,6 @@
 use postern_queue::{
-    BodyType, ControlFile, DeliverBy, QueueId, RecipientEntry, RecipientState, Ret,
+    BodyType, ControlFile, DeliverBy, DsnDue, Generated, QueueId, RecipientEntry, RecipientState,
+    Ret,
 };
 use postern_smtp::params::{Notify, Orcpt};
 use proptest::prelude::*;
@@ -68,6 +69,48 @@ r carol@example.net\tstate=sent\tattempts=0\tnext=0\treply=250 2.0.0 OK\n";
 }
 
 #[test]
+fn reports_owed_and_sent_are_recorded() {
+    let mut cf = ControlFile::new(qid(), 10, "");
+    cf.warned = true;
+    cf.generated = Some(Generated::Dsn);
+    let mut r = RecipientEntry::new("a@b.example");
+    r.state = RecipientState::Failed;
+    r.status = Some("5.1.1".into());
+    r.remote_mta = Some("[127.0.0.1]".into());
+    r.diagnostic = Some("550 5.1.1 <a@b.example>: User unknown".into());
+    r.command = Some("RCPT To:<a@b.example>".into());
+    r.last_attempt = Some(12);
+    r.dsn = Some(DsnDue::Failed);
+    cf.recipients.push(r);
+    let text = cf.to_text();
+    assert!(text.contains("\nW warned\nG dsn\n"), "{text}");
+    assert!(
+        text.contains(
+            "\tstatus=5.1.1\tmta=[127.0.0.1]\tdiag=550 5.1.1 <a@b.example>: User unknown\tcmd=RCPT To:<a@b.example>\tlast=12\tdsn=failed\n"
+        ),
+        "{text}"
+    );
+    let back = ControlFile::parse(&text).unwrap();
+    assert_eq!(back, cf);
+    assert!(back.is_finished() && back.reports_owed() && !back.is_settled());
+    for bad in ["dsn=maybe", "last=x"] {
+        let t = text.replace("dsn=failed", bad);
+        assert!(ControlFile::parse(&t).is_err(), "{bad}");
+    }
+    assert!(ControlFile::parse(&text.replace("G dsn", "G other")).is_err());
+}
+
+#[test]
+fn files_from_before_reports_read_as_nothing_owed() {
+    let old = "V1\nI 402A0000001230\nT 5\nS a@b\nZ 1\nC x\nP ESMTP\nN 1\nK 0\n\
+               r c@d\tstate=failed\tattempts=1\tnext=0\treply=550 5.1.1 no\n";
+    let cf = ControlFile::parse(old).unwrap();
+    assert!(!cf.warned && cf.generated.is_none());
+    assert_eq!(cf.recipients[0].dsn, None);
+    assert!(cf.is_settled());
+}
+
+#[test]
 fn minimal_round_trip_and_null_sender() {
     let cf = ControlFile::new(qid(), 0, "");
     let text = cf.to_text();
@@ -103,7 +146,7 @@ fn err_line(text: &str) -> (usize, String) {
 #[test]
 fn strict_errors_name_the_line() {
     let base = "V1\nI 402A0000001230\nT 5\nS a@b\n";
-    let (line, msg) = err_line(&format!("{base}W what\n"));
+    let (line, msg) = err_line(&format!("{base}X what\n"));
     assert_eq!(line, 5);
     assert!(msg.contains("unknown key"), "{msg}");
 
@@ -220,9 +263,28 @@ fn recipient() -> impl Strategy<Value = RecipientEntry> {
         any::<u32>(),
         any::<u64>(),
         opt(any_text()),
+        (
+            opt(any_text()),
+            opt(any_text()),
+            opt(any_text()),
+            opt(any_text()),
+        ),
+        opt(any::<u64>()),
+        opt(0..3u8),
     )
         .prop_map(
-            |(address, notify, orcpt, st, attempts, next_attempt, last_reply)| RecipientEntry {
+            |(
+                address,
+                notify,
+                orcpt,
+                st,
+                attempts,
+                next_attempt,
+                last_reply,
+                (status, remote_mta, diagnostic, command),
+                last_attempt,
+                dsn,
+            )| RecipientEntry {
                 address,
                 notify,
                 orcpt,
@@ -235,6 +297,12 @@ fn recipient() -> impl Strategy<Value = RecipientEntry> {
                 attempts,
                 next_attempt,
                 last_reply,
+                status,
+                remote_mta,
+                diagnostic,
+                command,
+                last_attempt,
+                dsn: dsn.map(|d| [DsnDue::Failed, DsnDue::Delivered, DsnDue::Relayed][d as usize]),
             },
         )
 }
@@ -272,6 +340,9 @@ proptest! {
             }),
             submitter_uid,
             held: attempts % 2 == 1,
+            warned: next_attempt % 2 == 1,
+            generated: [None, Some(Generated::Dsn), Some(Generated::Postmaster)]
+                [(size % 3) as usize],
             attempts,
             next_attempt,
             recipients,
@@ -281,7 +352,7 @@ proptest! {
         // V1 I T S Z C P N K always, plus the optional ones, plus r lines.
         let optional = [cf.envid.is_some(), cf.ret.is_some(), cf.body.is_some(),
             cf.helo.is_some(), cf.auth.is_some(), cf.deliver_by.is_some(),
-            cf.submitter_uid.is_some(), cf.held];
+            cf.submitter_uid.is_some(), cf.held, cf.warned, cf.generated.is_some()];
         let expected = 9 + optional.iter().filter(|b| **b).count() + cf.recipients.len();
         prop_assert_eq!(text.split('\n').count() - 1, expected);
         prop_assert!(!text.contains('\r'));

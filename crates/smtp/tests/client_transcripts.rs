@@ -347,6 +347,12 @@ fn mixed_recipient_results() {
     );
     assert_eq!(o.recipients[1].reply.text(), "<b@x>... User unknown");
     assert_eq!(o.recipients[2].address, "c@x");
+    // Each reply names the command it answered (a bounce's transcript).
+    let commands: Vec<Option<&str>> = o.recipients.iter().map(|r| r.command.as_deref()).collect();
+    assert_eq!(
+        commands,
+        [Some("DATA"), Some("RCPT To:<b@x>"), Some("RCPT To:<c@x>")]
+    );
 }
 
 #[test]
@@ -393,7 +399,12 @@ fn mail_refused_applies_to_everyone() {
     t.sends("MAIL From:<alice@a.example>\r\n");
     t.server("553 5.1.8 Domain of sender address does not exist\r\n");
     t.sends("QUIT\r\n");
-    assert_eq!(statuses(&t.done()), [(553, PermFail), (553, PermFail)]);
+    let o = t.done();
+    assert_eq!(statuses(&o), [(553, PermFail), (553, PermFail)]);
+    assert_eq!(
+        o.recipients[1].command.as_deref(),
+        Some("MAIL From:<alice@a.example>")
+    );
 
     let mut t = Script::new(&["a@x", "b@x"]);
     t.hello(&["PIPELINING"]);
@@ -412,6 +423,7 @@ fn greeting_554_refuses_everyone_and_quits() {
     let o = t.done();
     assert_eq!(statuses(&o), [(554, PermFail)]);
     assert_eq!(o.extensions, None);
+    assert_eq!(o.recipients[0].command, None);
 }
 
 #[test]

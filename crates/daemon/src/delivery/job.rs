@@ -417,6 +417,8 @@ fn report(
         mailer: mailer.to_string(),
         // Routing errors, local deliveries: Postern's own words.
         peer: false,
+        dsn_passed_on: false,
+        command: None,
     }
 }
 

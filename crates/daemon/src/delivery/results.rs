@@ -33,6 +33,7 @@ pub fn reports(
     lost: Option<&str>,
 ) -> Vec<(usize, RecipientReport)> {
     let synthetic = one_line(421, Some(EnhancedCode::new(4, 4, 2)), "Connection lost");
+    let dsn_passed_on = outcome.extensions.as_ref().is_some_and(|e| e.dsn);
     to.indices
         .iter()
         .zip(outcome.recipients)
@@ -54,6 +55,8 @@ pub fn reports(
                 relay: to.relay.to_string(),
                 mailer: to.mailer.to_string(),
                 peer,
+                dsn_passed_on,
+                command: r.command.filter(|_| peer),
             };
             (i, report)
         })
@@ -122,6 +125,7 @@ mod tests {
             address: address.into(),
             status: SmtpStatus::from_code(reply.code),
             reply,
+            command: None,
         }
     }
 

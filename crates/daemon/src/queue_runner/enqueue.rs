@@ -1,6 +1,8 @@
 //! The one step that puts a message in the queue, for SMTP (a front's
-//! commit) and local submission alike: the spool's atomic commit, the
-//! `from=` log line, and the message's first delivery attempt scheduled.
+//! commit), local submission and the reports Postern makes itself (DSNs)
+//! alike: the spool's atomic commit, the `from=` log line (not for a
+//! report: sendmail logs its `DSN:` line instead), and the message's first
+//! delivery attempt scheduled.
 
 use std::fs::File;
 
@@ -25,6 +27,29 @@ impl QueueRunner {
         message_id: Option<&str>,
         daemon: Option<&str>,
     ) -> std::io::Result<()> {
+        self.commit_to_spool(data, control)?;
+        let message_id = message_id.map(loggable);
+        log::info(
+            log::Level::Received,
+            &logline::from_line(control, message_id.as_deref(), daemon),
+        );
+        self.schedule_first_attempt(control);
+        Ok(())
+    }
+
+    /// Commits a report Postern made (a DSN) as [`Self::enqueue`] commits a
+    /// message, durably, and schedules it; no `from=` line.
+    pub(super) fn enqueue_report(
+        &mut self,
+        data: &File,
+        control: &ControlFile,
+    ) -> std::io::Result<()> {
+        self.commit_to_spool(data, control)?;
+        self.schedule_first_attempt(control);
+        Ok(())
+    }
+
+    fn commit_to_spool(&mut self, data: &File, control: &ControlFile) -> std::io::Result<()> {
         let id = &control.id;
         if let Err(e) = self.spool.commit(id, data, control) {
             log::err(&format!("{id}: queue commit failed: {e}"));
@@ -33,14 +58,12 @@ impl QueueRunner {
             let _ = self.spool.abort(id);
             return Err(e);
         }
-        let message_id = message_id.map(loggable);
-        log::info(
-            log::Level::Received,
-            &logline::from_line(control, message_id.as_deref(), daemon),
-        );
-        self.schedule
-            .add_at(id.clone(), 0, super::schedule::domains_of(control));
         Ok(())
+    }
+
+    fn schedule_first_attempt(&mut self, control: &ControlFile) {
+        self.schedule
+            .add_at(control.id.clone(), 0, super::schedule::domains_of(control));
     }
 }
 

@@ -74,14 +74,8 @@ pub fn to_line(
     started: u64,
     pri: u64,
 ) -> String {
-    let (_, enhanced, text) = split_reply(&report.reply);
-    let dsn = enhanced
-        .map(str::to_string)
-        .unwrap_or_else(|| match report.status {
-            RecipientStatus::Sent => "2.0.0".into(),
-            RecipientStatus::TempFail => "4.0.0".into(),
-            RecipientStatus::PermFail => "5.0.0".into(),
-        });
+    let (_, _, text) = split_reply(&report.reply);
+    let dsn = dsn_code(report);
     let stat = match report.status {
         RecipientStatus::Sent if report.mailer == "local" => "Sent".to_string(),
         RecipientStatus::Sent => format!("Sent ({text})"),
@@ -109,6 +103,19 @@ pub fn to_line(
     }
     line.push_str(&format!(", stat={stat}"));
     line
+}
+
+/// The enhanced status code of a result (`dsn=` of the log line, the
+/// DSN's `Status:`): the reply's own, or `x.0.0` by its outcome.
+pub fn dsn_code(report: &RecipientReport) -> String {
+    split_reply(&report.reply)
+        .1
+        .map(str::to_string)
+        .unwrap_or_else(|| match report.status {
+            RecipientStatus::Sent => "2.0.0".into(),
+            RecipientStatus::TempFail => "4.0.0".into(),
+            RecipientStatus::PermFail => "5.0.0".into(),
+        })
 }
 
 /// What a failure is called after `Deferred: ` in a log line and in

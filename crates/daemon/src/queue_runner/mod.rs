@@ -12,6 +12,7 @@
 //! and record the results, on one mio loop.
 
 mod control;
+mod dsn;
 mod enqueue;
 mod fronts;
 mod incoming;

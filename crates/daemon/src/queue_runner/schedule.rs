@@ -11,7 +11,7 @@ use postern_ipc::{
 };
 use postern_queue::{BodyType, ControlFile, QueueId, RecipientState};
 
-use super::{logline, QueueRunner};
+use super::{dsn, logline, QueueRunner};
 use crate::log;
 
 /// Jobs handed to the delivery client at once.
@@ -140,10 +140,24 @@ impl QueueRunner {
     pub(super) fn load_queue(&mut self, ids: &[QueueId]) -> u32 {
         let mut count = 0;
         for id in ids {
-            match self.spool.load(id) {
-                Ok(control) if !control.is_finished() && !control.held => {
-                    self.schedule
-                        .add_at(id.clone(), control.next_attempt, domains_of(&control));
+            let loaded = self.spool.load(id).map(|mut control| {
+                if dsn::owe_reports_from_before_dsns(&mut control) {
+                    if let Err(e) = self.spool.update(id, &control) {
+                        log::err(&format!("{id}: cannot update control file: {e}"));
+                    }
+                }
+                control
+            });
+            match loaded {
+                // A message still owing reports (a crash came between
+                // them) is looked at again now: see `dispatch`.
+                Ok(control) if !control.is_settled() && !control.held => {
+                    let at = if control.is_finished() {
+                        0
+                    } else {
+                        control.next_attempt
+                    };
+                    self.schedule.add_at(id.clone(), at, domains_of(&control));
                     count += 1;
                 }
                 Ok(_) => count += 1,
@@ -174,7 +188,14 @@ impl QueueRunner {
             .spool
             .load(id)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        if control.is_finished() || control.held {
+        if control.held {
+            return Ok(());
+        }
+        if control.is_finished() {
+            // Nothing to deliver, but reports owed: send them.
+            if control.reports_owed() {
+                self.conclude(control, now());
+            }
             return Ok(());
         }
         let data = self.spool.open_data(id)?;
@@ -240,6 +261,7 @@ impl QueueRunner {
             Err(e) => return log::err(&format!("{id}: cannot read control file: {e}")),
         };
         let now = now();
+        let privacy = self.settings.config.privacy;
         for r in &report.recipients {
             let Some(entry) = control.recipients.iter_mut().find(|e| {
                 e.address == r.address
@@ -255,6 +277,7 @@ impl QueueRunner {
                 RecipientStatus::TempFail => RecipientState::Deferred,
                 RecipientStatus::PermFail => RecipientState::Failed,
             };
+            dsn::note_attempt(entry, r, &control.sender, privacy, now);
             let level = match r.status {
                 RecipientStatus::Sent => log::Level::Delivered,
                 RecipientStatus::TempFail => log::Level::Deferred,
@@ -293,14 +316,15 @@ impl QueueRunner {
         self.send_control_reply(request, reply);
     }
 
-    /// Removes a finished message, or saves it and schedules its retry.
-    fn conclude(&mut self, mut control: ControlFile, now: u64) {
+    /// After an attempt: gives up on recipients past Timeout.queuereturn,
+    /// sends the reports due (they are in the spool before the message
+    /// stops owing them), then removes the message once every recipient
+    /// is settled, or saves it and schedules its next attempt.
+    pub(super) fn conclude(&mut self, mut control: ControlFile, now: u64) {
         let id = control.id.clone();
-        if control
-            .recipients
-            .iter()
-            .all(|r| r.state == RecipientState::Sent)
-        {
+        let timed_out = self.expire(&mut control, now);
+        self.send_reports(&mut control, now, timed_out);
+        if control.is_settled() {
             if let Err(e) = self.spool.remove(&id) {
                 log::err(&format!("{id}: cannot remove delivered message: {e}"));
             }
@@ -315,25 +339,16 @@ impl QueueRunner {
             );
             return;
         }
-        let lifetime = self.settings.config.timeouts.queuereturn.as_secs();
-        if !control.is_finished() && lifetime > 0 && now.saturating_sub(control.created) > lifetime
-        {
-            let days = lifetime / 86_400;
-            for r in control
-                .recipients
-                .iter_mut()
-                .filter(|r| r.state == RecipientState::Deferred)
-            {
-                r.state = RecipientState::Failed;
-                r.last_reply = Some(format!("554 5.4.7 Cannot send message for {days} days"));
-            }
-        }
-        if !control.is_finished() {
-            control.next_attempt =
-                now + backoff(self.settings.config.min_queue_age, control.attempts);
-            self.schedule
-                .add_at(id.clone(), control.next_attempt, domains_of(&control));
-        }
+        // Still something to deliver, or a report that could not be
+        // queued (tried again then).
+        let retry = now + backoff(self.settings.config.min_queue_age, control.attempts.max(1));
+        control.next_attempt = if control.is_finished() {
+            retry
+        } else {
+            self.deadline_before(&control, retry, now)
+        };
+        self.schedule
+            .add_at(id.clone(), control.next_attempt, domains_of(&control));
         if let Err(e) = self.spool.update(&id, &control) {
             log::err(&format!("{id}: cannot update control file: {e}"));
         }

@@ -25,10 +25,17 @@ fn start() -> Harness {
 }
 
 fn start_with(config: &str) -> Harness {
+    start_with_spool(config, |_| {})
+}
+
+/// As [`start_with`], with `prepare` given the spool before the queue
+/// runner starts (what an earlier run left).
+fn start_with_spool(config: &str, prepare: impl FnOnce(&std::path::Path)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
     let settings = crate::settings::for_tests(dir.path(), config);
     std::fs::create_dir_all(&spool).unwrap();
+    prepare(&spool);
     let (m_ours, m_theirs) = UnixStream::pair().unwrap();
     let (d_theirs, d_ours) = UnixStream::pair().unwrap();
     let runner = thread::spawn(move || {
@@ -528,4 +535,91 @@ fn etrn_is_refused_under_noetrn_and_bounded_otherwise() {
             QueueToFront::EtrnStarted { .. }
         ));
     }
+}
+
+/// A crash after a report was committed but before the original stopped
+/// owing it (or a control file from before reports existed): at the next
+/// start the report is made and queued, and only then does the original
+/// leave the queue. A report may come twice, never not at all.
+#[test]
+fn reports_owed_when_the_runner_stopped_are_sent_at_the_next_start() {
+    use postern_queue::{
+        ControlFile, DsnDue, QueueIdGenerator, RecipientEntry, RecipientState, Spool,
+    };
+    let mut original_id = None;
+    let mut h = start_with_spool("", |dir| {
+        let spool = Spool::open(dir).unwrap();
+        let (id, mut data) = spool.create(&mut QueueIdGenerator::new(1)).unwrap();
+        let text = b"Subject: lost?\r\n\r\nbody\r\n";
+        data.write_all(text).unwrap();
+        let mut control = ControlFile::new(id.clone(), 1_700_000_000, "s@example.org");
+        control.size = text.len() as u64;
+        control.client = "localhost [127.0.0.1]".into();
+        control.protocol = "ESMTP".into();
+        let mut r = RecipientEntry::new("u@b.test");
+        r.state = RecipientState::Failed;
+        r.status = Some("5.1.1".into());
+        r.diagnostic = Some("550 5.1.1 <u@b.test>: unknown".into());
+        r.remote_mta = Some("[192.0.2.9]".into());
+        r.dsn = Some(DsnDue::Failed);
+        control.recipients.push(r);
+        spool.commit(&id, &data, &control).unwrap();
+        original_id = Some(id);
+    });
+    let original_id = original_id.unwrap();
+    let delivery = h.delivery.as_mut().unwrap();
+    delivery
+        .stream()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (job, fds) = loop {
+        match delivery.recv().unwrap() {
+            (QueueToDelivery::Deliver(job), fds) => break (job, fds),
+            _ => continue,
+        }
+    };
+    assert_eq!(job.sender, "");
+    let to: Vec<&str> = job.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(to, ["s@example.org"]);
+    let mut report = String::new();
+    std::io::Read::read_to_string(
+        &mut std::fs::File::from(fds.into_iter().next().unwrap()),
+        &mut report,
+    )
+    .unwrap();
+    assert!(report.contains("\r\nFinal-Recipient: RFC822; u@b.test\r\nX-Actual-Recipient: rfc822; u@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"), "{report}");
+    assert!(
+        report.contains("\r\nSubject: lost?\r\n\r\nbody\r\n"),
+        "{report}"
+    );
+    // The report is in the queue; the original is gone.
+    let committed = h.committed();
+    assert_eq!(committed.len(), 1, "{committed:?}");
+    assert!(committed[0].contains("\nG dsn\n"), "{}", committed[0]);
+    assert!(!committed[0].contains(original_id.as_str()));
+}
+
+/// A postmaster notice (a double bounce) that failed is logged and
+/// dropped: no third report, and it leaves the queue.
+#[test]
+fn a_failed_postmaster_notice_is_dropped_not_bounced() {
+    use postern_queue::{
+        ControlFile, DsnDue, Generated, QueueIdGenerator, RecipientEntry, RecipientState, Spool,
+    };
+    let h = start_with_spool("", |dir| {
+        let spool = Spool::open(dir).unwrap();
+        let (id, mut data) = spool.create(&mut QueueIdGenerator::new(2)).unwrap();
+        data.write_all(b"Subject: notice\r\n\r\nx\r\n").unwrap();
+        let mut control = ControlFile::new(id.clone(), 1_700_000_000, "");
+        control.generated = Some(Generated::Postmaster);
+        let mut r = RecipientEntry::new("postmaster@mx.test");
+        r.state = RecipientState::Failed;
+        r.dsn = Some(DsnDue::Failed);
+        control.recipients.push(r);
+        spool.commit(&id, &data, &control).unwrap();
+    });
+    postern_testkit::poll_until(Duration::from_secs(10), || {
+        h.committed().is_empty().then_some(())
+    })
+    .unwrap_or_else(|| panic!("still queued: {:?}", h.committed()));
 }

@@ -115,6 +115,10 @@ pub struct RecipientResult {
     pub reply: ServerReply,
     /// What the queue should do.
     pub status: RecipientStatus,
+    /// The command `reply` answered (`RCPT To:<a@b> NOTIFY=…`, a MAIL
+    /// command, `DATA`), as sent; `None` for a reply Postern made itself
+    /// or one to the greeting, EHLO or STARTTLS.
+    pub command: Option<String>,
 }
 
 /// How the session ended.

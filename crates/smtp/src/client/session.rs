@@ -91,6 +91,9 @@ pub struct ClientSession {
     pub(super) pipelined: bool,
     pub(super) expect: VecDeque<Expect>,
     pub(super) rcpts: Vec<Rcpt>,
+    /// For each recipient, the command whose reply resolved it, when a
+    /// command did (for a bounce's transcript: `>>> RCPT To:<…>`).
+    pub(super) resolved_by: Vec<Option<String>>,
     pub(super) output: VecDeque<ClientOutput>,
     pub(super) protocol_error: Option<String>,
     pub(super) done_emitted: bool,
@@ -105,6 +108,7 @@ impl ClientSession {
         Ok(Self {
             tls: config.already_tls,
             rcpts: vec![Rcpt::Pending; envelope.recipients.len()],
+            resolved_by: vec![None; envelope.recipients.len()],
             config,
             envelope,
             reader: ReplyReader::new(),
@@ -237,6 +241,7 @@ impl ClientSession {
         }
         envelope.validate()?;
         self.rcpts = vec![Rcpt::Pending; envelope.recipients.len()];
+        self.resolved_by = vec![None; envelope.recipients.len()];
         self.envelope = envelope;
         self.protocol_error = None;
         self.done_emitted = false;
@@ -332,7 +337,9 @@ impl ClientSession {
             State::StartTls if reply.is_failure() => self.hello_done(false),
             State::Transaction => self.on_transaction_reply(reply),
             State::DataFinal if reply.is_positive() || reply.is_failure() => {
-                self.resolve_unresolved(&reply);
+                // sendmail's transcripts name the DATA command for the
+                // reply to the message's end too.
+                self.resolve_unresolved_by(&reply, "DATA");
                 if self.config.keep_open {
                     self.state = State::Idle;
                     self.emit_done();
@@ -409,6 +416,16 @@ impl ClientSession {
         }
     }
 
+    /// As [`Self::resolve_unresolved`], naming the command `reply` answered.
+    pub(super) fn resolve_unresolved_by(&mut self, reply: &ServerReply, command: &str) {
+        for (r, by) in self.rcpts.iter_mut().zip(&mut self.resolved_by) {
+            if !matches!(r, Rcpt::Resolved(_)) {
+                *r = Rcpt::Resolved(reply.clone());
+                *by = Some(command.to_string());
+            }
+        }
+    }
+
     pub(super) fn fail_protocol(&mut self, what: &str) {
         if self.done_emitted {
             return;
@@ -443,7 +460,8 @@ impl ClientSession {
             .recipients
             .iter()
             .zip(&self.rcpts)
-            .map(|(r, state)| {
+            .zip(&self.resolved_by)
+            .map(|((r, state), by)| {
                 let reply = match state {
                     Rcpt::Resolved(reply) => reply.clone(),
                     // Every path resolves all recipients first; defer if not.
@@ -453,6 +471,7 @@ impl ClientSession {
                     address: r.address.clone(),
                     status: RecipientStatus::from_code(reply.code),
                     reply,
+                    command: by.clone(),
                 }
             })
             .collect();

@@ -41,7 +41,9 @@ impl ClientSession {
                 }
             }
             Expect::Mail if reply.is_failure() => {
-                self.resolve_unresolved(&reply);
+                let ext = self.extensions.clone().unwrap_or_default();
+                let mail = commands::mail(&self.envelope, &ext);
+                self.resolve_unresolved_by(&reply, &mail);
                 if !self.pipelined {
                     self.quit();
                 }
@@ -56,6 +58,9 @@ impl ClientSession {
                     self.rcpts[i] = if reply.is_positive() {
                         Rcpt::Accepted
                     } else {
+                        let ext = self.extensions.clone().unwrap_or_default();
+                        self.resolved_by[i] =
+                            Some(commands::rcpt(&self.envelope.recipients[i], &ext));
                         Rcpt::Resolved(reply)
                     };
                 }
@@ -74,7 +79,7 @@ impl ClientSession {
                 }
             }
             Expect::Data if reply.is_failure() => {
-                self.resolve_unresolved(&reply);
+                self.resolve_unresolved_by(&reply, "DATA");
                 self.quit();
             }
             _ => self.fail_protocol(&format!("unexpected reply {}", reply.code)),
