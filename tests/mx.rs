@@ -29,6 +29,9 @@ loop MX 20 mx2
 me A 127.0.0.5
 dangling MX 5 nowhere
 dangling MX 10 mx2
+dual MX 10 dualmx
+dualmx A 127.0.0.7
+dualmx AAAA ::1
 ";
 
 struct World {
@@ -36,7 +39,7 @@ struct World {
     port: u16,
     daemon: Daemon,
     /// Where bounces and other mail for `origin.test` go.
-    _origin: Sink,
+    origin: Sink,
 }
 
 impl World {
@@ -60,7 +63,7 @@ impl World {
             nsd,
             port,
             daemon,
-            _origin: origin,
+            origin,
         }
     }
 
@@ -161,6 +164,22 @@ fn a_domain_without_mx_gets_mail_at_its_own_address() {
     world.send("someone@implicit.example.test");
     let m = host.wait_for_messages(1, WAIT);
     assert_eq!(m[0].rcpt_to, ["someone@implicit.example.test"]);
+}
+
+#[test]
+fn an_exchanger_is_tried_at_its_ipv4_then_its_ipv6_address() {
+    let world = World::start(&[("example.test", Some(EXAMPLE_ZONE))]);
+    // Nothing listens on 127.0.0.7: the AAAA record's ::1 gets the mail.
+    let v6 = SinkBehavior::new().start_at(SocketAddr::new("::1".parse().unwrap(), world.port));
+    let mark = world.daemon.log_mark();
+    world.send("x@dual.example.test");
+    let m = v6.wait_for_messages(1, WAIT);
+    assert_eq!(m[0].rcpt_to, ["x@dual.example.test"]);
+    let line = world.to_line(mark, "x@dual.example.test");
+    assert!(
+        line.contains("relay=dualmx.example.test. [IPv6:::1]") && line.contains("stat=Sent"),
+        "{line}"
+    );
 }
 
 #[test]
