@@ -209,6 +209,27 @@ fn null_mx_and_unknown_domains_fail_at_once() {
                 .contains("stat=Host unknown (Name server: nosuch.example.test: host not found)"),
         "{line}"
     );
+    // Each sender is told, from the null sender.
+    let bounces = world.origin.wait_for_messages(2, WAIT);
+    for (status, rcpt) in [
+        ("5.1.10", "x@nullmx.example.test"),
+        ("5.1.2", "x@nosuch.example.test"),
+    ] {
+        let bounce = bounces
+            .iter()
+            .find(|b| {
+                b.text()
+                    .contains(&format!("Final-Recipient: RFC822; {rcpt}"))
+            })
+            .unwrap_or_else(|| panic!("no bounce for {rcpt}"));
+        assert_eq!(bounce.mail_from, "");
+        assert_eq!(bounce.rcpt_to, ["sender@origin.test"]);
+        assert!(
+            bounce.text().contains(&format!("Status: {status}")),
+            "{}",
+            bounce.text()
+        );
+    }
 }
 
 #[test]
