@@ -210,7 +210,10 @@ fn start_and_deliver(user: RunAs) {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         stdout.contains("Total requests: 0").then_some(stdout)
     });
-    assert!(listing.is_some(), "the delivered message stays in the queue");
+    assert!(
+        listing.is_some(),
+        "the delivered message stays in the queue"
+    );
     let out = tool(&user, &state, "runq", &[], b"");
     assert!(out.status.success(), "{}", text(&out));
     let out = tool(&user, &state, "newaliases", &[], b"");
