@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +307,10 @@ pub struct DeliveryJob {
     pub eight_bit: bool,
     /// Octets in the data file.
     pub size: u64,
+    /// When the message arrived (unix seconds): DELIVERBY counts from it.
+    pub arrival: u64,
+    /// DELIVERBY as the sender asked it (the by-time from `arrival`).
+    pub deliver_by: Option<DeliverBy>,
     /// Collect the SMTP transcript for `sendmail -v`.
     pub verbose: bool,
 }

@@ -5,6 +5,8 @@
 //! next thing the client asks its shell to do. Transcript outputs are
 //! collected on the side (`t.transcript`) so scripts stay readable.
 
+#[path = "client_transcripts/deliver_by.rs"]
+mod deliver_by;
 #[path = "client_transcripts/reuse.rs"]
 mod reuse;
 #[path = "client_transcripts/starttls.rs"]
@@ -40,6 +42,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
         mail_params: vec!["RET=HDRS".into(), "ENVID=q1".into()],
         body_8bit: true,
         size_hint: Some(1234),
+        deliver_by: None,
         recipients: rcpts
             .iter()
             .map(|a| Recipient {

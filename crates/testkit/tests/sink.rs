@@ -22,6 +22,7 @@ fn receives_a_pipelined_message() {
         got,
         vec![ReceivedMessage {
             mail_from: "a@x.test".into(),
+            mail_params: String::new(),
             rcpt_to: vec!["b@y.test".into(), "c@y.test".into()],
             data: body.to_vec(),
             helo: "client.test".into(),

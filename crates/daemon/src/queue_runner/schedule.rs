@@ -198,6 +198,12 @@ impl QueueRunner {
             }
             return Ok(());
         }
+        if dsn::deliver_by::return_due(&control, now()) {
+            // BY=…;R past its deadline: no more attempts; `conclude`
+            // fails what is left and returns the message.
+            self.conclude(control, now());
+            return Ok(());
+        }
         let data = self.spool.open_data(id)?;
         self.schedule.next_job += 1;
         let job = self.schedule.next_job;
@@ -217,6 +223,8 @@ impl QueueRunner {
             ret: control.ret,
             eight_bit: control.body == Some(BodyType::EightBitMime),
             size: control.size,
+            arrival: control.created,
+            deliver_by: control.deliver_by,
             verbose: self.verbose.contains_key(id),
         });
         self.delivery
@@ -316,7 +324,8 @@ impl QueueRunner {
         self.send_control_reply(request, reply);
     }
 
-    /// After an attempt: gives up on recipients past Timeout.queuereturn,
+    /// After an attempt: gives up on recipients past Timeout.queuereturn
+    /// or a `BY=…;R` deadline,
     /// sends the reports due (they are in the spool before the message
     /// stops owing them), then removes the message once every recipient
     /// is settled, or saves it and schedules its next attempt.

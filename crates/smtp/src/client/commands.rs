@@ -6,6 +6,7 @@
 
 use super::envelope::{Envelope, Recipient};
 use super::extensions::Extensions;
+use crate::params::DeliverBy;
 
 pub(crate) fn ehlo(name: &str) -> String {
     format!("EHLO {name}")
@@ -15,8 +16,11 @@ pub(crate) fn helo(name: &str) -> String {
     format!("HELO {name}")
 }
 
-/// `MAIL From:<rp>` (sendmail's spelling) then SIZE, BODY and DSN parameters, each only when the
-/// server offered the extension (RFC 1870, 6152, 3461 forbid them otherwise).
+/// `MAIL From:<rp>` (sendmail's spelling) then SIZE, BODY, DSN and BY
+/// parameters, each only when the server offered the extension (RFC 1870,
+/// 6152, 3461, 2852 forbid them otherwise). BY carries the time left, as
+/// sendmail's `usersmtp.c` does; in mode R never less than 1 second (the
+/// session refuses to send a message whose time is up before it gets here).
 pub(crate) fn mail(env: &Envelope, ext: &Extensions) -> String {
     let mut cmd = format!("MAIL From:<{}>", env.reverse_path);
     if let (Some(_), Some(size)) = (ext.size, env.size_hint) {
@@ -30,6 +34,14 @@ pub(crate) fn mail(env: &Envelope, ext: &Extensions) -> String {
             cmd.push(' ');
             cmd.push_str(p);
         }
+    }
+    if let (Some(_), Some(by)) = (ext.deliver_by, env.deliver_by) {
+        let seconds = if by.return_on_expiry {
+            by.seconds.max(1)
+        } else {
+            by.seconds
+        };
+        cmd.push_str(&format!(" BY={}", DeliverBy { seconds, ..by }));
     }
     cmd
 }

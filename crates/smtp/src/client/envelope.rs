@@ -8,6 +8,8 @@
 //! everywhere, and spaces in parameters and the HELO name (a space would add
 //! a parameter the caller did not ask for).
 
+use crate::params::DeliverBy;
+
 /// Whether to use STARTTLS when the server offers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartTlsPolicy {
@@ -66,6 +68,12 @@ pub struct Envelope {
     pub body_8bit: bool,
     /// The message size in bytes, for `SIZE=` and the early size check.
     pub size_hint: Option<u64>,
+    /// DELIVERBY (RFC 2852) with the by-time *remaining* now (the
+    /// caller's deadline minus the time spent): `BY=` is sent when the
+    /// server offers DELIVERBY; in mode R a server that does not offer it,
+    /// or whose minimum the time left does not reach, fails the recipients
+    /// (sendmail's `554 5.4.7`).
+    pub deliver_by: Option<DeliverBy>,
     /// The recipients, at least one.
     pub recipients: Vec<Recipient>,
 }
@@ -155,6 +163,7 @@ mod tests {
             mail_params: vec!["RET=HDRS".into()],
             body_8bit: false,
             size_hint: None,
+            deliver_by: None,
             recipients: vec![Recipient {
                 address: "c@d".into(),
                 dsn_params: vec!["NOTIFY=NEVER".into()],

@@ -6,6 +6,8 @@
 //! end of the session (`session.rs`).
 
 use super::commands;
+use super::envelope::Envelope;
+use super::extensions::Extensions;
 use super::outcome::ClientOutput;
 use super::reply_reader::ServerReply;
 use super::session::{ClientSession, State};
@@ -96,6 +98,11 @@ impl ClientSession {
                 return self.quit();
             }
         }
+        if let Some(text) = deliver_by_refusal(&self.envelope, &ext) {
+            let reply = ServerReply::synthetic(554, EnhancedCode::new(5, 4, 7), &text);
+            self.resolve_unresolved(&reply);
+            return self.quit();
+        }
         self.state = State::Transaction;
         self.pipelined = ext.pipelining;
         self.expect.clear();
@@ -135,4 +142,23 @@ impl ClientSession {
     fn any_accepted(&self) -> bool {
         self.rcpts.iter().any(|r| matches!(r, Rcpt::Accepted))
     }
+}
+
+/// RFC 2852 §4.1.4, as sendmail's `deliver.c` words it: a message to be
+/// returned (mode R) is not handed to a server that does not offer
+/// DELIVERBY, nor to one whose minimum by-time is more than the time left
+/// (or when no time is left at all).
+fn deliver_by_refusal(envelope: &Envelope, ext: &Extensions) -> Option<String> {
+    let by = envelope.deliver_by.filter(|by| by.return_on_expiry)?;
+    let Some(min) = ext.deliver_by else {
+        return Some("Server does not support Deliver By".into());
+    };
+    let min = i64::try_from(min).unwrap_or(i64::MAX);
+    (by.seconds < min || by.seconds <= 0).then(|| {
+        format!(
+            "Message can't be delivered in time; {} < {}",
+            by.seconds,
+            min.max(1)
+        )
+    })
 }

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 pub struct ReceivedMessage {
     /// The reverse path without angle brackets; empty for `MAIL FROM:<>`.
     pub mail_from: String,
+    /// The ESMTP parameters of MAIL as the client wrote them, after the
+    /// reverse path (`SIZE=120 BY=57;R`); empty when there were none.
+    pub mail_params: String,
     /// The accepted recipients, in order, without angle brackets.
     pub rcpt_to: Vec<String>,
     /// The body as received after dot-unstuffing, up to and including the

@@ -32,6 +32,7 @@ struct Session<'a> {
     out: Vec<u8>,
     helo: Option<String>,
     mail_from: Option<String>,
+    mail_params: String,
     rcpt_to: Vec<String>,
 }
 
@@ -45,6 +46,7 @@ pub(super) fn serve(shared: &Shared, stream: TcpStream) -> io::Result<()> {
         out: Vec::new(),
         helo: None,
         mail_from: None,
+        mail_params: String::new(),
         rcpt_to: Vec::new(),
     };
     session.run()
@@ -133,6 +135,7 @@ impl Session<'_> {
         };
         if reply.starts_with('2') {
             self.mail_from = Some(path);
+            self.mail_params = after_path(arg).to_string();
         }
         self.reply(&reply);
     }
@@ -180,6 +183,7 @@ impl Session<'_> {
         let data = self.read_body()?;
         let message = ReceivedMessage {
             mail_from,
+            mail_params: std::mem::take(&mut self.mail_params),
             rcpt_to: std::mem::take(&mut self.rcpt_to),
             data,
             helo: self.helo.clone().unwrap_or_default(),
@@ -249,6 +253,7 @@ impl Session<'_> {
 
     fn reset(&mut self) {
         self.mail_from = None;
+        self.mail_params.clear();
         self.rcpt_to.clear();
     }
 
@@ -308,6 +313,11 @@ fn parse_path(arg: &str, keyword: &str) -> Option<String> {
     Some(rest[..end].to_string())
 }
 
+/// What follows the `<path>` of a MAIL or RCPT argument: its parameters.
+fn after_path(arg: &str) -> &str {
+    arg.find('>').map_or("", |end| arg[end + 1..].trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +332,7 @@ mod tests {
         assert_eq!(parse_path("TO:a@b", "TO:"), None);
         assert_eq!(parse_path("FROM:<a@b>", "TO:"), None);
         assert_eq!(parse_path("T", "TO:"), None);
+        assert_eq!(after_path("FROM:<a@b> SIZE=10 BY=5;R"), "SIZE=10 BY=5;R");
+        assert_eq!(after_path("FROM:<>"), "");
     }
 }

@@ -118,6 +118,8 @@ pub fn job(n: u64, recipients: &[&str]) -> DeliveryJob {
         verbose: false,
         eight_bit: false,
         size: 0,
+        arrival: 0,
+        deliver_by: None,
     }
 }
 

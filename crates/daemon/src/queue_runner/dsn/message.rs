@@ -20,6 +20,12 @@ pub enum Kind {
     /// The delay warning after Timeout.queuewarn (`after`), naming the
     /// queue lifetime (`lifetime`), both in seconds.
     Warning { after: u64, lifetime: u64 },
+    /// The return of a `BY=<by>;R` message whose deadline passed
+    /// (RFC 2852, status 5.4.7).
+    DeliverByExpired { by: i64 },
+    /// The notice of a `BY=<by>;N` message whose deadline passed; delivery
+    /// goes on until the message is `lifetime` seconds old.
+    DeliverByWarning { by: i64, lifetime: u64 },
     /// Successful deliveries asked for with NOTIFY=SUCCESS.
     Success,
     /// A report that could not be delivered, sent to the postmaster
@@ -145,9 +151,13 @@ impl Report<'_> {
 
     fn subject(&self) -> (String, &'static str) {
         match self.kind {
-            Kind::Failure { .. } => (
+            Kind::Failure { .. } | Kind::DeliverByExpired { .. } => (
                 "Returned mail: see transcript for details".into(),
                 "failure",
+            ),
+            Kind::DeliverByWarning { by, .. } => (
+                format!("Warning: Delivery time ({by}s) exceeded"),
+                "warning-timeout",
             ),
             Kind::Warning { after, .. } => (
                 format!(
@@ -209,6 +219,13 @@ impl Report<'_> {
         out
     }
 
+    fn is_warning(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Warning { .. } | Kind::DeliverByWarning { .. }
+        )
+    }
+
     fn eight_bit(&self) -> bool {
         self.original.body == Some(postern_queue::BodyType::EightBitMime)
     }
@@ -262,7 +279,7 @@ impl Report<'_> {
 
     fn human_part(&self, lines: &mut Vec<String>) {
         let original = self.original;
-        if matches!(self.kind, Kind::Warning { .. }) {
+        if self.is_warning() {
             lines.extend(
                 [
                     "    **********************************************",
@@ -296,6 +313,20 @@ impl Report<'_> {
                 if let Some(diag) = &r.diagnostic {
                     lines.push(format!("    (reason: {})", one_line(diag)));
                 }
+            }
+            lines.push(String::new());
+        }
+        if matches!(self.kind, Kind::DeliverByWarning { .. }) {
+            // sendmail lists the recipients of a Deliver-By notice.
+            lines.push(
+                "   ----- The following addresses had transient non-fatal errors -----".into(),
+            );
+            for (r, _) in self
+                .recipients
+                .iter()
+                .filter(|(_, a)| *a == Action::Delayed)
+            {
+                lines.push(one_line(&printed_address(original, &r.address)));
             }
             lines.push(String::new());
         }
@@ -336,11 +367,19 @@ impl Report<'_> {
             let who = one_line(&printed_address(self.original, &r.address));
             let status = r.status.as_deref().unwrap_or("5.0.0");
             let last = one_line(r.last_reply.as_deref().unwrap_or(""));
+            // A recipient never tried yet has no deferral to show.
+            let deferred = r
+                .last_reply
+                .is_some()
+                .then(|| format!("{who}... Deferred: {last}"));
             match action {
-                Action::Delayed => out.push(format!("{who}... Deferred: {last}")),
-                // Gave up after Timeout.queuereturn.
-                Action::Failed if status.starts_with('4') => {
-                    out.push(format!("{who}... Deferred: {last}"))
+                Action::Delayed => out.extend(deferred),
+                // Gave up after Timeout.queuereturn or a DELIVERBY deadline.
+                Action::Failed
+                    if status.starts_with('4')
+                        || matches!(self.kind, Kind::DeliverByExpired { .. }) =>
+                {
+                    out.extend(deferred)
                 }
                 Action::Failed => match (&r.diagnostic, &r.remote_mta) {
                     (Some(diag), Some(mta)) => {
@@ -381,6 +420,17 @@ impl Report<'_> {
                     interval_words(lifetime)
                 ));
             }
+            Kind::DeliverByExpired { by } => {
+                out.push(format!("Delivery time ({by}s) expired"));
+                out.push("Message will be deleted from queue".into());
+            }
+            Kind::DeliverByWarning { by, lifetime } => {
+                out.push(format!("Warning: Delivery time ({by}s) exceeded"));
+                out.push(format!(
+                    "Will keep trying until message is {} old",
+                    interval_words(lifetime)
+                ));
+            }
             _ => {}
         }
         out
@@ -400,6 +450,11 @@ impl Report<'_> {
             }
         }
         lines.push(format!("Arrival-Date: {}", self.date(original.created)));
+        if let Some(by) = original.deliver_by {
+            // RFC 2852 §5: when the message should have been delivered.
+            let at = original.created as i64 + by.seconds;
+            lines.push(format!("Deliver-By-Date: {}", self.date(at.max(0) as u64)));
+        }
         for (r, action) in &self.recipients {
             lines.push(String::new());
             if let Some(orcpt) = &r.orcpt {
@@ -432,7 +487,11 @@ impl Report<'_> {
             }
             let last = r.last_attempt.unwrap_or(self.now);
             lines.push(format!("Last-Attempt-Date: {}", self.date(last)));
-            if let (Action::Delayed, Kind::Warning { lifetime, .. }) = (action, self.kind) {
+            if let (
+                Action::Delayed,
+                Kind::Warning { lifetime, .. } | Kind::DeliverByWarning { lifetime, .. },
+            ) = (action, self.kind)
+            {
                 lines.push(format!(
                     "Will-Retry-Until: {}",
                     self.date(original.created + lifetime)

@@ -10,11 +10,15 @@
 //! between sends it twice, never not at all.
 //!
 //! Owns: recording what a report needs of each attempt, Timeout.queuewarn
-//! and Timeout.queuereturn, making and queueing the reports, their log
-//! lines (`<id>: <report id>: DSN: …`, `sender notify: …`, `postmaster
-//! notify: …`). Does not own: the NOTIFY rules (`policy.rs`), the report's
-//! text (`message.rs`), when a message is tried (`schedule.rs`).
+//! and Timeout.queuereturn, acting on DELIVERBY deadlines (failing the
+//! recipients of an expired `BY=…;R`, the notice of `BY=…;N`), making and
+//! queueing the reports, their log lines (`<id>: <report id>: DSN: …`,
+//! `sender notify: …`, `postmaster notify: …`). Does not own: the NOTIFY
+//! rules (`policy.rs`), when a DELIVERBY deadline falls (`deliver_by.rs`),
+//! the report's text (`message.rs`), when a message is tried
+//! (`schedule.rs`).
 
+pub mod deliver_by;
 pub mod message;
 pub mod policy;
 
@@ -30,6 +34,27 @@ use message::{Action, Kind, Report, Returned};
 
 /// The status a report gives a recipient that timed out in the queue.
 const TIMED_OUT: &str = "4.4.7";
+/// The status of a recipient whose DELIVERBY time (mode R) ran out
+/// (RFC 2852 §4.1.3; sendmail's `dropenvelope`).
+const DELIVERY_TIME_EXPIRED: &str = "5.4.7";
+
+/// Why recipients still waiting in the queue were given up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Timeout.queuereturn.
+    Lifetime,
+    /// The DELIVERBY deadline of a `BY=…;R` message.
+    DeliverBy,
+}
+
+impl Expiry {
+    fn status(self) -> &'static str {
+        match self {
+            Expiry::Lifetime => TIMED_OUT,
+            Expiry::DeliverBy => DELIVERY_TIME_EXPIRED,
+        }
+    }
+}
 
 /// Writes down what a report about `entry` will need from the attempt
 /// `report` describes, and which report (if any) it now owes.
@@ -105,26 +130,31 @@ fn local_offset() -> i32 {
 
 impl QueueRunner {
     /// Timeout.queuereturn: recipients still deferred when the message
-    /// is that old fail (status 4.4.7). Returns whether any did.
-    pub(super) fn expire(&mut self, control: &mut ControlFile, now: u64) -> bool {
+    /// is that old fail (status 4.4.7); a `BY=…;R` message past its
+    /// deadline fails every recipient not yet delivered (5.4.7, taking
+    /// precedence as in sendmail). Returns why, when any did.
+    pub(super) fn expire(&mut self, control: &mut ControlFile, now: u64) -> Option<Expiry> {
         let lifetime = self.settings.config.timeouts.queuereturn.as_secs();
-        if lifetime == 0 || now.saturating_sub(control.created) < lifetime {
-            return false;
-        }
+        let expiry = if deliver_by::return_due(control, now) {
+            Expiry::DeliverBy
+        } else if lifetime > 0 && now.saturating_sub(control.created) >= lifetime {
+            Expiry::Lifetime
+        } else {
+            return None;
+        };
         let mut any = false;
-        for r in control
-            .recipients
-            .iter_mut()
-            .filter(|r| r.state == RecipientState::Deferred)
-        {
+        for r in control.recipients.iter_mut().filter(|r| {
+            r.state == RecipientState::Deferred
+                || (expiry == Expiry::DeliverBy && r.state == RecipientState::Pending)
+        }) {
             r.state = RecipientState::Failed;
-            r.status = Some(TIMED_OUT.into());
+            r.status = Some(expiry.status().into());
             r.diagnostic = None;
             r.command = None;
             r.dsn = policy::failure_due(r.notify);
             any = true;
         }
-        any
+        any.then_some(expiry)
     }
 
     /// When the message must next be looked at for Timeout.queuewarn or
@@ -141,20 +171,28 @@ impl QueueRunner {
                 at = at.min(due);
             }
         }
+        if let Some(due) = deliver_by::next_check(control).filter(|&due| due > now) {
+            at = at.min(due);
+        }
         at
     }
 
     /// Makes and queues every report `control` owes, and the delay
     /// warning when it is due; clears what was reported. `timed_out`:
-    /// [`Self::expire`] failed recipients just now. A report that cannot
-    /// be queued stays owed (logged), to be tried again.
-    pub(super) fn send_reports(&mut self, control: &mut ControlFile, now: u64, timed_out: bool) {
+    /// [`Self::expire`] failed recipients just now, and why. A report that
+    /// cannot be queued stays owed (logged), to be tried again.
+    pub(super) fn send_reports(
+        &mut self,
+        control: &mut ControlFile,
+        now: u64,
+        timed_out: Option<Expiry>,
+    ) {
         self.report_failures(control, now, timed_out);
         self.report_successes(control, now);
         self.warn_of_delay(control, now);
     }
 
-    fn report_failures(&mut self, control: &mut ControlFile, now: u64, timed_out: bool) {
+    fn report_failures(&mut self, control: &mut ControlFile, now: u64, timed_out: Option<Expiry>) {
         let owed = owed(control, DsnDue::Failed);
         if owed.is_empty() {
             return;
@@ -172,26 +210,27 @@ impl QueueRunner {
         }
         let lifetime = self.settings.config.timeouts.queuereturn.as_secs();
         let first = &control.recipients[owed[0]];
-        let timed_out = timed_out && first.status.as_deref() == Some(TIMED_OUT);
-        let (kind, what) = if control.sender.is_empty() {
-            (Kind::Postmaster, "postmaster notify")
-        } else if timed_out {
-            (
+        let timed_out = timed_out.filter(|e| first.status.as_deref() == Some(e.status()));
+        let by = control.deliver_by.map_or(0, |by| by.seconds);
+        // sendmail's `e_message`: the log line's words.
+        let text = match timed_out {
+            Some(Expiry::Lifetime) => format!(
+                "Cannot send message for {}",
+                message::interval_words(lifetime)
+            ),
+            Some(Expiry::DeliverBy) => format!("delivery time expired {by}s"),
+            None => message::failure_words(first.status.as_deref().unwrap_or("5.0.0")).to_string(),
+        };
+        let (kind, what) = match timed_out {
+            _ if control.sender.is_empty() => (Kind::Postmaster, "postmaster notify"),
+            Some(Expiry::Lifetime) => (
                 Kind::Failure {
                     timed_out: Some(lifetime),
                 },
                 "sender notify",
-            )
-        } else {
-            (Kind::Failure { timed_out: None }, "DSN")
-        };
-        let text = if timed_out {
-            format!(
-                "Cannot send message for {}",
-                message::interval_words(lifetime)
-            )
-        } else {
-            message::failure_words(first.status.as_deref().unwrap_or("5.0.0")).to_string()
+            ),
+            Some(Expiry::DeliverBy) => (Kind::DeliverByExpired { by }, "sender notify"),
+            None => (Kind::Failure { timed_out: None }, "DSN"),
         };
         let recipients = owed.iter().map(|&i| (i, Action::Failed)).collect();
         if self.queue_report(control, kind, recipients, now, &format!("{what}: {text}")) {
@@ -217,35 +256,57 @@ impl QueueRunner {
         }
     }
 
-    /// Timeout.queuewarn: once per message, for the recipients still
-    /// deferred whose NOTIFY allows it; never to `<>`.
+    /// Timeout.queuewarn, or the deadline of a `BY=…;N` message: one
+    /// warning per message (sendmail's: Timeout.queuewarn's when both are
+    /// due), for the recipients still undelivered whose NOTIFY allows it;
+    /// never to `<>`.
     fn warn_of_delay(&mut self, control: &mut ControlFile, now: u64) {
         let timeouts = &self.settings.config.timeouts;
         let (after, lifetime) = (timeouts.queuewarn.as_secs(), timeouts.queuereturn.as_secs());
-        if control.warned
-            || after == 0
-            || now.saturating_sub(control.created) < after
-            || (lifetime > 0 && after >= lifetime)
-        {
+        if control.warned {
             return;
         }
+        let queuewarn_due = after > 0
+            && now.saturating_sub(control.created) >= after
+            && !(lifetime > 0 && after >= lifetime);
+        let (kind, text) = if queuewarn_due {
+            (
+                Kind::Warning { after, lifetime },
+                format!(
+                    "Warning: could not send message for past {}",
+                    message::interval_words(after)
+                ),
+            )
+        } else if deliver_by::notice_due(control, now) {
+            let by = control.deliver_by.map_or(0, |by| by.seconds);
+            (
+                Kind::DeliverByWarning { by, lifetime },
+                format!("Warning: Delivery time ({by}s) exceeded"),
+            )
+        } else {
+            return;
+        };
         let delayed: Vec<(usize, Action)> = control
             .recipients
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.state == RecipientState::Deferred && policy::wants_delay(r.notify))
+            .filter(|(_, r)| {
+                matches!(r.state, RecipientState::Deferred | RecipientState::Pending)
+                    && policy::wants_delay(r.notify)
+            })
             .map(|(i, _)| (i, Action::Delayed))
             .collect();
         if control.sender.is_empty() || delayed.is_empty() {
             control.warned = true;
             return;
         }
-        let kind = Kind::Warning { after, lifetime };
-        let text = format!(
-            "sender notify: Warning: could not send message for past {}",
-            message::interval_words(after)
-        );
-        if self.queue_report(control, kind, delayed, now, &text) {
+        if self.queue_report(
+            control,
+            kind,
+            delayed,
+            now,
+            &format!("sender notify: {text}"),
+        ) {
             control.warned = true;
         }
     }

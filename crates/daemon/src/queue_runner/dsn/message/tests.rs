@@ -213,6 +213,67 @@ fn a_delay_warning_and_the_final_return() {
 }
 
 #[test]
+fn deliver_by_notice_and_return() {
+    let mut cf = original();
+    cf.deliver_by = Some("30;N".parse().unwrap());
+    let r = &mut cf.recipients[0];
+    r.state = RecipientState::Deferred;
+    r.status = Some("4.2.0".into());
+    r.diagnostic = None;
+    r.last_reply = Some("450 4.2.0 <user@bounce.test>: try later".into());
+    r.last_attempt = Some(ARRIVED + 20);
+    let notice = report(
+        &cf,
+        Kind::DeliverByWarning {
+            by: 30,
+            lifetime: 5 * 86_400,
+        },
+        Action::Delayed,
+        Returned::Headers(header_section(MESSAGE)),
+    );
+    for line in [
+        "Subject: Warning: Delivery time (30s) exceeded
+",
+        "Auto-Submitted: auto-generated (warning-timeout)
+",
+        "\n    **  YOU DO NOT NEED TO RESEND YOUR MESSAGE  **\n",
+        "   ----- The following addresses had transient non-fatal errors -----\n\
+         <user@bounce.test>\n\n   ----- Transcript of session follows -----\n\
+         <user@bounce.test>... Deferred: 450 4.2.0 <user@bounce.test>: try later\n\
+         Warning: Delivery time (30s) exceeded\n\
+         Will keep trying until message is 5 days old\n",
+        "Arrival-Date: Wed, 2 Dec 2026 00:38:17 +0000\n\
+         Deliver-By-Date: Wed, 2 Dec 2026 00:38:47 +0000\n",
+        "Action: delayed\nStatus: 4.2.0\n",
+        "Will-Retry-Until: Mon, 7 Dec 2026 00:38:17 +0000\n",
+    ] {
+        assert!(notice.contains(line), "{line:?} not in\n{notice}");
+    }
+    cf.deliver_by = Some("30;R".parse().unwrap());
+    cf.recipients[0].state = RecipientState::Failed;
+    cf.recipients[0].status = Some("5.4.7".into());
+    let back = report(
+        &cf,
+        Kind::DeliverByExpired { by: 30 },
+        Action::Failed,
+        Returned::Full(MESSAGE),
+    );
+    for line in [
+        "Subject: Returned mail: see transcript for details\n",
+        "Auto-Submitted: auto-generated (failure)\n",
+        "fatal errors -----\n<user@bounce.test>\n\n",
+        "<user@bounce.test>... Deferred: 450 4.2.0 <user@bounce.test>: try later\n\
+         Delivery time (30s) expired\n\
+         Message will be deleted from queue\n",
+        "Deliver-By-Date: Wed, 2 Dec 2026 00:38:47 +0000\n",
+        "Action: failed\nStatus: 5.4.7\n",
+    ] {
+        assert!(back.contains(line), "{line:?} not in\n{back}");
+    }
+    assert!(!back.contains("Will-Retry-Until") && !back.contains("WARNING"));
+}
+
+#[test]
 fn success_reports_and_postmaster_notices() {
     let mut cf = original();
     cf.body = Some(BodyType::EightBitMime);
