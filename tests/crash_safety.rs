@@ -15,7 +15,7 @@ use postern_testkit::{poll_until, smtp_send, Signal, Sink, SmtpConversation};
 
 fn message(n: usize) -> Vec<u8> {
     format!(
-        "Subject: crash test {n}\r\n\r\n{}\r\nend of {n}\r\n",
+        "Subject: crash test {n}\r\nDate: Thu, 3 Dec 2026 10:00:00 +0000\r\nMessage-ID: <crash{n}@example.net>\r\n\r\n{}\r\nend of {n}\r\n",
         "body line\r\n".repeat(n % 50)
     )
     .into_bytes()

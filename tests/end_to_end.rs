@@ -15,9 +15,9 @@ const PER_SESSION: usize = 50;
 
 fn message(n: usize) -> Vec<u8> {
     format!(
-        "From: sender{n}@example.net\r\nTo: rcpt@sink.test\r\nSubject: message {n}\r\nMessage-ID: <m{n}@example.net>\r\n\r\n\
+        "From: sender{n}@example.net\r\nTo: rcpt@sink.test\r\nSubject: message {n}\r\nDate: Thu, 3 Dec 2026 10:00:00 +0000\r\nMessage-ID: <m{n}@example.net>\r\n\r\n\
          Body of message {n}.\r\n.A line that starts with a dot\r\n..and one with two\r\n.\r\n \r\n{}\r\nend {n}\r\n",
-        "x".repeat(n % 7 * 300)
+        "x".repeat(n % 7 * 160)
     )
     .into_bytes()
 }

@@ -255,7 +255,6 @@ fn every_difference_is_in_the_readme() {
         syslog::SYSLOG_14_DIFFERENCES,
         bounce::BOUNCE_DIFFERENCES,
         bounce::QUEUE_RUN_DIFFERENCES,
-        bounce::ADDED_HEADER_DIFFERENCES,
     ];
     for d in tables.iter().flat_map(|t| t.iter()) {
         assert!(

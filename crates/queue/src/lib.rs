@@ -19,11 +19,13 @@
 pub mod control;
 mod control_parse;
 pub mod id;
+pub mod message_id;
 pub mod received;
 pub mod spool;
 
 pub use control::{ControlFile, DsnDue, Generated, ParseError, RecipientEntry, RecipientState};
 pub use id::{QueueId, QueueIdGenerator};
+pub use message_id::message_id;
 pub use postern_smtp::params::{BodyType, DeliverBy, Ret};
 pub use received::{received_header, ReceivedInfo, TlsLine};
 pub use spool::{Recovery, Spool};

@@ -6,7 +6,8 @@
 //! fewer than [`HIGH_WATER`] bytes wait, so a 100 MB message costs about
 //! 256 KiB of memory per connection). Does not own: when to write or what
 //! the session does (`outbound.rs`), or the SMTP body rules (the
-//! `DotStuffer`: no bare CR or LF ever leaves, dots are doubled, and the
+//! `DotStuffer`: no bare CR or LF ever leaves, dots are doubled, a line
+//! over 998 octets is broken with CRLF and a space, and the
 //! terminator is written by `finish`).
 //!
 //! Security posture: the message is read only through the descriptor the

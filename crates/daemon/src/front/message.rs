@@ -1,9 +1,12 @@
 //! The message as the front writes it into the pipe the queue runner gave
 //! it: the Received: header first, then the text as the session passes it
-//! on. It also picks the Message-ID out of the header section for the
-//! `msgid=` of sendmail's log line. Closing the pipe is what tells the
-//! queue runner the message is complete; the front never holds a spool
-//! file.
+//! on. As sendmail does on receipt, a message whose header section lacks
+//! `Date:` or `Message-Id:` gets them, right after the Received: header
+//! (where sendmail puts them): so the header section is held until its end
+//! is seen (at most [`HEADER_SCAN_LIMIT`] bytes), then everything streams
+//! through. The Message-ID, found or made, goes on sendmail's `msgid=` log
+//! line. Closing the pipe is what tells the queue runner the message is
+//! complete; the front never holds a spool file.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -14,33 +17,45 @@ use postern_queue::{received_header, ReceivedInfo, TlsLine};
 use postern_smtp::address::ReversePath;
 use postern_smtp::server::{Envelope, Session};
 
+use super::header_section::{HeaderScan, SectionEnd};
 use crate::settings::Settings;
 
-/// How much of the header section is kept to find the Message-ID.
+/// The longest header section held to see what it lacks. A longer one
+/// (hardly mail) is passed on as it is, with nothing added.
 const HEADER_SCAN_LIMIT: usize = 64 * 1024;
+
+/// What goes on top of the message, and what is added if missing.
+#[derive(Clone, Debug)]
+pub struct Head {
+    /// The Received: header, CRLF-terminated.
+    pub received: String,
+    /// The value for a missing `Date:`.
+    pub date: String,
+    /// The value for a missing `Message-Id:`.
+    pub message_id: String,
+}
 
 /// A message being written.
 pub struct MessageFile {
     queue_id: QueueId,
     out: BufWriter<File>,
-    headers: Vec<u8>,
-    in_headers: bool,
+    /// Until the header section has been written: it, and the head.
+    pending: Option<(HeaderScan, Head)>,
+    message_id: Option<String>,
     failed: bool,
 }
 
 impl MessageFile {
-    /// Starts the message with its Received: header; `pipe` is the write
-    /// end the queue runner passed.
-    pub fn start(queue_id: QueueId, pipe: File, received: &str) -> std::io::Result<Self> {
-        let mut out = BufWriter::with_capacity(128 * 1024, pipe);
-        out.write_all(received.as_bytes())?;
-        Ok(Self {
+    /// A message that will start with `head`; `pipe` is the write end the
+    /// queue runner passed.
+    pub fn start(queue_id: QueueId, pipe: File, head: Head) -> Self {
+        Self {
             queue_id,
-            out,
-            headers: Vec::new(),
-            in_headers: true,
+            out: BufWriter::with_capacity(128 * 1024, pipe),
+            pending: Some((HeaderScan::default(), head)),
+            message_id: None,
             failed: false,
-        })
+        }
     }
 
     /// The queue id the queue runner gave.
@@ -51,35 +66,73 @@ impl MessageFile {
     /// Appends text; an error is remembered and reported at the end, so
     /// the client still gets a proper reply after its final dot.
     pub fn write(&mut self, bytes: &[u8]) {
-        if self.in_headers {
-            let room = HEADER_SCAN_LIMIT.saturating_sub(self.headers.len());
-            // Only the new bytes (and the three before them) can complete
-            // the blank line.
-            let from = self.headers.len().saturating_sub(3);
-            self.headers
-                .extend_from_slice(&bytes[..bytes.len().min(room)]);
-            if self.headers.starts_with(b"\r\n")
-                || self.headers[from..].windows(4).any(|w| w == b"\r\n\r\n")
-                || room == 0
-            {
-                self.in_headers = false;
-            }
+        let Some((scan, _)) = self.pending.as_mut() else {
+            self.put(bytes);
+            return;
+        };
+        if let Some(end) = scan.push(bytes) {
+            self.write_head(Some(end));
+        } else if scan.len() > HEADER_SCAN_LIMIT {
+            self.write_head(None);
         }
+    }
+
+    /// Writes the head, the header section with what it lacks, and what
+    /// followed it so far; `end` is `None` when the section's end was not
+    /// seen (too long, or the message ended in it).
+    fn write_head(&mut self, end: Option<SectionEnd>) {
+        let Some((scan, head)) = self.pending.take() else {
+            return;
+        };
+        let complete = end.is_some() || scan.len() <= HEADER_SCAN_LIMIT;
+        let mut top = head.received;
+        if complete && !scan.has_field("Date") {
+            top.push_str(&format!(
+                "Date: {}
+",
+                head.date
+            ));
+        }
+        if complete && !scan.has_field("Message-Id") {
+            top.push_str(&format!(
+                "Message-Id: {}
+",
+                head.message_id
+            ));
+            self.message_id = Some(head.message_id);
+        }
+        let text = scan.into_bytes();
+        let at = end.map_or(text.len(), |e| e.at);
+        if self.message_id.is_none() {
+            self.message_id = message_id(&text[..at]);
+        }
+        self.put(top.as_bytes());
+        self.put(&text[..at]);
+        if end.is_some_and(|e| !e.blank_line) {
+            // The body's first line is not a header: keep it the body.
+            self.put(b"\r\n");
+        }
+        self.put(&text[at..]);
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
         if !self.failed && self.out.write_all(bytes).is_err() {
             self.failed = true;
         }
     }
 
     /// Flushes the message and closes the pipe (the queue runner sees its
-    /// end); returns the Message-ID, if any.
+    /// end); returns the Message-ID.
     pub fn finish(mut self) -> std::io::Result<Option<String>> {
+        // A message that is all header section.
+        self.write_head(None);
         if self.failed {
             return Err(std::io::Error::other("write to the message pipe failed"));
         }
         self.out.flush()?;
         // Closed here, before the commit is asked for.
         drop(self.out.into_inner().map_err(|e| e.into_error())?);
-        Ok(message_id(&self.headers))
+        Ok(self.message_id)
     }
 }
 
@@ -96,15 +149,16 @@ fn message_id(headers: &[u8]) -> Option<String> {
     Some(value.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|v| !v.is_empty())
 }
 
-/// The Received: header for this message, in sendmail's layout.
-pub fn received(
+/// The Received: header for this message, in sendmail's layout, and the
+/// Date: and Message-Id: it gets if it has none.
+pub fn head(
     settings: &Settings,
     session: &Session,
     client: &str,
     queue_id: &QueueId,
     for_recipient: Option<&str>,
     utc_offset: i32,
-) -> String {
+) -> Head {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -112,7 +166,7 @@ pub fn received(
     let version = format!("Postern {}", env!("CARGO_PKG_VERSION"));
     let recipient = for_recipient.map(|r| format!("<{r}>"));
     let tls = session.tls();
-    received_header(&ReceivedInfo {
+    let received = received_header(&ReceivedInfo {
         helo: session.helo_name(),
         client,
         authenticated: false,
@@ -129,7 +183,17 @@ pub fn received(
         }),
         for_recipient: recipient.as_deref(),
         date: &date,
-    })
+    });
+    Head {
+        received,
+        message_id: postern_queue::message_id(
+            now,
+            utc_offset,
+            queue_id.as_str(),
+            &settings.hostname,
+        ),
+        date,
+    }
 }
 
 /// The envelope as the queue runner records it; recipients as the

@@ -14,6 +14,7 @@
 //! after the queue runner says the message is durable.
 
 mod conn;
+mod header_section;
 mod message;
 mod questions;
 mod report;

@@ -171,7 +171,7 @@ impl<'a> Front<'a> {
             [one] => Some(one.as_str()),
             _ => None,
         };
-        let header = super::message::received(
+        let head = super::message::head(
             self.settings,
             session,
             &self.client,
@@ -179,18 +179,8 @@ impl<'a> Front<'a> {
             for_recipient,
             self.utc_offset,
         );
-        match MessageFile::start(queue_id.clone(), std::fs::File::from(fd), &header) {
-            Ok(file) => {
-                self.message = Some(file);
-                Answer::Accept
-            }
-            Err(_) => {
-                let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
-                self.transaction_announced = false;
-                self.transaction_announced = false;
-                reply(451, (4, 3, 0), "Queue write error")
-            }
-        }
+        self.message = Some(MessageFile::start(queue_id, std::fs::File::from(fd), head));
+        Answer::Accept
     }
 
     fn commit(&mut self, envelope: &postern_smtp::server::Envelope) -> Answer {

@@ -204,12 +204,7 @@ impl QueueRunner {
         let message_id = match &s.message_id {
             Some(found) => found.clone(),
             None => {
-                // sendmail's: the minute, the queue ID, $j.
-                let stamp = chrono::DateTime::from_timestamp(now as i64, 0)
-                    .unwrap_or_default()
-                    .with_timezone(&chrono::Local)
-                    .format("%Y%m%d%H%M");
-                let made = format!("<{stamp}.{id}@{host}>");
+                let made = postern_queue::message_id(now as i64, offset, id.as_str(), host);
                 head.push_str(&format!("Message-Id: {made}\r\n"));
                 made
             }

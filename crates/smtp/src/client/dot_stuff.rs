@@ -12,19 +12,28 @@
 //!   receiver as anything but ordinary lines.
 //! - A `.` at the start of a line (the first byte of the body, or the byte
 //!   after a line end as canonicalised above) is sent as `..`.
+//! - A line longer than [`LINE_LIMIT`] octets (RFC 5321 §4.5.3.1.6: 998
+//!   before the CRLF) is broken, as Postfix's `smtp_line_length_limit`
+//!   does: CRLF and a space go in after the 998th octet, so a broken header
+//!   line is a folded one and a MIME part is least damaged. The count is of
+//!   the message's octets, before dot-stuffing (which the receiver undoes).
+//!   A line within the limit is never changed.
 //! - [`DotStuffer::finish`] writes `.` CRLF, preceded by CRLF when the body
 //!   did not end with a line end, so the last line is never merged with the
 //!   dot. An empty body is sent as just `.` CRLF.
 //!
 //! Input may be split anywhere, including between a CR and its LF and right
 //! before a leading dot: the encoder remembers the two facts that matter
-//! across a boundary (a CR is pending; we are at the start of a line).
+//! across a boundary (a CR is pending; how long the line is so far).
+
+/// The longest line sent, CRLF not counted (RFC 5321 §4.5.3.1.6).
+pub const LINE_LIMIT: usize = 998;
 
 /// Encodes a DATA body; one per message.
 #[derive(Clone, Debug)]
 pub struct DotStuffer {
-    /// The next byte starts a line.
-    at_line_start: bool,
+    /// Octets of the current line so far; 0 at the start of a line.
+    line_len: usize,
     /// The last byte seen was a CR whose fate depends on the next byte.
     pending_cr: bool,
 }
@@ -39,7 +48,7 @@ impl DotStuffer {
     /// An encoder at the start of the body.
     pub fn new() -> Self {
         Self {
-            at_line_start: true,
+            line_len: 0,
             pending_cr: false,
         }
     }
@@ -68,13 +77,19 @@ impl DotStuffer {
                     i += 1;
                 }
                 first => {
-                    if self.at_line_start && first == b'.' {
+                    if self.line_len == 0 && first == b'.' {
                         out.push(b'.');
                     }
-                    self.at_line_start = false;
+                    if self.line_len == LINE_LIMIT {
+                        // The continuation starts with a space: never a dot.
+                        out.extend_from_slice(b"\r\n ");
+                        self.line_len = 1;
+                    }
                     let end =
                         memchr::memchr2(b'\r', b'\n', &input[i..]).map_or(input.len(), |n| i + n);
+                    let end = end.min(i + (LINE_LIMIT - self.line_len));
                     out.extend_from_slice(&input[i..end]);
+                    self.line_len += end - i;
                     i = end;
                 }
             }
@@ -83,7 +98,7 @@ impl DotStuffer {
 
     /// Ends the body: a line end if one is missing, then `.` CRLF.
     pub fn finish(mut self, out: &mut Vec<u8>) {
-        if self.pending_cr || !self.at_line_start {
+        if self.pending_cr || self.line_len > 0 {
             self.line_end(out);
         }
         out.extend_from_slice(b".\r\n");
@@ -100,7 +115,7 @@ impl DotStuffer {
 
     fn line_end(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\r\n");
-        self.at_line_start = true;
+        self.line_len = 0;
     }
 }
 
@@ -125,6 +140,45 @@ mod tests {
         assert_eq!(enc(b"a\r\r\n"), b"a\r\n\r\n.\r\n");
         assert_eq!(enc(b"a\n.\nb"), b"a\r\n..\r\nb\r\n.\r\n");
         assert_eq!(enc(b"a\r.\rb\r"), b"a\r\n..\r\nb\r\n.\r\n");
+    }
+
+    #[test]
+    fn long_lines_are_broken_after_998_octets_with_crlf_space() {
+        let line = |n: usize| vec![b'x'; n];
+        let exactly = [line(998), b"\r\n".to_vec()].concat();
+        assert_eq!(enc(&exactly), [exactly.clone(), b".\r\n".to_vec()].concat());
+        let long = [line(2500), b"\r\n".to_vec()].concat();
+        let want = [
+            line(998),
+            b"\r\n ".to_vec(),
+            line(997),
+            b"\r\n ".to_vec(),
+            line(505),
+            b"\r\n.\r\n".to_vec(),
+        ]
+        .concat();
+        assert_eq!(enc(&long), want);
+        // A leading dot is doubled on the wire but counts once.
+        let dotted = [b".".to_vec(), line(998)].concat();
+        assert_eq!(
+            enc(&dotted),
+            [b"..".to_vec(), line(997), b"\r\n x\r\n.\r\n".to_vec()].concat()
+        );
+    }
+
+    #[test]
+    fn a_long_line_split_across_chunks_breaks_at_the_same_place() {
+        let message = [vec![b'y'; 3000], b"\r\nshort\r\n".to_vec()].concat();
+        let whole = enc(&message);
+        for size in [1, 7, 997, 998, 999, 1000, 4096] {
+            let mut out = Vec::new();
+            let mut stuffer = DotStuffer::new();
+            for chunk in message.chunks(size) {
+                stuffer.encode(chunk, &mut out);
+            }
+            stuffer.finish(&mut out);
+            assert_eq!(out, whole, "chunks of {size}");
+        }
     }
 
     #[test]

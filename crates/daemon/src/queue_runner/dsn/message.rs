@@ -256,14 +256,9 @@ impl Report<'_> {
             "From: Mail Delivery Subsystem <MAILER-DAEMON@{}>",
             self.hostname
         ));
-        // sendmail's: the minute, the queue ID, $j.
-        let stamp =
-            chrono::DateTime::from_timestamp(self.now as i64 + i64::from(self.utc_offset), 0)
-                .unwrap_or_default()
-                .format("%Y%m%d%H%M");
         lines.push(format!(
-            "Message-Id: <{stamp}.{}@{}>",
-            self.id, self.hostname
+            "Message-Id: {}",
+            postern_queue::message_id(self.now as i64, self.utc_offset, self.id, self.hostname)
         ));
         lines.push(format!("To: {}", one_line(self.to)));
         lines.push("MIME-Version: 1.0".into());
