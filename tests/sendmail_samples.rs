@@ -255,6 +255,7 @@ fn every_difference_is_in_the_readme() {
         syslog::SYSLOG_14_DIFFERENCES,
         bounce::BOUNCE_DIFFERENCES,
         bounce::QUEUE_RUN_DIFFERENCES,
+        bounce::COMMAND_LINE_DIFFERENCES,
     ];
     for d in tables.iter().flat_map(|t| t.iter()) {
         assert!(

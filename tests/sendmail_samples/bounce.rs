@@ -1,11 +1,11 @@
 //! bounce-dsn.txt: the DSNs sendmail returned, and their log lines.
 //! Items 1 and 2 (a remote 550 to RCPT, without and with RET=HDRS,
-//! ENVID, NOTIFY and ORCPT), 5 (the delay warning) and 6 (the return after
+//! ENVID, NOTIFY and ORCPT), 3 and 4 (command-line submissions by root,
+//! refused by a mailertable `error:` entry and by the next hop under
+//! `-v`), 5 (the delay warning) and 6 (the return after
 //! Timeout.queuereturn) are played against Postern; 5 and 6 with a
 //! warning after 2 seconds and a return after 5 instead of 1 and 4
-//! minutes, so the intervals are masked. Items 3 and 4 are command-line
-//! submissions that sendmail delivers while the tool waits (a refusal
-//! at submission, `-v`); Postern queues them and returns them as item 1.
+//! minutes, so the intervals are masked.
 
 use super::*;
 
@@ -79,6 +79,17 @@ pub(super) const QUEUE_RUN_DIFFERENCES: &[Difference] = &[Difference {
     why: "Received-From-MTA is given whenever the message came over SMTP; sendmail gives it only when the process that received the message also returns it",
 }];
 
+/// Items 3 and 4 were submitted on the command line.
+pub(super) const COMMAND_LINE_DIFFERENCES: &[Difference] = &[Difference {
+    sendmail: "X-Actual-Recipient: rfc822; 550 User unknown@mx.example",
+    postern: &["X-Actual-Recipient: rfc822; u@nouser.test"],
+    why: "X-Actual-Recipient names the recipient refused by a mailertable `error:` entry; sendmail writes the entry's text there as if it were a user (`rfc822; 550 User unknown@mx.example`)",
+}, Difference {
+    sendmail: "<QID>: to=sender@example.com, delay=00:00:00, xdelay=00:00:00, mailer=relay, pri=<N>, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (Ok)",
+    postern: &["<QID>: to=<sender@example.com>, delay=00:00:00, xdelay=00:00:00, mailer=relay, pri=<N>, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (Ok)"],
+    why: "`to=` lines always write the address in angle brackets; sendmail writes an address given on the command line (and the report to its sender) as it was given, without them, and adds `ctladdr=`",
+}];
+
 /// `mx.example` as the sample's instance was: the smart host `sink`,
 /// `bounce.test` to a server refusing every RCPT as the sample's
 /// smtp-sink did, `down.test` to a closed port; `extra` lines added.
@@ -92,7 +103,8 @@ fn bounce_instance(sink: &Sink, refusing: &Sink, extra: &[&str]) -> postern_test
         .table(
             "mailertable",
             format!(
-                "bounce.test esmtp:[127.0.0.1]:{}\ndown.test smtp:[127.0.0.1]:{closed_port}\n",
+                "bounce.test esmtp:[127.0.0.1]:{}\ndown.test smtp:[127.0.0.1]:{closed_port}\n\
+                 nouser.test error:5.1.1:550 User unknown\n",
                 refusing.addr().port()
             ),
         )
@@ -107,6 +119,55 @@ fn bounce_instance(sink: &Sink, refusing: &Sink, extra: &[&str]) -> postern_test
         builder = builder.config_line(line);
     }
     builder.start()
+}
+
+/// Items 3 and 4: command-line submissions by root, one refused by the
+/// mailertable's `error:` mailer, one by the next hop (with `-v`).
+#[test]
+fn command_line_bounces_match_sendmails() {
+    if !postern_testkit::running_as_root() {
+        eprintln!("skipped: the sample's submissions are root's (CI runs as root)");
+        return;
+    }
+    let sink = SinkBehavior::new().data_reply("250 2.0.0 Ok").start();
+    let refusing = SinkBehavior::new()
+        .extensions(&["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "DSN"])
+        .rcpt_reply(
+            "user@bounce.test",
+            "550 5.1.1 <user@bounce.test>: Recipient address rejected: User unknown",
+        )
+        .start();
+    let daemon = bounce_instance(&sink, &refusing, &[]);
+    // sendmail-v.txt's input, its To: changed to the recipient as there.
+    let message = |to: &str| {
+        format!(
+            "From: Sender <sender@example.com>\nTo: {to}\nSubject: sendmail -v test\n\
+             Message-ID: <sendmail-v-test-1@client.example>\n\nHello from sendmail -v.\n"
+        )
+    };
+    let differences: Vec<&Difference> = BOUNCE_DIFFERENCES
+        .iter()
+        .chain(COMMAND_LINE_DIFFERENCES)
+        .collect();
+
+    let mark = daemon.log_mark();
+    let out = sendmail(
+        &daemon.config_path(),
+        &["-f", "sender@example.com", "u@nouser.test"],
+        &message("u@nouser.test"),
+    );
+    assert!(out.status.success() || out.status.code() == Some(67));
+    daemon.wait_for_log_since(mark, "to=<sender@example.com>", WAIT);
+    compare_report(&daemon, &sink, 0, "3", &differences, &differences);
+
+    let mark = daemon.log_mark();
+    sendmail(
+        &daemon.config_path(),
+        &["-v", "-f", "sender@example.com", "user@bounce.test"],
+        &message("user@bounce.test"),
+    );
+    daemon.wait_for_log_since(mark, "to=<sender@example.com>", WAIT);
+    compare_report(&daemon, &sink, 1, "4", &differences, &differences);
 }
 
 /// Compares the `n`th report `sink` received with item `item`, the part
@@ -186,7 +247,7 @@ fn compare_report(
         .collect();
     assert_same(
         &format!("bounce-dsn.txt item {item}, the log lines"),
-        &report_line(want_log, None),
+        &expected(&report_line(want_log, None), differences),
         &report_line(&got_log, Some(n)),
     );
 }

@@ -54,8 +54,8 @@ pub(super) const VERBOSE_DIFFERENCES: &[Difference] = &[
 ];
 
 /// sendmail-v.txt: `sendmail -v` as root, a delivery to a sink that talks
-/// like Postfix's smtp-sink, and one to a closed port. (Run 2, a 550 and
-/// the bounce sent at once, waits for bounces: issue 10.)
+/// like Postfix's smtp-sink, one to a closed port, and one the next hop
+/// refuses (run 2, up to the refusal).
 #[test]
 fn sendmail_v_matches_sendmails() {
     if !postern_testkit::running_as_root() {
@@ -76,7 +76,32 @@ fn sendmail_v_matches_sendmails() {
         .data_reply("250 2.0.0 Ok")
         .quit_reply("221 Bye")
         .start();
-    let daemon = mx_example("authwarnings", 9, Some(&sink), None);
+    // bounce.test's server refuses every RCPT, as the sample's smtp-sink
+    // `-f RCPT` did, offering what it offered (no PIPELINING).
+    let refusing = SinkBehavior::new()
+        .hostname("reject.test")
+        .extensions(&[
+            "8BITMIME",
+            "AUTH PLAIN LOGIN",
+            "XCLIENT NAME HELO",
+            "XFORWARD NAME ADDR PROTO HELO",
+            "ENHANCEDSTATUSCODES",
+            "DSN",
+            "",
+        ])
+        .rcpt_reply(
+            "user@bounce.test",
+            "550 5.1.1 <user@bounce.test>: Recipient address rejected: User unknown",
+        )
+        .quit_reply("221 Bye")
+        .start();
+    let daemon = mx_example_routing(
+        "authwarnings",
+        9,
+        Some(&sink),
+        None,
+        &format!("bounce.test esmtp:[127.0.0.1]:{}\n", refusing.addr().port()),
+    );
     let message = "From: Sender <sender@example.com>\nTo: Recipient <rcpt@example.net>\nSubject: sendmail -v test\nMessage-ID: <sendmail-v-test-1@client.example>\n\nHello from sendmail -v.\n";
     let run = |args: &[&str]| {
         let out = sendmail(&daemon.config_path(), args, message);
@@ -107,4 +132,44 @@ fn sendmail_v_matches_sendmails() {
         );
         assert_eq!(code, want_code, "sendmail {sample_args}: exit code");
     }
+
+    // Run 2: the next hop refuses the only recipient. Up to the refusal
+    // the dialogue is sendmail's (to a server without PIPELINING, MAIL's
+    // reply comes before RCPT); after it sendmail sends RSET and the
+    // report, from the same process, and shows that delivery too. Postern
+    // names the refusal, closes, and queues the report, which the
+    // delivery client sends (bounce-dsn.txt item 4 compares it).
+    let sample_args = "-v -f sender@example.com user@bounce.test";
+    let (want, want_code) = verbose_run(sample_args);
+    let want: Vec<String> = want.iter().map(|l| mask_port(l)).collect();
+    let refusal = "550 5.1.1 <user@bounce.test>: Recipient address rejected: User unknown";
+    let upto = |lines: &[String]| -> Vec<String> {
+        let at = lines
+            .iter()
+            .position(|l| l == refusal)
+            .expect("the refusal");
+        lines[..=at].to_vec()
+    };
+    let auth_only: Vec<&Difference> = VERBOSE_DIFFERENCES
+        .iter()
+        .filter(|d| d.sendmail.contains("AUTH="))
+        .collect();
+    let (got, code) = run(&["-v", "-f", "sender@example.com", "user@bounce.test"]);
+    assert_same(
+        &format!("sendmail {sample_args}, up to the refusal"),
+        &expected(&upto(&want), &auth_only),
+        &upto(&got),
+    );
+    assert_eq!(
+        &got[upto(&got).len()..],
+        [
+            format!("user@bounce.test... {refusal}"),
+            "Closing connection to [127.0.0.1]".to_string(),
+            ">>> QUIT".to_string(),
+            "221 Bye".to_string(),
+        ]
+    );
+    assert_eq!(code, want_code, "sendmail {sample_args}: exit code");
+    refusing.wait_for_connections(1, WAIT);
+    sink.wait_for_messages(2, WAIT);
 }

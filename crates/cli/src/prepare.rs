@@ -9,7 +9,8 @@
 //! - with `-t`, the recipients are taken from To:, Cc: and Bcc:, and
 //!   addresses also given on the command line are left out;
 //! - Bcc: is removed, with or without `-t`, so blind copies stay blind;
-//! - From: (with `-F`'s name) and Date: are added when missing;
+//! - Date: and From: (with `-F`'s name) are added when missing, at the
+//!   top, where sendmail puts them (after its Received:);
 //! - the header section ends at the first line that is not a header (that
 //!   line and the rest are the body), and a blank line is put before the
 //!   body when there was none.
@@ -85,12 +86,11 @@ pub fn prepare(raw: &[u8], draft: &Draft<'_>) -> Result<Prepared, &'static str> 
         return Err(NO_RECIPIENTS);
     }
 
+    // What the message lacks goes first, as sendmail puts it right after
+    // its Received: header: Date:, then From:.
     let mut text = Vec::with_capacity(raw.len() + 256);
-    for h in headers
-        .iter()
-        .filter(|h| !h.name.as_str().eq_ignore_ascii_case("Bcc"))
-    {
-        text.extend_from_slice(&raw[h.offset_field as usize..h.offset_end as usize]);
+    if named("Date").next().is_none() {
+        text.extend_from_slice(format!("Date: {}\r\n", draft.date).as_bytes());
     }
     if named("From").next().is_none() {
         let name = draft.full_name.map(quoted_name).unwrap_or_default();
@@ -101,8 +101,15 @@ pub fn prepare(raw: &[u8], draft: &Draft<'_>) -> Result<Prepared, &'static str> 
         };
         text.extend_from_slice(from.as_bytes());
     }
-    if named("Date").next().is_none() {
-        text.extend_from_slice(format!("Date: {}\r\n", draft.date).as_bytes());
+    for h in headers
+        .iter()
+        .filter(|h| !h.name.as_str().eq_ignore_ascii_case("Bcc"))
+    {
+        text.extend_from_slice(&raw[h.offset_field as usize..h.offset_end as usize]);
+    }
+    if !text.is_empty() && !text.ends_with(b"\n") {
+        // The last header ended the input without a line end.
+        text.extend_from_slice(b"\r\n");
     }
     text.extend_from_slice(b"\r\n");
     text.extend_from_slice(body);

@@ -77,11 +77,13 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> Sysexit {
     match reply {
         // -v: the daemon delivered at once and sent what happened, as
         // sendmail -v shows it.
-        ControlReply::Transcript { lines, .. } => {
+        ControlReply::Transcript {
+            lines, exit_code, ..
+        } => {
             for line in lines {
                 println!("{line}");
             }
-            Sysexit::Ok
+            exit_code
         }
         // -v for an untrusted caller under restrictexpand (or without -v):
         // queued, nothing more to show.

@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -523,6 +523,10 @@ pub enum ControlReply {
         queue_id: QueueId,
         /// The SMTP dialogue and one `<rcpt>... Sent (…)` line per recipient.
         lines: Vec<String>,
+        /// What the tool exits with, as sendmail -v does: `Ok` when every
+        /// recipient was delivered or queued, else by the failure
+        /// (`NoUser` for an unknown user, `NoHost`, `Unavailable`).
+        exit_code: Sysexit,
     },
     /// It could not be done: print `message`, exit with `exit_code`.
     Failed {

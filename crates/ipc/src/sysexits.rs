@@ -16,6 +16,10 @@ pub enum Sysexit {
     DataErr,
     /// 66: an input was missing (no such message in the queue).
     NoInput,
+    /// 67: the addressee is unknown (`sendmail -v` to a refused user).
+    NoUser,
+    /// 68: the host name is unknown.
+    NoHost,
     /// 69: the service is unavailable.
     Unavailable,
     /// 70: an internal software error (a peer broke the protocol).
@@ -40,6 +44,8 @@ impl Sysexit {
             Sysexit::Usage => 64,
             Sysexit::DataErr => 65,
             Sysexit::NoInput => 66,
+            Sysexit::NoUser => 67,
+            Sysexit::NoHost => 68,
             Sysexit::Unavailable => 69,
             Sysexit::Software => 70,
             Sysexit::OsErr => 71,
@@ -64,6 +70,7 @@ mod tests {
     #[test]
     fn sendmails_numbers() {
         assert_eq!(Sysexit::Ok.code(), 0);
+        assert_eq!(Sysexit::NoUser.code(), 67);
         assert_eq!(Sysexit::TempFail.code(), 75);
         assert_eq!(Sysexit::NoPerm.code(), 77);
         assert_eq!(Sysexit::Config.code(), 78);

@@ -65,7 +65,7 @@ fn bs_session_submits_through_master() {
     );
     assert_eq!(
         without_date(&seen.message.unwrap()),
-        "Subject: t\r\nFrom: me@example.net\r\nDate: *\r\n\r\nhello\r\n.dot\r\n"
+        "Date: *\r\nFrom: me@example.net\r\nSubject: t\r\n\r\nhello\r\n.dot\r\n"
     );
 }
 

@@ -53,8 +53,15 @@ pub fn from_line(control: &ControlFile, message_id: Option<&str>, daemon: Option
     line
 }
 
+/// [`split_reply`] for a reply that has a three-digit code; `None` for
+/// words alone (`User unknown`).
+pub fn split_coded_reply(reply: &str) -> Option<(&str, Option<&str>, &str)> {
+    let parts = split_reply(reply);
+    (parts.0.len() == 3 && parts.0.bytes().all(|b| b.is_ascii_digit())).then_some(parts)
+}
+
 /// Splits `250 2.0.0 text` into (code, enhanced, text).
-fn split_reply(reply: &str) -> (&str, Option<&str>, &str) {
+pub fn split_reply(reply: &str) -> (&str, Option<&str>, &str) {
     let (code, rest) = reply.split_once(' ').unwrap_or((reply, ""));
     match rest.split_once(' ') {
         Some((e, text)) if postern_smtp::EnhancedCode::parse(e).is_some() => (code, Some(e), text),

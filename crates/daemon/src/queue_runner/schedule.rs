@@ -278,8 +278,12 @@ impl QueueRunner {
                 continue;
             };
             entry.attempts += 1;
-            // As mailq shows it after `Deferred: `.
-            entry.last_reply = Some(logline::status_text(r));
+            // A deferral as mailq shows it after `Deferred: `; a failure
+            // with its code, for the transcript in the bounce.
+            entry.last_reply = Some(match r.status {
+                RecipientStatus::PermFail => r.reply.clone(),
+                _ => logline::status_text(r),
+            });
             entry.state = match r.status {
                 RecipientStatus::Sent => RecipientState::Sent,
                 RecipientStatus::TempFail => RecipientState::Deferred,
@@ -317,9 +321,23 @@ impl QueueRunner {
                 RecipientStatus::PermFail => format!("{}... {}", r.address, r.reply),
             });
         }
+        // sendmail's exit status after interactive delivery: that of the
+        // failure (a deferral is a success: the message is queued).
+        let exit_code = report
+            .recipients
+            .iter()
+            .find(|r| r.status == RecipientStatus::PermFail)
+            .map_or(postern_ipc::Sysexit::Ok, |r| {
+                match logline::dsn_code(r).as_str() {
+                    "5.1.1" => postern_ipc::Sysexit::NoUser,
+                    "5.1.2" => postern_ipc::Sysexit::NoHost,
+                    _ => postern_ipc::Sysexit::Unavailable,
+                }
+            });
         let reply = postern_ipc::ControlReply::Transcript {
             queue_id: id.clone(),
             lines,
+            exit_code,
         };
         self.send_control_reply(request, reply);
     }

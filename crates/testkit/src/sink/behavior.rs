@@ -22,6 +22,7 @@ pub struct SinkBehavior {
     pub(crate) data_reply: Option<String>,
     pub(crate) quit_reply: Option<String>,
     pub(crate) drop_after_data: usize,
+    pub(crate) hostname: String,
 }
 
 impl Default for SinkBehavior {
@@ -47,6 +48,7 @@ impl SinkBehavior {
             data_reply: None,
             quit_reply: None,
             drop_after_data: 0,
+            hostname: "sink.test".to_string(),
         }
     }
 
@@ -64,6 +66,14 @@ impl SinkBehavior {
     /// `"220-sink.test\n220 hello"`.
     pub fn greeting(mut self, reply: &str) -> Self {
         self.greeting = reply.to_string();
+        self
+    }
+
+    /// The name the sink gives itself in its greeting and its EHLO, HELO
+    /// and QUIT replies (default `sink.test`).
+    pub fn hostname(mut self, name: &str) -> Self {
+        self.greeting = self.greeting.replace(&self.hostname, name);
+        self.hostname = name.to_string();
         self
     }
 

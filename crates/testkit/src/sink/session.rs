@@ -16,8 +16,6 @@ use std::net::{Shutdown, TcpStream};
 
 use super::{ReceivedMessage, Shared};
 
-const HOSTNAME: &str = "sink.test";
-
 /// What the command loop does next.
 enum Next {
     Continue,
@@ -83,12 +81,12 @@ impl Session<'_> {
             "HELO" | "EHLO" if arg.is_empty() => self.code(501, "5.5.4", "Hostname required"),
             "HELO" => {
                 self.start_over(arg);
-                self.reply(&format!("250 {HOSTNAME}"));
+                self.reply(&format!("250 {}", self.shared.behavior.hostname));
             }
             "EHLO" if self.shared.behavior.reject_ehlo => self.reply("500 Command unrecognized"),
             "EHLO" => {
                 self.start_over(arg);
-                let mut lines = vec![HOSTNAME.to_string()];
+                let mut lines = vec![self.shared.behavior.hostname.clone()];
                 lines.extend(self.shared.behavior.extensions.iter().cloned());
                 let last = lines.len() - 1;
                 let reply: Vec<String> = lines
@@ -110,7 +108,10 @@ impl Session<'_> {
             "QUIT" => {
                 match self.shared.behavior.quit_reply.clone() {
                     Some(reply) => self.reply(&reply),
-                    None => self.code(221, "2.0.0", &format!("{HOSTNAME} closing connection")),
+                    None => {
+                        let text = format!("{} closing connection", self.shared.behavior.hostname);
+                        self.code(221, "2.0.0", &text)
+                    }
                 }
                 return Ok(Next::Close);
             }

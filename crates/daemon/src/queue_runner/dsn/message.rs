@@ -390,7 +390,16 @@ impl Report<'_> {
                             failure_words(status)
                         ));
                     }
-                    _ => out.push(format!("{who}... {last}")),
+                    // Postern's own reason, with its code as sendmail's
+                    // usrerr() writes it: `550 5.1.1 a@b... User unknown`.
+                    _ => out.push(
+                        match crate::queue_runner::logline::split_coded_reply(&last) {
+                            Some((code, Some(status), text)) => {
+                                format!("{code} {status} {who}... {text}")
+                            }
+                            _ => format!("{who}... {last}"),
+                        },
+                    ),
                 },
                 Action::Delivered | Action::Relayed => {}
             }

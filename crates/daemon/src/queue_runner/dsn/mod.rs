@@ -85,6 +85,29 @@ pub fn note_attempt(
     };
 }
 
+/// sendmail's `e_message` for a failure: the server's refusal in its own
+/// words (`User unknown`); a failure Postern decided itself (a mailertable
+/// `error:` entry, an unknown host) as sendmail's usrerr() writes it,
+/// naming the address (`u@nouser.test... User unknown`).
+fn failure_text(original: &ControlFile, r: &RecipientEntry) -> String {
+    let words = message::failure_words(r.status.as_deref().unwrap_or("5.0.0"));
+    match (&r.remote_mta, r.last_reply.as_deref()) {
+        (None, Some(reply)) => {
+            let text = match logline::split_coded_reply(reply) {
+                Some((_, _, "")) => words,
+                Some((_, _, text)) => text,
+                None => reply,
+            };
+            format!(
+                "{}... {}",
+                message::printed_address(original, &r.address),
+                text
+            )
+        }
+        _ => words.to_string(),
+    }
+}
+
 /// A control file written before Postern sent reports kept its failed
 /// recipients for ever, unreported (they have no `status=`): they owe
 /// their report now, as NOTIFY asks. Returns whether any did.
@@ -219,7 +242,7 @@ impl QueueRunner {
                 message::interval_words(lifetime)
             ),
             Some(Expiry::DeliverBy) => format!("delivery time expired {by}s"),
-            None => message::failure_words(first.status.as_deref().unwrap_or("5.0.0")).to_string(),
+            None => failure_text(control, first),
         };
         let (kind, what) = match timed_out {
             _ if control.sender.is_empty() => (Kind::Postmaster, "postmaster notify"),
