@@ -251,10 +251,16 @@ fn commit(ctx: &Context, m: Message, envelope: &Envelope) -> Answer {
                 ReversePath::Null => String::new(),
                 ReversePath::Mailbox(mailbox) => mailbox.to_string(),
             }),
+            // MAIL FROM's and RCPT TO's parameters, as a front passes
+            // them on.
             recipients: envelope
                 .recipients
                 .iter()
-                .map(|(r, _)| r.to_string())
+                .map(|(r, params)| postern_ipc::EnvelopeRecipient {
+                    address: r.to_string(),
+                    notify: params.notify,
+                    orcpt: params.orcpt.clone(),
+                })
                 .collect(),
             extract_recipients: false,
             full_name: None,
@@ -263,6 +269,12 @@ fn commit(ctx: &Context, m: Message, envelope: &Envelope) -> Answer {
                 helo: envelope.helo.clone(),
                 protocol: envelope.protocol.to_string(),
             }),
+            dsn: submit::Dsn {
+                notify: None,
+                ret: envelope.mail_params.ret,
+                envid: envelope.mail_params.envid.clone(),
+                body: envelope.body.or(envelope.mail_params.body),
+            },
         },
     );
     match handed {

@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,8 +459,16 @@ pub enum QueueAction {
 pub struct Submission {
     /// `-f`: the envelope sender (else the caller's own address).
     pub sender: Option<String>,
-    /// The recipients: the command line's, or with `-t` the headers'.
-    pub recipients: Vec<String>,
+    /// The recipients: the command line's, or with `-t` the headers',
+    /// each with its DSN NOTIFY (`-N`, or RCPT TO's NOTIFY= and ORCPT=
+    /// under `-bs`), as a front's envelope carries them.
+    pub recipients: Vec<EnvelopeRecipient>,
+    /// `-V` (or MAIL FROM's ENVID= under `-bs`): DSN ENVID, decoded.
+    pub envid: Option<String>,
+    /// `-R` (or RET=): DSN RET.
+    pub ret: Option<Ret>,
+    /// `-B` (or BODY=).
+    pub body: Option<BodyType>,
     /// `-t`: the recipients came from the headers (sendmail's `Received:`
     /// then names none in its `for` clause).
     pub from_headers: bool,

@@ -9,7 +9,8 @@ fn bs_session_submits_through_master() {
     let seen = fake.serve(vec![ControlReply::Submitted {
         queue_id: qid("0AP8Cx00006826"),
     }]);
-    let input = "EHLO localhost\nMAIL FROM:<me@example.net>\nRCPT TO:<bob@example.com>\nRCPT TO:<carol@example.com>\nDATA\nSubject: t\n\nhello\n..dot\n.\nQUIT\n";
+    // MAIL FROM's and RCPT TO's DSN parameters travel on, as a front's do.
+    let input = "EHLO localhost\nMAIL FROM:<me@example.net> RET=HDRS ENVID=e+2B1 BODY=8BITMIME\nRCPT TO:<bob@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Bb@example.com\nRCPT TO:<carol@example.com>\nDATA\nSubject: t\n\nhello\n..dot\n.\nQUIT\n";
     let out = fake.run("sendmail", &["-bs"], input);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
@@ -52,7 +53,24 @@ fn bs_session_submits_through_master() {
         seen.hello.request,
         ControlRequest::Submit(Submission {
             sender: Some("me@example.net".into()),
-            recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
+            recipients: vec![
+                EnvelopeRecipient {
+                    address: "bob@example.com".into(),
+                    notify: Some(Notify {
+                        success: true,
+                        failure: true,
+                        ..Default::default()
+                    }),
+                    orcpt: Some(postern_ipc::Orcpt {
+                        addr_type: "rfc822".into(),
+                        address: "b+b@example.com".into(),
+                    }),
+                },
+                rcpt("carol@example.com", None),
+            ],
+            envid: Some("e+1".into()),
+            ret: Some(Ret::Hdrs),
+            body: Some(BodyType::EightBitMime),
             from_headers: false,
             message_id: None,
             verbose: false,
