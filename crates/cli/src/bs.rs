@@ -37,9 +37,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use postern_ipc::{ControlReply, ControlRequest, QueueSelector, SelectorField};
 use postern_smtp::address::ReversePath;
+use postern_smtp::etrn::Target;
 use postern_smtp::server::{
-    etrn_node_started, etrn_unknown_group, Answer, Envelope, Output, Question, ServerConfig,
-    Session,
+    etrn_started, etrn_unknown_group, Answer, Envelope, Output, Question, ServerConfig, Session,
 };
 use postern_smtp::{EnhancedCode, PrivacyFlags, Reply};
 
@@ -212,28 +212,27 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
 
 /// ETRN from root (others never get this far: see [`server_config`]):
 /// a queue run for the recipients at `node` (`@domain` takes its
-/// subdomains too), as `runq -qR@node`.
+/// subdomains too), as `runq -qR@node`, or for the whole queue
+/// (`#mqueue`, the one queue group), as `runq`.
 fn etrn(ctx: &Context, node: &str) -> Answer {
     if ctx.uid != 0 {
         return reply(502, (5, 7, 0), "Sorry, we do not allow this operation");
     }
-    if let Some(group) = node.strip_prefix('#') {
-        return Answer::Reply(etrn_unknown_group(group));
-    }
-    let substring = match node.strip_prefix('@') {
-        Some(domain) => domain.to_string(),
-        None => format!("@{node}"),
+    let target = Target::parse(node);
+    let substring = match target {
+        Target::QueueGroup(_) if target.is_known_group() => None,
+        Target::QueueGroup(group) => return Answer::Reply(etrn_unknown_group(group)),
+        Target::Domain(domain) => Some(domain.to_string()),
+        Target::Node(host) => Some(format!("@{host}")),
     };
-    let selector = QueueSelector {
+    let selector = substring.map(|substring| QueueSelector {
         field: SelectorField::Recipient,
         substring,
         negate: false,
-    };
-    let request = ControlRequest::RunQueue {
-        selector: Some(selector),
-    };
+    });
+    let request = ControlRequest::RunQueue { selector };
     match control::ask(ctx.control_socket(), request, &[]) {
-        Ok(ControlReply::Done { .. }) => Answer::Reply(etrn_node_started(node)),
+        Ok(ControlReply::Done { .. }) => Answer::Reply(etrn_started(node)),
         _ => reply(
             458,
             (4, 0, 0),

@@ -164,6 +164,12 @@ pub enum QueueToDelivery {
     },
     /// Deliver this message; its data file (read-only) travels with the frame.
     Deliver(DeliveryJob),
+    /// A queue run was asked for (`runq`, `ETRN`, SIGHUP's run): forget
+    /// which servers were found unreachable, so that the messages now due
+    /// are tried on them again at once (a client saying ETRN has just come
+    /// up), as each of sendmail's queue runs starts without the last one's
+    /// connection failures.
+    ReleaseHeld,
     /// Finish the sessions in progress and exit.
     Shutdown,
 }

@@ -111,26 +111,37 @@ fn bs_refusal_and_lost_input() {
     assert_eq!(sub.sender.as_deref(), Some(""));
 }
 
-/// ETRN under -bs: root's starts a queue run for the node; anyone else is
-/// neither offered ETRN nor allowed it.
+/// ETRN under -bs: root's starts a queue run for the node, or for the
+/// whole queue with `#mqueue` (an unknown group gets sendmail's 459);
+/// anyone else is neither offered ETRN nor allowed it.
 #[test]
 fn bs_etrn() {
     let fake = Fake::new();
-    let input = "EHLO localhost\nETRN example.com\nQUIT\n";
+    let input = "EHLO localhost\nETRN example.com\nETRN #mqueue\nETRN #nosuch\nQUIT\n";
     if is_root() {
-        let seen = fake.serve(vec![ControlReply::Done {
+        let done = ControlReply::Done {
             message: String::new(),
-        }]);
+        };
+        let seen = fake.serve(vec![done.clone(), done]);
         let text = stdout(&fake.run("sendmail", &["-bs"], input));
         assert!(text.contains("\r\n250-ETRN\r\n"), "{text}");
-        assert!(
-            text.contains("\r\n250 2.0.0 Queuing for node example.com started\r\n"),
-            "{text}"
-        );
+        for line in [
+            "250 2.0.0 Queuing for node example.com started",
+            "250 2.0.0 Queuing for queue group mqueue started",
+            "459 4.5.4 Queue nosuch unknown",
+        ] {
+            assert!(text.contains(&format!("\r\n{line}\r\n")), "{text}");
+        }
+        let seen = seen.join().unwrap();
+        assert_eq!(seen.len(), 2);
         assert!(matches!(
-            one(seen).hello.request,
+            &seen[0].hello.request,
             ControlRequest::RunQueue { selector: Some(s) } if s.substring == "@example.com" && s.field == SelectorField::Recipient
         ));
+        assert_eq!(
+            seen[1].hello.request,
+            ControlRequest::RunQueue { selector: None }
+        );
     }
     let out = if is_root() {
         fake.run_as_nobody("sendmail", &["-bs"], input)
