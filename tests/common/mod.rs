@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod dsn;
+
 use std::time::Duration;
 
 use postern_testkit::{descendant_pids, ensure_test_users, Daemon, DaemonBuilder, Sink};

@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use postern_ipc::{QueueSelector, SelectorField, Sysexit};
+use postern_smtp::params::{command_line, BodyType, Notify, Ret};
 
 /// Which tool the binary was started as (the basename of argv[0]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +90,14 @@ pub struct Options {
     pub verbose: bool,
     /// `-q[!]I|R|S<substring>`.
     pub selector: Option<QueueSelector>,
+    /// `-N`: every recipient's DSN NOTIFY.
+    pub notify: Option<Notify>,
+    /// `-R`: DSN RET.
+    pub ret: Option<Ret>,
+    /// `-V`: DSN ENVID, xtext-decoded.
+    pub envid: Option<String>,
+    /// `-B`: the body type.
+    pub body: Option<BodyType>,
     /// The operands: recipients (`-bm`) or addresses (`-bv`), each
     /// comma-separated list split into its addresses.
     pub addresses: Vec<String>,
@@ -135,6 +144,10 @@ pub fn parse(program: Program, args: &[String], is_root: bool) -> Result<Options
             extract_recipients: false,
             verbose: false,
             selector: None,
+            notify: None,
+            ret: None,
+            envid: None,
+            body: None,
             addresses: Vec::new(),
         },
     }
@@ -271,16 +284,60 @@ impl Parser {
                     return Err(usage(format!("{}: -A{value}: use -Am or -Ac", self.prog)));
                 }
             }
+            // The DSN parameters and the body type, as MAIL FROM and RCPT
+            // TO carry them; sendmail's texts for values it refuses.
             'B' => {
-                if !value.eq_ignore_ascii_case("7BIT") && !value.eq_ignore_ascii_case("8BITMIME") {
-                    return Err(usage(format!(
-                        "{}: -B{value}: body type must be 7BIT or 8BITMIME",
+                self.check_text(&value)?;
+                let body = command_line::body(&value).ok_or_else(|| {
+                    usage(format!(
+                        "{}: Illegal body type {value} (use 7BIT or 8BITMIME)",
                         self.prog
-                    )));
-                }
+                    ))
+                })?;
+                self.opts.body = Some(body);
             }
-            // DSN parameters: accepted, not yet carried to the queue.
-            'N' | 'R' | 'V' => self.check_text(&value)?,
+            'N' => {
+                self.check_text(&value)?;
+                let notify = command_line::notify(&value).ok_or_else(|| {
+                    usage(format!(
+                        "{}: Invalid -N argument {value:?} (use never, or a comma-separated \
+                         list of success, failure, delay)",
+                        self.prog
+                    ))
+                })?;
+                // sendmail adds up several -N flags; `never` is the absence
+                // of the others.
+                let mut all = self.opts.notify.unwrap_or_default();
+                all.success |= notify.success;
+                all.failure |= notify.failure;
+                all.delay |= notify.delay;
+                all.never = !(all.success || all.failure || all.delay);
+                self.opts.notify = Some(all);
+            }
+            'R' => {
+                self.check_text(&value)?;
+                if self.opts.ret.is_some() {
+                    return Err(usage(format!("{}: Duplicate -R flag", self.prog)));
+                }
+                let ret = command_line::ret(&value).ok_or_else(|| {
+                    usage(format!(
+                        "{}: Invalid -R value {value:?} (use hdrs or full)",
+                        self.prog
+                    ))
+                })?;
+                self.opts.ret = Some(ret);
+            }
+            'V' => {
+                self.check_text(&value)?;
+                let envid = command_line::envid(&value).ok_or_else(|| {
+                    usage(format!(
+                        "{}: Invalid syntax in -V flag (an xtext envelope ID of at most {} characters)",
+                        self.prog,
+                        postern_smtp::limits::ENVID
+                    ))
+                })?;
+                self.opts.envid = Some(envid);
+            }
             'X' => return Err(self.root_only("the traffic log (-X) is not supported")),
             other => return Err(self.unknown(&other.to_string())),
         }

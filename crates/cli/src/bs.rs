@@ -37,9 +37,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use postern_ipc::{ControlReply, ControlRequest, QueueSelector, SelectorField};
 use postern_smtp::address::ReversePath;
+use postern_smtp::etrn::Target;
 use postern_smtp::server::{
-    etrn_node_started, etrn_unknown_group, Answer, Envelope, Output, Question, ServerConfig,
-    Session,
+    etrn_started, etrn_unknown_group, Answer, Envelope, Output, Question, ServerConfig, Session,
 };
 use postern_smtp::{EnhancedCode, PrivacyFlags, Reply};
 
@@ -212,28 +212,27 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
 
 /// ETRN from root (others never get this far: see [`server_config`]):
 /// a queue run for the recipients at `node` (`@domain` takes its
-/// subdomains too), as `runq -qR@node`.
+/// subdomains too), as `runq -qR@node`, or for the whole queue
+/// (`#mqueue`, the one queue group), as `runq`.
 fn etrn(ctx: &Context, node: &str) -> Answer {
     if ctx.uid != 0 {
         return reply(502, (5, 7, 0), "Sorry, we do not allow this operation");
     }
-    if let Some(group) = node.strip_prefix('#') {
-        return Answer::Reply(etrn_unknown_group(group));
-    }
-    let substring = match node.strip_prefix('@') {
-        Some(domain) => domain.to_string(),
-        None => format!("@{node}"),
+    let target = Target::parse(node);
+    let substring = match target {
+        Target::QueueGroup(_) if target.is_known_group() => None,
+        Target::QueueGroup(group) => return Answer::Reply(etrn_unknown_group(group)),
+        Target::Domain(domain) => Some(domain.to_string()),
+        Target::Node(host) => Some(format!("@{host}")),
     };
-    let selector = QueueSelector {
+    let selector = substring.map(|substring| QueueSelector {
         field: SelectorField::Recipient,
         substring,
         negate: false,
-    };
-    let request = ControlRequest::RunQueue {
-        selector: Some(selector),
-    };
+    });
+    let request = ControlRequest::RunQueue { selector };
     match control::ask(ctx.control_socket(), request, &[]) {
-        Ok(ControlReply::Done { .. }) => Answer::Reply(etrn_node_started(node)),
+        Ok(ControlReply::Done { .. }) => Answer::Reply(etrn_started(node)),
         _ => reply(
             458,
             (4, 0, 0),
@@ -251,10 +250,16 @@ fn commit(ctx: &Context, m: Message, envelope: &Envelope) -> Answer {
                 ReversePath::Null => String::new(),
                 ReversePath::Mailbox(mailbox) => mailbox.to_string(),
             }),
+            // MAIL FROM's and RCPT TO's parameters, as a front passes
+            // them on.
             recipients: envelope
                 .recipients
                 .iter()
-                .map(|(r, _)| r.to_string())
+                .map(|(r, params)| postern_ipc::EnvelopeRecipient {
+                    address: r.to_string(),
+                    notify: params.notify,
+                    orcpt: params.orcpt.clone(),
+                })
                 .collect(),
             extract_recipients: false,
             full_name: None,
@@ -263,6 +268,12 @@ fn commit(ctx: &Context, m: Message, envelope: &Envelope) -> Answer {
                 helo: envelope.helo.clone(),
                 protocol: envelope.protocol.to_string(),
             }),
+            dsn: submit::Dsn {
+                notify: None,
+                ret: envelope.mail_params.ret,
+                envid: envelope.mail_params.envid.clone(),
+                body: envelope.body.or(envelope.mail_params.body),
+            },
         },
     );
     match handed {

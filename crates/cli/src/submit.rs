@@ -7,7 +7,8 @@ use std::fs::File;
 use std::io::{self, BufRead, Seek, Write};
 use std::os::fd::AsFd;
 
-use postern_ipc::{ControlReply, ControlRequest, Submission, Sysexit};
+use postern_ipc::{ControlReply, ControlRequest, EnvelopeRecipient, Submission, Sysexit};
+use postern_smtp::params::{BodyType, Notify, Ret};
 
 use crate::args::Options;
 use crate::context::Context;
@@ -55,11 +56,25 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> Sysexit {
     }
     let envelope = Envelope {
         sender: opts.sender.clone(),
-        recipients: opts.addresses.clone(),
+        recipients: opts
+            .addresses
+            .iter()
+            .map(|address| EnvelopeRecipient {
+                address: address.clone(),
+                notify: opts.notify,
+                orcpt: None,
+            })
+            .collect(),
         extract_recipients: opts.extract_recipients,
         full_name: opts.full_name.clone(),
         verbose: opts.verbose,
         smtp: None,
+        dsn: Dsn {
+            notify: opts.notify,
+            ret: opts.ret,
+            envid: opts.envid.clone(),
+            body: opts.body,
+        },
     };
     let (reply, recipients) = match hand_over(ctx, &raw, envelope) {
         Ok(handed) => handed,
@@ -114,8 +129,9 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> Sysexit {
 pub struct Envelope {
     /// `-f` (or MAIL FROM under -bs).
     pub sender: Option<String>,
-    /// The command line's recipients (or RCPT TO's).
-    pub recipients: Vec<String>,
+    /// The command line's recipients (or RCPT TO's), with their NOTIFY
+    /// (and under -bs ORCPT).
+    pub recipients: Vec<EnvelopeRecipient>,
     /// `-t`.
     pub extract_recipients: bool,
     /// `-F`.
@@ -124,6 +140,21 @@ pub struct Envelope {
     pub verbose: bool,
     /// `sendmail -bs`: its HELO name and protocol.
     pub smtp: Option<postern_ipc::SmtpSession>,
+    /// The DSN parameters and the body type.
+    pub dsn: Dsn,
+}
+
+/// `-N`, `-R`, `-V`, `-B` (or MAIL FROM's RET=, ENVID=, BODY= under -bs).
+#[derive(Clone, Debug, Default)]
+pub struct Dsn {
+    /// NOTIFY for recipients found with `-t` in the headers.
+    pub notify: Option<Notify>,
+    /// RET.
+    pub ret: Option<Ret>,
+    /// ENVID, decoded.
+    pub envid: Option<String>,
+    /// BODY.
+    pub body: Option<BodyType>,
 }
 
 /// Why a message was not handed over: print `message`, exit `exit_code`.
@@ -157,8 +188,13 @@ pub fn hand_over(
     };
     let now = chrono::Local::now();
     let date = postern_smtp::date::rfc5322_date(now.timestamp(), now.offset().local_minus_utc());
+    let given: Vec<String> = envelope
+        .recipients
+        .iter()
+        .map(|r| r.address.clone())
+        .collect();
     let draft = Draft {
-        recipients: &envelope.recipients,
+        recipients: &given,
         extract_recipients: envelope.extract_recipients,
         from: &from,
         full_name: envelope.full_name.as_deref(),
@@ -172,9 +208,30 @@ pub fn hand_over(
         message: format!("cannot store the message in a temporary file: {e}"),
         exit_code: Sysexit::OsErr,
     })?;
+    // Each recipient keeps the parameters it was given with; those -t
+    // found in the headers get -N's NOTIFY.
+    let recipients = prepared
+        .recipients
+        .iter()
+        .map(|address| {
+            envelope
+                .recipients
+                .iter()
+                .find(|r| r.address == *address)
+                .cloned()
+                .unwrap_or_else(|| EnvelopeRecipient {
+                    address: address.clone(),
+                    notify: envelope.dsn.notify,
+                    orcpt: None,
+                })
+        })
+        .collect();
     let submission = Submission {
         sender: envelope.sender,
-        recipients: prepared.recipients.clone(),
+        recipients,
+        envid: envelope.dsn.envid,
+        ret: envelope.dsn.ret,
+        body: envelope.dsn.body,
         from_headers: envelope.extract_recipients,
         message_id: prepared.message_id,
         verbose: envelope.verbose,

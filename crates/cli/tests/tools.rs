@@ -16,8 +16,9 @@ use std::thread::JoinHandle;
 mod bs;
 
 use postern_ipc::{
-    control_channel, ControlHello, ControlReply, ControlRequest, QueueAction, QueueEntry, QueueId,
-    QueueRecipient, QueueSelector, SelectorField, Submission, Sysexit, PROTOCOL_VERSION,
+    control_channel, BodyType, ControlHello, ControlReply, ControlRequest, EnvelopeRecipient,
+    Notify, QueueAction, QueueEntry, QueueId, QueueRecipient, QueueSelector, Ret, SelectorField,
+    Submission, Sysexit, PROTOCOL_VERSION,
 };
 
 /// The message as text, the Date: header's value (today) made `*`.
@@ -295,6 +296,86 @@ fn sendmail_q_and_restrictqrun() {
     ));
 }
 
+fn rcpt(address: &str, notify: Option<Notify>) -> EnvelopeRecipient {
+    EnvelopeRecipient {
+        address: address.into(),
+        notify,
+        orcpt: None,
+    }
+}
+
+/// `-N`, `-R`, `-V`, `-B` travel in the Submission as MAIL FROM's and
+/// RCPT TO's parameters do in a front's envelope; with `-t`, the
+/// recipients found in the headers get -N's NOTIFY too.
+#[test]
+fn sendmail_passes_the_dsn_parameters_on() {
+    let fake = Fake::new();
+    let seen = fake.serve(vec![ControlReply::Submitted {
+        queue_id: qid("0AP8Cx00006826"),
+    }]);
+    let out = fake.run(
+        "sendmail",
+        &[
+            "-N",
+            "success,delay",
+            "-R",
+            "hdrs",
+            "-V",
+            "env+2B1",
+            "-B",
+            "8bitmime",
+            "-t",
+        ],
+        "To: bob@example.com\nSubject: hi\n\nbody\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let notify = Notify {
+        success: true,
+        delay: true,
+        ..Default::default()
+    };
+    match one(seen).hello.request {
+        ControlRequest::Submit(s) => {
+            assert_eq!(s.recipients, [rcpt("bob@example.com", Some(notify))]);
+            assert_eq!(s.ret, Some(Ret::Hdrs));
+            assert_eq!(s.envid.as_deref(), Some("env+1"));
+            assert_eq!(s.body, Some(BodyType::EightBitMime));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A value sendmail refuses stops the tool before it reads the message
+/// or asks master anything: exit 64, nothing submitted (no master
+/// listens here: a tool that went on would exit 75, cannot connect).
+#[test]
+fn sendmail_refuses_bad_dsn_values_before_submitting() {
+    let fake = Fake::new();
+    for (args, text) in [
+        (
+            &["-N", "bogus", "bob@example.com"][..],
+            "Invalid -N argument",
+        ),
+        (
+            &["-N", "never,success", "bob@example.com"],
+            "Invalid -N argument",
+        ),
+        (&["-R", "xyz", "bob@example.com"], "Invalid -R value"),
+        (
+            &["-V", "a+zz", "bob@example.com"],
+            "Invalid syntax in -V flag",
+        ),
+        (
+            &["-B", "binarymime", "bob@example.com"],
+            "Illegal body type",
+        ),
+    ] {
+        let out = fake.run("sendmail", args, "Subject: hi\n\nbody\n");
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(text), "{args:?}: {}", stderr(&out));
+    }
+}
+
 #[test]
 fn sendmail_submits_up_to_the_lone_dot() {
     let fake = Fake::new();
@@ -319,7 +400,13 @@ fn sendmail_submits_up_to_the_lone_dot() {
         seen.hello.request,
         ControlRequest::Submit(Submission {
             sender: Some("me@example.net".into()),
-            recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
+            recipients: vec![
+                rcpt("bob@example.com", None),
+                rcpt("carol@example.com", None)
+            ],
+            envid: None,
+            ret: None,
+            body: None,
             from_headers: false,
             message_id: None,
             verbose: false,
@@ -353,7 +440,7 @@ fn sendmail_oi_t_keeps_dots_and_extracts() {
     let ControlRequest::Submit(sub) = seen.hello.request else {
         panic!("not a submission")
     };
-    assert_eq!(sub.recipients, ["bob@example.com"]);
+    assert_eq!(sub.recipients, [rcpt("bob@example.com", None)]);
     assert!(sub.from_headers);
     assert_eq!(sub.sender, None);
     assert_eq!(

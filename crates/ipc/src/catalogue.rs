@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +164,12 @@ pub enum QueueToDelivery {
     },
     /// Deliver this message; its data file (read-only) travels with the frame.
     Deliver(DeliveryJob),
+    /// A queue run was asked for (`runq`, `ETRN`, SIGHUP's run): forget
+    /// which servers were found unreachable, so that the messages now due
+    /// are tried on them again at once (a client saying ETRN has just come
+    /// up), as each of sendmail's queue runs starts without the last one's
+    /// connection failures.
+    ReleaseHeld,
     /// Finish the sessions in progress and exit.
     Shutdown,
 }
@@ -459,8 +465,16 @@ pub enum QueueAction {
 pub struct Submission {
     /// `-f`: the envelope sender (else the caller's own address).
     pub sender: Option<String>,
-    /// The recipients: the command line's, or with `-t` the headers'.
-    pub recipients: Vec<String>,
+    /// The recipients: the command line's, or with `-t` the headers',
+    /// each with its DSN NOTIFY (`-N`, or RCPT TO's NOTIFY= and ORCPT=
+    /// under `-bs`), as a front's envelope carries them.
+    pub recipients: Vec<EnvelopeRecipient>,
+    /// `-V` (or MAIL FROM's ENVID= under `-bs`): DSN ENVID, decoded.
+    pub envid: Option<String>,
+    /// `-R` (or RET=): DSN RET.
+    pub ret: Option<Ret>,
+    /// `-B` (or BODY=).
+    pub body: Option<BodyType>,
     /// `-t`: the recipients came from the headers (sendmail's `Received:`
     /// then names none in its `for` clause).
     pub from_headers: bool,

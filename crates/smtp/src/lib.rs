@@ -25,6 +25,7 @@ pub mod client;
 pub mod command;
 pub mod data;
 pub mod date;
+pub mod etrn;
 pub mod limits;
 pub mod line;
 pub mod params;

@@ -566,6 +566,10 @@ fn verb_etrn_help_and_vrfy_errors() {
          S: 500 5.5.2 Parameter required
          C: ETRN example.org
          S: 250 2.0.0 Queuing for node example.org started
+         C: ETRN @example.org
+         S: 250 2.0.0 Queuing for node @example.org started
+         C: ETRN #mqueue
+         S: 250 2.0.0 Queuing for queue group mqueue started
          C: VRFY
          S: 501 5.5.2 Argument required
          C: VRFY <>
@@ -580,6 +584,17 @@ fn verb_etrn_help_and_vrfy_errors() {
          S: 214 2.0.0 End of HELP info",
     );
     assert!(h.session.is_verbose());
+    // Each ETRN that goes to the queue is logged (sendmail's `ETRN <arg>`);
+    // the one without an argument is not.
+    let etrns: Vec<&str> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Etrn { arg } => Some(arg.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(etrns, ["example.org", "@example.org", "#mqueue"]);
     let mut h = greeted(ServerConfig {
         help: None,
         version: "1.0".into(),

@@ -24,11 +24,34 @@ fn receives_a_pipelined_message() {
             mail_from: "a@x.test".into(),
             mail_params: String::new(),
             rcpt_to: vec!["b@y.test".into(), "c@y.test".into()],
+            rcpt_params: vec![String::new(), String::new()],
             data: body.to_vec(),
             helo: "client.test".into(),
         }]
     );
     assert_eq!(sink.connections(), 1);
+}
+
+#[test]
+fn records_mail_and_rcpt_parameters() {
+    let sink = SinkBehavior::new()
+        .rcpt_reply("no@y.test", "550 5.1.1 no")
+        .start();
+    let mut c = SmtpConversation::connect(sink.addr());
+    c.read_reply();
+    c.cmd("EHLO me", "250");
+    c.cmd("MAIL FROM:<a@x.test> RET=HDRS ENVID=e1", "250");
+    c.cmd("RCPT TO:<b@y.test> NOTIFY=SUCCESS,DELAY", "250");
+    c.cmd("RCPT TO:<no@y.test> NOTIFY=NEVER", "550");
+    c.cmd("RCPT TO:<c@y.test>", "250");
+    c.cmd("DATA", "354");
+    c.send_raw(b"x\r\n.\r\n");
+    c.read_reply();
+    c.cmd("QUIT", "221");
+    let got = &sink.wait_for_messages(1, WAIT)[0];
+    assert_eq!(got.mail_params, "RET=HDRS ENVID=e1");
+    assert_eq!(got.rcpt_to, ["b@y.test", "c@y.test"]);
+    assert_eq!(got.rcpt_params, ["NOTIFY=SUCCESS,DELAY", ""]);
 }
 
 #[test]

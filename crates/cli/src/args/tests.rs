@@ -97,8 +97,53 @@ fn dsn_and_body_flags_accepted() {
         "r",
     ]);
     assert_eq!(o.addresses, ["r"]);
-    assert!(err(&["-Bbinary", "r"]).contains("body type"));
+    let n = o.notify.unwrap();
+    assert!(n.success && n.failure && !n.delay && !n.never);
+    assert_eq!(o.ret, Some(Ret::Hdrs));
+    assert_eq!(o.envid.as_deref(), Some("env1"));
+    assert_eq!(o.body, Some(BodyType::EightBitMime));
+    assert!(err(&["-Bbinary", "r"]).contains("Illegal body type binary"));
     assert!(err(&["-Ax", "r"]).contains("-Ax"));
+    // Nothing given: nothing passed on (the daemon's defaults apply).
+    let plain = ok(&["r"]);
+    assert_eq!(
+        (plain.notify, plain.ret, plain.envid, plain.body),
+        (None, None, None, None)
+    );
+}
+
+#[test]
+fn dsn_values_as_sendmail_takes_them() {
+    assert_eq!(ok(&["-Rfull", "r"]).ret, Some(Ret::Full));
+    assert_eq!(ok(&["-B", "7bit", "r"]).body, Some(BodyType::SevenBit));
+    assert!(ok(&["-N", "NEVER", "r"]).notify.unwrap().never);
+    // Several -N add up, as sendmail's DefaultNotify bits do.
+    let n = ok(&["-Nsuccess", "-Ndelay", "r"]).notify.unwrap();
+    assert!(n.success && n.delay && !n.failure && !n.never);
+    let n = ok(&["-Nnever", "-Nfailure", "r"]).notify.unwrap();
+    assert!(n.failure && !n.never);
+    // -V is xtext, decoded as ENVID= is.
+    assert_eq!(ok(&["-Vq+2Bx", "r"]).envid.as_deref(), Some("q+x"));
+}
+
+#[test]
+fn bad_dsn_values_are_usage_errors() {
+    for (args, text) in [
+        (
+            &["-N", "bogus", "r"][..],
+            "sendmail: Invalid -N argument \"bogus\"",
+        ),
+        (&["-Nnever,success", "r"], "sendmail: Invalid -N argument"),
+        (&["-Nsuccess,", "r"], "sendmail: Invalid -N argument"),
+        (&["-R", "xyz", "r"], "sendmail: Invalid -R value \"xyz\""),
+        (&["-Rhdrs", "-Rfull", "r"], "sendmail: Duplicate -R flag"),
+        (&["-Va+zz", "r"], "sendmail: Invalid syntax in -V flag"),
+        (&["-B8bit", "r"], "sendmail: Illegal body type 8bit"),
+    ] {
+        let e = sendmail(args).expect_err("should be refused");
+        assert_eq!(e.exit_code, Sysexit::Usage, "{args:?}");
+        assert!(e.message.starts_with(text), "{args:?}: {}", e.message);
+    }
 }
 
 #[test]

@@ -9,7 +9,8 @@ fn bs_session_submits_through_master() {
     let seen = fake.serve(vec![ControlReply::Submitted {
         queue_id: qid("0AP8Cx00006826"),
     }]);
-    let input = "EHLO localhost\nMAIL FROM:<me@example.net>\nRCPT TO:<bob@example.com>\nRCPT TO:<carol@example.com>\nDATA\nSubject: t\n\nhello\n..dot\n.\nQUIT\n";
+    // MAIL FROM's and RCPT TO's DSN parameters travel on, as a front's do.
+    let input = "EHLO localhost\nMAIL FROM:<me@example.net> RET=HDRS ENVID=e+2B1 BODY=8BITMIME\nRCPT TO:<bob@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+2Bb@example.com\nRCPT TO:<carol@example.com>\nDATA\nSubject: t\n\nhello\n..dot\n.\nQUIT\n";
     let out = fake.run("sendmail", &["-bs"], input);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
@@ -52,7 +53,24 @@ fn bs_session_submits_through_master() {
         seen.hello.request,
         ControlRequest::Submit(Submission {
             sender: Some("me@example.net".into()),
-            recipients: vec!["bob@example.com".into(), "carol@example.com".into()],
+            recipients: vec![
+                EnvelopeRecipient {
+                    address: "bob@example.com".into(),
+                    notify: Some(Notify {
+                        success: true,
+                        failure: true,
+                        ..Default::default()
+                    }),
+                    orcpt: Some(postern_ipc::Orcpt {
+                        addr_type: "rfc822".into(),
+                        address: "b+b@example.com".into(),
+                    }),
+                },
+                rcpt("carol@example.com", None),
+            ],
+            envid: Some("e+1".into()),
+            ret: Some(Ret::Hdrs),
+            body: Some(BodyType::EightBitMime),
             from_headers: false,
             message_id: None,
             verbose: false,
@@ -93,26 +111,37 @@ fn bs_refusal_and_lost_input() {
     assert_eq!(sub.sender.as_deref(), Some(""));
 }
 
-/// ETRN under -bs: root's starts a queue run for the node; anyone else is
-/// neither offered ETRN nor allowed it.
+/// ETRN under -bs: root's starts a queue run for the node, or for the
+/// whole queue with `#mqueue` (an unknown group gets sendmail's 459);
+/// anyone else is neither offered ETRN nor allowed it.
 #[test]
 fn bs_etrn() {
     let fake = Fake::new();
-    let input = "EHLO localhost\nETRN example.com\nQUIT\n";
+    let input = "EHLO localhost\nETRN example.com\nETRN #mqueue\nETRN #nosuch\nQUIT\n";
     if is_root() {
-        let seen = fake.serve(vec![ControlReply::Done {
+        let done = ControlReply::Done {
             message: String::new(),
-        }]);
+        };
+        let seen = fake.serve(vec![done.clone(), done]);
         let text = stdout(&fake.run("sendmail", &["-bs"], input));
         assert!(text.contains("\r\n250-ETRN\r\n"), "{text}");
-        assert!(
-            text.contains("\r\n250 2.0.0 Queuing for node example.com started\r\n"),
-            "{text}"
-        );
+        for line in [
+            "250 2.0.0 Queuing for node example.com started",
+            "250 2.0.0 Queuing for queue group mqueue started",
+            "459 4.5.4 Queue nosuch unknown",
+        ] {
+            assert!(text.contains(&format!("\r\n{line}\r\n")), "{text}");
+        }
+        let seen = seen.join().unwrap();
+        assert_eq!(seen.len(), 2);
         assert!(matches!(
-            one(seen).hello.request,
+            &seen[0].hello.request,
             ControlRequest::RunQueue { selector: Some(s) } if s.substring == "@example.com" && s.field == SelectorField::Recipient
         ));
+        assert_eq!(
+            seen[1].hello.request,
+            ControlRequest::RunQueue { selector: None }
+        );
     }
     let out = if is_root() {
         fake.run_as_nobody("sendmail", &["-bs"], input)

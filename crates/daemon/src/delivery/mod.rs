@@ -239,6 +239,10 @@ impl Client {
                 self.shutting_down = true;
                 Ok(())
             }
+            QueueToDelivery::ReleaseHeld => {
+                self.unreachable.clear();
+                Ok(())
+            }
             QueueToDelivery::Deliver(job) => {
                 let data = File::from(fds.remove(0));
                 self.start_job(job, data);

@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 
 use postern_ipc::{FrontChannel, FrontToQueue, QueueToFront, PROTOCOL_VERSION};
 use postern_smtp::address::Mailbox;
-use postern_smtp::server::{etrn_node_started, Answer, Question, Session};
+use postern_smtp::server::{etrn_started, Answer, Question, Session};
 use postern_smtp::{EnhancedCode, Reply};
 
 use super::message::MessageFile;
@@ -113,8 +113,10 @@ impl<'a> Front<'a> {
                     argument: argument.clone(),
                 }) {
                     Some((QueueToFront::EtrnStarted { .. }, _)) => {
-                        Answer::Reply(etrn_node_started(&argument))
+                        Answer::Reply(etrn_started(&argument))
                     }
+                    // `#queue` naming no queue group: sendmail's 459.
+                    Some((refused @ QueueToFront::Refused { .. }, _)) => refusal(refused),
                     _ => queue_unavailable(),
                 }
             }

@@ -14,6 +14,7 @@ pub fn event(conn: &Connection, event: &Event) {
             log::Level::Query,
             &format!("{client}: {verb} {arg} [rejected]"),
         ),
+        Event::Etrn { arg } => log::info(log::Level::Query, &format!("{client}: ETRN {arg}")),
         Event::PipeliningViolation { phase } => log::notice(
             log::Level::Refusal,
             &format!("rejecting {phase} from {client} due to traffic before response"),

@@ -179,6 +179,9 @@ impl QueueRunner {
             .filter(|c| !c.held && !c.is_finished())
             .filter(|c| selector.is_none_or(|s| selects(s, c)))
             .collect();
+        if !picked.is_empty() {
+            self.release_held();
+        }
         for c in &picked {
             self.schedule
                 .add_at(c.id.clone(), 0, super::schedule::domains_of(c));

@@ -21,6 +21,8 @@ use postern_ipc::{
 };
 use postern_queue::{ControlFile, QueueId, RecipientEntry};
 use postern_smtp::address::parse_mailbox;
+use postern_smtp::etrn;
+use postern_smtp::server::etrn_unknown_group;
 
 use super::incoming::{self, Incoming, Pumped, State};
 use super::{QueueRunner, PIPE_BIT};
@@ -199,16 +201,37 @@ impl QueueRunner {
                 if privacy.contains(postern_smtp::PrivacyFlags::NO_ETRN) {
                     return Err("ETRN under noetrn".into());
                 }
+                let target = etrn::Target::parse(&argument);
+                if let etrn::Target::QueueGroup(group) = target {
+                    if !target.is_known_group() {
+                        let refused = etrn_unknown_group(group);
+                        return self.reply(
+                            token,
+                            &QueueToFront::Refused {
+                                code: refused.code(),
+                                enhanced: refused
+                                    .enhanced()
+                                    .map(|e| e.to_string())
+                                    .unwrap_or_default(),
+                                text: refused.lines().join(" "),
+                            },
+                            &[],
+                        );
+                    }
+                }
                 let front = self.fronts.get_mut(&token).ok_or_else(String::new)?;
                 front.etrns += 1;
                 // sendmail slows a client down after MAXETRNCOMMANDS (8);
                 // here later ones start no run: they cannot force the
                 // whole queue to be retried again and again.
                 let messages = if front.etrns <= MAX_ETRN_RUNS {
-                    self.schedule.run_matching_now(&argument)
+                    self.schedule.run_matching_now(target)
                 } else {
                     0
                 };
+                if messages > 0 {
+                    self.release_held();
+                }
                 self.reply(token, &QueueToFront::EtrnStarted { messages }, &[])
             }
             FrontToQueue::LocalUser { name } => {

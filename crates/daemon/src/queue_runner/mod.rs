@@ -273,7 +273,10 @@ impl QueueRunner {
                     Some(fd) => self.add_front(connection, peer, daemon, fd),
                     None => log::err("queue runner: NewFront without a descriptor"),
                 },
-                Ok(Some((MasterToQueue::RunQueue, _))) => self.schedule.run_all_now(),
+                Ok(Some((MasterToQueue::RunQueue, _))) => {
+                    self.release_held();
+                    self.schedule.run_all_now();
+                }
                 Ok(Some((
                     MasterToQueue::Control {
                         id,

@@ -10,6 +10,7 @@ use postern_ipc::{
     RecipientStatus, PROTOCOL_VERSION,
 };
 use postern_queue::{BodyType, ControlFile, QueueId, RecipientState};
+use postern_smtp::etrn::Target;
 
 use super::{dsn, logline, QueueRunner};
 use crate::log;
@@ -72,13 +73,18 @@ impl Schedule {
         }
     }
 
-    /// ETRN: messages with a recipient in `arg` (`host`, `@domain` for the
-    /// domain and its subdomains) are due now. Returns how many.
-    pub fn run_matching_now(&mut self, arg: &str) -> u32 {
-        let arg = arg.trim_start_matches('#').to_ascii_lowercase();
-        let (domain, subdomains) = match arg.strip_prefix('@') {
-            Some(d) => (d.to_string(), true),
-            None => (arg, false),
+    /// ETRN: the messages `target` names are due now: those with a
+    /// recipient at `host`, or in `@domain` and its subdomains, or, for
+    /// the queue group (`#mqueue`), all of them. Returns how many.
+    pub fn run_matching_now(&mut self, target: Target<'_>) -> u32 {
+        let (domain, subdomains) = match target {
+            Target::Node(host) => (host.to_ascii_lowercase(), false),
+            Target::Domain(domain) => (domain.to_ascii_lowercase(), true),
+            Target::QueueGroup(_) => {
+                let all = self.when.len() as u32;
+                self.run_all_now();
+                return all;
+            }
         };
         let matching: Vec<QueueId> = self
             .when
@@ -133,6 +139,18 @@ fn backoff(min: Duration, attempts: u32) -> u64 {
     let base = min.as_secs().max(1);
     base.saturating_mul(1u64 << attempts.saturating_sub(1).min(20))
         .min(MAX_BACKOFF)
+}
+
+impl QueueRunner {
+    /// A queue run was asked for: the delivery client tries the servers it
+    /// holds back as unreachable again (see `QueueToDelivery::ReleaseHeld`).
+    pub(super) fn release_held(&mut self) {
+        if let Err(e) = self.delivery.send(&QueueToDelivery::ReleaseHeld, &[]) {
+            log::err(&format!(
+                "queue runner: cannot reach the delivery client: {e}"
+            ));
+        }
+    }
 }
 
 impl QueueRunner {
@@ -410,9 +428,22 @@ mod tests {
             10_000_000_000,
             vec!["mx.example.org".into()],
         );
-        assert_eq!(s.run_matching_now("example.org"), 1);
-        assert_eq!(s.run_matching_now("@example.org"), 2);
-        assert_eq!(s.run_matching_now("other.net"), 0);
+        let run = |s: &mut Schedule, arg: &str| s.run_matching_now(Target::parse(arg));
+        assert_eq!(run(&mut s, "Example.ORG"), 1);
+        assert_eq!(run(&mut s, "@example.org"), 2);
+        assert_eq!(run(&mut s, "other.net"), 0);
+        assert!(s.pop_due(now()).is_some());
+    }
+
+    #[test]
+    fn etrn_for_the_queue_group_runs_everything() {
+        let mut s = Schedule::default();
+        let id = |n: &str| n.parse::<QueueId>().unwrap();
+        s.add_at(id("h0UGn9P7001230"), 10_000_000_000, vec!["a.test".into()]);
+        s.add_at(id("h0UGn9P8001230"), 10_000_000_000, vec!["b.test".into()]);
+        assert!(s.pop_due(now()).is_none());
+        assert_eq!(s.run_matching_now(Target::parse("#mqueue")), 2);
+        assert!(s.pop_due(now()).is_some());
         assert!(s.pop_due(now()).is_some());
     }
 }

@@ -58,10 +58,32 @@ fn plausible_helo(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
 }
 
+/// An ENVID as MAIL FROM's ENVID= allows it (decoded): printable ASCII,
+/// bounded. The tool checked it; the queue runner trusts no caller.
+fn plausible_envid(envid: &str) -> bool {
+    !envid.is_empty()
+        && envid.len() <= postern_smtp::limits::ENVID
+        && envid.bytes().all(|b| (32..=126).contains(&b))
+}
+
+/// An ORCPT as RCPT TO's ORCPT= allows it.
+fn plausible_orcpt(orcpt: &postern_smtp::params::Orcpt) -> bool {
+    let text = orcpt.to_xtext();
+    text.len() <= postern_smtp::limits::ORCPT
+        && !orcpt.address.is_empty()
+        && orcpt.address.bytes().all(|b| (32..=126).contains(&b))
+        && !orcpt.addr_type.is_empty()
+        && orcpt
+            .addr_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
 /// The submission's envelope, its addresses checked and qualified.
 struct Envelope {
     sender: String,
-    recipients: Vec<String>,
+    /// Each with the NOTIFY and ORCPT it came with.
+    recipients: Vec<RecipientEntry>,
     /// The caller's own address, `user@$j`.
     own: String,
 }
@@ -73,17 +95,29 @@ fn envelope(caller: &Caller, s: &Submission, host: &str) -> Result<Envelope, Con
         }
         m.to_string()
     };
-    let mut recipients = Vec::new();
+    let mut recipients: Vec<RecipientEntry> = Vec::new();
     for r in &s.recipients {
-        match parse_forward_path(r) {
+        match parse_forward_path(&r.address) {
             Ok(m) => {
                 let address = qualify(m);
-                if !recipients.contains(&address) {
-                    recipients.push(address);
+                if let Some(orcpt) = r.orcpt.as_ref().filter(|o| !plausible_orcpt(o)) {
+                    return Err(failed(
+                        format!("{}... invalid ORCPT {:?}", r.address, orcpt.address),
+                        Sysexit::DataErr,
+                    ));
+                }
+                if !recipients.iter().any(|e| e.address == address) {
+                    let mut entry = RecipientEntry::new(address);
+                    entry.notify = r.notify;
+                    entry.orcpt = r.orcpt.clone();
+                    recipients.push(entry);
                 }
             }
-            Err(e) => return Err(failed(format!("{r}... {e}"), Sysexit::DataErr)),
+            Err(e) => return Err(failed(format!("{}... {e}", r.address), Sysexit::DataErr)),
         }
+    }
+    if let Some(envid) = s.envid.as_deref().filter(|e| !plausible_envid(e)) {
+        return Err(failed(format!("invalid ENVID {envid:?}"), Sysexit::DataErr));
     }
     if recipients.is_empty() {
         return Err(failed("No recipient addresses", Sysexit::DataErr));
@@ -139,11 +173,12 @@ impl QueueRunner {
         control.size = text.len() as u64;
         control.client = format!("{}@localhost", caller.user);
         control.submitter_uid = Some(caller.uid);
-        control.recipients = envelope
-            .recipients
-            .into_iter()
-            .map(RecipientEntry::new)
-            .collect();
+        // The DSN parameters and the body type, as a front's envelope
+        // gives them (`fronts.rs`, control_file).
+        control.envid = s.envid.clone();
+        control.ret = s.ret;
+        control.body = s.body;
+        control.recipients = envelope.recipients;
         match self.enqueue(&data, &control, Some(&message_id), None) {
             Ok(()) => ControlReply::Submitted { queue_id: id },
             Err(e) => failed(format!("cannot queue the message: {e}"), Sysexit::TempFail),
@@ -169,7 +204,7 @@ impl QueueRunner {
         // sendmail's `for` names the one recipient given on the command
         // line, as given; none for -t or -bs.
         let one = match s.recipients.as_slice() {
-            [r] if !s.smtp && !s.from_headers => Some(r.clone()),
+            [r] if !s.smtp && !s.from_headers => Some(r.address.clone()),
             _ => None,
         };
         // Under -bs, sendmail records the session's HELO name and protocol;
@@ -243,6 +278,8 @@ impl QueueRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postern_ipc::EnvelopeRecipient;
+    use postern_smtp::params::{Notify, Orcpt};
 
     #[test]
     fn line_ends_become_crlf() {
@@ -264,24 +301,69 @@ mod tests {
 
     #[test]
     fn envelope_addresses_are_qualified_checked_and_deduplicated() {
+        let notify = Notify {
+            success: true,
+            ..Default::default()
+        };
         let s = Submission {
             sender: Some("bob".into()),
             recipients: vec![
-                "carol".into(),
-                "carol@mx.example".into(),
-                "d@x.example".into(),
+                rcpt("carol", Some(notify)),
+                rcpt("carol@mx.example", None),
+                rcpt("d@x.example", None),
             ],
             ..Default::default()
         };
         let e = envelope(&caller(), &s, "mx.example").unwrap_or_else(|_| panic!());
         assert_eq!(e.sender, "bob@mx.example");
-        assert_eq!(e.recipients, ["carol@mx.example", "d@x.example"]);
+        let addresses: Vec<&str> = e.recipients.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(addresses, ["carol@mx.example", "d@x.example"]);
+        assert_eq!(e.recipients[0].notify, Some(notify));
+        assert_eq!(e.recipients[1].notify, None);
         assert_eq!(e.own, "alice@mx.example");
         let bad = Submission {
-            recipients: vec!["a b@c".into()],
+            recipients: vec![rcpt("a b@c", None)],
             ..Default::default()
         };
         assert!(envelope(&caller(), &bad, "mx.example").is_err());
         assert!(envelope(&caller(), &Submission::default(), "mx.example").is_err());
+    }
+
+    fn rcpt(address: &str, notify: Option<Notify>) -> EnvelopeRecipient {
+        EnvelopeRecipient {
+            address: address.into(),
+            notify,
+            orcpt: None,
+        }
+    }
+
+    #[test]
+    fn implausible_dsn_parameters_are_refused() {
+        let envid = Submission {
+            recipients: vec![rcpt("a@x.example", None)],
+            envid: Some("a\r\nb".into()),
+            ..Default::default()
+        };
+        assert!(envelope(&caller(), &envid, "mx.example").is_err());
+        let long = Submission {
+            envid: Some("x".repeat(101)),
+            ..envid.clone()
+        };
+        assert!(envelope(&caller(), &long, "mx.example").is_err());
+        let fine = Submission {
+            envid: Some("an id".into()),
+            ..envid.clone()
+        };
+        assert!(envelope(&caller(), &fine, "mx.example").is_ok());
+        let mut orcpt = rcpt("a@x.example", None);
+        orcpt.orcpt = Some(Orcpt {
+            addr_type: "rfc822".into(),
+            address: "a\nb".into(),
+        });
+        let bad = Submission {
+            recipients: vec![orcpt],
+            ..Default::default()
+        };
+        assert!(envelope(&caller(), &bad, "mx.example").is_err());
     }
 }

@@ -537,6 +537,36 @@ fn etrn_is_refused_under_noetrn_and_bounded_otherwise() {
     }
 }
 
+#[test]
+fn etrn_for_a_queue_group_runs_the_queue_or_names_the_unknown_group() {
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    let mut ask = |argument: &str| {
+        front
+            .send(
+                &FrontToQueue::Etrn {
+                    argument: argument.into(),
+                },
+                &[],
+            )
+            .unwrap();
+        front.recv().unwrap().0
+    };
+    assert!(matches!(ask("#mqueue"), QueueToFront::EtrnStarted { .. }));
+    assert_eq!(
+        ask("#nosuch"),
+        QueueToFront::Refused {
+            code: 459,
+            enhanced: "4.5.4".into(),
+            text: "Queue nosuch unknown".into()
+        }
+    );
+    assert!(matches!(
+        ask("@example.org"),
+        QueueToFront::EtrnStarted { .. }
+    ));
+}
+
 /// A crash after a report was committed but before the original stopped
 /// owing it (or a control file from before reports existed): at the next
 /// start the report is made and queued, and only then does the original

@@ -209,6 +209,35 @@ pub fn parse_rcpt_params(text: &str, policy: &ParamPolicy) -> Result<RcptParams,
     Ok(params)
 }
 
+/// The DSN and BODY values as `sendmail -N`, `-R`, `-V` and `-B` take
+/// them on the command line: the words of NOTIFY=, RET=, BODY= in any
+/// case (`-N` a comma-separated list, `never` alone), and `-V` an xtext
+/// ENVID, checked and decoded as MAIL FROM's ENVID= is. `None` for a
+/// value MAIL FROM or RCPT TO would refuse.
+pub mod command_line {
+    use super::{BodyType, Notify, Ret};
+
+    /// `-N never` or a list of `success`, `failure`, `delay`.
+    pub fn notify(value: &str) -> Option<Notify> {
+        super::parse_notify(Some(value)).ok()
+    }
+
+    /// `-R hdrs` or `-R full`.
+    pub fn ret(value: &str) -> Option<Ret> {
+        super::parse_ret(Some(value)).ok()
+    }
+
+    /// `-V envid`, xtext: the decoded envelope ID.
+    pub fn envid(value: &str) -> Option<String> {
+        super::parse_envid(Some(value)).ok()
+    }
+
+    /// `-B 7bit` or `-B 8bitmime`.
+    pub fn body(value: &str) -> Option<BodyType> {
+        super::parse_body(Some(value)).ok()
+    }
+}
+
 fn parse_size(value: Option<&str>, max_size: u64) -> Result<u64, Reply> {
     let required = || err(501, (5, 5, 2), "SIZE requires a value".into());
     let value = value.filter(|v| !v.is_empty()).ok_or_else(required)?;
@@ -548,6 +577,25 @@ mod tests {
         };
         let e = parse_mail_params("BY=100;R", &off).unwrap_err().to_string();
         assert_eq!(e, "555 5.5.4 BY parameter unrecognized");
+    }
+
+    #[test]
+    fn command_line_values_are_the_parameters_words() {
+        let n = command_line::notify("success,Delay").unwrap();
+        assert!(n.success && n.delay && !n.failure && !n.never);
+        assert!(command_line::notify("never").unwrap().never);
+        assert_eq!(command_line::notify("never,success"), None);
+        assert_eq!(command_line::notify("bogus"), None);
+        assert_eq!(command_line::notify(""), None);
+        assert_eq!(command_line::ret("hdrs"), Some(Ret::Hdrs));
+        assert_eq!(command_line::ret("FULL"), Some(Ret::Full));
+        assert_eq!(command_line::ret("xyz"), None);
+        assert_eq!(command_line::envid("a+2Bb").as_deref(), Some("a+b"));
+        assert_eq!(command_line::envid("a+zz"), None);
+        assert_eq!(command_line::envid(""), None);
+        assert_eq!(command_line::body("8bitmime"), Some(BodyType::EightBitMime));
+        assert_eq!(command_line::body("7BIT"), Some(BodyType::SevenBit));
+        assert_eq!(command_line::body("binarymime"), None);
     }
 
     #[test]

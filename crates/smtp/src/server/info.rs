@@ -86,6 +86,9 @@ impl Session {
         if self.tx.is_some() {
             return self.reply(replies::etrn_in_transaction());
         }
+        self.event(Event::Etrn {
+            arg: arg.to_string(),
+        });
         self.ask(Question::Etrn(arg.to_string()), Waiting::Etrn);
     }
 

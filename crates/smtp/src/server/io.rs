@@ -146,6 +146,12 @@ pub enum Event {
         /// The argument.
         arg: String,
     },
+    /// ETRN accepted for an answer from the queue (sendmail's LogLevel 6
+    /// line `<client>: ETRN <arg>`).
+    Etrn {
+        /// The argument, as the client wrote it.
+        arg: String,
+    },
     /// A command the client must not pipeline behind had input queued
     /// behind it: `rejecting <phase> from <client> due to traffic before response`.
     PipeliningViolation {

@@ -33,7 +33,7 @@ use crate::tls_info::TlsInfo;
 pub use config::ServerConfig;
 pub use help::HelpText;
 pub use io::{Answer, Envelope, Event, Output, Question, VerifiedAddress};
-pub use replies::{etrn_group_started, etrn_node_started, etrn_unknown_group};
+pub use replies::{etrn_group_started, etrn_node_started, etrn_started, etrn_unknown_group};
 
 use transaction::{Transaction, Waiting};
 

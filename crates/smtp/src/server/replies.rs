@@ -236,6 +236,16 @@ pub fn etrn_in_transaction() -> Reply {
     )
 }
 
+/// sendmail's reply when the queue run an ETRN asked for has started:
+/// for a queue group (`#mqueue`) or for a node (`host`, `@domain`, named
+/// as the client wrote it).
+pub fn etrn_started(argument: &str) -> Reply {
+    match crate::etrn::Target::parse(argument) {
+        crate::etrn::Target::QueueGroup(group) => etrn_group_started(group),
+        _ => etrn_node_started(argument),
+    }
+}
+
 /// sendmail's reply when a queue run for a node has been started.
 pub fn etrn_node_started(node: &str) -> Reply {
     r(250, (2, 0, 0), format!("Queuing for node {node} started"))

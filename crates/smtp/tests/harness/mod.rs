@@ -188,7 +188,7 @@ impl Harness {
                     ))
                 })
             }
-            Question::Etrn(node) => Answer::Reply(postern_smtp::server::etrn_node_started(&node)),
+            Question::Etrn(node) => Answer::Reply(postern_smtp::server::etrn_started(&node)),
             Question::OpenMessage => match &self.policy.refuse_open {
                 Some(reply) => Answer::Reply(reply.clone()),
                 None => {

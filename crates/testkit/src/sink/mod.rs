@@ -28,6 +28,10 @@ pub struct ReceivedMessage {
     pub mail_params: String,
     /// The accepted recipients, in order, without angle brackets.
     pub rcpt_to: Vec<String>,
+    /// The ESMTP parameters of each accepted RCPT as the client wrote
+    /// them (`NOTIFY=SUCCESS ORCPT=rfc822;a@b`), in `rcpt_to`'s order;
+    /// empty strings for RCPTs without any.
+    pub rcpt_params: Vec<String>,
     /// The body as received after dot-unstuffing, up to and including the
     /// line end before the terminating `.` CRLF (which is excluded).
     pub data: Vec<u8>,

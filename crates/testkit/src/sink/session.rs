@@ -32,6 +32,7 @@ struct Session<'a> {
     mail_from: Option<String>,
     mail_params: String,
     rcpt_to: Vec<String>,
+    rcpt_params: Vec<String>,
 }
 
 /// Serves one connection until QUIT, EOF or an I/O error.
@@ -46,6 +47,7 @@ pub(super) fn serve(shared: &Shared, stream: TcpStream) -> io::Result<()> {
         mail_from: None,
         mail_params: String::new(),
         rcpt_to: Vec::new(),
+        rcpt_params: Vec::new(),
     };
     session.run()
 }
@@ -166,6 +168,7 @@ impl Session<'_> {
         };
         if reply.starts_with('2') {
             self.rcpt_to.push(path);
+            self.rcpt_params.push(after_path(arg).to_string());
         }
         self.reply(&reply);
     }
@@ -186,6 +189,7 @@ impl Session<'_> {
             mail_from,
             mail_params: std::mem::take(&mut self.mail_params),
             rcpt_to: std::mem::take(&mut self.rcpt_to),
+            rcpt_params: std::mem::take(&mut self.rcpt_params),
             data,
             helo: self.helo.clone().unwrap_or_default(),
         };
@@ -256,6 +260,7 @@ impl Session<'_> {
         self.mail_from = None;
         self.mail_params.clear();
         self.rcpt_to.clear();
+        self.rcpt_params.clear();
     }
 
     fn format_code(&self, code: u16, enhanced: &str, text: &str) -> String {
