@@ -23,9 +23,12 @@ if [ "$(id -u)" -eq 0 ]; then
     for user in postern posternq posternf; do
         id "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
     done
-    chown postern: "$state/mail"
+    # Mailboxes are made and written by their owners: root's directory
+    # they may pass through.
+    chown root: "$state/mail"
+    chmod 0711 "$state/mail"
     chown posternq: "$state/spool"
-    chmod 0700 "$state/mail" "$state/spool"
+    chmod 0700 "$state/spool"
     chmod 0755 "$state" "$(dirname "$state")"
 fi
 

@@ -25,7 +25,8 @@
 #     as <file>.postern-new
 #   /etc/mail (0755), /etc/mail/certs (0755; put cert.pem and key.pem 0600
 #     there, e.g. with scripts/make-certs.sh /etc/mail/certs $(hostname -f))
-#   /var/spool/postern (posternq, 0700), /var/mail/postern (postern, 0700)
+#   /var/spool/postern (posternq, 0700), /var/mail/postern (root, 0711: each
+#     mailbox in it is made by root and written by its owner)
 #   /etc/systemd/system/posternd.service, ExecStart pointing at PREFIX
 set -euo pipefail
 
@@ -212,7 +213,7 @@ etc="$destdir/etc/mail"
 ensure_dir "$etc" 0755
 ensure_dir "$etc/certs" 0755
 ensure_dir "$destdir/var/spool/postern" 0700 "$queue_user"
-ensure_dir "$destdir/var/mail/postern" 0700 "$run_user"
+ensure_dir "$destdir/var/mail/postern" 0711 root
 
 # --- programs ---------------------------------------------------------------
 sbin="$destdir$prefix/sbin"

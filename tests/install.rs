@@ -531,7 +531,7 @@ fn install_sh_installs_once_and_then_changes_nothing() {
         ("etc/mail", 0o755),
         ("etc/mail/certs", 0o755),
         ("var/spool/postern", 0o700),
-        ("var/mail/postern", 0o700),
+        ("var/mail/postern", 0o711),
     ] {
         assert_eq!(mode(&dest.join(dir)), want, "{dir}");
     }
@@ -551,10 +551,10 @@ fn install_sh_installs_once_and_then_changes_nothing() {
         assert_eq!(spool.uid(), uid_of(QUEUE_OWNER));
         assert_eq!(spool.mode() & 0o7777, 0o700);
         let mail = fs::metadata(dest.join("var/mail/postern")).unwrap();
-        assert_eq!(mail.uid(), uid_of(RUN_AS_USER));
+        assert_eq!(mail.uid(), 0);
         assert_eq!(
             mail.mode() & 0o7777,
-            0o700,
+            0o711,
             "setgid inherited from /var/mail"
         );
         assert_eq!(fs::metadata(&posternd).unwrap().uid(), 0);

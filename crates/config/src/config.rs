@@ -59,8 +59,11 @@ pub struct Config {
     /// runner.
     pub front_user: String,
     /// `MailboxDirectory` (Postern's own): where local mail is delivered,
-    /// one Maildir per user (`<dir>/<user>/Maildir`).
+    /// one Maildir per user (`<dir>/<user>/Maildir`) or one mbox file
+    /// per user (`<dir>/<user>`).
     pub mailbox_directory: PathBuf,
+    /// `LocalMailbox` (Postern's own): Maildir, mbox or `~/Maildir`.
+    pub local_mailbox: crate::LocalMailbox,
     /// `ControlSocket` (Postern's own): the Unix socket master serves for
     /// mailq, runq and sendmail.
     pub control_socket: PathBuf,
@@ -206,6 +209,7 @@ impl Config {
             queue_owner: String::new(),
             front_user: String::new(),
             mailbox_directory: PathBuf::new(),
+            local_mailbox: crate::LocalMailbox::default(),
             min_queue_age: std::time::Duration::ZERO,
             connection_cache_size: 0,
             connection_cache_timeout: std::time::Duration::ZERO,

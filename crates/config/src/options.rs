@@ -257,6 +257,16 @@ pub(crate) static OPTIONS: &[Opt] = &[
         show: |c| vec![c.mailbox_directory.display().to_string()],
     },
     Opt {
+        cf: CfName::Option(&["LocalMailbox"]),
+        m4: M4Name::Define(&["confLOCAL_MAILBOX"]),
+        default: &["maildir"],
+        set: |c, n, v| {
+            c.local_mailbox = crate::LocalMailbox::parse(v).map_err(|e| format!("{n}: {e}"))?;
+            Ok(())
+        },
+        show: |c| vec![c.local_mailbox.as_str().to_string()],
+    },
+    Opt {
         cf: CfName::Option(&["ControlSocket"]),
         m4: M4Name::Define(&["confCONTROL_SOCKET"]),
         default: &["/run/postern/control.sock"],

@@ -1,4 +1,4 @@
-//! posternd: Postern's daemon. One binary, five roles:
+//! posternd: Postern's daemon. One binary, six roles:
 //!
 //! - **master** (root when started as root): reads the configuration, binds
 //!   the listeners, starts the queue runner, the delivery client and the
@@ -8,7 +8,10 @@
 //!   root with two capabilities, jailed): forks a front per connection.
 //! - **front** (FrontUser, jailed, seccomp): one SMTP session.
 //! - **queue runner** (QueueOwner): the only process that touches the spool.
-//! - **delivery client** (RunAsUser): outbound SMTP and local Maildirs.
+//! - **delivery client** (RunAsUser): outbound SMTP; asks master for a
+//!   local delivery agent per local mailbox.
+//! - **local delivery agent** (exec'ed by master as `posternd
+//!   --local-delivery`, the mailbox's owner): writes one mbox or Maildir.
 //!
 //! See DESIGN.md §1–3 for the picture; each role's module opens with its
 //! security posture.
@@ -17,6 +20,7 @@
 mod delivery;
 mod factory;
 mod front;
+mod local;
 mod log;
 mod master;
 mod policy;
@@ -48,6 +52,10 @@ struct Args {
     /// descriptor 3; not for use by hand).
     #[arg(long = "front-factory", hide = true)]
     front_factory: bool,
+    /// Run as a local delivery agent (master execs it so, with its
+    /// descriptors 3 to 5; not for use by hand).
+    #[arg(long = "local-delivery", hide = true)]
+    local_delivery: bool,
     /// Check that the fronts' jail holds on this machine: enter it as a
     /// front does and try what an attacker would (signal, socket, fork,
     /// exec, open, executable memory); print each result and exit 0 only
@@ -70,6 +78,9 @@ fn main() -> ExitCode {
     // Before anything else, while single-threaded: see title.rs.
     title::init();
     let args = Args::parse();
+    if args.local_delivery {
+        return ExitCode::from(u8::try_from(local::run()).unwrap_or(1));
+    }
     if args.check_front_jail {
         let code = factory::check_front_jail(&args.config, args.signal_pid);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));

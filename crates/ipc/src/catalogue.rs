@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

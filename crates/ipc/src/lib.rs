@@ -9,6 +9,7 @@
 //! | master ↔ front factory | master, at exec (the factory's fd 3) | [`MasterToFactory`] / [`FactoryToMaster`] | `Accepted`: the client's socket and the front's end of its queue channel |
 //! | front ↔ queue runner | master, per connection | [`FrontToQueue`] / [`QueueToFront`] | `Opened`: the write end of a pipe the message goes into |
 //! | queue runner ↔ delivery client | master, at fork | [`QueueToDelivery`] / [`DeliveryToQueue`] | `Deliver`: the message file, read-only |
+//! | delivery client → master | master, at fork | [`DeliveryToMaster`] / [`MasterToDelivery`] | `Local`: the message, read-only, and the socket a local delivery agent reports on (see [`local`](crate::AgentJob)) |
 //! | tool → master (control socket, mode 0666) | the tool connects | [`ControlHello`] / [`ControlReply`] | `Submit`: the message, in a file the tool wrote |
 //!
 //! The message body never crosses a socket: the front writes it into a
@@ -27,12 +28,14 @@
 mod catalogue;
 mod channel;
 pub mod frame;
+mod local;
 mod peer;
 mod scm_rights;
 mod sysexits;
 
 pub use catalogue::*;
 pub use channel::{Channel, ChannelError};
+pub use local::*;
 pub use peer::{peer, Peer};
 pub use postern_smtp::params::{BodyType, DeliverBy, Notify, Orcpt, Ret};
 pub use postern_smtp::QueueId;
@@ -119,6 +122,21 @@ pub fn queue_master_channel(stream: std::os::unix::net::UnixStream) -> QueueMast
 /// queue runner ↔ delivery client, from the queue runner's side.
 pub fn queue_delivery_channel(stream: std::os::unix::net::UnixStream) -> QueueDeliveryChannel {
     Channel::new(stream, DELIVERY_LIMIT, DELIVERY_LIMIT)
+}
+
+/// master ↔ delivery client, from master's side.
+pub type MasterDeliveryChannel = Channel<MasterToDelivery, DeliveryToMaster>;
+/// master ↔ delivery client, from the delivery client's side.
+pub type DeliveryMasterChannel = Channel<DeliveryToMaster, MasterToDelivery>;
+
+/// master ↔ delivery client, from master's side.
+pub fn master_delivery_channel(stream: std::os::unix::net::UnixStream) -> MasterDeliveryChannel {
+    Channel::new(stream, LOCAL_LIMIT, LOCAL_LIMIT)
+}
+
+/// master ↔ delivery client, from the delivery client's side.
+pub fn delivery_master_channel(stream: std::os::unix::net::UnixStream) -> DeliveryMasterChannel {
+    Channel::new(stream, LOCAL_LIMIT, LOCAL_LIMIT)
 }
 
 /// queue runner ↔ delivery client, from the delivery client's side.

@@ -1,8 +1,9 @@
 //! Per-job bookkeeping: one [`Job`] per `Deliver` frame, from routing to the
 //! `Done` report.
 //!
-//! Owns: routing every recipient of a job, delivering the local and
-//! `error:` ones at once, grouping the remote ones by target ([`Pending`]:
+//! Owns: routing every recipient of a job, settling the `error:` ones at
+//! once, grouping the local ones by mailbox ([`LocalGroup`]: one local
+//! delivery agent each) and the remote ones by target ([`Pending`]:
 //! one host, port and mailer), turning a target with its servers into an
 //! SMTP session ([`SessionPlan`], the next servers kept as its fallback;
 //! a session per target, so one message to one destination is one
@@ -32,7 +33,6 @@ use postern_tls::ClientTls;
 
 use super::destination::{Candidate, NoServer};
 use super::envelope::envelope;
-use super::maildir;
 use super::message::Message;
 use super::route::{self, Route, Target};
 use super::tls_policy::{self, TlsPolicy};
@@ -93,6 +93,15 @@ pub struct SessionPlan {
     /// The envelope, for a connection kept open from an earlier message
     /// to run it instead of `session`.
     pub envelope: Envelope,
+}
+
+/// Local recipients of a job with one mailbox: one agent writes it once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalGroup {
+    /// The mailbox (user) name.
+    pub user: String,
+    /// The job's recipient indices.
+    pub indices: Vec<usize>,
 }
 
 /// Remote recipients of a job with one target, waiting for its servers.
@@ -216,17 +225,22 @@ impl Job {
         }
     }
 
-    /// Routes every recipient: local and failed ones are settled now, the
-    /// remote ones come back grouped by target, for the loop to resolve.
-    pub fn start(&mut self, settings: &Settings) -> Vec<Pending> {
+    /// Routes every recipient: failed ones are settled now; the local ones
+    /// come back grouped by mailbox, the remote ones by target, for the
+    /// loop to hand to agents and to resolve.
+    pub fn start(&mut self, settings: &Settings) -> (Vec<LocalGroup>, Vec<Pending>) {
+        let mut local: Vec<LocalGroup> = Vec::new();
         let mut by_target: Vec<Pending> = Vec::new();
         for i in 0..self.job.recipients.len() {
             let address = self.job.recipients[i].address.clone();
             match route::route(settings, &address) {
-                Route::Local { user } => {
-                    let report = self.deliver_local(settings, &address, &user);
-                    self.record(i, report);
-                }
+                Route::Local { user } => match local.iter_mut().find(|g| g.user == user) {
+                    Some(g) => g.indices.push(i),
+                    None => local.push(LocalGroup {
+                        user,
+                        indices: vec![i],
+                    }),
+                },
                 Route::Fail {
                     status,
                     reply,
@@ -241,7 +255,47 @@ impl Job {
                 },
             }
         }
-        by_target
+        (local, by_target)
+    }
+
+    /// What master is asked for, for `group`'s agent.
+    pub fn local_request(&self, group: &LocalGroup) -> postern_ipc::LocalRequest {
+        postern_ipc::LocalRequest {
+            queue_id: self.job.queue_id.clone(),
+            user: group.user.clone(),
+            sender: self.job.sender.clone(),
+            recipients: group
+                .indices
+                .iter()
+                .map(|&i| self.job.recipients[i].address.clone())
+                .collect(),
+            size: self.data.size(),
+        }
+    }
+
+    /// `group`'s agent reported (`None`: it ended without a report).
+    pub fn settle_local(&mut self, group: &LocalGroup, outcome: Option<postern_ipc::AgentReport>) {
+        let outcome = outcome.unwrap_or_else(|| postern_ipc::AgentReport {
+            status: RecipientStatus::TempFail,
+            reply: "451 4.3.0 Local delivery agent ended without a report".into(),
+        });
+        if outcome.status != RecipientStatus::Sent {
+            log::warning(
+                log::Level::Failure,
+                &format!(
+                    "{}: local delivery to {} failed: {}",
+                    self.job.queue_id, group.user, outcome.reply
+                ),
+            );
+        }
+        for &i in &group.indices {
+            let address = self.job.recipients[i].address.clone();
+            let reply = match outcome.status {
+                RecipientStatus::Sent => format!("250 2.0.0 <{address}>... Delivered"),
+                _ => outcome.reply.clone(),
+            };
+            self.record(i, report(&address, outcome.status, reply, "local", "local"));
+        }
     }
 
     /// The session for `pending` once its servers are known: the first of
@@ -333,33 +387,6 @@ impl Job {
         }
     }
 
-    fn deliver_local(&self, settings: &Settings, address: &str, user: &str) -> RecipientReport {
-        let result = maildir::deliver(
-            &settings.config.mailbox_directory,
-            user,
-            &self.job.sender,
-            &self.data,
-            &settings.hostname,
-        );
-        let (status, reply) = match result {
-            Ok(_) => (
-                RecipientStatus::Sent,
-                format!("250 2.0.0 <{address}>... Delivered"),
-            ),
-            Err(e) => {
-                log::warning(
-                    log::Level::Failure,
-                    &format!(
-                        "{}: local delivery to {user} failed: {e}",
-                        self.job.queue_id
-                    ),
-                );
-                (RecipientStatus::TempFail, format!("451 4.3.0 {e}"))
-            }
-        };
-        report(address, status, reply, "local", "local")
-    }
-
     /// The SMTP session for the recipients `indices`, with the
     /// configuration and envelope it was made from.
     fn session(
@@ -433,7 +460,7 @@ mod tests {
     fn routes_settle_local_and_error_recipients_and_group_remote_ones() {
         let table = "a.test esmtp:[127.0.0.1]:2525\nb.test esmtp:[127.0.0.1]:2525\n\
                      c.test relay:[127.0.0.1]:2525\nd.test error:5.7.1:550 No\n";
-        let (dir, settings) = settings_with(table, "");
+        let (_dir, settings) = settings_with(table, "");
         let mut data = tempfile::tempfile().unwrap();
         data.write_all(b"Subject: x\r\n\r\nbody\r\n").unwrap();
         let j = job(
@@ -448,7 +475,27 @@ mod tests {
             ],
         );
         let mut job = Job::new(j, data);
-        let pending = job.start(&settings);
+        let (local, pending) = job.start(&settings);
+        // The local recipient goes to an agent, for its own mailbox.
+        assert_eq!(
+            local,
+            [LocalGroup {
+                user: "root".into(),
+                indices: vec![1]
+            }]
+        );
+        let request = job.local_request(&local[0]);
+        assert_eq!(
+            (request.user.as_str(), request.recipients.as_slice()),
+            ("root", ["root@local.test".to_string()].as_slice())
+        );
+        job.settle_local(
+            &local[0],
+            Some(postern_ipc::AgentReport {
+                status: RecipientStatus::Sent,
+                reply: "250 2.0.0 Delivered".into(),
+            }),
+        );
         let plans: Vec<SessionPlan> = pending
             .into_iter()
             .filter_map(|p| {
@@ -493,8 +540,6 @@ mod tests {
         let bad = results[5].as_ref().unwrap();
         assert_eq!(bad.status, RecipientStatus::PermFail);
         assert_eq!(bad.reply, "553 5.1.3 <../x@local.test>... Invalid address");
-        let new = dir.path().join("mail/root/Maildir/new");
-        assert_eq!(std::fs::read_dir(new).unwrap().count(), 1);
         job.fail_unresolved(RecipientStatus::TempFail, "451 4.3.2 x");
         assert!(job.is_complete());
         let report = job.into_report();
@@ -503,17 +548,17 @@ mod tests {
     }
 
     #[test]
-    fn local_delivery_failure_is_a_tempfail() {
-        let (dir, settings) = settings_with("", "");
-        std::fs::remove_dir(dir.path().join("mail")).unwrap();
+    fn an_agent_that_ends_without_a_report_defers_its_recipients() {
+        let (_dir, settings) = settings_with("", "");
         let mut job = Job::new(job(1, &["root@local.test"]), tempfile::tempfile().unwrap());
-        assert!(job.start(&settings).is_empty());
+        let (local, remote) = job.start(&settings);
+        assert!(remote.is_empty());
+        job.settle_local(&local[0], None);
         let r = job.into_report().recipients.remove(0);
         assert_eq!(r.status, RecipientStatus::TempFail);
-        assert!(
-            r.reply.starts_with("451 4.3.0 MailboxDirectory "),
-            "{}",
-            r.reply
+        assert_eq!(
+            r.reply,
+            "451 4.3.0 Local delivery agent ended without a report"
         );
     }
 }

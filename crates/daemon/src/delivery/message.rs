@@ -21,6 +21,16 @@ impl Message {
         Self { file, size }
     }
 
+    /// The committed length.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The descriptor, to pass on to a local delivery agent.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.file)
+    }
+
     /// Reads at `offset`, never past the committed length; 0 at its end.
     /// A file shorter than its committed length is an error (the spool was
     /// damaged): the message is not delivered truncated.

@@ -1,19 +1,22 @@
 //! The delivery client: takes jobs from the queue runner, delivers them
-//! (local Maildirs, outbound SMTP) and reports one result per recipient.
+//! (outbound SMTP; local mailboxes through agents master starts) and
+//! reports one result per recipient.
 //!
 //! Owns: the one event loop of the process ([`run`]): the channel to the
 //! queue runner, every outbound connection, their deadlines, and the cap
 //! on concurrent connections ([`MAX_CONNECTIONS`], the rest wait in line).
-//! Does not own: routing (`route.rs`), Maildir writes (`maildir.rs`), one
+//! Does not own: routing (`route.rs`), mailbox writes (the local delivery
+//! agent, `local/`, which master starts on this client's request and which
+//! reports back on a socket this client made: [`MAX_AGENTS`] at once), one
 //! connection's state machine (`outbound.rs`), a job's bookkeeping
 //! (`job.rs`), or anything about the queue: retries, bounces and the `to=`
 //! log lines belong to the queue runner.
 //!
 //! The loop, as a checklist: say Hello and expect the peer's; then, until
 //! told to stop, wait on the channel and the sockets with the earliest
-//! deadline as the poll timeout; a `Deliver` is routed at once (local and
-//! `error:` recipients are settled on the spot, remote ones become
-//! sessions); a finished job is reported with `Done`; `Shutdown` stops new
+//! deadline as the poll timeout; a `Deliver` is routed at once (`error:`
+//! recipients are settled on the spot, local ones go to agents, remote
+//! ones become sessions); a finished job is reported with `Done`; `Shutdown` stops new
 //! work and the process exits once the jobs in flight are reported.
 //!
 //! Security posture: runs as RunAsUser after master dropped privileges (the
@@ -28,8 +31,7 @@ mod body;
 mod destination;
 mod envelope;
 mod job;
-mod maildir;
-mod message;
+pub(crate) mod message;
 mod outbound;
 mod resolver;
 mod results;
@@ -48,12 +50,12 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use postern_ipc::{
-    ChannelError, DeliveryChannel, DeliveryJob, DeliveryToQueue, QueueToDelivery, RecipientStatus,
-    PROTOCOL_VERSION,
+    ChannelError, DeliveryChannel, DeliveryJob, DeliveryMasterChannel, DeliveryToMaster,
+    DeliveryToQueue, QueueToDelivery, RecipientStatus, PROTOCOL_VERSION,
 };
 
 use self::destination::Myself;
-use self::job::{Job, Pending, SessionPlan};
+use self::job::{Job, LocalGroup, Pending, SessionPlan};
 use self::outbound::{Outbound, ReuseKey};
 use self::resolver::Resolver;
 use crate::log;
@@ -66,6 +68,8 @@ pub const MAX_CONNECTIONS: usize = 100;
 /// `default_destination_concurrency_limit`); more sessions for it wait
 /// for one of them to be free.
 pub const MAX_PER_SERVER: usize = 20;
+/// Local delivery agents running at once; more wait their turn.
+pub const MAX_AGENTS: usize = 16;
 /// The longest a server that could not be reached is held back.
 const MAX_HOLD: Duration = Duration::from_secs(60);
 
@@ -75,12 +79,17 @@ const RESOLVER: Token = Token(usize::MAX);
 
 /// Runs the delivery client until `Shutdown` (exit 0), the queue runner's
 /// end closing (exit 0), or a protocol violation or I/O failure (exit 1).
-pub fn run(dropped: Dropped, settings: Settings, channel: DeliveryChannel) -> i32 {
+pub fn run(
+    dropped: Dropped,
+    settings: Settings,
+    channel: DeliveryChannel,
+    master: DeliveryMasterChannel,
+) -> i32 {
     log::info(
         log::Level::EndOfJob,
         &format!("delivery client started, uid {}", dropped.uid),
     );
-    let mut client = match Client::new(settings, channel) {
+    let mut client = match Client::new(settings, channel, master) {
         Ok(client) => client,
         Err(e) => {
             log::err(&format!("delivery client: cannot start: {e}"));
@@ -116,10 +125,30 @@ struct Client {
     /// Servers that refused or timed out a connection, until when, and
     /// the reply their sessions get meanwhile without trying.
     unreachable: HashMap<std::net::SocketAddr, (Instant, String)>,
+    /// master, asked for local delivery agents (blocking: a request is a
+    /// few hundred bytes and master reads at once).
+    master: DeliveryMasterChannel,
+    /// Agents running, by the token of the socket they report on.
+    agents: HashMap<Token, Agent>,
+    /// Local deliveries waiting for an agent: the job's key and the group.
+    agents_waiting: VecDeque<(u64, LocalGroup)>,
+}
+
+/// A local delivery agent at work.
+struct Agent {
+    job_key: u64,
+    group: LocalGroup,
+    socket: mio::net::UnixStream,
+    /// What it sent so far: one frame, then its end.
+    report: Vec<u8>,
 }
 
 impl Client {
-    fn new(settings: Settings, channel: DeliveryChannel) -> io::Result<Client> {
+    fn new(
+        settings: Settings,
+        channel: DeliveryChannel,
+        master: DeliveryMasterChannel,
+    ) -> io::Result<Client> {
         channel.stream().set_nonblocking(true)?;
         let poll = Poll::new()?;
         let fd = channel.as_raw_fd();
@@ -132,6 +161,9 @@ impl Client {
         })?;
         let myself = Myself::new(&settings);
         Ok(Client {
+            master,
+            agents: HashMap::new(),
+            agents_waiting: VecDeque::new(),
             resolver,
             lookups: HashMap::new(),
             next_lookup: 0,
@@ -158,6 +190,13 @@ impl Client {
         if let Err(e) = self.channel.send(&hello, &[]) {
             return Ok(channel_failed(e));
         }
+        let hello = DeliveryToMaster::Hello {
+            version: PROTOCOL_VERSION,
+        };
+        if let Err(e) = self.master.send(&hello, &[]) {
+            log::err(&format!("delivery client: master channel: {e}"));
+            return Ok(1);
+        }
         let mut events = Events::with_capacity(256);
         loop {
             if self.shutting_down && self.jobs.is_empty() && !self.channel.wants_write() {
@@ -178,12 +217,15 @@ impl Client {
                     }
                 } else if event.token() == RESOLVER {
                     self.on_answers();
+                } else if self.agents.contains_key(&event.token()) {
+                    self.on_agent(event.token())?;
                 } else if let Some((conn, _)) = self.conns.get_mut(&event.token()) {
                     conn.on_ready(Instant::now());
                     self.settle(event.token())?;
                 }
             }
             self.expire(Instant::now())?;
+            self.start_agents()?;
             self.start_waiting()?;
             if let Err(e) = self.channel.flush() {
                 return Ok(channel_failed(e));
@@ -262,13 +304,99 @@ impl Client {
             );
             self.jobs.insert(key, job);
         } else {
-            let pending = job.start(&self.settings);
+            let (local, pending) = job.start(&self.settings);
             self.jobs.insert(key, job);
+            self.agents_waiting
+                .extend(local.into_iter().map(|group| (key, group)));
             for p in pending {
                 self.find_servers(key, p);
             }
         }
         self.report_if_complete(key);
+    }
+
+    /// Asks master for agents for the waiting local deliveries, while
+    /// fewer than [`MAX_AGENTS`] run.
+    fn start_agents(&mut self) -> io::Result<()> {
+        while self.agents.len() < MAX_AGENTS {
+            let Some((key, group)) = self.agents_waiting.pop_front() else {
+                break;
+            };
+            let Some(job) = self.jobs.get_mut(&key) else {
+                continue;
+            };
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+            let request = DeliveryToMaster::Local(job.local_request(&group));
+            if let Err(e) = self.master.send(
+                &request,
+                &[job.data.fd(), std::os::fd::AsFd::as_fd(&theirs)],
+            ) {
+                log::err(&format!("delivery client: master channel: {e}"));
+                job.settle_local(
+                    &group,
+                    Some(postern_ipc::AgentReport {
+                        status: RecipientStatus::TempFail,
+                        reply: "451 4.3.0 Local delivery unavailable (master)".into(),
+                    }),
+                );
+                self.report_if_complete(key);
+                continue;
+            }
+            // Only the agent may hold the other end: its end of file is
+            // how a crashed agent is noticed.
+            drop(theirs);
+            ours.set_nonblocking(true)?;
+            let mut socket = mio::net::UnixStream::from_std(ours);
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            self.poll
+                .registry()
+                .register(&mut socket, token, Interest::READABLE)?;
+            self.agents.insert(
+                token,
+                Agent {
+                    job_key: key,
+                    group,
+                    socket,
+                    report: Vec::new(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// An agent's socket is readable: its report so far, and at its end
+    /// the recipients' results.
+    fn on_agent(&mut self, token: Token) -> io::Result<()> {
+        use std::io::Read;
+        let Some(agent) = self.agents.get_mut(&token) else {
+            return Ok(());
+        };
+        let limit = postern_ipc::LOCAL_LIMIT + postern_ipc::frame::HEADER_LEN;
+        let mut buf = [0u8; 4096];
+        let ended = loop {
+            match agent.socket.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) if agent.report.len() + n > limit => break true,
+                Ok(n) => agent.report.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        if !ended {
+            return Ok(());
+        }
+        let Some(mut agent) = self.agents.remove(&token) else {
+            return Ok(());
+        };
+        self.poll.registry().deregister(&mut agent.socket)?;
+        let outcome = decode_agent_report(&agent.report);
+        if let Some(job) = self.jobs.get_mut(&agent.job_key) {
+            job.settle_local(&agent.group, outcome);
+        }
+        self.report_if_complete(agent.job_key);
+        self.start_agents()
     }
 
     /// A literal's session starts now; a name is asked of the resolver.
@@ -557,6 +685,14 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// An agent's one frame, if it sent a whole one.
+fn decode_agent_report(bytes: &[u8]) -> Option<postern_ipc::AgentReport> {
+    use postern_ipc::frame;
+    let header = frame::header(bytes, postern_ipc::LOCAL_LIMIT).ok()??;
+    let body = bytes.get(frame::HEADER_LEN..frame::HEADER_LEN + header.len)?;
+    frame::decode(body).ok()
 }
 
 /// The exit code for a channel failure: the queue runner going away is a

@@ -23,6 +23,11 @@ use crate::{delivery, log, policy, queue_runner};
 pub struct Workers {
     /// master's channel to the queue runner, while it runs.
     pub queue: Option<MasterQueueChannel>,
+    /// The delivery client's channel to master (local delivery agents),
+    /// while it runs.
+    pub delivery: Option<postern_ipc::MasterDeliveryChannel>,
+    /// The delivery client said Hello on it.
+    pub delivery_hello: bool,
     queue_pid: Option<Pid>,
     delivery_pid: Option<Pid>,
     /// When to start a new pair after a failure.
@@ -151,6 +156,7 @@ impl Master {
     pub(super) fn start_workers(&mut self) -> Result<(), MasterError> {
         let (master_end, queue_end) = UnixStream::pair()?;
         let (queue_delivery, delivery_end) = UnixStream::pair()?;
+        let (master_delivery, delivery_master) = UnixStream::pair()?;
         let level = self.settings.config.log_level;
         let master = nix::unistd::getpid();
         let queue_pid = match privsep::fork()? {
@@ -180,19 +186,20 @@ impl Master {
                     "delivery client",
                     level,
                     self.log_stderr,
-                    &[delivery_end.as_raw_fd()],
+                    &[delivery_end.as_raw_fd(), delivery_master.as_raw_fd()],
                 );
                 let dropped = drop_or_exit("delivery client", &self.users.run_as, master);
                 let code = delivery::run(
                     dropped,
                     self.settings.clone(),
                     postern_ipc::delivery_channel(delivery_end),
+                    postern_ipc::delivery_master_channel(delivery_master),
                 );
                 std::process::exit(code);
             }
             Forked::Parent(pid) => pid,
         };
-        drop((queue_end, queue_delivery, delivery_end));
+        drop((queue_end, queue_delivery, delivery_end, delivery_master));
         let mut channel = postern_ipc::master_queue_channel(master_end);
         channel
             .send(
@@ -204,6 +211,8 @@ impl Master {
             .map_err(|e| MasterError::Setup(e.to_string()))?;
         let w = &mut self.workers;
         w.queue = Some(channel);
+        w.delivery = Some(postern_ipc::master_delivery_channel(master_delivery));
+        w.delivery_hello = false;
         w.queue_pid = Some(queue_pid);
         w.delivery_pid = Some(delivery_pid);
         w.started = Some(Instant::now());
@@ -216,6 +225,7 @@ impl Master {
             ),
         );
         self.register_queue_channel()?;
+        self.register_delivery_channel()?;
         for waiting in std::mem::take(&mut self.workers.waiting_fronts) {
             self.hand_front(
                 waiting.connection,
@@ -358,6 +368,8 @@ impl Master {
                 "queue runner"
             } else if w.delivery_pid == Some(pid) {
                 w.delivery_pid = None;
+                w.delivery = None;
+                w.delivery_hello = false;
                 "delivery client"
             } else {
                 continue;

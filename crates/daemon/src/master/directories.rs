@@ -1,6 +1,9 @@
 //! The directories master prepares before anything is forked: the spool
 //! (owned by QueueOwner, 0700, so only the queue runner can enter it), the
-//! mailbox directory (owned by RunAsUser), and the fronts' empty jail.
+//! mailbox directory (root's, 0711 when master makes it: each mailbox in
+//! it is made by a local delivery agent as root and given to its owner,
+//! who must be able to pass through but not to list or add), and the
+//! fronts' empty jail.
 //!
 //! Every change is made on an open descriptor (`O_DIRECTORY|O_NOFOLLOW`,
 //! then `fchmod`/`fchown`), never by path after a check: a directory that
@@ -31,18 +34,52 @@ pub fn jail_dir() -> PathBuf {
 pub fn prepare(settings: &Settings, users: &Users) -> Result<(), MasterError> {
     let config = &settings.config;
     ensure_dir(&config.queue_directory, &users.queue_owner, 0o700)?;
-    ensure_dir(&config.mailbox_directory, &users.run_as, 0o700)?;
+    let root = Identity {
+        name: "root".into(),
+        uid: Uid::from_raw(0),
+        gid: nix::unistd::Gid::from_raw(0),
+    };
+    let mailbox_owner = if privsep::privileged() {
+        &root
+    } else {
+        &users.run_as
+    };
+    ensure_mailbox_dir(&config.mailbox_directory, mailbox_owner, &users.run_as)?;
     if privsep::privileged() {
         let jail = jail_dir();
-        let root = Identity {
-            name: "root".into(),
-            uid: Uid::from_raw(0),
-            gid: nix::unistd::Gid::from_raw(0),
-        };
         // Root's and read-only: a front that got code execution finds
         // nothing inside and can create nothing.
         ensure_dir(&jail, &root, 0o555)?;
         privsep::open_jail(&jail).map_err(MasterError::Setup)?;
+    }
+    Ok(())
+}
+
+/// MailboxDirectory: made root's (or, without root, the invoking user's),
+/// mode 0711. One that exists may be root's or RunAsUser's (an older
+/// Postern made it so), and must let the mailboxes' owners pass.
+fn ensure_mailbox_dir(dir: &Path, owner: &Identity, run_as: &Identity) -> Result<(), MasterError> {
+    if let Err(e) = ensure_dir(dir, owner, 0o711) {
+        if !privsep::privileged() {
+            return Err(e);
+        }
+        // Owned by someone else: RunAsUser is allowed too.
+        verify(&open_dir(dir, false)?, dir, run_as)?;
+    }
+    mailbox_dir_passable(&open_dir(dir, false)?, dir)
+}
+
+/// Mail is written by its owner: a MailboxDirectory others cannot pass
+/// through keeps every owner out.
+fn mailbox_dir_passable(fd: &OwnedFd, dir: &Path) -> Result<(), MasterError> {
+    let st = fstat(fd).map_err(|e| MasterError::Io(e.into()))?;
+    if privsep::privileged() && st.st_mode & 0o001 == 0 {
+        return Err(MasterError::Setup(format!(
+            "{}: mode {:04o} keeps the mailboxes' owners out (local mail is written by its owner): chmod o+x {}",
+            dir.display(),
+            st.st_mode & 0o7777,
+            dir.display()
+        )));
     }
     Ok(())
 }
@@ -99,8 +136,20 @@ pub fn check(settings: &Settings, users: &Users) -> Vec<String> {
         (&config.queue_directory, &users.queue_owner),
         (&config.mailbox_directory, &users.run_as),
     ] {
+        let mailboxes = dir == &config.mailbox_directory;
         let found = match std::fs::metadata(dir) {
-            Ok(_) => open_dir(dir, false).and_then(|fd| verify(&fd, dir, owner)),
+            Ok(_) => open_dir(dir, false).and_then(|fd| {
+                if mailboxes {
+                    // root's, or RunAsUser's from an older Postern.
+                    let root_owned = fstat(&fd).is_ok_and(|st| st.st_uid == 0);
+                    if !root_owned {
+                        verify(&fd, dir, owner)?;
+                    }
+                    mailbox_dir_passable(&fd, dir)
+                } else {
+                    verify(&fd, dir, owner)
+                }
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => creatable(dir),
             Err(e) => Err(MasterError::Setup(format!("{}: {e}", dir.display()))),
         };

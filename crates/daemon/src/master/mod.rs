@@ -15,6 +15,7 @@ mod directories;
 mod factories;
 mod fronts;
 mod listeners;
+mod local_agents;
 
 pub use directories::jail_dir;
 
@@ -35,6 +36,7 @@ use crate::settings::Settings;
 const SIGNALS: Token = Token(0);
 const QUEUE: Token = Token(1);
 const CONTROL: Token = Token(2);
+const DELIVERY: Token = Token(3);
 /// Listeners get tokens from here on.
 const FIRST_LISTENER: usize = 10;
 
@@ -223,6 +225,7 @@ impl Master {
                         }
                     }
                     QUEUE => self.queue_channel_ready(),
+                    DELIVERY => self.delivery_channel_ready(),
                     CONTROL => self.control_accept(),
                     token if token.0 >= factories::FIRST_FACTORY => self.factory_ready(token),
                     token if token.0 >= control::FIRST_CONTROL => self.control_ready(token),
@@ -389,6 +392,18 @@ impl Master {
         for (id, reply) in replies {
             self.control_reply(id, reply);
         }
+    }
+
+    fn register_delivery_channel(&mut self) -> std::io::Result<()> {
+        if let Some(channel) = self.workers.delivery.as_ref() {
+            channel.stream().set_nonblocking(true)?;
+            self.poll.registry().register(
+                &mut SourceFd(&channel.as_raw_fd()),
+                DELIVERY,
+                Interest::READABLE,
+            )?;
+        }
+        Ok(())
     }
 
     fn register_queue_channel(&mut self) -> std::io::Result<()> {

@@ -468,3 +468,122 @@ pub fn unprivileged_for_tests() -> Dropped {
         _private: (),
     }
 }
+
+/// The descriptors a local delivery agent is exec'ed with, in order from
+/// descriptor 3: the report socket, the message, the job's pipe.
+pub struct AgentDescriptors {
+    /// Where the agent reports (the delivery client's socket).
+    pub report: OwnedFd,
+    /// The message, read-only.
+    pub message: OwnedFd,
+}
+
+/// Master: forks and execs `posternd --local-delivery` with `fds` on
+/// descriptors 3 and 4 and a pipe holding `job` (an encoded frame) on 5;
+/// every other descriptor above standard error is closed. Root stays root
+/// across the exec: the agent drops to the mailbox's owner itself, once
+/// it has made what only root can make. Returns the agent's pid.
+pub fn spawn_local_agent(fds: AgentDescriptors, job: &[u8]) -> Result<Pid, PrivsepError> {
+    use std::io::Write;
+    let (job_read, job_write) = unistd::pipe().map_err(call("pipe"))?;
+    match fork()? {
+        Forked::Child => {
+            reset_signal_handlers();
+            // Each lands on its number even when the numbers overlap: all
+            // are first moved above the range, then into it.
+            let high: Vec<OwnedFd> = [fds.report, fds.message, job_read]
+                .into_iter()
+                .map(|fd| {
+                    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
+                        // SAFETY: F_DUPFD returned a new descriptor we own.
+                        .map(|n| unsafe { OwnedFd::from_raw_fd(n) })
+                })
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|_| std::process::exit(71));
+            for (target, fd) in (3..).zip(&high) {
+                // SAFETY: in this child, descriptors 3 to 5 belong to
+                // nothing used again (everything above is closed next).
+                match unsafe { unistd::dup2_raw(fd, target) } {
+                    Ok(placed) => std::mem::forget(placed),
+                    Err(_) => std::process::exit(71),
+                }
+            }
+            close_range(6, u32::MAX);
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+            let exe = CString::new("/proc/self/exe").expect("no NUL");
+            let args = [
+                CString::new("posternd").expect("no NUL"),
+                CString::new("--local-delivery").expect("no NUL"),
+            ];
+            let _ = unistd::execv(&exe, &args);
+            std::process::exit(71);
+        }
+        Forked::Parent(pid) => {
+            drop(job_read);
+            drop(fds);
+            // A job is a few hundred bytes, far below a pipe's buffer, and
+            // the agent reads it at once: this write does not wait.
+            let mut pipe = std::fs::File::from(job_write);
+            pipe.write_all(job)
+                .map_err(|e| call("write")(nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;
+            Ok(pid)
+        }
+    }
+}
+
+/// The local delivery agent: becomes the mailbox's owner for good, with
+/// `groups` as its supplementary groups (the mail spool's group, for a
+/// dot-lock), no capability, no new privileges, not dumpable. Without
+/// root the uid stays the invoking user's, silently (an agent per
+/// delivery would say it every time).
+pub fn become_mailbox_owner(uid: Uid, gid: Gid, groups: &[Gid]) -> Result<(), PrivsepError> {
+    if privileged() {
+        caps::clear(None, CapSet::Bounding).map_err(caps_error)?;
+        let mut all = vec![gid];
+        all.extend(groups.iter().filter(|g| **g != gid));
+        unistd::setgroups(&all).map_err(call("setgroups"))?;
+        unistd::setresgid(gid, gid, gid).map_err(call("setresgid"))?;
+        unistd::setresuid(uid, uid, uid).map_err(call("setresuid"))?;
+        for set in [
+            CapSet::Effective,
+            CapSet::Permitted,
+            CapSet::Inheritable,
+            CapSet::Ambient,
+        ] {
+            caps::clear(None, set).map_err(caps_error)?;
+        }
+        if uid.is_root() || unistd::setuid(Uid::from_raw(0)).is_ok() {
+            return Err(PrivsepError::RegainedRoot);
+        }
+    }
+    nix::sys::prctl::set_no_new_privs().map_err(call("prctl(PR_SET_NO_NEW_PRIVS)"))?;
+    nix::sys::prctl::set_dumpable(false).map_err(call("prctl(PR_SET_DUMPABLE)"))?;
+    Ok(())
+}
+
+/// In the exec'ed local delivery agent: the descriptors master left on 3
+/// to 5 (see [`spawn_local_agent`]), each checked to be what it should:
+/// the report socket, the message (a regular file), the job's pipe.
+pub fn inherited_agent_fds() -> Result<(UnixStream, std::fs::File, std::fs::File), String> {
+    use nix::sys::stat::{fstat, SFlag};
+    let check = |fd: RawFd, kind: SFlag, what: &str| -> Result<OwnedFd, String> {
+        // SAFETY: only looked at while this closure runs.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let st = fstat(borrowed).map_err(|e| format!("descriptor {fd}: {e} (started by hand?)"))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != kind {
+            return Err(format!("descriptor {fd} is not {what} (started by hand?)"));
+        }
+        // SAFETY: master exec'ed us with this descriptor open, nothing
+        // else in this fresh process owns it, and it is what it should be.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let _ = nix::fcntl::fcntl(
+            &owned,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+        Ok(owned)
+    };
+    let report = check(3, SFlag::S_IFSOCK, "the report socket")?;
+    let message = check(4, SFlag::S_IFREG, "the message")?;
+    let job = check(5, SFlag::S_IFIFO, "the job's pipe")?;
+    Ok((UnixStream::from(report), message.into(), job.into()))
+}

@@ -1,6 +1,8 @@
 //! Tests of the delivery client in one process: [`run`] on a thread, the
-//! queue runner's end of a socketpair in the test ([`Harness`]), an SMTP
-//! sink from `postern-testkit` on 127.0.0.1, and Maildirs in a tempdir.
+//! queue runner's end of a socketpair in the test ([`Harness`]), master's
+//! end served by a thread that runs the local delivery agent's code in
+//! place ([`stand_in_master`]: no uid change), an SMTP sink from
+//! `postern-testkit` on 127.0.0.1, and Maildirs in a tempdir.
 //! This file holds the helpers the module tests share; `end_to_end.rs`
 //! delivers, `channel.rs` checks the conversation with the queue runner,
 //! `starttls.rs` delivers over STARTTLS to a small TLS server of its own.
@@ -22,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use postern_config::{Config, LocalHostNames, Mailertable};
 use postern_ipc::{
-    delivery_channel, queue_delivery_channel, DeliveryJob, DeliveryReport, DeliveryToQueue,
-    EnvelopeRecipient, QueueDeliveryChannel, QueueToDelivery, RecipientStatus, PROTOCOL_VERSION,
+    delivery_channel, delivery_master_channel, master_delivery_channel, queue_delivery_channel,
+    DeliveryJob, DeliveryReport, DeliveryToMaster, DeliveryToQueue, EnvelopeRecipient,
+    QueueDeliveryChannel, QueueToDelivery, RecipientStatus, PROTOCOL_VERSION,
 };
 
 use super::run;
@@ -143,8 +146,17 @@ impl Harness {
     pub fn start_raw(settings: Settings) -> Harness {
         let (a, b) = UnixStream::pair().unwrap();
         b.set_read_timeout(Some(WAIT)).unwrap();
+        let (m, d) = UnixStream::pair().unwrap();
+        let mailboxes = settings.config.mailbox_directory.clone();
+        let hostname = settings.hostname.clone();
+        std::thread::spawn(move || stand_in_master(m, &mailboxes, &hostname));
         let thread = std::thread::spawn(move || {
-            run(unprivileged_for_tests(), settings, delivery_channel(a))
+            run(
+                unprivileged_for_tests(),
+                settings,
+                delivery_channel(a),
+                delivery_master_channel(d),
+            )
         });
         let mut queue = queue_delivery_channel(b);
         let (hello, fds) = queue.recv().expect("Hello from the delivery client");
@@ -187,6 +199,38 @@ impl Harness {
     /// Waits (bounded) for `run` to return.
     pub fn exit_code(&mut self) -> i32 {
         join_bounded(self.thread.take().unwrap())
+    }
+}
+
+/// master's part for local deliveries: each request's agent is run here,
+/// on this thread, as the test's own user, and reports on the socket that
+/// came with the request, as a real agent does. Ends with the channel.
+fn stand_in_master(stream: UnixStream, mailboxes: &Path, hostname: &str) {
+    let mut channel = master_delivery_channel(stream);
+    while let Ok((msg, fds)) = channel.recv() {
+        let DeliveryToMaster::Local(request) = msg else {
+            continue;
+        };
+        let [message, report]: [std::os::fd::OwnedFd; 2] = fds.try_into().unwrap();
+        let me = crate::privsep::current_identity();
+        let job = postern_ipc::AgentJob {
+            queue_id: request.queue_id,
+            mailbox: request.user,
+            uid: me.uid.as_raw(),
+            gid: me.gid.as_raw(),
+            groups: Vec::new(),
+            home: std::path::PathBuf::new(),
+            target: postern_ipc::MailboxTarget::Maildir {
+                dir: mailboxes.to_path_buf(),
+            },
+            sender: request.sender,
+            recipients: request.recipients,
+            size: request.size,
+            hostname: hostname.to_string(),
+        };
+        let outcome = crate::local::deliver_in_place(&job, std::fs::File::from(message));
+        let bytes = postern_ipc::frame::encode(&outcome, 0, postern_ipc::LOCAL_LIMIT).unwrap();
+        let _ = std::fs::File::from(report).write_all(&bytes);
     }
 }
 

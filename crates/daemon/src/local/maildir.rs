@@ -1,24 +1,17 @@
-//! Local delivery into a Maildir: `<MailboxDirectory>/<user>/Maildir`.
+//! Writing one message into a Maildir (`tmp/`, `new/`, `cur/`).
 //!
-//! Owns: creating the Maildir (`tmp`, `new`, `cur`, mode 0700), the unique
-//! file name (`<unix secs>.P<pid>Q<counter>.<host>`), writing
-//! `Return-Path:` and the message with CRLF turned into LF (the Maildir
-//! convention), and making it durable: fsync the file, rename it from
-//! `tmp/` into `new/`, fsync `new/`. Only then is the recipient `Sent`.
-//! Does not own: deciding that a recipient is local or validating its user
-//! name (`route.rs` hands over only names that passed `local_user`).
+//! Owns: creating the Maildir (mode 0700), the unique file name
+//! (`<unix secs>.P<pid>Q<counter>.<host>`), writing `Return-Path:` and the
+//! message with CRLF turned into LF (the Maildir convention), and making it
+//! durable: fsync the file, rename it from `tmp/` into `new/`, fsync
+//! `new/`. Only then is the delivery done. Does not own: which Maildir, or
+//! whose uid writes it (`local/mod.rs`).
 //!
-//! Security posture: runs as RunAsUser inside the delivery client, so every
-//! mailbox is owned by that user (per-user ownership needs the privileged
-//! local delivery helper of DESIGN §1, still to come). The message is read
-//! only through the descriptor the queue runner passed, with positional
-//! reads (`read_at`), never through the spool. The temporary file is
-//! created with `O_EXCL` (`create_new`) and mode 0600, so a planted file or
-//! symlink in `tmp/` is never written through.
-//!
-//! The write is blocking and runs on the delivery loop: a local delivery
-//! stalls outbound sessions for as long as one fsync takes. Acceptable for
-//! this version; a helper process takes it off the loop later.
+//! Security posture: runs in the local delivery agent as the mailbox's
+//! owner. The temporary file is created with `O_EXCL` (`create_new`) and
+//! mode 0600, so a planted file or symlink in `tmp/` is never written
+//! through. The message is read through the descriptor the queue runner
+//! passed, by position.
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,33 +20,33 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::message::Message;
-
-/// Message bytes read per `read_at`.
-const CHUNK: usize = 64 << 10;
+use super::mailbox::{copy_lines, Message};
 
 /// Distinguishes deliveries within one second and one process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Delivers the message in `data` to `user`'s Maildir under `mailbox_dir`
-/// and returns the path of the new file. `user` must come from
-/// `route::local_user`.
+/// Delivers the message in `data` into the Maildir at `maildir` (created
+/// if missing; its parent must exist) and returns the new file's path.
 pub fn deliver(
-    mailbox_dir: &Path,
-    user: &str,
+    maildir: &Path,
     sender: &str,
     data: &Message,
     hostname: &str,
 ) -> io::Result<PathBuf> {
-    debug_assert!(crate::policy::mailbox_name(user).as_deref() == Some(user));
-    if !mailbox_dir.is_dir() {
-        // Created by the administrator (or master); never guessed here.
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("MailboxDirectory {} missing", mailbox_dir.display()),
-        ));
+    match maildir.parent() {
+        Some(parent) if parent.is_dir() => {}
+        // MailboxDirectory or the home directory is the administrator's
+        // to create; never guessed here.
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "{}: no such directory",
+                    maildir.parent().unwrap_or(maildir).display()
+                ),
+            ))
+        }
     }
-    let maildir = mailbox_dir.join(user).join("Maildir");
     for sub in ["tmp", "new", "cur"] {
         DirBuilder::new()
             .recursive(true)
@@ -109,51 +102,22 @@ fn safe_hostname(hostname: &str) -> String {
 }
 
 /// `Return-Path: <sender>` LF, then the message with every CRLF as LF.
-/// A CR not followed by LF is kept as it is.
 fn write_message(out: &mut File, sender: &str, data: &Message) -> io::Result<()> {
-    // The sender went through the front's address parser; make sure anyway
-    // that it cannot add a header line.
-    let sender: String = sender
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let mut buf = Vec::with_capacity(CHUNK + 1);
-    buf.extend_from_slice(format!("Return-Path: <{sender}>\n").as_bytes());
-    let mut chunk = vec![0u8; CHUNK];
-    let mut offset = 0u64;
-    let mut pending_cr = false;
-    loop {
-        let n = data.read_at(&mut chunk, offset)?;
-        if n == 0 {
-            break;
-        }
-        offset += n as u64;
-        for &b in &chunk[..n] {
-            if pending_cr {
-                pending_cr = false;
-                if b != b'\n' {
-                    buf.push(b'\r');
-                }
-            }
-            if b == b'\r' {
-                pending_cr = true;
-            } else {
-                buf.push(b);
-            }
-        }
-        out.write_all(&buf)?;
-        buf.clear();
-    }
-    if pending_cr {
-        buf.push(b'\r');
-    }
-    out.write_all(&buf)
+    out.write_all(super::mailbox::return_path(sender).as_bytes())?;
+    copy_lines(data, out, false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// `<dir>/<user>/Maildir`, its parent made as the agent's root step
+    /// makes it.
+    fn mailbox(dir: &tempfile::TempDir, user: &str) -> PathBuf {
+        std::fs::create_dir(dir.path().join(user)).unwrap();
+        dir.path().join(user).join("Maildir")
+    }
 
     fn data_file(bytes: &[u8]) -> Message {
         let mut f = tempfile::tempfile().unwrap();
@@ -165,7 +129,7 @@ mod tests {
     fn writes_return_path_and_lf_body() {
         let dir = tempfile::tempdir().unwrap();
         let data = data_file(b"Subject: hi\r\n\r\nline\r\n.dot\r\nbare\rcr\r\n");
-        let path = deliver(dir.path(), "alice", "s@example.org", &data, "host.test").unwrap();
+        let path = deliver(&mailbox(&dir, "alice"), "s@example.org", &data, "host.test").unwrap();
         assert_eq!(
             std::fs::read(&path).unwrap(),
             b"Return-Path: <s@example.org>\nSubject: hi\n\nline\n.dot\nbare\rcr\n"
@@ -187,12 +151,12 @@ mod tests {
     #[test]
     fn crlf_split_across_chunks_and_null_sender() {
         let dir = tempfile::tempdir().unwrap();
-        let mut body = vec![b'a'; CHUNK - 1];
+        let mut body = vec![b'a'; super::super::mailbox::CHUNK - 1];
         body.extend_from_slice(b"\r\nend\r");
         let data = data_file(&body);
-        let path = deliver(dir.path(), "bob", "", &data, "h").unwrap();
+        let path = deliver(&mailbox(&dir, "bob"), "", &data, "h").unwrap();
         let mut want = b"Return-Path: <>\n".to_vec();
-        want.extend_from_slice(&vec![b'a'; CHUNK - 1]);
+        want.extend_from_slice(&vec![b'a'; super::super::mailbox::CHUNK - 1]);
         want.extend_from_slice(b"\nend\r");
         assert_eq!(std::fs::read(path).unwrap(), want);
     }
@@ -202,8 +166,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = data_file(b"x\r\n");
         let mut names = std::collections::BTreeSet::new();
+        let carol = mailbox(&dir, "carol");
         for _ in 0..20 {
-            let p = deliver(dir.path(), "carol", "s@x", &data, "h/o:st").unwrap();
+            let p = deliver(&carol, "s@x", &data, "h/o:st").unwrap();
             let name = p.file_name().unwrap().to_str().unwrap().to_string();
             assert!(name.ends_with(".h\\057o\\072st"), "{name}");
             assert!(
@@ -226,7 +191,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = data_file(b"x\r\n");
         let missing = dir.path().join("nope");
-        assert!(deliver(&missing, "dave", "s@x", &data, "h").is_err());
+        assert!(deliver(&missing.join("dave/Maildir"), "s@x", &data, "h").is_err());
         assert!(!missing.exists());
     }
 }

@@ -1,0 +1,157 @@
+//! Local delivery agents on the delivery client's request: master reads
+//! [`DeliveryToMaster::Local`] from the delivery client's channel, decides
+//! whose uid and which mailbox from its own password database and
+//! settings (the request names a user, nothing more), and starts
+//! `posternd --local-delivery` with the message and the report socket that
+//! came with the request (`privsep::spawn_local_agent`). The agent reports
+//! to the delivery client directly; master only reaps it.
+//!
+//! Whose uid: a user of the password database other than root writes as
+//! itself. `root`, and `postmaster` when no such user exists, have no
+//! mailbox owner of their own: theirs are written as RunAsUser (sendmail's
+//! DefaultUser), under MailboxDirectory whatever `LocalMailbox` says, never
+//! as root. Without root, everything runs as the invoking user.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use nix::unistd::User;
+use postern_config::LocalMailbox;
+use postern_ipc::{
+    frame, AgentJob, DeliveryToMaster, LocalRequest, MailboxTarget, LOCAL_LIMIT, PROTOCOL_VERSION,
+};
+
+use super::Master;
+use crate::privsep::{self, AgentDescriptors, Identity};
+use crate::{log, policy};
+
+impl Master {
+    /// The delivery client's channel is readable: its requests, each
+    /// started at once.
+    pub(super) fn delivery_channel_ready(&mut self) {
+        loop {
+            let Some(channel) = self.workers.delivery.as_mut() else {
+                return;
+            };
+            let (msg, fds) = match channel.try_recv() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                // The delivery client is going away; its exit is noticed
+                // through SIGCHLD.
+                Err(_) => {
+                    self.drop_delivery_channel();
+                    return;
+                }
+            };
+            let violation = match msg {
+                DeliveryToMaster::Hello { version } if !self.workers.delivery_hello => {
+                    self.workers.delivery_hello = version == PROTOCOL_VERSION;
+                    (!self.workers.delivery_hello)
+                        .then(|| format!("protocol version {version}, ours is {PROTOCOL_VERSION}"))
+                }
+                _ if !self.workers.delivery_hello => Some("first frame is not Hello".into()),
+                DeliveryToMaster::Hello { .. } => Some("second Hello".into()),
+                DeliveryToMaster::Local(request) => self.start_agent(request, fds).err(),
+            };
+            if let Some(why) = violation {
+                log::err(&format!("master: delivery client: {why}"));
+                self.drop_delivery_channel();
+                return;
+            }
+        }
+    }
+
+    fn drop_delivery_channel(&mut self) {
+        if let Some(channel) = self.workers.delivery.take() {
+            let _ = self.poll.registry().deregister(&mut mio::unix::SourceFd(
+                &std::os::fd::AsRawFd::as_raw_fd(&channel),
+            ));
+        }
+        self.workers.delivery_hello = false;
+    }
+
+    /// One request; `Err` is a protocol violation. A request master will
+    /// not serve (an impossible user name) gets no agent: the delivery
+    /// client sees the report socket close and defers, and the log says
+    /// why.
+    fn start_agent(&mut self, request: LocalRequest, fds: Vec<OwnedFd>) -> Result<(), String> {
+        let [message, report]: [OwnedFd; 2] = fds
+            .try_into()
+            .map_err(|fds: Vec<OwnedFd>| format!("{} descriptors with Local", fds.len()))?;
+        let job = match agent_job(&self.settings, &self.users.run_as, request) {
+            Ok(job) => job,
+            Err(why) => {
+                log::err(&format!("master: local delivery refused: {why}"));
+                return Ok(());
+            }
+        };
+        let bytes = frame::encode(&job, 0, LOCAL_LIMIT).map_err(|e| e.to_string())?;
+        match privsep::spawn_local_agent(AgentDescriptors { report, message }, &bytes) {
+            Ok(pid) => log::info(
+                log::Level::EndOfJob,
+                &format!(
+                    "{}: local delivery agent (pid {pid}) for {} as uid {}",
+                    job.queue_id, job.mailbox, job.uid
+                ),
+            ),
+            Err(e) => log::err(&format!(
+                "{}: cannot start a local delivery agent: {e}",
+                job.queue_id
+            )),
+        }
+        Ok(())
+    }
+}
+
+/// What master decides for a request.
+fn agent_job(
+    settings: &crate::settings::Settings,
+    run_as: &Identity,
+    request: LocalRequest,
+) -> Result<AgentJob, String> {
+    let config = &settings.config;
+    let mailbox = policy::mailbox_name(&request.user)
+        .filter(|m| *m == request.user && policy::local_user_known(m))
+        .ok_or_else(|| format!("\"{}\" is not a local user", request.user))?;
+    let user = User::from_name(&mailbox).ok().flatten();
+    let own = user.as_ref().filter(|u| !u.uid.is_root());
+    let (uid, gid, home) = match (privsep::privileged(), own) {
+        (false, _) => {
+            let me = privsep::current_identity();
+            let home = own.map_or_else(PathBuf::new, |u| u.dir.clone());
+            (me.uid, me.gid, home)
+        }
+        (true, Some(u)) => (u.uid, u.gid, u.dir.clone()),
+        (true, None) => (run_as.uid, run_as.gid, PathBuf::new()),
+    };
+    let dir = config.mailbox_directory.clone();
+    let target = match config.local_mailbox {
+        LocalMailbox::Mbox => MailboxTarget::Mbox { dir },
+        LocalMailbox::HomeMaildir if own.is_some() => MailboxTarget::HomeMaildir,
+        LocalMailbox::Maildir | LocalMailbox::HomeMaildir => MailboxTarget::Maildir { dir },
+    };
+    // A spool directory its group may write in (/var/mail is root:mail,
+    // 2775, on Debian) lets the agent make a dot-lock as that group.
+    let groups = match &target {
+        MailboxTarget::Mbox { dir } => std::fs::metadata(dir)
+            .ok()
+            .filter(|m| m.mode() & 0o020 != 0)
+            .map(|m| vec![m.gid()])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    Ok(AgentJob {
+        queue_id: request.queue_id,
+        mailbox,
+        uid: uid.as_raw(),
+        gid: gid.as_raw(),
+        groups,
+        home,
+        target,
+        sender: request.sender,
+        recipients: request.recipients,
+        size: request.size,
+        hostname: settings.hostname.clone(),
+    })
+}
