@@ -47,5 +47,8 @@ pub use paths::{binary, repo_root, script};
 pub use ports::{free_port, free_ports};
 pub use procfs::{child_pids, descendant_pids, proc_status, proc_status_field};
 pub use sink::{ReceivedMessage, Sink, SinkBehavior};
-pub use users::{ensure_test_users, running_as_root, uid_of, FRONT_USER, QUEUE_OWNER, RUN_AS_USER};
+pub use users::{
+    ensure_mail_user, ensure_test_users, running_as_root, uid_of, FRONT_USER, QUEUE_OWNER,
+    RUN_AS_USER,
+};
 pub use wait::poll_until;

@@ -58,3 +58,26 @@ pub fn uid_of(user: &str) -> u32 {
         .uid
         .as_raw()
 }
+
+/// As root, makes `name` an ordinary user with a home directory
+/// (`/home/<name>`, the user's) if it does not exist, as an administrator's
+/// `useradd -m` would; returns its uid and home. A user is created once and
+/// kept: tests share it and remove only what they deliver.
+pub fn ensure_mail_user(name: &str) -> (u32, std::path::PathBuf) {
+    assert!(running_as_root(), "making users takes root");
+    let find = || nix::unistd::User::from_name(name).ok().flatten();
+    if find().is_none() {
+        let status = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", name])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run useradd: {e}"));
+        assert!(
+            status.success() || find().is_some(),
+            "useradd {name} failed: {status}"
+        );
+    }
+    let user = find().expect("the user exists");
+    std::fs::create_dir_all(&user.dir).unwrap();
+    std::os::unix::fs::chown(&user.dir, Some(user.uid.as_raw()), Some(user.gid.as_raw())).unwrap();
+    (user.uid.as_raw(), user.dir)
+}
