@@ -268,3 +268,49 @@ fn a_full_disk_defers_with_452_and_loses_and_duplicates_nothing() {
     assert_eq!(mbox_messages(&path).len(), 1);
     drop(d);
 }
+
+#[test]
+fn an_agent_killed_mid_delivery_defers_and_the_message_arrives_once() {
+    if skip_unless_root() {
+        return;
+    }
+    ensure_mail_user("pkill");
+    let scratch = tempfile::tempdir().unwrap();
+    // A spool directory owners may make dot-locks in (as /var/mail).
+    let mail = scratch.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    std::fs::set_permissions(&mail, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let d = daemon(&[
+        "O LocalMailbox=mbox",
+        &format!("O MailboxDirectory={}", mail.display()),
+    ]);
+    // Someone holds the mailbox: the agent waits for the lock...
+    let lock = mail.join("pkill.lock");
+    std::fs::write(&lock, b"").unwrap();
+    send(&d, "pkill@mx.test", "once\r\n");
+    let line = d.wait_for_log("local delivery agent (pid ", WAIT);
+    let pid: i32 = line
+        .split("local delivery agent (pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    // ... and is killed there.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deferred = d.wait_for_log("to=<pkill@mx.test>", WAIT);
+    assert!(
+        deferred.contains("stat=Deferred: Local delivery agent ended without a report"),
+        "{deferred}"
+    );
+    std::fs::remove_file(&lock).unwrap();
+    let path = mail.join("pkill");
+    let messages = wait_for_mbox(&path, 1);
+    poll_until(WAIT, || mailq(&d).contains("is empty").then_some(()))
+        .unwrap_or_else(|| panic!("still queued: {}", mailq(&d)));
+    assert_eq!(messages.len(), 1);
+    assert_eq!(mbox_messages(&path).len(), 1);
+}
