@@ -61,6 +61,9 @@ pub struct Config {
     /// `MailboxDirectory` (Postern's own): where local mail is delivered,
     /// one Maildir per user (`<dir>/<user>/Maildir`).
     pub mailbox_directory: PathBuf,
+    /// `AliasFile` (m4 `ALIAS_FILE`): the aliases file; unset means
+    /// `aliases` next to the configuration file ([`Config::alias_path`]).
+    pub alias_file: Option<PathBuf>,
     /// `ControlSocket` (Postern's own): the Unix socket master serves for
     /// mailq, runq and sendmail.
     pub control_socket: PathBuf,
@@ -187,6 +190,14 @@ impl Config {
         }
     }
 
+    /// The aliases file: `AliasFile` when set, else `aliases` next to the
+    /// configuration file, like the other side tables.
+    pub fn alias_path(&self) -> PathBuf {
+        self.alias_file
+            .clone()
+            .unwrap_or_else(|| self.table_path("aliases"))
+    }
+
     /// Type-zero values; the option table supplies the real defaults.
     fn blank(origin: &Path) -> Config {
         Config {
@@ -206,6 +217,7 @@ impl Config {
             queue_owner: String::new(),
             front_user: String::new(),
             mailbox_directory: PathBuf::new(),
+            alias_file: None,
             min_queue_age: std::time::Duration::ZERO,
             connection_cache_size: 0,
             connection_cache_timeout: std::time::Duration::ZERO,
