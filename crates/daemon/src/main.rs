@@ -14,6 +14,7 @@
 //! security posture.
 #![deny(unsafe_code)]
 
+mod aliases;
 mod delivery;
 mod factory;
 mod front;
