@@ -301,6 +301,7 @@ fn rcpt(address: &str, notify: Option<Notify>) -> EnvelopeRecipient {
         address: address.into(),
         notify,
         orcpt: None,
+        target: None,
     }
 }
 

@@ -54,8 +54,8 @@ pub enum Expansion {
     Members {
         /// The final recipients.
         members: Vec<Expanded>,
-        /// Members that cannot be delivered: `(address, reply)`.
-        failed: Vec<(String, String)>,
+        /// Members that cannot be delivered: `(address, reply, owner)`.
+        failed: Vec<(String, String, Option<String>)>,
     },
     /// Cannot be delivered: this reply (`550 5.1.1 …`, `554 5.4.6 …`).
     Failed(String),
@@ -66,7 +66,7 @@ struct Walk<'a> {
     aliases: &'a Aliases,
     settings: &'a Settings,
     members: Vec<Expanded>,
-    failed: Vec<(String, String)>,
+    failed: Vec<(String, String, Option<String>)>,
     /// Only the first level (VRFY, restrictexpand).
     shallow: bool,
 }
@@ -93,7 +93,7 @@ pub fn expand(aliases: &Aliases, settings: &Settings, address: &str, shallow: bo
     };
     let controller = controller_of(aliases.path());
     walk.alias(&name, 1, None, controller);
-    if let [(_, reply)] = walk.failed.as_slice() {
+    if let [(_, reply, _)] = walk.failed.as_slice() {
         if walk.members.is_empty() && reply.starts_with("554 5.4.6") {
             return Expansion::Failed(reply.clone());
         }
@@ -129,6 +129,7 @@ impl Walk<'_> {
                 format!(
                     "554 5.4.6 aliasing/forwarding loop broken ({depth} aliases deep; {MAX_ALIAS_DEPTH} max)"
                 ),
+                owner,
             );
             return;
         }
@@ -149,7 +150,13 @@ impl Walk<'_> {
         }
     }
 
-    fn target(&mut self, target: &AliasTarget, depth: usize, owner: Option<String>, ctl: (u32, u32)) {
+    fn target(
+        &mut self,
+        target: &AliasTarget,
+        depth: usize,
+        owner: Option<String>,
+        ctl: (u32, u32),
+    ) {
         let host = self.settings.hostname.clone();
         match target {
             _ if self.shallow => {
@@ -165,11 +172,12 @@ impl Walk<'_> {
                 if let Some(user) = a.strip_prefix('\\') {
                     return self.user(&policy::dequote(user), owner);
                 }
-                let qualified = if a.contains('@') && parse_mailbox(a).is_ok_and(|m| m.domain.is_some()) {
-                    a.clone()
-                } else {
-                    format!("{a}@{host}")
-                };
+                let qualified =
+                    if a.contains('@') && parse_mailbox(a).is_ok_and(|m| m.domain.is_some()) {
+                        a.clone()
+                    } else {
+                        format!("{a}@{host}")
+                    };
                 match local_name(self.settings, &qualified) {
                     Some(name) => self.alias(&name, depth + 1, owner, ctl),
                     None => self.push(qualified, None, owner),
@@ -203,7 +211,7 @@ impl Walk<'_> {
             Ok(text) => text,
             Err(why) => {
                 let reply = format!("550 5.7.1 Cannot open {shown}: {why}");
-                return self.fail(format!(":include:{shown}"), reply);
+                return self.fail(format!(":include:{shown}"), reply, owner);
             }
         };
         match parse_include(&text, path) {
@@ -218,7 +226,7 @@ impl Walk<'_> {
                     crate::log::err(&format!("{e}"));
                 }
                 let reply = format!("550 5.3.5 Cannot open {shown}: bad address in list");
-                self.fail(format!(":include:{shown}"), reply);
+                self.fail(format!(":include:{shown}"), reply, owner);
             }
         }
     }
@@ -230,15 +238,16 @@ impl Walk<'_> {
             None => self.fail(
                 format!("{name}@{host}"),
                 format!("550 5.1.1 <{name}@{host}>... User unknown"),
+                owner,
             ),
         }
     }
 
     fn push(&mut self, address: String, target: Option<LocalTarget>, owner: Option<String>) {
-        let duplicate = self
-            .members
-            .iter()
-            .any(|m| m.address.eq_ignore_ascii_case(&address) && m.target.map(|t| t.kind) == target.map(|t| t.kind));
+        let duplicate = self.members.iter().any(|m| {
+            m.address.eq_ignore_ascii_case(&address)
+                && m.target.map(|t| t.kind) == target.map(|t| t.kind)
+        });
         if !duplicate {
             self.members.push(Expanded {
                 address,
@@ -248,9 +257,9 @@ impl Walk<'_> {
         }
     }
 
-    fn fail(&mut self, address: String, reply: String) {
-        if !self.failed.iter().any(|(a, _)| *a == address) {
-            self.failed.push((address, reply));
+    fn fail(&mut self, address: String, reply: String, owner: Option<String>) {
+        if !self.failed.iter().any(|(a, _, _)| *a == address) {
+            self.failed.push((address, reply, owner));
         }
     }
 }

@@ -23,5 +23,5 @@
 mod expand;
 mod table;
 
-pub use expand::{expand, Expanded, Expansion};
+pub use expand::{expand, Expansion};
 pub use table::AliasTable;

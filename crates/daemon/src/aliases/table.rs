@@ -53,17 +53,6 @@ impl AliasTable {
         table
     }
 
-    /// A table from memory (tests).
-    #[cfg(test)]
-    pub fn from_aliases(aliases: Aliases) -> AliasTable {
-        AliasTable {
-            path: aliases.path().to_path_buf(),
-            stamp: None,
-            loaded: true,
-            aliases,
-        }
-    }
-
     /// The current table, re-read first if the file changed.
     pub fn current(&mut self) -> &Aliases {
         self.refresh();

@@ -222,7 +222,11 @@ impl Job {
         let mut by_target: Vec<Pending> = Vec::new();
         for i in 0..self.job.recipients.len() {
             let address = self.job.recipients[i].address.clone();
-            match route::route(settings, &address) {
+            let routed = match self.job.recipients[i].target {
+                Some(target) => route::local_target(target),
+                None => route::route(settings, &address),
+            };
+            match routed {
                 Route::Local { user } => {
                     let report = self.deliver_local(settings, &address, &user);
                     self.record(i, report);

@@ -16,9 +16,10 @@ fn table(text: &str) -> Aliases {
 
 fn members(e: Expansion) -> (Vec<String>, Vec<(String, String)>) {
     match e {
-        Expansion::Members { members, failed } => {
-            (members.into_iter().map(|m| m.address).collect(), failed)
-        }
+        Expansion::Members { members, failed } => (
+            members.into_iter().map(|m| m.address).collect(),
+            failed.into_iter().map(|(a, r, _)| (a, r)).collect(),
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -42,7 +43,12 @@ fn nesting_users_remote_files_programs_and_duplicates() {
     let shown: Vec<&str> = got.iter().map(|m| m.address.as_str()).collect();
     assert_eq!(
         shown,
-        ["root@mx.test", "bob@example.com", "/var/log/archive", "|/bin/cat -u"]
+        [
+            "root@mx.test",
+            "bob@example.com",
+            "/var/log/archive",
+            "|/bin/cat -u"
+        ]
     );
     let file = got[2].target.unwrap();
     assert_eq!(file.kind, TargetKind::File);
@@ -91,7 +97,11 @@ fn owners_and_unknown_members() {
     let dir = tempfile::tempdir().unwrap();
     let s = crate::settings::for_tests(dir.path(), "");
     let t = table("list: root, ghost\nowner-list: root\nlist-request: root\n");
-    let Expansion::Members { members: got, failed } = expand(&t, &s, "list@mx.test", false) else {
+    let Expansion::Members {
+        members: got,
+        failed,
+    } = expand(&t, &s, "list@mx.test", false)
+    else {
         panic!()
     };
     assert_eq!(got[0].address, "root@mx.test");
@@ -100,7 +110,8 @@ fn owners_and_unknown_members() {
         failed,
         [(
             "ghost@mx.test".to_string(),
-            "550 5.1.1 <ghost@mx.test>... User unknown".to_string()
+            "550 5.1.1 <ghost@mx.test>... User unknown".to_string(),
+            Some("owner-list@mx.test".to_string())
         )]
     );
     // The owner's own address has no owner.
@@ -118,7 +129,11 @@ fn includes_are_read_only_when_safe() {
     let s = crate::settings::for_tests(dir.path(), "");
     let safe = safe_dir();
     let list = safe.path().join("members");
-    std::fs::write(&list, "# members\nroot, carol@example.org\n\"|/bin/true\"\n").unwrap();
+    std::fs::write(
+        &list,
+        "# members\nroot, carol@example.org\n\"|/bin/true\"\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&list, std::fs::Permissions::from_mode(0o644)).unwrap();
     let t = table(&format!("team: :include:{}\n", list.display()));
     let (got, failed) = members(expand(&t, &s, "team@mx.test", false));
@@ -129,14 +144,20 @@ fn includes_are_read_only_when_safe() {
     assert!(got.is_empty());
     assert_eq!(
         failed[0].1,
-        format!("550 5.7.1 Cannot open {}: Group writable file", list.display())
+        format!(
+            "550 5.7.1 Cannot open {}: Group writable file",
+            list.display()
+        )
     );
     // Under /tmp (world-writable, sticky bit not trusted).
     let in_tmp = dir.path().join("members");
     std::fs::write(&in_tmp, "root\n").unwrap();
     let t = table(&format!("team: :include:{}\n", in_tmp.display()));
     let (_, failed) = members(expand(&t, &s, "team@mx.test", false));
-    assert!(failed[0].1.ends_with(": World writable directory"), "{failed:?}");
+    assert!(
+        failed[0].1.ends_with(": World writable directory"),
+        "{failed:?}"
+    );
     let t = table("team: :include:/nonexistent/list\n");
     let (_, failed) = members(expand(&t, &s, "team@mx.test", false));
     assert_eq!(
