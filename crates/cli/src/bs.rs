@@ -259,6 +259,7 @@ fn commit(ctx: &Context, m: Message, envelope: &Envelope) -> Answer {
                     address: r.to_string(),
                     notify: params.notify,
                     orcpt: params.orcpt.clone(),
+                    target: None,
                 })
                 .collect(),
             extract_recipients: false,

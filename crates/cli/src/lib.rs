@@ -20,6 +20,7 @@ pub mod bs;
 pub mod context;
 pub mod control;
 pub mod mailq;
+pub mod newaliases;
 pub mod postern;
 pub mod prepare;
 pub mod submit;
@@ -32,11 +33,6 @@ use postern_ipc::{ControlReply, ControlRequest};
 use args::{Mode, Options, Program};
 use context::Context;
 use postern_ipc::Sysexit;
-
-/// What `newaliases` says after the aliases file's path: there is nothing
-/// to rebuild.
-pub const NEWALIASES_TEXT: &str =
-    "Postern reads this file directly; there is no database to rebuild";
 
 /// Runs the tool named by `argv[0]`; the exit status.
 pub fn main(argv: Vec<OsString>) -> Sysexit {
@@ -71,19 +67,13 @@ pub fn main(argv: Vec<OsString>) -> Sysexit {
 /// `sendmail`, `mailq`, `runq`, `newaliases` with parsed flags.
 fn run_sendmail(prog: &'static str, opts: &Options) -> Sysexit {
     let ctx = Context::new(prog, opts.config.as_deref());
-    if opts.mode == Mode::NewAliases {
-        // The aliases file of the configuration in use, wherever it is.
-        let aliases = ctx.config.table_path("aliases");
-        println!("{}: {NEWALIASES_TEXT}", aliases.display());
-        return Sysexit::Ok;
-    }
     match opts.mode {
         Mode::Deliver => submit::run(&ctx, opts, std::io::stdin().lock()),
         Mode::Smtp => bs::run(&ctx, std::io::stdin().lock(), std::io::stdout().lock()),
         Mode::PrintQueue => print_queue(&ctx, opts.verbose, opts.selector.as_ref()),
         Mode::RunQueue => run_queue(&ctx, opts.selector.clone()),
         Mode::Verify => verify(&ctx, &opts.addresses),
-        Mode::NewAliases => Sysexit::Ok,
+        Mode::NewAliases => newaliases::run(&ctx),
     }
 }
 

@@ -63,6 +63,7 @@ pub fn run(ctx: &Context, opts: &Options, input: impl BufRead) -> Sysexit {
                 address: address.clone(),
                 notify: opts.notify,
                 orcpt: None,
+                target: None,
             })
             .collect(),
         extract_recipients: opts.extract_recipients,
@@ -223,6 +224,7 @@ pub fn hand_over(
                     address: address.clone(),
                     notify: envelope.dsn.notify,
                     orcpt: None,
+                    target: None,
                 })
         })
         .collect();

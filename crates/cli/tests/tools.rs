@@ -301,6 +301,7 @@ fn rcpt(address: &str, notify: Option<Notify>) -> EnvelopeRecipient {
         address: address.into(),
         notify,
         orcpt: None,
+        target: None,
     }
 }
 
@@ -567,16 +568,41 @@ fn bv_prints_masters_verdict() {
 }
 
 #[test]
-fn newaliases_explains_itself() {
+fn newaliases_checks_the_aliases_file() {
     let fake = Fake::new();
+    // The aliases file beside the configuration in use, not /etc/mail's.
+    let aliases = fake.config.with_file_name("aliases");
+    std::fs::write(&aliases, "postmaster: root\nMAILER-DAEMON: postmaster\n").unwrap();
+    for (name, args) in [("newaliases", &[][..]), ("sendmail", &["-bi"][..])] {
+        let out = fake.run(name, args, "");
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        assert_eq!(
+            stdout(&out),
+            format!(
+                "{}: 2 aliases, longest 10 bytes, 37 bytes total\n",
+                aliases.display()
+            )
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    }
+    // Each bad line named, nothing on standard output, exit 78.
+    std::fs::write(&aliases, "postmaster: root\nstaff alice\nlist: bob@@x\n").unwrap();
+    let out = fake.run("newaliases", &[], "");
+    assert_eq!(out.status.code(), Some(78));
+    assert_eq!(stdout(&out), "");
+    let p = aliases.display();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("{p}:2: missing colon\n{p}:3: bob@@x... bad address (invalid domain)\n")
+    );
+    // A missing required alias is a warning.
+    std::fs::write(&aliases, "root: alice\n").unwrap();
     let out = fake.run("newaliases", &[], "");
     assert_eq!(out.status.code(), Some(0));
-    // The aliases file beside the configuration in use, not /etc/mail's.
     assert_eq!(
-        stdout(&out),
+        String::from_utf8_lossy(&out.stderr),
         format!(
-            "{}: Postern reads this file directly; there is no database to rebuild\n",
-            fake.config.with_file_name("aliases").display()
+            "WARNING: {p}: no alias for postmaster\nWARNING: {p}: no alias for MAILER-DAEMON\n"
         )
     );
 }

@@ -64,6 +64,9 @@ pub struct Config {
     pub mailbox_directory: PathBuf,
     /// `LocalMailbox` (Postern's own): Maildir, mbox or `~/Maildir`.
     pub local_mailbox: crate::LocalMailbox,
+    /// `AliasFile` (m4 `ALIAS_FILE`): the aliases file; unset means
+    /// `aliases` next to the configuration file ([`Config::alias_path`]).
+    pub alias_file: Option<PathBuf>,
     /// `ControlSocket` (Postern's own): the Unix socket master serves for
     /// mailq, runq and sendmail.
     pub control_socket: PathBuf,
@@ -190,6 +193,14 @@ impl Config {
         }
     }
 
+    /// The aliases file: `AliasFile` when set, else `aliases` next to the
+    /// configuration file, like the other side tables.
+    pub fn alias_path(&self) -> PathBuf {
+        self.alias_file
+            .clone()
+            .unwrap_or_else(|| self.table_path("aliases"))
+    }
+
     /// Type-zero values; the option table supplies the real defaults.
     fn blank(origin: &Path) -> Config {
         Config {
@@ -210,6 +221,7 @@ impl Config {
             front_user: String::new(),
             mailbox_directory: PathBuf::new(),
             local_mailbox: crate::LocalMailbox::default(),
+            alias_file: None,
             min_queue_age: std::time::Duration::ZERO,
             connection_cache_size: 0,
             connection_cache_timeout: std::time::Duration::ZERO,

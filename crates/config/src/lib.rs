@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod aliases;
 mod config;
 mod daemon_port;
 mod duration;
@@ -48,6 +49,7 @@ mod tables;
 mod values;
 
 pub use access::{AccessMap, CertCheck, Severity, TlsLevel, TlsRequirement};
+pub use aliases::{parse_include, Alias, AliasStats, AliasTarget, Aliases, REQUIRED_ALIASES};
 pub use config::Config;
 pub use daemon_port::{DaemonPort, Family};
 pub use duration::{format_duration, parse_duration, Unit};

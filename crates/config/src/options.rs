@@ -267,6 +267,27 @@ pub(crate) static OPTIONS: &[Opt] = &[
         show: |c| vec![c.local_mailbox.as_str().to_string()],
     },
     Opt {
+        cf: CfName::Option(&["AliasFile"]),
+        m4: M4Name::Define(&["ALIAS_FILE"]),
+        default: &[],
+        // sendmail's `hash:`/`implicit:` map types name a database built by
+        // newaliases; Postern reads the text file itself, so the type is
+        // dropped and the path is what counts.
+        set: |c, n, v| {
+            let v = v.trim();
+            let path = v
+                .split_once(':')
+                .filter(|(t, _)| !t.starts_with('/'))
+                .map_or(v, |(_, p)| p);
+            if path.contains(',') {
+                return Err(format!("{n}: one alias file only (\"{v}\")"));
+            }
+            c.alias_file = at(n, abs_path(path))?;
+            Ok(())
+        },
+        show: |c| show_opt(c.alias_file.as_ref().map(|p| p.display())),
+    },
+    Opt {
         cf: CfName::Option(&["ControlSocket"]),
         m4: M4Name::Define(&["confCONTROL_SOCKET"]),
         default: &["/run/postern/control.sock"],

@@ -281,3 +281,28 @@ fn side_tables_live_next_to_the_config_file() {
         Path::new("/srv/mail/relay-domains")
     );
 }
+
+#[test]
+fn alias_file_is_next_to_the_config_file_unless_named() {
+    let at = |text: &str| {
+        Config::parse_str(text, Path::new("/srv/mail/postern.cf"))
+            .map(|c| c.alias_path())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(at("").unwrap(), Path::new("/srv/mail/aliases"));
+    assert_eq!(
+        at("O AliasFile=/etc/aliases").unwrap(),
+        Path::new("/etc/aliases")
+    );
+    assert_eq!(
+        at("define(`ALIAS_FILE', `hash:/etc/mail/aliases2')dnl").unwrap(),
+        Path::new("/etc/mail/aliases2")
+    );
+    let e = at("O AliasFile=aliases").unwrap_err();
+    assert!(
+        e.contains(":1: AliasFile: \"aliases\" is not an absolute path"),
+        "{e}"
+    );
+    let e = at("O AliasFile=/a,/b").unwrap_err();
+    assert!(e.contains(":1: AliasFile: one alias file only"), "{e}");
+}

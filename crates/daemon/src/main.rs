@@ -17,6 +17,7 @@
 //! security posture.
 #![deny(unsafe_code)]
 
+mod aliases;
 mod delivery;
 mod factory;
 mod front;

@@ -99,9 +99,15 @@ impl Settings {
             &mut errors,
         );
         let access = keep(AccessMap::load(&config.table_path("access")), &mut errors);
+        // Checked here so that a broken aliases file stops a start as a
+        // broken table does; the queue runner keeps its own copy current.
+        let aliases = keep(
+            postern_config::Aliases::load(&config.alias_path()),
+            &mut errors,
+        );
         let tls = keep(TlsContexts::load(&config, sides), &mut errors);
-        let (Some(mut local_names), Some(mailertable), Some(access), Some(tls)) =
-            (local_names, mailertable, access, tls)
+        let (Some(mut local_names), Some(mailertable), Some(access), Some(tls), Some(_)) =
+            (local_names, mailertable, access, tls, aliases)
         else {
             return Err(ConfigErrors(errors));
         };

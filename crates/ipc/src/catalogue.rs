@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +292,31 @@ pub struct EnvelopeRecipient {
     pub notify: Option<Notify>,
     /// DSN ORCPT, decoded.
     pub orcpt: Option<Orcpt>,
+    /// In a delivery job only: the recipient is a file or program target
+    /// of an alias (`address` is the path, or `|command`), delivered with
+    /// the controlling user's rights. The queue runner never takes this
+    /// from a front or a submission (it builds control files from the
+    /// address and DSN fields alone).
+    pub target: Option<LocalTarget>,
+}
+
+/// A file or program target and its controlling user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LocalTarget {
+    /// Append to the file named by the address.
+    File {
+        /// The controlling user's uid (never 0).
+        uid: u32,
+        /// Its gid.
+        gid: u32,
+    },
+    /// Pipe to the command the address names after `|`.
+    Program {
+        /// The controlling user's uid (never 0).
+        uid: u32,
+        /// Its gid.
+        gid: u32,
+    },
 }
 
 /// One delivery attempt for some recipients of one message.

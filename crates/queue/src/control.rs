@@ -19,7 +19,14 @@
 //! r <address>\tstate=pending\tattempts=0\tnext=0[\tnotify=…][\torcpt=…][\treply=…]
 //!   [\tstatus=5.1.1][\tmta=[192.0.2.1]][\tdiag=550 …][\tcmd=RCPT To:<…>]
 //!   [\tlast=<unix seconds>][\tdsn=failed|delivered|relayed]
+//!   [\talias=<address as the sender wrote it>][\tkind=file|program\tctl=<uid>:<gid>]
 //! ```
+//!
+//! `alias`, `kind` and `ctl` came with aliases: a recipient the queue
+//! runner expanded carries the address it came from (`alias=`, for the
+//! DSN's Final-Recipient); a file or program target (`/path`, `|cmd` as
+//! the address) carries its kind and the controlling user whose rights
+//! its delivery takes. Only the queue runner's expansion writes them.
 //!
 //! `W`, `G` and the recipient fields `status`, `mta`, `diag`, `cmd`,
 //! `last` and `dsn` came with delivery status notifications; files written before
@@ -129,6 +136,44 @@ impl Generated {
     }
 }
 
+/// What a recipient that is not a mail address is: a target of an alias
+/// or an included list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// `/path/file`: append the message to the file (the address).
+    File,
+    /// `|command`: pipe the message to the command (the address, without `|`).
+    Program,
+}
+
+impl TargetKind {
+    /// The word stored in the control file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::File => "file",
+            TargetKind::Program => "program",
+        }
+    }
+
+    pub(crate) fn from_str(s: &str) -> Option<TargetKind> {
+        [TargetKind::File, TargetKind::Program]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A file or program target and whose rights its delivery takes
+/// (sendmail's controlling user, `ctladdr=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalTarget {
+    /// File or program.
+    pub kind: TargetKind,
+    /// The controlling user's uid (never 0).
+    pub uid: u32,
+    /// Its gid.
+    pub gid: u32,
+}
+
 /// One envelope recipient and where its delivery stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecipientEntry {
@@ -161,6 +206,11 @@ pub struct RecipientEntry {
     pub last_attempt: Option<u64>,
     /// A report owed to the sender for this recipient.
     pub dsn: Option<DsnDue>,
+    /// The address the sender gave, when this recipient came from
+    /// expanding it (an alias or list).
+    pub alias: Option<String>,
+    /// A file or program target, with its controlling user.
+    pub target: Option<LocalTarget>,
 }
 
 impl RecipientEntry {
@@ -180,6 +230,8 @@ impl RecipientEntry {
             command: None,
             last_attempt: None,
             dsn: None,
+            alias: None,
+            target: None,
         }
     }
 }
@@ -349,6 +401,9 @@ impl ControlFile {
                 ("cmd", &r.command),
                 ("last", &r.last_attempt.map(|t| t.to_string())),
                 ("dsn", &r.dsn.map(|d| d.as_str().to_string())),
+                ("alias", &r.alias),
+                ("kind", &r.target.map(|t| t.kind.as_str().to_string())),
+                ("ctl", &r.target.map(|t| format!("{}:{}", t.uid, t.gid))),
             ] {
                 if let Some(v) = value {
                     let _ = write!(fields, "\t{name}={}", encode(v));

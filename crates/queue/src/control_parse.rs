@@ -8,7 +8,8 @@ use std::str::FromStr;
 use postern_smtp::params::{BadParam, BodyType, DeliverBy, Ret};
 
 use crate::control::{
-    decode, state_from_str, ControlFile, DsnDue, Generated, ParseError, RecipientEntry,
+    decode, state_from_str, ControlFile, DsnDue, Generated, LocalTarget, ParseError,
+    RecipientEntry, TargetKind,
 };
 use crate::id::QueueId;
 
@@ -44,6 +45,7 @@ fn recipient(line: usize, value: &str) -> Result<RecipientEntry, ParseError> {
     let address = fields.next().unwrap_or_default();
     let mut r = RecipientEntry::new(decode(address).map_err(|m| err(line, m))?);
     let (mut state, mut attempts, mut next) = (None, None, None);
+    let (mut kind, mut ctl) = (None, None);
     for field in fields {
         let (name, raw) = field
             .split_once('=')
@@ -81,9 +83,32 @@ fn recipient(line: usize, value: &str) -> Result<RecipientEntry, ParseError> {
                 r.dsn =
                     Some(DsnDue::from_str(&v).ok_or_else(|| err(line, format!("bad dsn {v:?}")))?)
             }
+            "alias" if r.alias.is_some() => return Err(dup()),
+            "alias" => r.alias = Some(v),
+            "kind" if kind.is_some() => return Err(dup()),
+            "kind" => {
+                kind = Some(
+                    TargetKind::from_str(&v).ok_or_else(|| err(line, format!("bad kind {v:?}")))?,
+                )
+            }
+            "ctl" if ctl.is_some() => return Err(dup()),
+            "ctl" => {
+                let (uid, gid) = v
+                    .split_once(':')
+                    .ok_or_else(|| err(line, format!("bad ctl {v:?}")))?;
+                ctl = Some((
+                    number::<u32>(line, "ctl", uid)?,
+                    number::<u32>(line, "ctl", gid)?,
+                ));
+            }
             _ => return Err(err(line, format!("unknown recipient field {name:?}"))),
         }
     }
+    r.target = match (kind, ctl) {
+        (None, None) => None,
+        (Some(kind), Some((uid, gid))) => Some(LocalTarget { kind, uid, gid }),
+        _ => return Err(err(line, "kind= and ctl= go together")),
+    };
     r.state = state.ok_or_else(|| err(line, "recipient without state="))?;
     r.attempts = attempts.ok_or_else(|| err(line, "recipient without attempts="))?;
     r.next_attempt = next.ok_or_else(|| err(line, "recipient without next="))?;

@@ -23,7 +23,10 @@ pub mod message_id;
 pub mod received;
 pub mod spool;
 
-pub use control::{ControlFile, DsnDue, Generated, ParseError, RecipientEntry, RecipientState};
+pub use control::{
+    ControlFile, DsnDue, Generated, LocalTarget, ParseError, RecipientEntry, RecipientState,
+    TargetKind,
+};
 pub use id::{QueueId, QueueIdGenerator};
 pub use message_id::message_id;
 pub use postern_smtp::params::{BodyType, DeliverBy, Ret};

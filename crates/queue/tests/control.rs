@@ -303,6 +303,8 @@ fn recipient() -> impl Strategy<Value = RecipientEntry> {
                 command,
                 last_attempt,
                 dsn: dsn.map(|d| [DsnDue::Failed, DsnDue::Delivered, DsnDue::Relayed][d as usize]),
+                alias: None,
+                target: None,
             },
         )
 }
@@ -365,5 +367,38 @@ proptest! {
     fn parser_never_panics(text in any::<String>()) {
         let _ = ControlFile::parse(&text);
         let _ = ControlFile::parse(&format!("V1\nI 402A0000001230\nT 5\nS a\n{text}\n"));
+    }
+}
+
+#[test]
+fn aliases_and_file_and_program_targets_round_trip() {
+    use postern_queue::{LocalTarget, TargetKind};
+    let mut cf = ControlFile::new(qid(), 1, "alice@example.org");
+    let mut a = RecipientEntry::new("bob@mx.test");
+    a.alias = Some("staff@mx.test".into());
+    let mut p = RecipientEntry::new("|/usr/bin/prog -a");
+    p.alias = Some("staff@mx.test".into());
+    p.target = Some(LocalTarget {
+        kind: TargetKind::Program,
+        uid: 1001,
+        gid: 100,
+    });
+    cf.recipients = vec![a, p];
+    let text = cf.to_text();
+    assert!(
+        text.contains("r bob@mx.test\tstate=pending\tattempts=0\tnext=0\talias=staff@mx.test\n")
+    );
+    assert!(text.contains(
+        "r |/usr/bin/prog -a\tstate=pending\tattempts=0\tnext=0\talias=staff@mx.test\tkind=program\tctl=1001:100\n"
+    ));
+    assert_eq!(ControlFile::parse(&text).unwrap(), cf);
+    for bad in [
+        "\tkind=program",
+        "\tctl=1:1",
+        "\tkind=socket\tctl=1:1",
+        "\tkind=file\tctl=x",
+    ] {
+        let t = text.replacen("\talias=staff@mx.test\n", &format!("{bad}\n"), 1);
+        assert!(ControlFile::parse(&t).is_err(), "{bad}");
     }
 }

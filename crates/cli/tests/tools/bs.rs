@@ -65,6 +65,7 @@ fn bs_session_submits_through_master() {
                         addr_type: "rfc822".into(),
                         address: "b+b@example.com".into(),
                     }),
+                    target: None,
                 },
                 rcpt("carol@example.com", None),
             ],

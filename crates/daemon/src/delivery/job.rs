@@ -233,7 +233,11 @@ impl Job {
         let mut by_target: Vec<Pending> = Vec::new();
         for i in 0..self.job.recipients.len() {
             let address = self.job.recipients[i].address.clone();
-            match route::route(settings, &address) {
+            let routed = match self.job.recipients[i].target {
+                Some(target) => route::local_target(target),
+                None => route::route(settings, &address),
+            };
+            match routed {
                 Route::Local { user } => match local.iter_mut().find(|g| g.user == user) {
                     Some(g) => g.indices.push(i),
                     None => local.push(LocalGroup {

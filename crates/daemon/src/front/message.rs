@@ -220,6 +220,7 @@ pub fn ipc_envelope(e: &Envelope, hostname: &str, message_id: Option<String>) ->
                 address: crate::policy::qualify(m, hostname).to_string(),
                 notify: rp.notify,
                 orcpt: rp.orcpt.clone(),
+                target: None,
             })
             .collect(),
     }

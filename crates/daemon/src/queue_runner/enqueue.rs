@@ -27,14 +27,42 @@ impl QueueRunner {
         message_id: Option<&str>,
         daemon: Option<&str>,
     ) -> std::io::Result<()> {
-        self.commit_to_spool(data, control)?;
+        // Aliases are expanded now, as sendmail does at receipt; members
+        // of a list with an owner get a message of their own
+        // (`expansion.rs`), committed before the message itself so that
+        // nothing the client is told is queued can be missing.
+        let mut groups = self.expand_recipients(control);
+        let main = groups.remove(0);
+        let mut copies: Vec<ControlFile> = Vec::new();
+        for group in groups {
+            match self.commit_copy(data, group, main.id.as_str()) {
+                Ok(copy) => copies.push(copy),
+                Err(e) => {
+                    log::err(&format!("{}: cannot queue a list's copy: {e}", main.id));
+                    self.unqueue(&copies);
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = self.commit_to_spool(data, &main) {
+            self.unqueue(&copies);
+            return Err(e);
+        }
         let message_id = message_id.map(loggable);
-        log::info(
-            log::Level::Received,
-            &logline::from_line(control, message_id.as_deref(), daemon),
-        );
-        self.schedule_first_attempt(control);
+        for c in std::iter::once(&main).chain(&copies) {
+            log::info(
+                log::Level::Received,
+                &logline::from_line(c, message_id.as_deref(), daemon),
+            );
+            self.schedule_first_attempt(c);
+        }
         Ok(())
+    }
+
+    fn unqueue(&mut self, copies: &[ControlFile]) {
+        for c in copies {
+            let _ = self.spool.remove(&c.id);
+        }
     }
 
     /// Commits a report Postern made (a DSN) as [`Self::enqueue`] commits a
@@ -44,12 +72,24 @@ impl QueueRunner {
         data: &File,
         control: &ControlFile,
     ) -> std::io::Result<()> {
-        self.commit_to_spool(data, control)?;
-        self.schedule_first_attempt(control);
+        // A report to a list (owner-list, postmaster) goes to its members;
+        // its sender stays <>, whatever owners they have.
+        let mut expanded = control.clone();
+        expanded.recipients = self
+            .expand_recipients(control)
+            .into_iter()
+            .flat_map(|c| c.recipients)
+            .collect();
+        self.commit_to_spool(data, &expanded)?;
+        self.schedule_first_attempt(&expanded);
         Ok(())
     }
 
-    fn commit_to_spool(&mut self, data: &File, control: &ControlFile) -> std::io::Result<()> {
+    pub(super) fn commit_to_spool(
+        &mut self,
+        data: &File,
+        control: &ControlFile,
+    ) -> std::io::Result<()> {
         let id = &control.id;
         if let Err(e) = self.spool.commit(id, data, control) {
             log::err(&format!("{id}: queue commit failed: {e}"));

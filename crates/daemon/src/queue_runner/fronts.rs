@@ -237,10 +237,15 @@ impl QueueRunner {
             FrontToQueue::LocalUser { name } => {
                 // A password-database lookup on the event loop: fast with
                 // files; a slow NSS source would slow every front.
-                let known = policy::local_user_known(&name);
+                let known = self.local_name_known(&name);
                 self.reply(token, &QueueToFront::LocalUser { known }, &[])
             }
         }
+    }
+
+    /// RCPT's question: an alias, or a user whose mailbox is here.
+    pub(super) fn local_name_known(&mut self, name: &str) -> bool {
+        self.aliases.current().lookup(name).is_some() || policy::local_user_known(name)
     }
 
     fn reply(
@@ -433,7 +438,8 @@ impl QueueRunner {
             }
         }
         message.close_pipe();
-        match check_recipients(&self.settings, peer, envelope) {
+        let aliases = self.aliases.current();
+        match check_recipients(&self.settings, aliases, peer, envelope) {
             Ok(None) => {}
             // Known at RCPT, gone now (or a front that never asked).
             Ok(Some(unknown)) => {
@@ -547,6 +553,7 @@ impl QueueRunner {
 /// could queue mail for a bounce to carry anywhere.
 fn check_recipients(
     settings: &Settings,
+    aliases: &postern_config::Aliases,
     peer: SocketAddr,
     envelope: &MessageEnvelope,
 ) -> Result<Option<String>, Disconnect> {
@@ -567,7 +574,9 @@ fn check_recipients(
                     r.address
                 ))
             }
-            RelayVerdict::Local { name } if !policy::local_user_known(&name) => {
+            RelayVerdict::Local { name }
+                if !policy::local_user_known(&name) && aliases.lookup(&name).is_none() =>
+            {
                 return Ok(Some(r.address.clone()))
             }
             RelayVerdict::Local { .. } | RelayVerdict::Relay => {}

@@ -14,6 +14,7 @@
 mod control;
 mod dsn;
 mod enqueue;
+mod expansion;
 mod fronts;
 mod incoming;
 mod logline;
@@ -52,6 +53,8 @@ const PIPE_BIT: usize = 1 << 62;
 /// The queue runner's state.
 pub struct QueueRunner {
     settings: Settings,
+    /// The aliases, re-read when the file changes (`crate::aliases`).
+    aliases: crate::aliases::AliasTable,
     spool: Spool,
     ids: QueueIdGenerator,
     poll: Poll,
@@ -136,6 +139,7 @@ fn start(
         .map_err(io)?;
     let readers = readers::Readers::new(poll.registry(), READERS, readers::READ_TIME)?;
     let mut runner = QueueRunner {
+        aliases: crate::aliases::AliasTable::open(&settings.config.alias_path()),
         readers,
         pipes_with_more: std::collections::VecDeque::new(),
         fronts_with_more: std::collections::VecDeque::new(),

@@ -1,6 +1,8 @@
 //! When each message is tried, handing due messages to the delivery client,
 //! and recording what it reports.
 
+use postern_ipc::LocalTarget;
+use postern_queue::TargetKind;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -235,6 +237,16 @@ impl QueueRunner {
                     address: r.address.clone(),
                     notify: r.notify,
                     orcpt: r.orcpt.clone(),
+                    target: r.target.map(|t| match t.kind {
+                        TargetKind::File => LocalTarget::File {
+                            uid: t.uid,
+                            gid: t.gid,
+                        },
+                        TargetKind::Program => LocalTarget::Program {
+                            uid: t.uid,
+                            gid: t.gid,
+                        },
+                    }),
                 })
                 .collect(),
             envid: control.envid.clone(),

@@ -334,6 +334,7 @@ mod tests {
             address: address.into(),
             notify,
             orcpt: None,
+            target: None,
         }
     }
 

@@ -114,6 +114,7 @@ pub fn job(n: u64, recipients: &[&str]) -> DeliveryJob {
                 address: a.to_string(),
                 notify: None,
                 orcpt: None,
+                target: None,
             })
             .collect(),
         envid: None,

@@ -468,8 +468,11 @@ impl Report<'_> {
                     one_line(&orcpt.address)
                 ));
             }
+            // For a recipient an alias expanded to: the address the
+            // sender gave is the final recipient, the member the actual one.
             let address = one_line(&r.address);
-            lines.push(format!("Final-Recipient: RFC822; {address}"));
+            let fin = r.alias.as_deref().map_or_else(|| address.clone(), one_line);
+            lines.push(format!("Final-Recipient: RFC822; {fin}"));
             if self.actual_recipient {
                 lines.push(format!("X-Actual-Recipient: rfc822; {address}"));
             }
