@@ -123,3 +123,82 @@ fn missing_required_aliases_are_logged_and_changes_need_no_restart() {
     let got = wait_for_maildir(&d.mail_dir().join("postern/Maildir"), 1, WAIT);
     assert!(String::from_utf8_lossy(&got[0]).contains("Subject: help"));
 }
+
+/// A directory anyone may write in (the alias's controlling user,
+/// `daemon` for a root-owned aliases file, writes there).
+fn open_dir(name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("aliases-targets")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+#[test]
+fn file_and_program_targets_run_as_the_controlling_user() {
+    use std::os::unix::fs::MetadataExt;
+    if !postern_testkit::running_as_root() {
+        eprintln!("skipped: running as another user takes root (CI runs as root)");
+        return;
+    }
+    let sink = Sink::start();
+    let dir = open_dir("file-and-program");
+    let archive = dir.join("archive");
+    let out = dir.join("out");
+    let d = daemon(
+        &sink,
+        &format!(
+            "postmaster: root\nMAILER-DAEMON: postmaster\narchive: {}\nprog: \"|cat > {}\"\nfails: \"|echo no such list >&2; exit 1\"\n",
+            archive.display(),
+            out.display()
+        ),
+    );
+    for to in ["archive@mx.test", "prog@mx.test", "fails@mx.test"] {
+        smtp_send(
+            d.smtp_addr(),
+            "a@sink.test",
+            &[to],
+            format!("Subject: to {to}\r\n\r\nFrom the list\r\n").as_bytes(),
+        )
+        .unwrap();
+    }
+    // The aliases file is root's: its targets run as DefaultUser, daemon.
+    let daemon_uid = postern_testkit::uid_of("daemon");
+    let text = postern_testkit::poll_until(WAIT, || {
+        std::fs::read_to_string(&archive)
+            .ok()
+            .filter(|t| t.ends_with("\n\n"))
+    })
+    .expect("the archive file");
+    assert!(text.starts_with("From a@sink.test "), "{text}");
+    assert!(text.contains("Subject: to archive@mx.test\n"), "{text}");
+    assert!(text.contains("\n>From the list\n"), "{text}");
+    assert_eq!(std::fs::metadata(&archive).unwrap().uid(), daemon_uid);
+    let piped = postern_testkit::poll_until(WAIT, || {
+        std::fs::read_to_string(&out)
+            .ok()
+            .filter(|t| t.contains("From the list"))
+    })
+    .expect("the program's output");
+    assert!(piped.contains("Subject: to prog@mx.test\n"), "{piped}");
+    assert!(
+        piped.contains("\nFrom the list\n"),
+        "no escaping for a program: {piped}"
+    );
+    assert_eq!(std::fs::metadata(&out).unwrap().uid(), daemon_uid);
+    // A program that fails: its words in the log line, and a bounce.
+    let line = d.wait_for_log("to=<|echo no such list", WAIT);
+    assert!(
+        line.contains("mailer=prog") && line.contains("dsn=5.3.0"),
+        "{line}"
+    );
+    let bounce = sink.wait_for_messages(1, WAIT);
+    let text = String::from_utf8_lossy(&bounce[0].data);
+    assert!(
+        text.contains("unknown mailer error 1 (no such list)"),
+        "{text}"
+    );
+}

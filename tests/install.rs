@@ -315,8 +315,9 @@ fn posternd_runs_with_the_shipped_configuration_and_tables() {
     )
     .unwrap();
     assert!(reply.starts_with("250 2.0.0 "), "{reply}");
+    // The shipped aliases send postmaster's mail to root.
     let got = wait_for_maildir(
-        &daemon.mail_dir().join("postmaster/Maildir"),
+        &daemon.mail_dir().join("root/Maildir"),
         1,
         std::time::Duration::from_secs(60),
     );

@@ -159,6 +159,11 @@ impl Aliases {
         &self.path
     }
 
+    /// Every alias's name, as written.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.values().map(|a| a.name.as_str())
+    }
+
     /// The alias `name` (without regard to case).
     pub fn lookup(&self, name: &str) -> Option<&Alias> {
         self.entries.get(&name.to_ascii_lowercase())

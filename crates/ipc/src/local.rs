@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::RecipientStatus;
+use crate::{LocalTarget, RecipientStatus};
 use postern_smtp::QueueId;
 
 /// Frame limit between master and the delivery client, and for an
@@ -52,8 +52,12 @@ pub enum MasterToDelivery {
 pub struct LocalRequest {
     /// The message, for the log.
     pub queue_id: QueueId,
-    /// The local user (a name that passed the routing checks).
+    /// The local user (a name that passed the routing checks); for a file
+    /// or program target, its address (`/path` or `|command`).
     pub user: String,
+    /// A file or program target an alias named, with the user it runs as
+    /// (master checks the aliases say so before it runs anything).
+    pub target: Option<LocalTarget>,
     /// The envelope sender (empty for `<>`), for `Return-Path:` and the
     /// mbox `From ` line.
     pub sender: String,
@@ -78,6 +82,17 @@ pub enum MailboxTarget {
     },
     /// `<home>/Maildir/`.
     HomeMaildir,
+    /// A file an alias names: appended to in mbox format.
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// A program an alias names: run with `/bin/sh -c`, the message on
+    /// its standard input.
+    Program {
+        /// The command, without its `|`.
+        command: String,
+    },
 }
 
 /// master → agent: everything the agent acts on, decided by master.

@@ -98,10 +98,12 @@ pub struct SessionPlan {
 /// Local recipients of a job with one mailbox: one agent writes it once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalGroup {
-    /// The mailbox (user) name.
+    /// The mailbox (user) name; for a file or program, its address.
     pub user: String,
     /// The job's recipient indices.
     pub indices: Vec<usize>,
+    /// A file or program target (one recipient).
+    pub target: Option<postern_ipc::LocalTarget>,
 }
 
 /// Remote recipients of a job with one target, waiting for its servers.
@@ -233,18 +235,29 @@ impl Job {
         let mut by_target: Vec<Pending> = Vec::new();
         for i in 0..self.job.recipients.len() {
             let address = self.job.recipients[i].address.clone();
-            let routed = match self.job.recipients[i].target {
-                Some(target) => route::local_target(target),
-                None => route::route(settings, &address),
-            };
-            match routed {
-                Route::Local { user } => match local.iter_mut().find(|g| g.user == user) {
-                    Some(g) => g.indices.push(i),
-                    None => local.push(LocalGroup {
-                        user,
-                        indices: vec![i],
-                    }),
-                },
+            if let Some(target) = self.job.recipients[i].target {
+                // A file or program an alias named: an agent of its own.
+                local.push(LocalGroup {
+                    user: address,
+                    indices: vec![i],
+                    target: Some(target),
+                });
+                continue;
+            }
+            match route::route(settings, &address) {
+                Route::Local { user } => {
+                    match local
+                        .iter_mut()
+                        .find(|g| g.user == user && g.target.is_none())
+                    {
+                        Some(g) => g.indices.push(i),
+                        None => local.push(LocalGroup {
+                            user,
+                            indices: vec![i],
+                            target: None,
+                        }),
+                    }
+                }
                 Route::Fail {
                     status,
                     reply,
@@ -267,6 +280,7 @@ impl Job {
         postern_ipc::LocalRequest {
             queue_id: self.job.queue_id.clone(),
             user: group.user.clone(),
+            target: group.target,
             sender: self.job.sender.clone(),
             recipients: group
                 .indices
@@ -298,7 +312,12 @@ impl Job {
                 RecipientStatus::Sent => format!("250 2.0.0 <{address}>... Delivered"),
                 _ => outcome.reply.clone(),
             };
-            self.record(i, report(&address, outcome.status, reply, "local", "local"));
+            let mailer = match group.target {
+                None => "local",
+                Some(postern_ipc::LocalTarget::File { .. }) => "*file*",
+                Some(postern_ipc::LocalTarget::Program { .. }) => "prog",
+            };
+            self.record(i, report(&address, outcome.status, reply, "local", mailer));
         }
     }
 
@@ -485,7 +504,8 @@ mod tests {
             local,
             [LocalGroup {
                 user: "root".into(),
-                indices: vec![1]
+                indices: vec![1],
+                target: None,
             }]
         );
         let request = job.local_request(&local[0]);

@@ -118,27 +118,6 @@ pub fn route(settings: &Settings, address: &str) -> Route {
     }
 }
 
-/// The reply for a file or program target of an alias until local
-/// delivery writes files and runs programs as their controlling user
-/// (the local delivery agent, forked by master): a temporary failure, so
-/// that such mail waits in the queue, visible in `mailq`, and is returned
-/// after Timeout.queuereturn like any deferred mail. Never dropped.
-pub const FILE_AND_PROGRAM_NOT_YET: &str = "451 4.3.0 file and program delivery not available yet";
-
-/// Routes a file or program target (never from a recipient address: only
-/// the queue runner's alias expansion makes these).
-pub fn local_target(target: postern_ipc::LocalTarget) -> Route {
-    let mailer = match target {
-        postern_ipc::LocalTarget::File { .. } => "*file*",
-        postern_ipc::LocalTarget::Program { .. } => "prog",
-    };
-    Route::Fail {
-        status: RecipientStatus::TempFail,
-        reply: FILE_AND_PROGRAM_NOT_YET.to_string(),
-        mailer: mailer.into(),
-    }
-}
-
 /// A recipient at an address literal: the SMART_HOST if there is one,
 /// else that address.
 fn literal(settings: &Settings, ip: IpAddr) -> Route {

@@ -52,12 +52,22 @@ impl From<io::Error> for MboxError {
     }
 }
 
+/// Whose file an mbox may be.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner {
+    /// A mailbox: its owner's, with this uid.
+    Uid(u32),
+    /// A file an alias names: anyone's the writer may write, but never an
+    /// executable one (sendmail's rule for its `*file*` mailer).
+    AnyNotExecutable,
+}
+
 /// Appends the message in `data` from `sender` (empty for `<>`) to the mbox
-/// at `path`, which must be a regular file of `owner`'s (created when
-/// missing, mode 0600). `now` is for the `From ` line.
+/// at `path`, which must be a regular file with one name, as `owner` says
+/// (created when missing, mode 0600). `now` is for the `From ` line.
 pub fn append(
     path: &Path,
-    owner: u32,
+    owner: Owner,
     sender: &str,
     data: &Message,
     now: SystemTime,
@@ -89,12 +99,21 @@ pub fn append(
             meta.nlink()
         )));
     }
-    if meta.uid() != owner {
-        return Err(MboxError::Unsafe(format!(
-            "{}: owned by uid {}, not {owner}",
-            path.display(),
-            meta.uid()
-        )));
+    match owner {
+        Owner::Uid(uid) if meta.uid() != uid => {
+            return Err(MboxError::Unsafe(format!(
+                "{}: owned by uid {}, not {uid}",
+                path.display(),
+                meta.uid()
+            )));
+        }
+        Owner::AnyNotExecutable if meta.mode() & 0o111 != 0 => {
+            return Err(MboxError::Unsafe(format!(
+                "{}: cannot mail to executable file",
+                path.display()
+            )));
+        }
+        _ => {}
     }
     let mut locked = Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, e)| MboxError::Locked(format!("{}: lock: {e}", path.display())))?;
@@ -233,13 +252,20 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_172_021);
         append(
             &mbox,
-            me(),
+            Owner::Uid(me()),
             "s@example.org",
             &data(b"Subject: 1\r\n\r\nFrom here\r\n"),
             now,
         )
         .unwrap();
-        append(&mbox, me(), "", &data(b"Subject: 2\r\n\r\nlast"), now).unwrap();
+        append(
+            &mbox,
+            Owner::Uid(me()),
+            "",
+            &data(b"Subject: 2\r\n\r\nlast"),
+            now,
+        )
+        .unwrap();
         let text = String::from_utf8(std::fs::read(&mbox).unwrap()).unwrap();
         let from1 = from_line("s@example.org", now);
         let from2 = from_line("", now);
@@ -281,20 +307,40 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).unwrap();
         let now = SystemTime::now();
         assert!(matches!(
-            append(&link, me(), "s@x", &data(b"x\r\n"), now),
+            append(&link, Owner::Uid(me()), "s@x", &data(b"x\r\n"), now),
             Err(MboxError::Unsafe(_))
         ));
         let hard = dir.path().join("carol");
         std::fs::hard_link(&target, &hard).unwrap();
         assert!(matches!(
-            append(&hard, me(), "s@x", &data(b"x\r\n"), now),
+            append(&hard, Owner::Uid(me()), "s@x", &data(b"x\r\n"), now),
             Err(MboxError::Unsafe(_))
         ));
         assert!(matches!(
-            append(&target, me() + 1, "s@x", &data(b"x\r\n"), now),
+            append(&target, Owner::Uid(me() + 1), "s@x", &data(b"x\r\n"), now),
             Err(MboxError::Unsafe(_))
         ));
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        std::fs::remove_file(&hard).unwrap();
+        // A file an alias names may be anyone's, but not a program.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(matches!(
+            append(&target, Owner::AnyNotExecutable, "s@x", &data(b"x\r\n"), now),
+            Err(MboxError::Unsafe(why)) if why.contains("executable")
+        ));
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        append(
+            &target,
+            Owner::AnyNotExecutable,
+            "s@x",
+            &data(b"x\r\n"),
+            now,
+        )
+        .unwrap();
+        assert!(std::fs::read(&target)
+            .unwrap()
+            .starts_with(b"keepFrom s@x "));
     }
 
     #[test]
@@ -308,7 +354,7 @@ mod tests {
         f.write_all(&vec![b'y'; 200_000]).unwrap();
         let short = Message::new(f, 300_000);
         assert!(matches!(
-            append(&mbox, me(), "s@x", &short, SystemTime::now()),
+            append(&mbox, Owner::Uid(me()), "s@x", &short, SystemTime::now()),
             Err(MboxError::Io(_))
         ));
         assert_eq!(
@@ -330,7 +376,14 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        append(&mbox, me(), "s@x", &data(b"x\r\n"), SystemTime::now()).unwrap();
+        append(
+            &mbox,
+            Owner::Uid(me()),
+            "s@x",
+            &data(b"x\r\n"),
+            SystemTime::now(),
+        )
+        .unwrap();
         assert!(!lock.exists());
     }
 }

@@ -16,7 +16,9 @@
 //! 2. Become the owner for good (`privsep::become_mailbox_owner`): its
 //!    uid and gid, the spool directory's group when that lets it make a
 //!    dot-lock, no capabilities, not dumpable.
-//! 3. Write (`maildir.rs`, `mbox.rs`), fsync, and report one outcome.
+//! 3. Write (`maildir.rs`, `mbox.rs`; a file an alias names as an mbox),
+//!    or run the program an alias names (`program.rs`), and report one
+//!    outcome.
 //!
 //! An alarm bounds the whole ([`AGENT_TIME_LIMIT`]): an NFS mailbox that
 //! hangs ends as a deferral, not as an agent that never reports (the
@@ -30,6 +32,7 @@
 mod mailbox;
 mod maildir;
 mod mbox;
+mod program;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -127,6 +130,9 @@ fn prepare(job: &AgentJob) -> Result<PathBuf, AgentReport> {
             Ok(dir.join(&job.mailbox))
         }
         MailboxTarget::HomeMaildir => Ok(job.home.join("Maildir")),
+        MailboxTarget::File { path } => Ok(path.clone()),
+        // Nothing to make: the program runs in the user's home.
+        MailboxTarget::Program { .. } => Ok(job.home.clone()),
     }
 }
 
@@ -210,16 +216,31 @@ pub(crate) fn deliver_in_place(job: &AgentJob, message: File) -> AgentReport {
 
 /// Step 3.
 fn write(job: &AgentJob, path: &Path, data: &mailbox::Message) -> Result<(), AgentReport> {
-    let result = match job.target {
-        MailboxTarget::Mbox { .. } => {
-            mbox::append(path, job.uid, &job.sender, data, SystemTime::now()).map_err(|e| match e {
-                mbox::MboxError::Io(io) => io,
-                other => std::io::Error::other(other.to_string()),
-            })
+    let result = match &job.target {
+        MailboxTarget::Mbox { .. } => append(path, mbox::Owner::Uid(job.uid), job, data),
+        MailboxTarget::File { .. } => append(path, mbox::Owner::AnyNotExecutable, job, data),
+        MailboxTarget::Program { command } => {
+            let outcome = program::run(command, path, &job.sender, data);
+            return match outcome.status {
+                RecipientStatus::Sent => Ok(()),
+                _ => Err(outcome),
+            };
         }
         _ => maildir::deliver(path, &job.sender, data, &job.hostname).map(|_| ()),
     };
     result.map_err(|e| tempfail(failure_reply(path, &e)))
+}
+
+fn append(
+    path: &Path,
+    owner: mbox::Owner,
+    job: &AgentJob,
+    data: &mailbox::Message,
+) -> std::io::Result<()> {
+    mbox::append(path, owner, &job.sender, data, SystemTime::now()).map_err(|e| match e {
+        mbox::MboxError::Io(io) => io,
+        other => std::io::Error::other(other.to_string()),
+    })
 }
 
 /// A full disk or quota is sendmail's `452 4.2.2`; anything else is the

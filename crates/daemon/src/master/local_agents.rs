@@ -6,6 +6,12 @@
 //! came with the request (`privsep::spawn_local_agent`). The agent reports
 //! to the delivery client directly; master only reaps it.
 //!
+//! A file or program target runs as the user the aliases name for it (the
+//! owner of the file that named it; never root), and only when master,
+//! expanding the aliases itself, finds an alias that leads to exactly that
+//! target with exactly that user: a delivery client taken over cannot have
+//! anything run as anyone.
+//!
 //! Whose uid: a user of the password database other than root writes as
 //! itself. `root`, and `postmaster` when no such user exists, have no
 //! mailbox owner of their own: theirs are written as RunAsUser (sendmail's
@@ -16,10 +22,11 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use nix::unistd::User;
+use nix::unistd::{Gid, Uid, User};
 use postern_config::LocalMailbox;
 use postern_ipc::{
-    frame, AgentJob, DeliveryToMaster, LocalRequest, MailboxTarget, LOCAL_LIMIT, PROTOCOL_VERSION,
+    frame, AgentJob, DeliveryToMaster, LocalRequest, LocalTarget, MailboxTarget, LOCAL_LIMIT,
+    PROTOCOL_VERSION,
 };
 
 use super::Master;
@@ -110,6 +117,9 @@ fn agent_job(
     run_as: &Identity,
     request: LocalRequest,
 ) -> Result<AgentJob, String> {
+    if let Some(target) = request.target {
+        return target_job(settings, target, request);
+    }
     let config = &settings.config;
     let mailbox = policy::mailbox_name(&request.user)
         .filter(|m| *m == request.user && policy::local_user_known(m))
@@ -154,4 +164,91 @@ fn agent_job(
         size: request.size,
         hostname: settings.hostname.clone(),
     })
+}
+
+/// A file or program target: checked against the aliases, run as its
+/// controlling user with that user's groups.
+fn target_job(
+    settings: &crate::settings::Settings,
+    target: LocalTarget,
+    request: LocalRequest,
+) -> Result<AgentJob, String> {
+    let (uid, gid) = match target {
+        LocalTarget::File { uid, gid } | LocalTarget::Program { uid, gid } => (uid, gid),
+    };
+    if uid == 0 {
+        return Err(format!("{}: never as root", request.user));
+    }
+    if !aliases_lead_to(settings, &request.user, target) {
+        return Err(format!(
+            "{}: no alias leads to it as uid {uid}",
+            request.user
+        ));
+    }
+    let (uid, gid, home, groups) = if privsep::privileged() {
+        let user = User::from_uid(Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .ok_or_else(|| format!("{}: no user with uid {uid}", request.user))?;
+        let name = std::ffi::CString::new(user.name.clone()).map_err(|e| e.to_string())?;
+        let groups = nix::unistd::getgrouplist(&name, Gid::from_raw(gid))
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default();
+        (uid, gid, user.dir, groups)
+    } else {
+        let me = privsep::current_identity();
+        (me.uid.as_raw(), me.gid.as_raw(), PathBuf::new(), Vec::new())
+    };
+    let mailbox_target = match target {
+        LocalTarget::File { .. } => MailboxTarget::File {
+            path: PathBuf::from(&request.user),
+        },
+        LocalTarget::Program { .. } => MailboxTarget::Program {
+            command: request
+                .user
+                .strip_prefix('|')
+                .ok_or("a program target without its |")?
+                .to_string(),
+        },
+    };
+    Ok(AgentJob {
+        queue_id: request.queue_id,
+        mailbox: request.user,
+        uid,
+        gid,
+        groups,
+        home,
+        target: mailbox_target,
+        sender: request.sender,
+        recipients: request.recipients,
+        size: request.size,
+        hostname: settings.hostname.clone(),
+    })
+}
+
+/// True when some alias, expanded as the queue runner expands it, leads
+/// to `address` as `target` (same kind, same user).
+fn aliases_lead_to(
+    settings: &crate::settings::Settings,
+    address: &str,
+    target: LocalTarget,
+) -> bool {
+    let Ok(aliases) = postern_config::Aliases::load(&settings.config.alias_path()) else {
+        return false;
+    };
+    let (kind, uid, gid) = match target {
+        LocalTarget::File { uid, gid } => (postern_queue::TargetKind::File, uid, gid),
+        LocalTarget::Program { uid, gid } => (postern_queue::TargetKind::Program, uid, gid),
+    };
+    let wanted = postern_queue::LocalTarget { kind, uid, gid };
+    let found = aliases.names().any(|name| {
+        let qualified = format!("{name}@{}", settings.hostname);
+        match crate::aliases::expand(&aliases, settings, &qualified, false) {
+            crate::aliases::Expansion::Members { members, .. } => members
+                .iter()
+                .any(|m| m.address == address && m.target == Some(wanted)),
+            _ => false,
+        }
+    });
+    found
 }
