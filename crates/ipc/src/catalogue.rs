@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,6 +383,9 @@ pub struct RecipientReport {
     /// The command the server's reply answered (`RCPT To:<a@b>`), for a
     /// bounce's transcript; `None` when the reply is Postern's own.
     pub command: Option<String>,
+    /// A local user's `.forward` sent the message on to these (the queue
+    /// runner adds them as recipients); empty otherwise.
+    pub forwarded: Vec<crate::Forward>,
 }
 
 impl RecipientReport {

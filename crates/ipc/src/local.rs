@@ -120,6 +120,34 @@ pub struct AgentJob {
     pub size: u64,
     /// `$j`, for Maildir file names.
     pub hostname: String,
+    /// Read the owner's `~/.forward` first (a mailbox of a user of its
+    /// own, never a file or program, never root's or postmaster's).
+    pub read_forward: bool,
+}
+
+/// Where a user's `.forward` sends a message instead (or as well).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Forward {
+    /// An address, expanded as any recipient is.
+    Address(String),
+    /// A file, written as the user.
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The user's uid.
+        uid: u32,
+        /// The user's gid.
+        gid: u32,
+    },
+    /// A program, run as the user.
+    Program {
+        /// The command, without its `|`.
+        command: String,
+        /// The user's uid.
+        uid: u32,
+        /// The user's gid.
+        gid: u32,
+    },
 }
 
 /// agent → delivery client: one outcome for the whole delivery (one
@@ -131,4 +159,18 @@ pub struct AgentReport {
     /// The reply for the log and the DSN (`250 2.0.0 Delivered`,
     /// `452 4.2.2 Mailbox full`).
     pub reply: String,
+    /// With `Sent`: what the user's `.forward` sends the message on to
+    /// (the queue adds these recipients); empty when it was delivered.
+    pub forwarded: Vec<Forward>,
+}
+
+impl AgentReport {
+    /// An outcome without forwarding.
+    pub fn new(status: RecipientStatus, reply: impl Into<String>) -> Self {
+        Self {
+            status,
+            reply: reply.into(),
+            forwarded: Vec::new(),
+        }
+    }
 }

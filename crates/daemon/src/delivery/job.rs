@@ -293,9 +293,11 @@ impl Job {
 
     /// `group`'s agent reported (`None`: it ended without a report).
     pub fn settle_local(&mut self, group: &LocalGroup, outcome: Option<postern_ipc::AgentReport>) {
-        let outcome = outcome.unwrap_or_else(|| postern_ipc::AgentReport {
-            status: RecipientStatus::TempFail,
-            reply: "451 4.3.0 Local delivery agent ended without a report".into(),
+        let outcome = outcome.unwrap_or_else(|| {
+            postern_ipc::AgentReport::new(
+                RecipientStatus::TempFail,
+                "451 4.3.0 Local delivery agent ended without a report",
+            )
         });
         if outcome.status != RecipientStatus::Sent {
             log::warning(
@@ -309,7 +311,22 @@ impl Job {
         for &i in &group.indices {
             let address = self.job.recipients[i].address.clone();
             let reply = match outcome.status {
-                RecipientStatus::Sent => format!("250 2.0.0 <{address}>... Delivered"),
+                RecipientStatus::Sent if !outcome.forwarded.is_empty() => {
+                    let what = outcome
+                        .reply
+                        .strip_prefix("250 2.0.0 ")
+                        .unwrap_or("Forwarded");
+                    format!("250 2.0.0 <{address}>... {what}")
+                }
+                RecipientStatus::Sent => {
+                    // "Delivered", and what the agent added (a .forward
+                    // it did not follow, and why).
+                    let more = outcome
+                        .reply
+                        .strip_prefix("250 2.0.0 Delivered")
+                        .unwrap_or("");
+                    format!("250 2.0.0 <{address}>... Delivered{more}")
+                }
                 _ => outcome.reply.clone(),
             };
             let mailer = match group.target {
@@ -317,7 +334,9 @@ impl Job {
                 Some(postern_ipc::LocalTarget::File { .. }) => "*file*",
                 Some(postern_ipc::LocalTarget::Program { .. }) => "prog",
             };
-            self.record(i, report(&address, outcome.status, reply, "local", mailer));
+            let mut r = report(&address, outcome.status, reply, "local", mailer);
+            r.forwarded = outcome.forwarded.clone();
+            self.record(i, r);
         }
     }
 
@@ -469,6 +488,7 @@ fn report(
         peer: false,
         dsn_passed_on: false,
         command: None,
+        forwarded: Vec::new(),
     }
 }
 
@@ -515,10 +535,10 @@ mod tests {
         );
         job.settle_local(
             &local[0],
-            Some(postern_ipc::AgentReport {
-                status: RecipientStatus::Sent,
-                reply: "250 2.0.0 Delivered".into(),
-            }),
+            Some(postern_ipc::AgentReport::new(
+                RecipientStatus::Sent,
+                "250 2.0.0 Delivered",
+            )),
         );
         let plans: Vec<SessionPlan> = pending
             .into_iter()

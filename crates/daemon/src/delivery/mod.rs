@@ -334,10 +334,10 @@ impl Client {
                 log::err(&format!("delivery client: master channel: {e}"));
                 job.settle_local(
                     &group,
-                    Some(postern_ipc::AgentReport {
-                        status: RecipientStatus::TempFail,
-                        reply: "451 4.3.0 Local delivery unavailable (master)".into(),
-                    }),
+                    Some(postern_ipc::AgentReport::new(
+                        RecipientStatus::TempFail,
+                        "451 4.3.0 Local delivery unavailable (master)",
+                    )),
                 );
                 self.report_if_complete(key);
                 continue;

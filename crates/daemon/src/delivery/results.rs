@@ -57,6 +57,7 @@ pub fn reports(
                 peer,
                 dsn_passed_on,
                 command: r.command.filter(|_| peer),
+                forwarded: Vec::new(),
             };
             (i, report)
         })

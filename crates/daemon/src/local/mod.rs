@@ -16,7 +16,10 @@
 //! 2. Become the owner for good (`privsep::become_mailbox_owner`): its
 //!    uid and gid, the spool directory's group when that lets it make a
 //!    dot-lock, no capabilities, not dumpable.
-//! 3. Write (`maildir.rs`, `mbox.rs`; a file an alias names as an mbox),
+//! 3. For a user's own mailbox, read `~/.forward` as the user
+//!    (`forward.rs`): when it sends the mail elsewhere, report where (and
+//!    write a copy when it says `\user`). Else write (`maildir.rs`,
+//!    `mbox.rs`; a file an alias names as an mbox),
 //!    or run the program an alias names (`program.rs`), and report one
 //!    outcome.
 //!
@@ -29,6 +32,7 @@
 //! `O_NOFOLLOW`) below a directory master named; never root while it
 //! touches what the user owns.
 
+mod forward;
 mod mailbox;
 mod maildir;
 mod mbox;
@@ -63,10 +67,10 @@ pub fn run() -> i32 {
     };
     let outcome = match read_job(job) {
         Ok(job) => deliver(&job, message),
-        Err(why) => AgentReport {
-            status: RecipientStatus::TempFail,
-            reply: format!("451 4.3.0 Local delivery agent: {why}"),
-        },
+        Err(why) => AgentReport::new(
+            RecipientStatus::TempFail,
+            format!("451 4.3.0 Local delivery agent: {why}"),
+        ),
     };
     match frame::encode(&outcome, 0, LOCAL_LIMIT) {
         Ok(bytes) if report.write_all(&bytes).is_ok() => 0,
@@ -92,23 +96,44 @@ fn read_job(pipe: File) -> Result<AgentJob, String> {
 /// Steps 1 to 3; the outcome for every recipient of the job.
 fn deliver(job: &AgentJob, message: File) -> AgentReport {
     let data = mailbox::Message::new(message, job.size);
-    let result = prepare(job)
-        .and_then(|path| become_owner(job).map(|()| path))
-        .and_then(|path| write(job, &path, &data));
-    match result {
-        Ok(()) => AgentReport {
-            status: RecipientStatus::Sent,
-            reply: "250 2.0.0 Delivered".into(),
-        },
+    let path = match prepare(job).and_then(|path| become_owner(job).map(|()| path)) {
+        Ok(path) => path,
+        Err(failure) => return failure,
+    };
+    let mut note = String::new();
+    if job.read_forward {
+        let host = job.hostname.clone();
+        let local = move |domain: &str| {
+            domain.eq_ignore_ascii_case(&host) || domain.eq_ignore_ascii_case("localhost")
+        };
+        match forward::read(&job.home, &job.mailbox, job.uid, job.gid, &local) {
+            forward::Forwarding::To { keep_copy, forward } => {
+                if keep_copy {
+                    if let Err(failure) = write(job, &path, &data) {
+                        return failure;
+                    }
+                }
+                let words = if keep_copy {
+                    "250 2.0.0 Delivered and forwarded"
+                } else {
+                    "250 2.0.0 Forwarded"
+                };
+                let mut report = AgentReport::new(RecipientStatus::Sent, words);
+                report.forwarded = forward;
+                return report;
+            }
+            forward::Forwarding::Ignored(why) => note = format!(" (.forward ignored: {why})"),
+            forward::Forwarding::None => {}
+        }
+    }
+    match write(job, &path, &data) {
+        Ok(()) => AgentReport::new(RecipientStatus::Sent, format!("250 2.0.0 Delivered{note}")),
         Err(failure) => failure,
     }
 }
 
 fn tempfail(reply: String) -> AgentReport {
-    AgentReport {
-        status: RecipientStatus::TempFail,
-        reply,
-    }
+    AgentReport::new(RecipientStatus::TempFail, reply)
 }
 
 /// Step 1: what root makes for the owner; the mailbox's path.
@@ -206,10 +231,7 @@ fn become_owner(job: &AgentJob) -> Result<(), AgentReport> {
 pub(crate) fn deliver_in_place(job: &AgentJob, message: File) -> AgentReport {
     let data = mailbox::Message::new(message, job.size);
     match prepare(job).and_then(|path| write(job, &path, &data)) {
-        Ok(()) => AgentReport {
-            status: RecipientStatus::Sent,
-            reply: "250 2.0.0 Delivered".into(),
-        },
+        Ok(()) => AgentReport::new(RecipientStatus::Sent, "250 2.0.0 Delivered"),
         Err(failure) => failure,
     }
 }

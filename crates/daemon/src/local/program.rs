@@ -94,10 +94,7 @@ pub fn run(command: &str, home: &Path, sender: &str, data: &Message) -> AgentRep
         None => base,
     };
     match status.code() {
-        Some(0) => AgentReport {
-            status: RecipientStatus::Sent,
-            reply: "250 2.0.0 Delivered".into(),
-        },
+        Some(0) => AgentReport::new(RecipientStatus::Sent, "250 2.0.0 Delivered"),
         Some(75) => failed(
             RecipientStatus::TempFail,
             with_output("451 4.3.0 Program exited with EX_TEMPFAIL".into()),
@@ -115,7 +112,7 @@ pub fn run(command: &str, home: &Path, sender: &str, data: &Message) -> AgentRep
 }
 
 fn failed(status: RecipientStatus, reply: String) -> AgentReport {
-    AgentReport { status, reply }
+    AgentReport::new(status, reply)
 }
 
 #[cfg(test)]

@@ -25,8 +25,8 @@ use std::path::PathBuf;
 use nix::unistd::{Gid, Uid, User};
 use postern_config::LocalMailbox;
 use postern_ipc::{
-    frame, AgentJob, DeliveryToMaster, LocalRequest, LocalTarget, MailboxTarget, LOCAL_LIMIT,
-    PROTOCOL_VERSION,
+    frame, AgentJob, AgentReport, DeliveryToMaster, LocalRequest, LocalTarget, MailboxTarget,
+    RecipientStatus, LOCAL_LIMIT, PROTOCOL_VERSION,
 };
 
 use super::Master;
@@ -79,17 +79,25 @@ impl Master {
     }
 
     /// One request; `Err` is a protocol violation. A request master will
-    /// not serve (an impossible user name) gets no agent: the delivery
-    /// client sees the report socket close and defers, and the log says
-    /// why.
+    /// not serve (an impossible user name, a file or program no alias or
+    /// `.forward` leads to) gets no agent: master itself reports a
+    /// permanent failure with the reason, and logs it.
     fn start_agent(&mut self, request: LocalRequest, fds: Vec<OwnedFd>) -> Result<(), String> {
         let [message, report]: [OwnedFd; 2] = fds
             .try_into()
             .map_err(|fds: Vec<OwnedFd>| format!("{} descriptors with Local", fds.len()))?;
+        let queue_id = request.queue_id.clone();
         let job = match agent_job(&self.settings, &self.users.run_as, request) {
             Ok(job) => job,
             Err(why) => {
-                log::err(&format!("master: local delivery refused: {why}"));
+                // Said on the report socket, so the recipient fails with
+                // the reason instead of waiting for an agent.
+                log::err(&format!("{queue_id}: local delivery refused: {why}"));
+                let refusal =
+                    AgentReport::new(RecipientStatus::PermFail, format!("550 5.7.1 {why}"));
+                if let Ok(bytes) = frame::encode(&refusal, 0, LOCAL_LIMIT) {
+                    let _ = std::io::Write::write_all(&mut std::fs::File::from(report), &bytes);
+                }
                 return Ok(());
             }
         };
@@ -163,6 +171,8 @@ fn agent_job(
         recipients: request.recipients,
         size: request.size,
         hostname: settings.hostname.clone(),
+        // A user's own mailbox: its .forward may send the mail elsewhere.
+        read_forward: own.is_some(),
     })
 }
 
@@ -179,9 +189,10 @@ fn target_job(
     if uid == 0 {
         return Err(format!("{}: never as root", request.user));
     }
-    if !aliases_lead_to(settings, &request.user, target) {
+    if !aliases_lead_to(settings, &request.user, target) && !forward_leads_to(&request.user, target)
+    {
         return Err(format!(
-            "{}: no alias leads to it as uid {uid}",
+            "{}: neither an alias nor the .forward of uid {uid} leads to it",
             request.user
         ));
     }
@@ -223,6 +234,7 @@ fn target_job(
         recipients: request.recipients,
         size: request.size,
         hostname: settings.hostname.clone(),
+        read_forward: false,
     })
 }
 
@@ -251,4 +263,46 @@ fn aliases_lead_to(
         }
     });
     found
+}
+
+/// True when the `.forward` of the user `target` runs as names it, and
+/// that user may have mail sent to files and programs (a shell listed in
+/// `/etc/shells`, as sendmail requires). Read as root; the agent read it
+/// as the user and checked it was safe.
+fn forward_leads_to(address: &str, target: LocalTarget) -> bool {
+    let (uid, gid) = match target {
+        LocalTarget::File { uid, gid } | LocalTarget::Program { uid, gid } => (uid, gid),
+    };
+    let Some(user) = User::from_uid(Uid::from_raw(uid)).ok().flatten() else {
+        return false;
+    };
+    if user.gid.as_raw() != gid || !valid_shell(&user.shell) {
+        return false;
+    }
+    let path = user.dir.join(".forward");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return false;
+    };
+    let Ok(targets) = postern_config::parse_include(&text, &path) else {
+        return false;
+    };
+    targets.iter().any(|t| match (t, target) {
+        (postern_config::AliasTarget::File(p), LocalTarget::File { .. }) => {
+            p.as_os_str() == address
+        }
+        (postern_config::AliasTarget::Program(c), LocalTarget::Program { .. }) => {
+            address.strip_prefix('|') == Some(c.as_str())
+        }
+        _ => false,
+    })
+}
+
+/// sendmail's rule for files and programs in a `.forward`: the user's
+/// shell is one `/etc/shells` lists.
+pub fn valid_shell(shell: &std::path::Path) -> bool {
+    std::fs::read_to_string("/etc/shells").is_ok_and(|list| {
+        list.lines()
+            .map(str::trim)
+            .any(|l| !l.starts_with('#') && std::path::Path::new(l) == shell)
+    })
 }

@@ -131,3 +131,130 @@ fn failed(mut entry: RecipientEntry, reply: &str) -> RecipientEntry {
     entry.dsn = policy::failure_due(entry.notify);
     entry
 }
+
+impl QueueRunner {
+    /// A local user's `.forward` sent the message on (the local delivery
+    /// agent read it as the user): its targets become recipients of the
+    /// message, expanded as any recipient is, with the user's address as
+    /// the one they came from (`alias=`). A target the message already has
+    /// is not added again: that is what ends a loop of `.forward`s
+    /// (`a` to `b`, `b` to `a`), as sendmail's duplicate check does.
+    pub(super) fn add_forwarded(
+        &mut self,
+        control: &mut ControlFile,
+        from: &RecipientEntry,
+        forwarded: &[postern_ipc::Forward],
+    ) {
+        use postern_ipc::Forward;
+        use postern_queue::{LocalTarget, TargetKind};
+        let host = self.settings.hostname.clone();
+        let aliases = self.aliases.current();
+        let mut added: Vec<RecipientEntry> = Vec::new();
+        let mut add = |address: String, target: Option<LocalTarget>, reply: Option<&str>| {
+            let mut entry = RecipientEntry::new(address);
+            entry.notify = from.notify;
+            entry.orcpt = from.orcpt.clone();
+            entry.alias = Some(from.address.clone());
+            entry.target = target;
+            added.push(match reply {
+                Some(reply) => failed(entry, reply),
+                None => entry,
+            });
+        };
+        for f in forwarded {
+            match f {
+                Forward::Address(a) => {
+                    let (bare, no_alias) = match a.strip_prefix('\\') {
+                        Some(user) => (user, true),
+                        None => (a.as_str(), false),
+                    };
+                    let qualified = if bare.contains('@') {
+                        bare.to_string()
+                    } else {
+                        format!("{bare}@{host}")
+                    };
+                    if no_alias {
+                        add(qualified, None, None);
+                        continue;
+                    }
+                    match expand(aliases, &self.settings, &qualified, false) {
+                        Expansion::Itself => add(qualified, None, None),
+                        Expansion::Failed(reply) => add(qualified, None, Some(&reply)),
+                        Expansion::Members { members, failed } => {
+                            for m in members {
+                                add(m.address, m.target, None);
+                            }
+                            for (address, reply, _) in failed {
+                                add(address, None, Some(&reply));
+                            }
+                        }
+                    }
+                }
+                Forward::File { path, uid, gid } => add(
+                    path.display().to_string(),
+                    Some(LocalTarget {
+                        kind: TargetKind::File,
+                        uid: *uid,
+                        gid: *gid,
+                    }),
+                    None,
+                ),
+                Forward::Program { command, uid, gid } => add(
+                    format!("|{command}"),
+                    Some(LocalTarget {
+                        kind: TargetKind::Program,
+                        uid: *uid,
+                        gid: *gid,
+                    }),
+                    None,
+                ),
+            }
+        }
+        let kept_copy = from
+            .last_reply
+            .as_deref()
+            .is_some_and(|r| r.ends_with("Delivered and forwarded"));
+        let mut names = Vec::new();
+        for entry in added {
+            let known = control
+                .recipients
+                .iter()
+                .any(|e| e.address.eq_ignore_ascii_case(&entry.address));
+            if !known {
+                names.push(entry.address.clone());
+                control.recipients.push(entry);
+            }
+        }
+        if names.is_empty() && !kept_copy {
+            // Every target was here already (a loop of .forwards, a to b
+            // to a): nobody would get it. It goes back to the sender as
+            // sendmail's alias loop does.
+            if let Some(entry) = control
+                .recipients
+                .iter_mut()
+                .find(|e| e.address == from.address && e.state == RecipientState::Sent)
+            {
+                *entry = failed(
+                    entry.clone(),
+                    &format!(
+                        "554 5.4.6 <{}>... aliasing/forwarding loop broken",
+                        from.address
+                    ),
+                );
+            }
+        }
+        log::info(
+            log::Level::Query,
+            &format!(
+                "{}: <{}>... forwarded to {}",
+                control.id,
+                from.address,
+                if names.is_empty() {
+                    "nothing new".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        );
+    }
+}

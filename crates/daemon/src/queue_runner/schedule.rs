@@ -300,6 +300,7 @@ impl QueueRunner {
         };
         let now = now();
         let privacy = self.settings.config.privacy;
+        let mut forwards = Vec::new();
         for r in &report.recipients {
             let Some(entry) = control.recipients.iter_mut().find(|e| {
                 e.address == r.address
@@ -320,6 +321,9 @@ impl QueueRunner {
                 RecipientStatus::PermFail => RecipientState::Failed,
             };
             dsn::note_attempt(entry, r, &control.sender, privacy, now);
+            if r.status == RecipientStatus::Sent && !r.forwarded.is_empty() {
+                forwards.push((entry.clone(), r.forwarded.clone()));
+            }
             let level = match r.status {
                 RecipientStatus::Sent => log::Level::Delivered,
                 RecipientStatus::TempFail => log::Level::Deferred,
@@ -328,6 +332,9 @@ impl QueueRunner {
             let pri =
                 logline::priority(control.size, control.recipients.len(), control.attempts + 1);
             log::info(level, &logline::to_line(&control, r, now, started, pri));
+        }
+        for (from, forwarded) in forwards {
+            self.add_forwarded(&mut control, &from, &forwarded);
         }
         control.attempts += 1;
         if let Some(request) = self.verbose.remove(&id) {

@@ -228,6 +228,7 @@ fn stand_in_master(stream: UnixStream, mailboxes: &Path, hostname: &str) {
             recipients: request.recipients,
             size: request.size,
             hostname: hostname.to_string(),
+            read_forward: false,
         };
         let outcome = crate::local::deliver_in_place(&job, std::fs::File::from(message));
         let bytes = postern_ipc::frame::encode(&outcome, 0, postern_ipc::LOCAL_LIMIT).unwrap();

@@ -483,6 +483,7 @@ mod note_tests {
             peer: true,
             dsn_passed_on: false,
             command: Some("RCPT To:<u@b.test>".into()),
+            forwarded: Vec::new(),
         };
         note_attempt(&mut e, &report, "s@a.test", PrivacyFlags::default(), 7);
         assert_eq!(e.status.as_deref(), Some("5.1.1"));
@@ -496,6 +497,7 @@ mod note_tests {
             reply: "451 4.4.1 Connection refused by [127.0.0.1]".into(),
             peer: false,
             command: None,
+            forwarded: Vec::new(),
             ..report
         };
         note_attempt(&mut e, &refused, "s@a.test", PrivacyFlags::default(), 8);

@@ -67,6 +67,7 @@ mod tests {
             peer: mailer != "local",
             dsn_passed_on,
             command: None,
+            forwarded: Vec::new(),
         }
     }
 
