@@ -61,6 +61,9 @@ pub struct Config {
     /// `MailboxDirectory` (Postern's own): where local mail is delivered,
     /// one Maildir per user (`<dir>/<user>/Maildir`).
     pub mailbox_directory: PathBuf,
+    /// `LocalDelivery` (Postern's own): how local users get their mail,
+    /// Postern's Maildir writer (the default) or an LMTP server.
+    pub local_delivery: crate::LocalDelivery,
     /// `ControlSocket` (Postern's own): the Unix socket master serves for
     /// mailq, runq and sendmail.
     pub control_socket: PathBuf,
@@ -206,6 +209,7 @@ impl Config {
             queue_owner: String::new(),
             front_user: String::new(),
             mailbox_directory: PathBuf::new(),
+            local_delivery: crate::LocalDelivery::Maildir,
             min_queue_age: std::time::Duration::ZERO,
             connection_cache_size: 0,
             connection_cache_timeout: std::time::Duration::ZERO,
