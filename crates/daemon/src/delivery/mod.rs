@@ -115,7 +115,7 @@ struct Client {
     myself: Myself,
     /// Servers that refused or timed out a connection, until when, and
     /// the reply their sessions get meanwhile without trying.
-    unreachable: HashMap<std::net::SocketAddr, (Instant, String)>,
+    unreachable: HashMap<destination::Endpoint, (Instant, String)>,
 }
 
 impl Client {
@@ -271,15 +271,13 @@ impl Client {
         self.report_if_complete(key);
     }
 
-    /// A literal's session starts now; a name is asked of the resolver.
+    /// A literal's or a socket's session starts now; a name is asked of
+    /// the resolver.
     fn find_servers(&mut self, key: u64, pending: Pending) {
         match destination::question(&pending.target) {
             None => {
-                let servers = match pending.target.host {
-                    route::Host::Literal(ip) => Ok(destination::literal(ip, pending.target.port)),
-                    _ => unreachable!("only a literal needs no question"),
-                };
-                self.plan(key, pending, servers);
+                let servers = destination::direct(&pending.target).unwrap_or_default();
+                self.plan(key, pending, Ok(servers));
             }
             Some(question) => {
                 self.next_lookup += 1;
@@ -352,7 +350,7 @@ impl Client {
             let to_server = self
                 .conns
                 .values()
-                .filter(|(c, _)| c.addr() == plan.addr && !c.is_closed())
+                .filter(|(c, _)| *c.addr() == plan.addr && !c.is_closed())
                 .count();
             if self.conns.len() >= MAX_CONNECTIONS {
                 self.retire_an_idle_connection(now)?;
@@ -465,8 +463,10 @@ impl Client {
                 .config
                 .min_queue_age
                 .clamp(Duration::from_secs(1), MAX_HOLD);
-            self.unreachable
-                .insert(conn.addr(), (Instant::now() + hold, reply.to_string()));
+            self.unreachable.insert(
+                conn.addr().clone(),
+                (Instant::now() + hold, reply.to_string()),
+            );
         }
         let wanted = conn.interest();
         if conn.is_closed() {
