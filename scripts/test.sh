@@ -18,7 +18,10 @@ cd "$(dirname "$0")/.."
 # postinst makes the users with (the package depends on it, so dpkg -i in
 # the test's throwaway root needs it installed). nsd is the DNS server the
 # MX tests start on a loopback port with their own zones (tests/mx.rs).
-packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd)
+# dovecot-core and dovecot-lmtpd are the LMTP server the LMTP tests start
+# with their own configuration under a temporary directory (tests/lmtp.rs;
+# doveadm reads the delivered messages back).
+packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,6 +38,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # start their own, and a test machine needs no DNS server of its own.
     if [[ " ${missing[*]} " == *" nsd "* ]] && [ -d /run/systemd/system ]; then
         systemctl disable --now nsd.service >/dev/null 2>&1 || true
+    fi
+    # Likewise dovecot-core's system-wide Dovecot (IMAP/POP3 on the usual
+    # ports): the tests start their own.
+    if [[ " ${missing[*]} " == *" dovecot-core "* ]] && [ -d /run/systemd/system ]; then
+        systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
     fi
 fi
 

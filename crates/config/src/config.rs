@@ -67,6 +67,9 @@ pub struct Config {
     /// `AliasFile` (m4 `ALIAS_FILE`): the aliases file; unset means
     /// `aliases` next to the configuration file ([`Config::alias_path`]).
     pub alias_file: Option<PathBuf>,
+    /// `LocalDelivery` (Postern's own): how local users get their mail,
+    /// Postern's Maildir writer (the default) or an LMTP server.
+    pub local_delivery: crate::LocalDelivery,
     /// `ControlSocket` (Postern's own): the Unix socket master serves for
     /// mailq, runq and sendmail.
     pub control_socket: PathBuf,
@@ -222,6 +225,7 @@ impl Config {
             mailbox_directory: PathBuf::new(),
             local_mailbox: crate::LocalMailbox::default(),
             alias_file: None,
+            local_delivery: crate::LocalDelivery::Maildir,
             min_queue_age: std::time::Duration::ZERO,
             connection_cache_size: 0,
             connection_cache_timeout: std::time::Duration::ZERO,

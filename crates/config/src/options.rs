@@ -8,6 +8,7 @@
 
 use crate::daemon_port::{DaemonPort, DEFAULT_LISTENERS};
 use crate::duration::{format_duration, parse_duration, Unit};
+use crate::lmtp::LocalDelivery;
 use crate::outbound::{parse_mailer_args, parse_name_servers, ShowArgs};
 use crate::relay::Relay;
 use crate::table::{CfName, M4Name, Opt};
@@ -286,6 +287,16 @@ pub(crate) static OPTIONS: &[Opt] = &[
             Ok(())
         },
         show: |c| show_opt(c.alias_file.as_ref().map(|p| p.display())),
+    },
+    Opt {
+        cf: CfName::Option(&["LocalDelivery"]),
+        m4: M4Name::Define(&["confLOCAL_DELIVERY"]),
+        default: &["maildir"],
+        set: |c, n, v| {
+            c.local_delivery = at(n, LocalDelivery::parse(v))?;
+            Ok(())
+        },
+        show: |c| vec![c.local_delivery.to_string()],
     },
     Opt {
         cf: CfName::Option(&["ControlSocket"]),

@@ -111,7 +111,7 @@ pub(crate) fn unknown_mailer<'a>(
 
 /// The inside of `[…]`: an IPv4 address, `IPv6:` and an IPv6 address, or a
 /// host name whose MX records are to be ignored.
-fn bracketed_host(host: &str) -> Result<String, String> {
+pub(crate) fn bracketed_host(host: &str) -> Result<String, String> {
     if let Some(v6) = host
         .get(..5)
         .filter(|p| p.eq_ignore_ascii_case("IPv6:"))

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::error::{ConfigError, ConfigErrors};
+use crate::lmtp::LmtpTarget;
 use crate::relay::Relay;
 use crate::values::check_domain;
 
@@ -65,6 +66,9 @@ impl LocalHostNames {
 pub enum MailerRoute {
     /// An SMTP-family mailer (`esmtp:[host]:port`, `smtp:host`, `relay:…`).
     Smtp(Relay),
+    /// `lmtp:unix:/path` or `lmtp:[host]:port`: hand the mail to an LMTP
+    /// server (RFC 2033), with the recipient's address as it is.
+    Lmtp(LmtpTarget),
     /// `local:` or `local:user`: deliver here.
     Local {
         /// The user to deliver to instead of the recipient's local part.
@@ -159,12 +163,13 @@ fn parse_route(value: &str) -> Result<MailerRoute, String> {
             user: Some(rest.to_string()).filter(|u| !u.is_empty()),
         }),
         "error" => parse_error_route(rest).ok_or_else(|| format!("bad error route \"{value}\"")),
+        m if m.eq_ignore_ascii_case("lmtp") => LmtpTarget::parse(value).map(MailerRoute::Lmtp),
         m if crate::relay::is_smtp_mailer(m) => Relay::parse(value).map(MailerRoute::Smtp),
         m => {
             let known = crate::relay::MAILERS
                 .iter()
                 .copied()
-                .chain(["local", "error"]);
+                .chain(["lmtp", "local", "error"]);
             Err(crate::relay::unknown_mailer(m, Some(value), known))
         }
     }
@@ -267,11 +272,49 @@ mod tests {
         assert!(e.contains(":4: bad smart host"), "{e}");
         // A mailer Postern does not know is named as such, not as a port.
         assert!(
-            e.contains(":5: unknown mailer \"bogus\" in \"bogus:[127.0.0.1]\" (known: esmtp, smtp, smtp8, dsmtp, relay, local, error)\n"),
+            e.contains(":5: unknown mailer \"bogus\" in \"bogus:[127.0.0.1]\" (known: esmtp, smtp, smtp8, dsmtp, relay, lmtp, local, error)\n"),
             "{e}"
         );
         assert!(
-            e.contains(":6: unknown mailer \"esmpt\" in \"esmpt:[127.0.0.1]\" (known: esmtp, smtp, smtp8, dsmtp, relay, local, error); did you mean \"esmtp\"?"),
+            e.contains(":6: unknown mailer \"esmpt\" in \"esmpt:[127.0.0.1]\" (known: esmtp, smtp, smtp8, dsmtp, relay, lmtp, local, error); did you mean \"esmtp\"?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn mailertable_lmtp_routes() {
+        let (_d, path) =
+            write("dovecot.test lmtp:unix:/run/dovecot/lmtp\ntcp.test lmtp:[127.0.0.1]:24\n");
+        let t = Mailertable::load(&path).unwrap();
+        assert_eq!(
+            t.lookup("dovecot.test"),
+            Some(&MailerRoute::Lmtp(LmtpTarget::Unix(
+                "/run/dovecot/lmtp".into()
+            )))
+        );
+        assert_eq!(
+            t.lookup("tcp.test"),
+            Some(&MailerRoute::Lmtp(LmtpTarget::Tcp {
+                host: "127.0.0.1".into(),
+                port: 24
+            }))
+        );
+        let (_d, path) = write(
+            "a.test lmtp:unix:run/lmtp\nb.test lmtp:127.0.0.1:24\nc.test lmtp:[127.0.0.1]:0\n",
+        );
+        let e = Mailertable::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                ":1: bad LMTP route \"lmtp:unix:run/lmtp\": the socket path must be absolute"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains(":2: bad LMTP route \"lmtp:127.0.0.1:24\": write the host in brackets, lmtp:[host]:port"),
+            "{e}"
+        );
+        assert!(
+            e.contains(":3: bad LMTP route \"lmtp:[127.0.0.1]:0\": bad port"),
             "{e}"
         );
     }

@@ -306,3 +306,39 @@ fn alias_file_is_next_to_the_config_file_unless_named() {
     let e = at("O AliasFile=/a,/b").unwrap_err();
     assert!(e.contains(":1: AliasFile: one alias file only"), "{e}");
 }
+
+#[test]
+fn local_delivery_in_both_syntaxes() {
+    use postern_config::{LmtpTarget, LocalDelivery};
+    assert_eq!(parse("").local_delivery, LocalDelivery::Maildir);
+    assert_eq!(
+        parse("O LocalDelivery=lmtp:unix:/run/dovecot/lmtp").local_delivery,
+        LocalDelivery::Lmtp(LmtpTarget::Unix("/run/dovecot/lmtp".into()))
+    );
+    let c = parse("define(`confLOCAL_DELIVERY', `lmtp:[127.0.0.1]:24')dnl\n");
+    assert_eq!(
+        c.local_delivery,
+        LocalDelivery::Lmtp(LmtpTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port: 24
+        })
+    );
+    assert!(c
+        .effective_lines()
+        .iter()
+        .any(|l| l == "O LocalDelivery=lmtp:[127.0.0.1]:24"));
+    assert!(parse("O LocalDelivery=maildir")
+        .effective_lines()
+        .iter()
+        .any(|l| l == "O LocalDelivery=maildir"));
+    let e = Config::parse_str(
+        "O LocalDelivery=lmtp:dovecot\n",
+        Path::new("/etc/mail/postern.cf"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e.trim_end(),
+        "/etc/mail/postern.cf:1: LocalDelivery: bad LMTP route \"lmtp:dovecot\": write the host in brackets, lmtp:[host]:port"
+    );
+}

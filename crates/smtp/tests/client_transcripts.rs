@@ -7,20 +7,23 @@
 
 #[path = "client_transcripts/deliver_by.rs"]
 mod deliver_by;
+#[path = "client_transcripts/lmtp.rs"]
+mod lmtp;
 #[path = "client_transcripts/reuse.rs"]
 mod reuse;
 #[path = "client_transcripts/starttls.rs"]
 mod starttls;
 
 use postern_smtp::client::{
-    ClientConfig, ClientOutput, ClientSession, DotStuffer, Envelope, Outcome, Phase, Recipient,
-    RecipientStatus, StartTlsPolicy,
+    ClientConfig, ClientOutput, ClientSession, DotStuffer, Envelope, Outcome, Phase, Protocol,
+    Recipient, RecipientStatus, StartTlsPolicy,
 };
 
 const EHLO: &str = "EHLO client.example\r\n";
 
 fn config(starttls: StartTlsPolicy) -> ClientConfig {
     ClientConfig {
+        protocol: Protocol::Smtp,
         helo_name: "client.example".into(),
         starttls,
         already_tls: false,

@@ -27,6 +27,7 @@ mod certs;
 mod client;
 mod daemon;
 mod dns;
+mod dovecot;
 mod maildir;
 mod netns;
 mod paths;
@@ -40,6 +41,7 @@ pub use certs::make_certs;
 pub use client::{smtp_send, SmtpConversation, IO_TIMEOUT};
 pub use daemon::{Daemon, DaemonBuilder, Instance, Listener};
 pub use dns::Nsd;
+pub use dovecot::Dovecot;
 pub use maildir::{maildir_messages, wait_for_maildir};
 pub use netns::NetNs;
 pub use nix::sys::signal::Signal;
@@ -48,7 +50,7 @@ pub use ports::{free_port, free_ports};
 pub use procfs::{child_pids, descendant_pids, proc_status, proc_status_field};
 pub use sink::{ReceivedMessage, Sink, SinkBehavior};
 pub use users::{
-    ensure_mail_user, ensure_test_users, running_as_root, uid_of, FRONT_USER, QUEUE_OWNER,
-    RUN_AS_USER,
+    ensure_mail_user, ensure_system_user, ensure_test_users, running_as_root, uid_of, FRONT_USER,
+    QUEUE_OWNER, RUN_AS_USER,
 };
 pub use wait::poll_until;

@@ -26,27 +26,34 @@ pub fn ensure_test_users() {
             return;
         }
         for user in [RUN_AS_USER, QUEUE_OWNER, FRONT_USER] {
-            if nix::unistd::User::from_name(user).ok().flatten().is_some() {
-                continue;
-            }
-            let status = Command::new("useradd")
-                .args([
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    user,
-                ])
-                .status()
-                .unwrap_or_else(|e| panic!("cannot run useradd: {e}"));
-            // Another test process may have made it meanwhile (exit 9).
-            let exists = nix::unistd::User::from_name(user).ok().flatten().is_some();
-            assert!(
-                status.success() || exists,
-                "useradd {user} failed: {status}"
-            );
+            ensure_system_user(user);
         }
     });
+}
+
+/// As root, creates the system user `user` (no home, no login) if it
+/// does not exist: a local user for a test to send mail to. Does nothing
+/// as an ordinary user.
+pub fn ensure_system_user(user: &str) {
+    if !running_as_root() || nix::unistd::User::from_name(user).ok().flatten().is_some() {
+        return;
+    }
+    let status = Command::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            user,
+        ])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run useradd: {e}"));
+    // Another test process may have made it meanwhile (exit 9).
+    let exists = nix::unistd::User::from_name(user).ok().flatten().is_some();
+    assert!(
+        status.success() || exists,
+        "useradd {user} failed: {status}"
+    );
 }
 
 /// The uid of `user`.

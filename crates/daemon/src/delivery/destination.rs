@@ -12,6 +12,7 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use postern_ipc::RecipientStatus;
 
@@ -19,16 +20,37 @@ use super::resolver::{Answer, Exchange, Question};
 use super::route::{bracketed, Host, Target};
 use crate::settings::Settings;
 
+/// Where a connection goes: a TCP address and port, or a Unix stream
+/// socket (an LMTP server's).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// TCP.
+    Tcp(SocketAddr),
+    /// A Unix stream socket, by path.
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// The TCP address, `None` for a Unix socket.
+    pub fn tcp(&self) -> Option<SocketAddr> {
+        match self {
+            Endpoint::Tcp(addr) => Some(*addr),
+            Endpoint::Unix(_) => None,
+        }
+    }
+}
+
 /// One server to try: where to connect and how sendmail names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    /// The address and port.
-    pub addr: SocketAddr,
+    /// The address and port, or the socket.
+    pub addr: Endpoint,
     /// The server as TLS and the access map see it: the exchanger's name,
     /// or the literal.
     pub host: Host,
     /// sendmail's `relay=` text: `mx.example. [192.0.2.2]`,
-    /// `[127.0.0.1] [127.0.0.1]`.
+    /// `[127.0.0.1] [127.0.0.1]`, a socket's path (`/run/dovecot/lmtp`,
+    /// as sendmail names the socket of its cyrusv2 mailer).
     pub relay: String,
 }
 
@@ -87,12 +109,27 @@ impl Myself {
     }
 }
 
-/// What to ask the resolver for `target`; `None` for a literal.
+/// What to ask the resolver for `target`; `None` for a literal or a
+/// socket ([`direct`]).
 pub fn question(target: &Target) -> Option<Question> {
     match &target.host {
-        Host::Literal(_) => None,
+        Host::Literal(_) | Host::Unix(_) => None,
         Host::Name(name) => Some(Question::Host(name.clone())),
         Host::Mx(domain) => Some(Question::Mail(domain.clone())),
+    }
+}
+
+/// The servers for a target that needs no lookup (a literal, a socket);
+/// `None` for one that does.
+pub fn direct(target: &Target) -> Option<Vec<Candidate>> {
+    match &target.host {
+        Host::Literal(ip) => Some(literal(*ip, target.port)),
+        Host::Unix(path) => Some(vec![Candidate {
+            addr: Endpoint::Unix(path.clone()),
+            host: target.host.clone(),
+            relay: path.display().to_string(),
+        }]),
+        Host::Name(_) | Host::Mx(_) => None,
     }
 }
 
@@ -100,7 +137,7 @@ pub fn question(target: &Target) -> Option<Question> {
 pub fn literal(ip: IpAddr, port: u16) -> Vec<Candidate> {
     let shown = bracketed(ip);
     vec![Candidate {
-        addr: SocketAddr::new(ip, port),
+        addr: Endpoint::Tcp(SocketAddr::new(ip, port)),
         host: Host::Literal(ip),
         relay: format!("{shown} {shown}"),
     }]
@@ -114,7 +151,7 @@ pub fn candidates(
     answer: Answer,
 ) -> Result<Vec<Candidate>, NoServer> {
     let name = match &target.host {
-        Host::Literal(ip) => return Ok(literal(*ip, target.port)),
+        Host::Literal(_) | Host::Unix(_) => return Ok(direct(target).unwrap_or_default()),
         Host::Name(name) | Host::Mx(name) => name.as_str(),
     };
     let exchanges = match answer {
@@ -147,7 +184,7 @@ pub fn candidates(
         .flat_map(|x| {
             let port = target.port;
             x.addrs.into_iter().map(move |ip| Candidate {
-                addr: SocketAddr::new(ip, port),
+                addr: Endpoint::Tcp(SocketAddr::new(ip, port)),
                 host: Host::Name(x.name.clone()),
                 relay: format!("{}. {}", x.name, bracketed(ip)),
             })
@@ -223,7 +260,7 @@ mod tests {
         let c = candidates(&s, &Myself::default(), &t, answer).unwrap();
         let shown: Vec<(String, String)> = c
             .iter()
-            .map(|c| (c.addr.to_string(), c.relay.clone()))
+            .map(|c| (c.addr.tcp().unwrap().to_string(), c.relay.clone()))
             .collect();
         assert_eq!(
             shown,
@@ -240,12 +277,25 @@ mod tests {
     #[test]
     fn literals_need_no_answer() {
         let c = literal("127.0.0.1".parse().unwrap(), 2525);
-        assert_eq!(c[0].addr.to_string(), "127.0.0.1:2525");
+        assert_eq!(c[0].addr, Endpoint::Tcp("127.0.0.1:2525".parse().unwrap()));
         assert_eq!(c[0].relay, "[127.0.0.1] [127.0.0.1]");
         assert_eq!(
             literal("::1".parse().unwrap(), 25)[0].relay,
             "[IPv6:::1] [IPv6:::1]"
         );
+    }
+
+    #[test]
+    fn a_socket_is_its_own_server() {
+        let t = Target {
+            host: Host::Unix("/run/dovecot/lmtp".into()),
+            port: 0,
+            mailer: "lmtp".into(),
+        };
+        assert_eq!(question(&t), None);
+        let c = direct(&t).unwrap();
+        assert_eq!(c[0].addr, Endpoint::Unix("/run/dovecot/lmtp".into()));
+        assert_eq!(c[0].relay, "/run/dovecot/lmtp");
     }
 
     #[test]
@@ -277,7 +327,7 @@ mod tests {
         ]);
         let c = candidates(&s, &me, &t, answer).unwrap();
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].addr.to_string(), "192.0.2.2:2525");
+        assert_eq!(c[0].addr, Endpoint::Tcp("192.0.2.2:2525".parse().unwrap()));
         // I am the best exchanger: a configuration error.
         let answer = Answer::Hosts(vec![
             x("me.example.org", 10, "127.0.0.1"),

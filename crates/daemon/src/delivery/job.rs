@@ -23,15 +23,14 @@
 //! when [`Job::is_complete`].
 
 use std::fs::File;
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 use postern_config::TlsRequirement;
 use postern_ipc::{DeliveryJob, DeliveryReport, RecipientReport, RecipientStatus};
-use postern_smtp::client::{ClientConfig, ClientSession, Envelope, StartTlsPolicy};
+use postern_smtp::client::{ClientConfig, ClientSession, Envelope, Protocol, StartTlsPolicy};
 use postern_tls::ClientTls;
 
-use super::destination::{Candidate, NoServer};
+use super::destination::{Candidate, Endpoint, NoServer};
 use super::envelope::envelope;
 use super::message::Message;
 use super::route::{self, Route, Target};
@@ -48,6 +47,9 @@ pub struct Job {
     results: Vec<Option<RecipientReport>>,
     /// The SMTP dialogue of its sessions, when the job asked for it.
     transcript: Vec<String>,
+    /// Per recipient, the address its RCPT gives when it is not the
+    /// recipient's own (a local user handed to LMTP as `user@$j`).
+    rcpt_as: Vec<Option<String>>,
 }
 
 /// One SMTP session to be run for some recipients of a job.
@@ -57,7 +59,7 @@ pub struct SessionPlan {
     /// The message's queue id, for log lines.
     pub queue_id: postern_ipc::QueueId,
     /// Where to connect.
-    pub addr: SocketAddr,
+    pub addr: Endpoint,
     /// sendmail's `relay=` text.
     pub relay: String,
     /// sendmail's `mailer=`.
@@ -127,7 +129,7 @@ impl SessionPlan {
         Some(SessionPlan {
             job_key: self.job_key,
             queue_id: self.queue_id.clone(),
-            addr: self.addr,
+            addr: self.addr.clone(),
             relay: self.relay.clone(),
             mailer: self.mailer.clone(),
             indices: self.indices.clone(),
@@ -151,6 +153,7 @@ impl Job {
         let data = Message::new(data, job.size);
         let results = vec![None; job.recipients.len()];
         Job {
+            rcpt_as: vec![None; job.recipients.len()],
             job,
             data: Rc::new(data),
             results,
@@ -263,13 +266,13 @@ impl Job {
                     reply,
                     mailer,
                 } => self.record(i, report(&address, status, reply, "", &mailer)),
-                Route::Remote(target) => match by_target.iter_mut().find(|p| p.target == target) {
-                    Some(p) => p.indices.push(i),
-                    None => by_target.push(Pending {
-                        target,
-                        indices: vec![i],
-                    }),
-                },
+                Route::Remote(target) => group(&mut by_target, target, i),
+                Route::Lmtp { target, rcpt } => {
+                    if rcpt != address {
+                        self.rcpt_as[i] = Some(rcpt);
+                    }
+                    group(&mut by_target, target, i);
+                }
             }
         }
         (local, by_target)
@@ -392,12 +395,24 @@ impl Job {
         server: Candidate,
         fallback: Vec<Candidate>,
     ) -> Option<SessionPlan> {
-        let tls = tls_policy::for_server(settings, &server.host, server.addr.ip());
+        let tls = match &server.addr {
+            Endpoint::Tcp(addr) => tls_policy::for_server(settings, &server.host, addr.ip()),
+            // A socket on this host: nothing to encrypt against.
+            Endpoint::Unix(_) => TlsPolicy {
+                try_tls: false,
+                requirement: None,
+            },
+        };
         let addresses = indices
             .iter()
             .map(|&i| self.job.recipients[i].address.clone())
             .collect();
-        match self.session(settings, &indices, &tls) {
+        let protocol = if Target::is_lmtp(&mailer) {
+            Protocol::Lmtp
+        } else {
+            Protocol::Smtp
+        };
+        match self.session(settings, &indices, &tls, protocol) {
             Ok((session, config, envelope)) => Some(SessionPlan {
                 job_key,
                 queue_id: self.job.queue_id.clone(),
@@ -436,8 +451,10 @@ impl Job {
         settings: &Settings,
         indices: &[usize],
         tls: &TlsPolicy,
+        protocol: Protocol,
     ) -> Result<(ClientSession, ClientConfig, Envelope), (RecipientStatus, String)> {
         let config = ClientConfig {
+            protocol,
             helo_name: settings.hostname.clone(),
             // ClientCertFile/ClientKeyFile live in the context.
             starttls: if settings.tls.client.is_some() && tls.try_tls {
@@ -460,7 +477,12 @@ impl Job {
                 format!("451 4.3.5 Bad host name: {e}"),
             ));
         }
-        let envelope = envelope(&self.job, indices);
+        let mut envelope = envelope(&self.job, indices);
+        for (r, &i) in envelope.recipients.iter_mut().zip(indices) {
+            if let Some(rcpt) = &self.rcpt_as[i] {
+                r.address.clone_from(rcpt);
+            }
+        }
         match ClientSession::new(config.clone(), envelope.clone()) {
             Ok(session) => Ok((session, config, envelope)),
             Err(e) => Err((
@@ -468,6 +490,17 @@ impl Job {
                 format!("501 5.5.4 Invalid envelope: {e}"),
             )),
         }
+    }
+}
+
+/// Adds recipient `i` to the session for `target`, or starts one.
+fn group(by_target: &mut Vec<Pending>, target: Target, i: usize) {
+    match by_target.iter_mut().find(|p| p.target == target) {
+        Some(p) => p.indices.push(i),
+        None => by_target.push(Pending {
+            target,
+            indices: vec![i],
+        }),
     }
 }
 

@@ -124,7 +124,7 @@ struct Client {
     myself: Myself,
     /// Servers that refused or timed out a connection, until when, and
     /// the reply their sessions get meanwhile without trying.
-    unreachable: HashMap<std::net::SocketAddr, (Instant, String)>,
+    unreachable: HashMap<destination::Endpoint, (Instant, String)>,
     /// master, asked for local delivery agents (blocking: a request is a
     /// few hundred bytes and master reads at once).
     master: DeliveryMasterChannel,
@@ -399,15 +399,13 @@ impl Client {
         self.start_agents()
     }
 
-    /// A literal's session starts now; a name is asked of the resolver.
+    /// A literal's or a socket's session starts now; a name is asked of
+    /// the resolver.
     fn find_servers(&mut self, key: u64, pending: Pending) {
         match destination::question(&pending.target) {
             None => {
-                let servers = match pending.target.host {
-                    route::Host::Literal(ip) => Ok(destination::literal(ip, pending.target.port)),
-                    _ => unreachable!("only a literal needs no question"),
-                };
-                self.plan(key, pending, servers);
+                let servers = destination::direct(&pending.target).unwrap_or_default();
+                self.plan(key, pending, Ok(servers));
             }
             Some(question) => {
                 self.next_lookup += 1;
@@ -480,7 +478,7 @@ impl Client {
             let to_server = self
                 .conns
                 .values()
-                .filter(|(c, _)| c.addr() == plan.addr && !c.is_closed())
+                .filter(|(c, _)| *c.addr() == plan.addr && !c.is_closed())
                 .count();
             if self.conns.len() >= MAX_CONNECTIONS {
                 self.retire_an_idle_connection(now)?;
@@ -593,8 +591,10 @@ impl Client {
                 .config
                 .min_queue_age
                 .clamp(Duration::from_secs(1), MAX_HOLD);
-            self.unreachable
-                .insert(conn.addr(), (Instant::now() + hold, reply.to_string()));
+            self.unreachable.insert(
+                conn.addr().clone(),
+                (Instant::now() + hold, reply.to_string()),
+            );
         }
         let wanted = conn.interest();
         if conn.is_closed() {

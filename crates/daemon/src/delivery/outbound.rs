@@ -1,5 +1,6 @@
-//! One outbound SMTP connection: the socket shell around a sans-IO
-//! [`ClientSession`](postern_smtp::client::ClientSession).
+//! One outbound SMTP or LMTP connection: the socket shell around a
+//! sans-IO [`ClientSession`](postern_smtp::client::ClientSession), over
+//! TCP or, for an LMTP server on this host, a Unix socket (`socket.rs`).
 //!
 //! Owns: the non-blocking connect, reading server bytes into the session,
 //! acting on its outputs (commands and the body go to the write buffer),
@@ -45,7 +46,6 @@
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::Interest;
 use postern_config::Timeouts;
 use postern_ipc::RecipientReport;
@@ -54,13 +54,16 @@ use postern_smtp::TlsInfo;
 use postern_tls::{Handshake, MaybeTls, TlsError};
 
 use super::body::{BodyStream, OutBuf};
-use super::destination::Candidate;
+use super::destination::{Candidate, Endpoint};
 use super::job::SessionPlan;
 use super::results::{self, describe, phase_name, Destination};
 use super::tls_policy::{self, Achieved};
 use crate::log::{self, Priority};
 
+mod socket;
 mod starttls;
+
+pub use socket::Socket;
 
 /// Used for `Timeout.connect` 0 ("the system's default") and any other
 /// zero timeout: never wait for ever.
@@ -81,7 +84,7 @@ enum State {
 
 /// The connection's byte stream: the socket, or TLS over it (handshaking
 /// while the state is [`State::Handshake`], then carrying the session).
-type Transport = MaybeTls<TcpStream>;
+type Transport = MaybeTls<Socket>;
 
 /// One connection and its session.
 pub struct Outbound {
@@ -123,7 +126,7 @@ pub struct Outbound {
 /// the name it was reached by (TLS and the access map saw that name).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReuseKey {
-    addr: std::net::SocketAddr,
+    addr: Endpoint,
     mailer: String,
     host: String,
 }
@@ -132,7 +135,7 @@ impl ReuseKey {
     /// The key of the connection `plan` would open.
     pub fn of(plan: &SessionPlan) -> ReuseKey {
         ReuseKey {
-            addr: plan.addr,
+            addr: plan.addr.clone(),
             mailer: plan.mailer.clone(),
             host: plan.host.clone(),
         }
@@ -168,10 +171,10 @@ impl Outbound {
         };
         if conn.plan.verbose {
             // sendmail -v's first line for a connection; the port only
-            // when it is not SMTP's.
-            let port = match conn.plan.addr.port() {
-                25 => String::new(),
-                port => format!(" port {port}"),
+            // when it is not SMTP's (a socket has none).
+            let port = match conn.plan.addr.tcp().map(|a| a.port()) {
+                Some(25) | None => String::new(),
+                Some(port) => format!(" port {port}"),
             };
             let line = format!(
                 "{}... Connecting to {}{port} via {}...",
@@ -181,7 +184,7 @@ impl Outbound {
             );
             conn.transcript.push(line);
         }
-        match TcpStream::connect(conn.plan.addr) {
+        match Socket::connect(&conn.plan.addr) {
             Ok(stream) => conn.stream = Some(Transport::Plain(stream)),
             Err(e) => conn.connect_failed(&e),
         }
@@ -189,13 +192,13 @@ impl Outbound {
     }
 
     /// The socket, for (re)registration; `None` when connect failed at once.
-    pub fn stream_mut(&mut self) -> Option<&mut TcpStream> {
+    pub fn stream_mut(&mut self) -> Option<&mut Socket> {
         self.stream.as_mut().and_then(Transport::transport_mut)
     }
 
     /// The server this connection goes to.
-    pub fn addr(&self) -> std::net::SocketAddr {
-        self.plan.addr
+    pub fn addr(&self) -> &Endpoint {
+        &self.plan.addr
     }
 
     /// Idle, with this key: it may carry the next plan with the same key.
@@ -435,8 +438,8 @@ impl Outbound {
             }
             Ok(None) => {}
         }
-        match stream.peer_addr() {
-            Ok(_) => {}
+        match stream.check_connected() {
+            Ok(()) => {}
             // Not yet: a spurious wake-up.
             Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
             Err(e) => {
@@ -462,14 +465,15 @@ impl Outbound {
     /// sendmail's `makeconnection (<relay>.<port> (<family>)) failed:
     /// <why>` (LogLevel 14; at 9 the `to=` line says it).
     fn makeconnection_failed(&self, why: &str) {
-        let family = if self.plan.addr.is_ipv4() { 2 } else { 10 };
+        let (port, family) = match &self.plan.addr {
+            Endpoint::Tcp(addr) => (addr.port(), if addr.is_ipv4() { 2 } else { 10 }),
+            Endpoint::Unix(_) => (0, 1),
+        };
         log::info(
             log::Level::Diagnostic,
             &format!(
-                "{}: makeconnection ({}.{} ({family})) failed: {why}",
-                self.plan.queue_id,
-                self.plan.relay,
-                self.plan.addr.port()
+                "{}: makeconnection ({}.{port} ({family})) failed: {why}",
+                self.plan.queue_id, self.plan.relay,
             ),
         );
     }
@@ -595,6 +599,7 @@ impl Outbound {
     fn finish(&mut self, outcome: Outcome) {
         let to = Destination {
             indices: &self.plan.indices,
+            addresses: &self.plan.addresses,
             relay: &self.plan.relay,
             mailer: &self.plan.mailer,
         };

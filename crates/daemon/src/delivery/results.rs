@@ -19,6 +19,9 @@ use postern_smtp::EnhancedCode;
 pub struct Destination<'a> {
     /// The job's index of each envelope recipient, in envelope order.
     pub indices: &'a [usize],
+    /// Each recipient's address as the job has it, in envelope order: the
+    /// report's, also where RCPT gave another (a local user over LMTP).
+    pub addresses: &'a [String],
     /// sendmail's `relay=`.
     pub relay: &'a str,
     /// sendmail's `mailer=`.
@@ -37,7 +40,8 @@ pub fn reports(
     to.indices
         .iter()
         .zip(outcome.recipients)
-        .map(|(&i, r)| {
+        .zip(to.addresses)
+        .map(|((&i, r), address)| {
             let mut reply = one_line(r.reply.code, r.reply.enhanced, &r.reply.text());
             let peer = reply != synthetic;
             if let Some(replacement) = lost.filter(|_| !peer) {
@@ -49,7 +53,7 @@ pub fn reports(
                 _ => RecipientStatus::TempFail,
             };
             let report = RecipientReport {
-                address: r.address,
+                address: address.clone(),
                 status,
                 reply,
                 relay: to.relay.to_string(),
@@ -153,8 +157,10 @@ mod tests {
             tls: false,
             protocol_error: None,
         };
+        let addresses = ["a@x".to_string(), "b@x".to_string()];
         let to = Destination {
             indices: &[3, 5],
+            addresses: &addresses,
             relay: "[127.0.0.1]",
             mailer: "esmtp",
         };

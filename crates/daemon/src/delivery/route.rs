@@ -21,6 +21,15 @@
 //! The port: the route's own (`esmtp:[192.0.2.1]:2525`), else the
 //! mailer's arguments (`SMTP_MAILER_ARGS`, `TCP $h 2525`), else 25.
 //!
+//! LMTP (RFC 2033): a mailertable `lmtp:` route, and every local user
+//! when `LocalDelivery` names an LMTP server, become [`Route::Lmtp`]: a
+//! [`Target`] whose mailer is `lmtp` (the one mailer that speaks LMTP)
+//! and whose host is a Unix socket ([`Host::Unix`]) or a host in
+//! brackets, with the address to give in RCPT. A local user goes as
+//! `user@$j` (the user as Postern validated it, at this host's name: what
+//! Dovecot's LMTP looks up, see README "Local delivery"); a mailertable
+//! route's recipient goes as it is.
+//!
 //! Security posture: addresses come from the queue runner, which took them
 //! from the network. A local part only becomes a directory name after
 //! `policy::mailbox_name` accepted it (`[a-z0-9._+-]`, no leading dot, ≤ 64
@@ -28,8 +37,9 @@
 //! `MailboxDirectory` or create a mailbox for a user that does not exist.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
-use postern_config::{MailerRoute, Relay};
+use postern_config::{LmtpTarget, LocalDelivery, MailerRoute, Relay};
 use postern_ipc::RecipientStatus;
 use postern_smtp::address::{parse_mailbox, Domain};
 
@@ -45,6 +55,8 @@ pub enum Host {
     Name(String),
     /// A mail domain, by its MX records (or its own addresses without any).
     Mx(String),
+    /// A Unix stream socket (an LMTP server's, `lmtp:unix:/path`).
+    Unix(PathBuf),
 }
 
 /// A remote destination: host, port and sendmail mailer name.
@@ -52,10 +64,21 @@ pub enum Host {
 pub struct Target {
     /// The host.
     pub host: Host,
-    /// The TCP port.
+    /// The TCP port (0 for a Unix socket).
     pub port: u16,
-    /// sendmail's `mailer=` (`esmtp`, `relay`, `smtp`, …).
+    /// sendmail's `mailer=` (`esmtp`, `relay`, `smtp`, `lmtp`, …).
     pub mailer: String,
+}
+
+/// sendmail's `mailer=` for LMTP deliveries, and the one mailer whose
+/// sessions speak LMTP.
+pub const LMTP_MAILER: &str = "lmtp";
+
+impl Target {
+    /// True when the session to this target speaks LMTP.
+    pub fn is_lmtp(mailer: &str) -> bool {
+        mailer == LMTP_MAILER
+    }
 }
 
 /// What to do with one recipient.
@@ -68,6 +91,13 @@ pub enum Route {
     },
     /// Deliver over SMTP.
     Remote(Target),
+    /// Deliver over LMTP; `rcpt` is the address given in RCPT.
+    Lmtp {
+        /// The LMTP server (mailer `lmtp`).
+        target: Target,
+        /// The recipient as the server is to see it.
+        rcpt: String,
+    },
     /// Do not deliver: report this at once.
     Fail {
         /// TempFail or PermFail.
@@ -90,16 +120,22 @@ pub fn route(settings: &Settings, address: &str) -> Route {
     };
     let local_part = policy::dequote(&mailbox.local);
     let domain = match &mailbox.domain {
-        None => return local(address, &local_part),
+        None => return local(settings, address, &local_part),
         Some(Domain::Name(name)) => name.as_str(),
         Some(Domain::Ipv4(ip)) => return literal(settings, IpAddr::V4(*ip)),
         Some(Domain::Ipv6(ip)) => return literal(settings, IpAddr::V6(*ip)),
     };
     if settings.is_local_domain(domain) {
-        return local(address, &local_part);
+        return local(settings, address, &local_part);
     }
     match settings.mailertable.lookup(domain) {
-        Some(MailerRoute::Local { user }) => local(address, user.as_deref().unwrap_or(&local_part)),
+        Some(MailerRoute::Local { user }) => {
+            local(settings, address, user.as_deref().unwrap_or(&local_part))
+        }
+        Some(MailerRoute::Lmtp(lmtp)) => Route::Lmtp {
+            target: lmtp_target(lmtp),
+            rcpt: address.to_string(),
+        },
         Some(MailerRoute::Error {
             code,
             enhanced,
@@ -131,9 +167,15 @@ fn literal(settings: &Settings, ip: IpAddr) -> Route {
     }
 }
 
-fn local(address: &str, name: &str) -> Route {
+fn local(settings: &Settings, address: &str, name: &str) -> Route {
     match policy::mailbox_name(name) {
-        Some(user) if policy::local_user_known(&user) => Route::Local { user },
+        Some(user) if policy::local_user_known(&user) => match &settings.config.local_delivery {
+            LocalDelivery::Maildir => Route::Local { user },
+            LocalDelivery::Lmtp(lmtp) => Route::Lmtp {
+                target: lmtp_target(lmtp),
+                rcpt: format!("{user}@{}", settings.hostname),
+            },
+        },
         _ => Route::Fail {
             status: RecipientStatus::PermFail,
             reply: format!("550 5.1.1 <{address}>... User unknown"),
@@ -176,6 +218,22 @@ fn from_relay(settings: &Settings, relay: &Relay, default_mailer: &str) -> Targe
     }
 }
 
+/// An LMTP server as a target: its socket, or its host (never by MX).
+fn lmtp_target(lmtp: &LmtpTarget) -> Target {
+    let (host, port) = match lmtp {
+        LmtpTarget::Unix(path) => (Host::Unix(path.clone()), 0),
+        LmtpTarget::Tcp { host, port } => match host.parse::<IpAddr>() {
+            Ok(ip) => (Host::Literal(ip), *port),
+            Err(_) => (Host::Name(host.to_ascii_lowercase()), *port),
+        },
+    };
+    Target {
+        host,
+        port,
+        mailer: LMTP_MAILER.into(),
+    }
+}
+
 /// `[192.0.2.1]`, `[IPv6:2001:db8::1]`: sendmail's way of writing a bare address.
 pub fn bracketed(ip: IpAddr) -> String {
     match ip {
@@ -188,9 +246,11 @@ impl Host {
     /// The host as sendmail names it to the TLS layer and in its
     /// `STARTTLS=client, relay=…` lines (`mci_host`): `mx.example.` (a
     /// name, with its trailing dot) or `[192.0.2.1]`. The TLS layer sends a
-    /// name as SNI (without the dot) and never a literal.
+    /// name as SNI (without the dot) and never a literal. A Unix socket
+    /// (never TLS) is its path, as sendmail names one (`relay=/path`).
     pub fn tls_name(&self) -> String {
         match self {
+            Host::Unix(path) => path.display().to_string(),
             Host::Literal(ip) => bracketed(*ip),
             Host::Name(name) | Host::Mx(name) if name.ends_with('.') => name.clone(),
             Host::Name(name) | Host::Mx(name) => format!("{name}."),
@@ -348,6 +408,57 @@ mod tests {
             remote(lit("2001:db8::1"), 25, "esmtp")
         );
         assert!(matches!(route(&s, "a@[nonsense]"), Route::Fail { .. }));
+    }
+
+    #[test]
+    fn lmtp_routes() {
+        let table = "dovecot.test lmtp:unix:/run/dovecot/lmtp\n\
+                     tcp.test lmtp:[127.0.0.1]:2424\n\
+                     named.test lmtp:[lmtp.named.test]\n\
+                     alias.test local:root\n";
+        let (_d, mut s) = settings_with(table, "");
+        let lmtp = |host: Host, port: u16, rcpt: &str| Route::Lmtp {
+            target: Target {
+                host,
+                port,
+                mailer: "lmtp".into(),
+            },
+            rcpt: rcpt.into(),
+        };
+        let unix = || Host::Unix("/run/dovecot/lmtp".into());
+        // A mailertable route keeps the recipient as it is.
+        assert_eq!(
+            route(&s, "Anyone@Dovecot.test"),
+            lmtp(unix(), 0, "Anyone@Dovecot.test")
+        );
+        assert_eq!(
+            route(&s, "a@tcp.test"),
+            lmtp(lit("127.0.0.1"), 2424, "a@tcp.test")
+        );
+        assert_eq!(
+            route(&s, "a@named.test"),
+            lmtp(Host::Name("lmtp.named.test".into()), 24, "a@named.test")
+        );
+        // LocalDelivery: every local user, as user@$j; unknown users are
+        // still refused here.
+        s.config.local_delivery = LocalDelivery::Lmtp(LmtpTarget::Unix("/run/dovecot/lmtp".into()));
+        assert_eq!(
+            route(&s, "Root@LOCAL.test"),
+            lmtp(unix(), 0, &format!("root@{}", s.hostname))
+        );
+        assert_eq!(
+            route(&s, "root"),
+            lmtp(unix(), 0, &format!("root@{}", s.hostname))
+        );
+        assert_eq!(
+            route(&s, "someone@alias.test"),
+            lmtp(unix(), 0, &format!("root@{}", s.hostname))
+        );
+        assert!(matches!(
+            route(&s, "no-such-user-here@local.test"),
+            Route::Fail { .. }
+        ));
+        assert_eq!(unix().tls_name(), "/run/dovecot/lmtp");
     }
 
     #[test]

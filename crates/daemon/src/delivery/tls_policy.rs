@@ -32,7 +32,7 @@ pub struct TlsPolicy {
 pub fn for_server(settings: &Settings, host: &Host, addr: IpAddr) -> TlsPolicy {
     let name = match host {
         Host::Name(name) | Host::Mx(name) => Some(name.as_str()),
-        Host::Literal(_) => None,
+        Host::Literal(_) | Host::Unix(_) => None,
     };
     TlsPolicy {
         try_tls: settings.access.try_tls(name, addr),

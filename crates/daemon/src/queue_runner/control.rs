@@ -280,18 +280,8 @@ impl QueueRunner {
                 Route::Local { user } => {
                     format!("{address}... deliverable: mailer local, user {user}")
                 }
-                Route::Remote(target) => {
-                    let host = match &target.host {
-                        Host::Literal(ip) => route::bracketed(*ip),
-                        // sendmail writes a host without MX lookup in brackets.
-                        Host::Name(name) => format!("[{name}]"),
-                        Host::Mx(name) => name.clone(),
-                    };
-                    format!(
-                        "{address}... deliverable: mailer {}, host {host}, user {address}",
-                        target.mailer
-                    )
-                }
+                Route::Remote(target) => verified(address, &target, address),
+                Route::Lmtp { target, rcpt } => verified(address, &target, &rcpt),
                 Route::Fail { reply, .. } => format!("{address}... {reply}"),
             };
             out.push_str(&line);
@@ -299,4 +289,19 @@ impl QueueRunner {
         }
         done(out)
     }
+}
+
+/// sendmail -bv's line for an address that goes to `target`, as `user`.
+fn verified(address: &str, target: &route::Target, user: &str) -> String {
+    let host = match &target.host {
+        Host::Literal(ip) => route::bracketed(*ip),
+        // sendmail writes a host without MX lookup in brackets.
+        Host::Name(name) => format!("[{name}]"),
+        Host::Mx(name) => name.clone(),
+        Host::Unix(path) => path.display().to_string(),
+    };
+    format!(
+        "{address}... deliverable: mailer {}, host {host}, user {user}",
+        target.mailer
+    )
 }

@@ -12,6 +12,10 @@ pub(crate) fn ehlo(name: &str) -> String {
     format!("EHLO {name}")
 }
 
+pub(crate) fn lhlo(name: &str) -> String {
+    format!("LHLO {name}")
+}
+
 pub(crate) fn helo(name: &str) -> String {
     format!("HELO {name}")
 }

@@ -22,10 +22,25 @@ pub enum StartTlsPolicy {
     Opportunistic,
 }
 
+/// The protocol a session speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// SMTP (RFC 5321): EHLO, HELO when EHLO is refused, one reply to the
+    /// end of the message for all recipients.
+    #[default]
+    Smtp,
+    /// LMTP (RFC 2033): LHLO (there is no HELO to fall back to), and after
+    /// the end of the message one reply per accepted recipient, in RCPT
+    /// order, each deciding that recipient alone.
+    Lmtp,
+}
+
 /// How a session behaves.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    /// The name we give in EHLO/HELO.
+    /// SMTP or LMTP.
+    pub protocol: Protocol,
+    /// The name we give in EHLO/HELO (LHLO).
     pub helo_name: String,
     /// STARTTLS use.
     pub starttls: StartTlsPolicy,
@@ -206,6 +221,7 @@ mod tests {
     #[test]
     fn helo_name() {
         let mut c = ClientConfig {
+            protocol: Protocol::Smtp,
             helo_name: "client.example".into(),
             starttls: StartTlsPolicy::Never,
             already_tls: false,

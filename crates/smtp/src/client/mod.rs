@@ -4,7 +4,7 @@
 //! Owns: reading replies ([`ReplyReader`]), reading EHLO ([`Extensions`]),
 //! encoding the DATA body ([`DotStuffer`]) and the session state machine
 //! ([`ClientSession`]) that turns one envelope into per-recipient results
-//! ([`Outcome`]). Does not own: sockets, timers, TLS, DNS, routing or the
+//! ([`Outcome`]), in SMTP or LMTP (RFC 2033, [`Protocol`]). Does not own: sockets, timers, TLS, DNS, routing or the
 //! queue; the shell (one mio loop running many sessions) does those and
 //! tells the session what happened.
 //!
@@ -28,7 +28,7 @@ mod session;
 mod transaction;
 
 pub use dot_stuff::DotStuffer;
-pub use envelope::{ClientConfig, Envelope, EnvelopeError, Recipient, StartTlsPolicy};
+pub use envelope::{ClientConfig, Envelope, EnvelopeError, Protocol, Recipient, StartTlsPolicy};
 pub use extensions::Extensions;
 pub use outcome::{ClientOutput, Outcome, Phase, RecipientResult, RecipientStatus, TranscriptLine};
 pub use reply_reader::{

@@ -76,7 +76,8 @@ pub enum Phase {
     DataInit,
     /// The shell is writing the body (`datablock`).
     DataBlock,
-    /// The reply to the final dot (`datafinal`).
+    /// The reply to the final dot, or in LMTP the replies, one per
+    /// accepted recipient (`datafinal`).
     DataFinal,
     /// QUIT was sent and `Done` emitted; a 221 may still arrive (`quit`).
     Quit,

@@ -13,6 +13,13 @@
 //! emitted right after QUIT is queued: nothing the 221 could say changes a
 //! recipient's result, so the shell may close after writing it.
 //!
+//! LMTP (RFC 2033, `ClientConfig::protocol`): the same flow with LHLO for
+//! EHLO (and no HELO fallback: a refused LHLO ends the session as a
+//! refused greeting does), and after the final dot one reply per accepted
+//! recipient, in RCPT order, each resolving its own recipient; the
+//! transaction is over after the last one. A refused RCPT is answered
+//! then, as in SMTP, and gets no reply after the dot.
+//!
 //! Connection reuse (`ClientConfig::keep_open`): a transaction that got
 //! its final reply leaves the session idle instead of quitting, with
 //! `Done` emitted as usual; the next message's envelope starts a new
@@ -48,7 +55,7 @@
 //!   body is out still works.
 
 use super::commands;
-use super::envelope::{ClientConfig, Envelope, EnvelopeError, StartTlsPolicy};
+use super::envelope::{ClientConfig, Envelope, EnvelopeError, Protocol, StartTlsPolicy};
 use super::extensions::Extensions;
 use super::outcome::{
     ClientOutput, Outcome, Phase, RecipientResult, RecipientStatus, TranscriptLine,
@@ -183,7 +190,7 @@ impl ClientSession {
         // A fresh reader: not one byte read before the handshake survives.
         self.reader = ReplyReader::new();
         self.state = State::Ehlo;
-        self.write(vec![commands::ehlo(&self.config.helo_name)]);
+        self.write(vec![self.hello_command()]);
     }
 
     /// The shell's verdict after `CheckTls`: `None` lets the transaction
@@ -310,14 +317,15 @@ impl ClientSession {
         match self.state {
             State::Greeting if reply.code == 220 => {
                 self.state = State::Ehlo;
-                self.send(vec![commands::ehlo(&self.config.helo_name)]);
+                self.send(vec![self.hello_command()]);
             }
             State::Ehlo if reply.is_positive() => {
                 self.extensions = Some(Extensions::from_ehlo(&reply));
                 self.after_hello();
             }
-            // sendmail falls back to HELO on 5xx only; 4xx defers.
-            State::Ehlo if reply.is_permanent() => {
+            // sendmail falls back to HELO on 5xx only; 4xx defers. LMTP
+            // has no HELO: a refused LHLO fails like a refused greeting.
+            State::Ehlo if reply.is_permanent() && self.config.protocol == Protocol::Smtp => {
                 self.state = State::Helo;
                 self.send(vec![commands::helo(&self.config.helo_name)]);
             }
@@ -337,14 +345,14 @@ impl ClientSession {
             State::StartTls if reply.is_failure() => self.hello_done(false),
             State::Transaction => self.on_transaction_reply(reply),
             State::DataFinal if reply.is_positive() || reply.is_failure() => {
-                // sendmail's transcripts name the DATA command for the
-                // reply to the message's end too.
-                self.resolve_unresolved_by(&reply, "DATA");
-                if self.config.keep_open {
-                    self.state = State::Idle;
-                    self.emit_done();
-                } else {
-                    self.quit();
+                match self.config.protocol {
+                    // sendmail's transcripts name the DATA command for the
+                    // reply to the message's end too.
+                    Protocol::Smtp => {
+                        self.resolve_unresolved_by(&reply, "DATA");
+                        self.transaction_over();
+                    }
+                    Protocol::Lmtp => self.on_lmtp_data_reply(reply),
                 }
             }
             State::Greeting | State::Ehlo | State::Helo if reply.is_failure() => {
@@ -352,6 +360,41 @@ impl ClientSession {
                 self.quit();
             }
             _ => self.fail_protocol(&format!("unexpected reply {}", reply.code)),
+        }
+    }
+
+    /// EHLO, or LHLO for LMTP.
+    fn hello_command(&self) -> String {
+        match self.config.protocol {
+            Protocol::Smtp => commands::ehlo(&self.config.helo_name),
+            Protocol::Lmtp => commands::lhlo(&self.config.helo_name),
+        }
+    }
+
+    /// RFC 2033 §4.2: after the final dot an LMTP server replies once for
+    /// each recipient whose RCPT it accepted, in RCPT order; each reply
+    /// decides that recipient alone (one delivered, the next over quota).
+    /// The transaction is over with the last of them.
+    fn on_lmtp_data_reply(&mut self, reply: ServerReply) {
+        if let Some(i) = self.rcpts.iter().position(|r| matches!(r, Rcpt::Accepted)) {
+            self.rcpts[i] = Rcpt::Resolved(reply);
+            self.resolved_by[i] = Some("DATA".into());
+        }
+        if !self.rcpts.iter().any(|r| matches!(r, Rcpt::Accepted)) {
+            self.transaction_over();
+        }
+    }
+
+    /// Every recipient has its final reply: stay for the next message
+    /// (`keep_open`) or QUIT. A server that has already said more than
+    /// it was asked (an LMTP server answering more often than it
+    /// accepted recipients) is out of step and gets QUIT.
+    fn transaction_over(&mut self) {
+        if self.config.keep_open && !self.reader.has_buffered() {
+            self.state = State::Idle;
+            self.emit_done();
+        } else {
+            self.quit();
         }
     }
 

@@ -170,7 +170,9 @@ impl Outbound {
     /// A `STARTTLS=client` line (no queue id, as sendmail logs them).
     pub(super) fn tls_log(&self, priority: Priority, level: log::Level, text: String) {
         #[cfg(test)]
-        crate::delivery::tests::record_tls_line(self.plan.addr, level, &text);
+        if let Some(addr) = self.plan.addr.tcp() {
+            crate::delivery::tests::record_tls_line(addr, level, &text);
+        }
         log::log(priority, level, &text);
     }
 }
