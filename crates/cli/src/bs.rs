@@ -134,6 +134,8 @@ pub fn run(ctx: &Context, mut input: impl Read + AsFd, mut output: impl Write) -
                     let _ = session.tls_failed();
                 }
                 Output::Event(_) => {}
+                // sendmail -bs slows VRFY/EXPN down as the daemon does.
+                Output::Pause(delay) => std::thread::sleep(delay),
                 Output::Close => {
                     let _ = output.flush();
                     return Sysexit::Ok;
