@@ -149,7 +149,9 @@ fn vrfy_and_expn_answer_as_sendmail_does() {
             "252 2.1.5 <remote@example.net>".into(),
             // VRFY of a list is the list itself, as sendmail's.
             "250 2.1.5 <staff@mx.test>".into(),
-            format!("250 2.1.5 {FULL_NAME} <{USER}@mx.test>|2.1.5 <remote@example.net>|2.1.5 {root}"),
+            format!(
+                "250 2.1.5 {FULL_NAME} <{USER}@mx.test>|2.1.5 <remote@example.net>|2.1.5 {root}"
+            ),
             "550 5.1.1 <nosuchuser@mx.test>... User unknown".into(),
         ]
     );
@@ -195,10 +197,16 @@ fn privacyoptions_keep_the_refusals_and_restrictexpand_shows_the_first_level() {
             "{privacy}"
         );
         if vrfy.starts_with("252 2.5.2") {
-            d.wait_for_log(&format!("localhost [127.0.0.1]: VRFY {USER} [rejected]"), WAIT);
+            d.wait_for_log(
+                &format!("localhost [127.0.0.1]: VRFY {USER} [rejected]"),
+                WAIT,
+            );
         }
         if expn.starts_with("502") {
-            d.wait_for_log(&format!("localhost [127.0.0.1]: EXPN {USER} [rejected]"), WAIT);
+            d.wait_for_log(
+                &format!("localhost [127.0.0.1]: EXPN {USER} [rejected]"),
+                WAIT,
+            );
         }
     }
     // restrictexpand: an SMTP client is never trusted, so EXPN shows the
