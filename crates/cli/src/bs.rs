@@ -5,7 +5,9 @@
 //! front's is (`Config::smtp_server`: `$j`, PrivacyOptions, MaxMessageSize,
 //! the greeting expanded from SmtpGreetingMessage), with the client named
 //! `user@localhost` as sendmail names it, no PIPELINING synchronisation
-//! (input is often a script), no STARTTLS and no AUTH. VRFY and EXPN get the daemon's non-committal 252.
+//! (input is often a script), no STARTTLS and no AUTH. VRFY and EXPN get
+//! the non-committal 252 (only the daemon's sessions look users and aliases
+//! up), slowed down after six as the daemon's are.
 //! ETRN is root's only, as sendmail allows it only to trusted callers under
 //! `-bs`: for root it starts a queue run for the recipients at that node
 //! (`runq -qR@node`); anyone else is not offered it (`noetrn` is added to
@@ -134,6 +136,8 @@ pub fn run(ctx: &Context, mut input: impl Read + AsFd, mut output: impl Write) -
                     let _ = session.tls_failed();
                 }
                 Output::Event(_) => {}
+                // sendmail -bs slows VRFY/EXPN down as the daemon does.
+                Output::Pause(delay) => std::thread::sleep(delay),
                 Output::Close => {
                     let _ = output.flush();
                     return Sysexit::Ok;

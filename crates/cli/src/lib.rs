@@ -195,9 +195,9 @@ fn verify(ctx: &Context, addresses: &[String]) -> Sysexit {
         ctx,
         ControlRequest::Verify { addresses },
         |reply| match reply {
-            ControlReply::Done { message } => {
+            ControlReply::Verified { message, exit_code } => {
                 print_message(&message);
-                Some(Sysexit::Ok)
+                Some(exit_code)
             }
             _ => None,
         },

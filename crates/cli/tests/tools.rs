@@ -553,8 +553,9 @@ fn bv_prints_masters_verdict() {
     let fake = Fake::new();
     let verdict =
         "bob@example.com... deliverable: mailer esmtp, host [192.0.2.1], user bob@example.com";
-    let seen = fake.serve(vec![ControlReply::Done {
+    let seen = fake.serve(vec![ControlReply::Verified {
         message: verdict.into(),
+        exit_code: Sysexit::Ok,
     }]);
     let out = fake.run("sendmail", &["-bv", "bob@example.com"], "");
     assert_eq!(out.status.code(), Some(0));
@@ -565,6 +566,21 @@ fn bv_prints_masters_verdict() {
             addresses: vec!["bob@example.com".into()]
         }
     );
+}
+
+/// An undeliverable address: its line on standard output, and sendmail's
+/// exit status 67 (EX_NOUSER).
+#[test]
+fn bv_exits_67_for_an_unknown_user() {
+    let fake = Fake::new();
+    let lines = "root... deliverable: mailer local, user root\nnosuchuser... User unknown\n";
+    fake.serve(vec![ControlReply::Verified {
+        message: lines.into(),
+        exit_code: Sysexit::NoUser,
+    }]);
+    let out = fake.run("sendmail", &["-bv", "root", "nosuchuser"], "");
+    assert_eq!(out.status.code(), Some(67));
+    assert_eq!(stdout(&out), lines);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 11;
+pub const PROTOCOL_VERSION: u32 = 12;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +50,19 @@ pub enum FrontToQueue {
     LocalUser {
         /// The local part, as the client wrote it.
         name: String,
+    },
+    /// VRFY or EXPN: who is this, or what does this list expand to? The
+    /// queue runner applies PrivacyOptions itself (novrfy, noexpn, and
+    /// restrictexpand, under which a front, whose client is never
+    /// trusted, sees only an alias's first level). Answered with
+    /// `Verified`, or `Refused` (`550 5.1.1 <x>... User unknown`).
+    Verify {
+        /// The argument as the client wrote it (one address, or several
+        /// separated by commas).
+        argument: String,
+        /// EXPN (expand aliases); false for VRFY (an alias is shown as
+        /// itself, never expanded).
+        expand: bool,
     },
     /// MAIL FROM was accepted: a transaction is in progress until its
     /// Commit or Abort. No answer. A queue runner that is shutting down
@@ -95,6 +108,26 @@ pub enum QueueToFront {
         /// True when mail for the name can be delivered here.
         known: bool,
     },
+    /// The answer to `Verify`: one reply line per address.
+    Verified {
+        /// The addresses, in order.
+        addresses: Vec<VerifiedAddress>,
+        /// Every address is delivered here (sendmail's M_VRFY250 mailer
+        /// flag, which its local, file and program mailers have): VRFY
+        /// answers 250; otherwise 252.
+        definitive: bool,
+    },
+}
+
+/// One address of a VRFY or EXPN answer, as sendmail's printvrfyaddr
+/// writes it: `Full Name <address>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedAddress {
+    /// The first field of the user's GECOS, for a local user that has one.
+    pub full_name: Option<String>,
+    /// `user@$j`, a remote address, a file's path, `|command` or
+    /// `:include:/path`; without angle brackets.
+    pub address: String,
 }
 
 /// master → queue runner.
@@ -568,6 +601,16 @@ pub enum ControlReply {
         /// What the tool exits with, as sendmail -v does: `Ok` when every
         /// recipient was delivered or queued, else by the failure
         /// (`NoUser` for an unknown user, `NoHost`, `Unavailable`).
+        exit_code: Sysexit,
+    },
+    /// `sendmail -bv`: one line per address, as sendmail prints them
+    /// (`user... deliverable: mailer local, user user`, `x... User
+    /// unknown`), on standard output; `exit_code` is `NoUser` when an
+    /// address is not deliverable, as sendmail's.
+    Verified {
+        /// The lines.
+        message: String,
+        /// What the tool exits with.
         exit_code: Sysexit,
     },
     /// It could not be done: print `message`, exit with `exit_code`.

@@ -31,5 +31,10 @@ pub const ENVID: usize = 100;
 pub const ORCPT: usize = 500;
 /// Bad commands tolerated before the session is closed (sendmail MAXBADCOMMANDS).
 pub const BAD_COMMANDS: u32 = 25;
+/// VRFY and EXPN commands in one session before the replies slow down
+/// (sendmail's MAXVRFYCOMMANDS): against address harvesting.
+pub const VRFY_COMMANDS: u32 = 6;
+/// The longest a slowed-down reply waits, in seconds (sendmail's MAXTIMEOUT).
+pub const MAX_SLOWDOWN_SECS: u64 = 4 * 60;
 /// Longest AUTH response line we buffer (RFC 4954 §4: 12288 octets).
 pub const AUTH_LINE: usize = 12288;

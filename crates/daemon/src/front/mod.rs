@@ -23,7 +23,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use postern_ipc::FrontChannel;
-use postern_smtp::server::{Output, ServerConfig, Session};
+use postern_smtp::server::{Event, Output, ServerConfig, Session};
 
 use crate::privsep::Dropped;
 use crate::settings::Settings;
@@ -83,11 +83,17 @@ pub fn run(
                 Output::AbortMessage => front.abort_message(),
                 Output::StartTls => start_tls(settings, &conn, &mut stream, &mut session),
                 Output::Event(event) => {
-                    if matches!(event, postern_smtp::server::Event::Refused { .. }) {
+                    if matches!(
+                        event,
+                        Event::Refused { .. } | Event::Verify { .. } | Event::PossibleAttack { .. }
+                    ) {
                         front.command_refused();
                     }
                     report::event(&conn, &event)
                 }
+                // The slowdown against address harvesting: this process
+                // serves this client only, so it may simply wait.
+                Output::Pause(delay) => std::thread::sleep(delay),
                 Output::Close => {
                     front.finish(&conn);
                     return 0;

@@ -1,14 +1,14 @@
 //! The front's answers to the session's questions: the relay policy it
 //! decides itself (the queue runner checks it again at commit), and the
-//! queue runner round trips (local users, open, commit, abort, ETRN) it
-//! forwards.
+//! queue runner round trips (local users, VRFY and EXPN, open, commit,
+//! abort, ETRN) it forwards.
 
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 
 use postern_ipc::{FrontChannel, FrontToQueue, QueueToFront, PROTOCOL_VERSION};
 use postern_smtp::address::Mailbox;
-use postern_smtp::server::{etrn_started, Answer, Question, Session};
+use postern_smtp::server::{etrn_started, Answer, Question, Session, VerifiedAddress};
 use postern_smtp::{EnhancedCode, Reply};
 
 use super::message::MessageFile;
@@ -96,17 +96,8 @@ impl<'a> Front<'a> {
                 Answer::Accept
             }
             Question::Recipient { path, .. } => self.recipient(&path),
-            // VRFY and EXPN answer once aliases and user lookups arrive
-            // with the local delivery work; until then, sendmail's
-            // non-committal answer.
-            Question::Vrfy(_) | Question::Expn(_) => {
-                self.issued_mail = true;
-                reply(
-                    252,
-                    (2, 5, 2),
-                    "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
-                )
-            }
+            Question::Vrfy(argument) => self.verify(argument, false),
+            Question::Expn(argument) => self.verify(argument, true),
             Question::Etrn(argument) => {
                 self.issued_mail = true;
                 match self.round_trip(FrontToQueue::Etrn {
@@ -152,6 +143,32 @@ impl<'a> Front<'a> {
                     ),
                 }
             }
+        }
+    }
+
+    /// VRFY and EXPN: the queue runner knows the users and the aliases,
+    /// and applies PrivacyOptions again (restrictexpand among them).
+    fn verify(&mut self, argument: String, expand: bool) -> Answer {
+        self.issued_mail = true;
+        match self.round_trip(FrontToQueue::Verify { argument, expand }) {
+            Some((
+                QueueToFront::Verified {
+                    addresses,
+                    definitive,
+                },
+                _,
+            )) => Answer::Addresses {
+                addresses: addresses
+                    .into_iter()
+                    .map(|a| VerifiedAddress {
+                        full_name: a.full_name,
+                        address: a.address,
+                    })
+                    .collect(),
+                definitive,
+            },
+            Some((refused @ QueueToFront::Refused { .. }, _)) => refusal(refused),
+            _ => reply(451, (4, 3, 0), "Temporary lookup failure; try again later"),
         }
     }
 
@@ -292,9 +309,29 @@ mod tests {
             };
             queue.send(&hello, &[]).unwrap();
             while let Ok((request, _)) = queue.recv() {
-                if let FrontToQueue::LocalUser { name } = request {
-                    let known = name.eq_ignore_ascii_case("alice");
-                    queue.send(&QueueToFront::LocalUser { known }, &[]).unwrap();
+                match request {
+                    FrontToQueue::LocalUser { name } => {
+                        let known = name.eq_ignore_ascii_case("alice");
+                        queue.send(&QueueToFront::LocalUser { known }, &[]).unwrap();
+                    }
+                    FrontToQueue::Verify { argument, expand } => {
+                        let answer = match (argument.as_str(), expand) {
+                            ("alice", _) => QueueToFront::Verified {
+                                addresses: vec![postern_ipc::VerifiedAddress {
+                                    full_name: Some("Alice Example".into()),
+                                    address: "alice@mx.test".into(),
+                                }],
+                                definitive: true,
+                            },
+                            (other, _) => QueueToFront::Refused {
+                                code: 550,
+                                enhanced: "5.1.1".into(),
+                                text: format!("{other}... User unknown"),
+                            },
+                        };
+                        queue.send(&answer, &[]).unwrap();
+                    }
+                    _ => {}
                 }
             }
         });
@@ -335,6 +372,21 @@ mod tests {
         // The envelope keeps the qualified address.
         assert_eq!(outsider.recipients, ["alice@mx.test", "ALICE@MX.TEST"]);
         let mut local = front_at(&settings, "127.0.0.1:40000");
+        // VRFY and EXPN are the queue runner's answers, passed on.
+        assert_eq!(
+            local.verify("alice".into(), false),
+            Answer::Addresses {
+                addresses: vec![VerifiedAddress {
+                    full_name: Some("Alice Example".into()),
+                    address: "alice@mx.test".into(),
+                }],
+                definitive: true,
+            }
+        );
+        match local.verify("bob".into(), true) {
+            Answer::Reply(r) => assert_eq!(r.to_string(), "550 5.1.1 bob... User unknown"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(verdict(&mut local, "<victim@example.com>"), "accept");
         assert_eq!(
             verdict(&mut local, "<\"victim@example.com\">"),

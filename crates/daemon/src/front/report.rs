@@ -14,6 +14,14 @@ pub fn event(conn: &Connection, event: &Event) {
             log::Level::Query,
             &format!("{client}: {verb} {arg} [rejected]"),
         ),
+        Event::Verify { verb, arg } => log::info(
+            log::Level::Query,
+            &format!("{client}: {}", format!("{verb} {arg}").trim_end()),
+        ),
+        Event::PossibleAttack { command, count } => log::info(
+            log::Level::Query,
+            &format!("{client}: possible SMTP attack: command={command}, count={count}"),
+        ),
         Event::Etrn { arg } => log::info(log::Level::Query, &format!("{client}: ETRN {arg}")),
         Event::PipeliningViolation { phase } => log::notice(
             log::Level::Refusal,

@@ -11,7 +11,6 @@ use postern_ipc::{
 use postern_queue::{ControlFile, QueueId, RecipientState};
 
 use super::QueueRunner;
-use crate::delivery::route::{self, Host, Route};
 use crate::log;
 
 fn failed(message: impl Into<String>, exit_code: Sysexit) -> ControlReply {
@@ -63,7 +62,7 @@ impl QueueRunner {
             ControlRequest::Queue { action, queue_id } => {
                 self.queue_action(action, &queue_id, &caller)
             }
-            ControlRequest::Verify { addresses } => self.verify(&addresses),
+            ControlRequest::Verify { addresses } => self.verify_for_tool(&caller, &addresses),
             ControlRequest::Submit(submission) => match fds.into_iter().next() {
                 // Read by a thread of its own; answered in `submissions`.
                 Some(fd) => {
@@ -270,38 +269,4 @@ impl QueueRunner {
         }
         text
     }
-
-    /// sendmail -bv: what would happen to each address.
-    fn verify(&self, addresses: &[String]) -> ControlReply {
-        let mut out = String::new();
-        for address in addresses {
-            let address = address.trim_start_matches('<').trim_end_matches('>');
-            let line = match route::route(&self.settings, address) {
-                Route::Local { user } => {
-                    format!("{address}... deliverable: mailer local, user {user}")
-                }
-                Route::Remote(target) => verified(address, &target, address),
-                Route::Lmtp { target, rcpt } => verified(address, &target, &rcpt),
-                Route::Fail { reply, .. } => format!("{address}... {reply}"),
-            };
-            out.push_str(&line);
-            out.push('\n');
-        }
-        done(out)
-    }
-}
-
-/// sendmail -bv's line for an address that goes to `target`, as `user`.
-fn verified(address: &str, target: &route::Target, user: &str) -> String {
-    let host = match &target.host {
-        Host::Literal(ip) => route::bracketed(*ip),
-        // sendmail writes a host without MX lookup in brackets.
-        Host::Name(name) => format!("[{name}]"),
-        Host::Mx(name) => name.clone(),
-        Host::Unix(path) => path.display().to_string(),
-    };
-    format!(
-        "{address}... deliverable: mailer {}, host {host}, user {user}",
-        target.mailer
-    )
 }

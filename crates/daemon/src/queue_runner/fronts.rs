@@ -1,6 +1,6 @@
 //! Serving fronts: opening messages (a spool file and the pipe into it),
-//! committing them durably, answering local-user questions, and cleaning
-//! up after fronts that vanish or misbehave.
+//! committing them durably, answering local-user questions and VRFY/EXPN
+//! (`verify.rs`), and cleaning up after fronts that vanish or misbehave.
 //!
 //! What the queue runner records about a client comes from master (the
 //! address `accept` returned, the listener's name), never from the front.
@@ -239,6 +239,15 @@ impl QueueRunner {
                 // files; a slow NSS source would slow every front.
                 let known = self.local_name_known(&name);
                 self.reply(token, &QueueToFront::LocalUser { known }, &[])
+            }
+            FrontToQueue::Verify { argument, expand } => {
+                match self.verify_for_front(&argument, expand) {
+                    Some(answer) => self.reply(token, &answer, &[]),
+                    None => Err(format!(
+                        "{} under PrivacyOptions that forbid it",
+                        if expand { "EXPN" } else { "VRFY" }
+                    )),
+                }
             }
         }
     }

@@ -21,6 +21,7 @@ mod logline;
 mod readers;
 mod schedule;
 mod submit;
+mod verify;
 
 #[cfg(test)]
 mod tests;

@@ -653,3 +653,56 @@ fn a_failed_postmaster_notice_is_dropped_not_bounced() {
     })
     .unwrap_or_else(|| panic!("still queued: {:?}", h.committed()));
 }
+
+/// VRFY and EXPN over the channel: the password database's answer, and
+/// a front that asks what PrivacyOptions forbid is cut off, as for ETRN.
+#[test]
+fn vrfy_and_expn_are_answered_unless_privacyoptions_forbid_them() {
+    let mut h = start();
+    let mut front = good_front(&mut h);
+    let ask = |front: &mut FrontChannel, argument: &str, expand: bool| {
+        front
+            .send(
+                &FrontToQueue::Verify {
+                    argument: argument.into(),
+                    expand,
+                },
+                &[],
+            )
+            .unwrap();
+        front.recv().unwrap().0
+    };
+    match ask(&mut front, "root", false) {
+        QueueToFront::Verified {
+            addresses,
+            definitive: true,
+        } => assert_eq!(
+            addresses.iter().map(|a| &a.address[..]).collect::<Vec<_>>(),
+            ["root@mx.test"]
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        ask(&mut front, "no-such-user-here", true),
+        QueueToFront::Refused {
+            code: 550,
+            enhanced: "5.1.1".into(),
+            text: "no-such-user-here... User unknown".into(),
+        }
+    );
+    for (privacy, expand) in [("novrfy", false), ("noexpn", true), ("goaway", true)] {
+        let mut h = start_with(&format!("O PrivacyOptions={privacy}\n"));
+        let mut front = good_front(&mut h);
+        front
+            .send(
+                &FrontToQueue::Verify {
+                    argument: "root".into(),
+                    expand,
+                },
+                &[],
+            )
+            .unwrap();
+        assert_disconnected(front.stream().try_clone().unwrap());
+        assert_still_serving(&mut h);
+    }
+}

@@ -1,49 +1,118 @@
 //! VRFY, EXPN, VERB, ETRN and HELP: the commands PrivacyOptions restricts.
 //!
 //! The order of the checks is sendmail's (`srvrsmtp.c` CMDVRFY/CMDEXPN):
-//! a disabled command is refused before the HELO requirement is checked,
-//! and both before the argument is looked at.
+//! every VRFY and EXPN counts towards the slowdown against address
+//! harvesting, a disabled command is refused before the HELO requirement
+//! is checked, and both before the command is logged and its argument
+//! looked at. Who an address is, and what a list expands to, is the
+//! shell's answer (the queue runner's, for a front).
 
 use super::transaction::Waiting;
 use super::{replies, Answer, Event, Question, Session, SessionError, VerifiedAddress};
+use std::time::Duration;
+
+use crate::limits;
 use crate::privacy::PrivacyFlags;
 use crate::reply::{EnhancedCode, Reply};
 
+/// How long a VRFY or EXPN waits: `before` whatever its reply, and
+/// `answer` more when it is answered.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slowdown {
+    before: Duration,
+    answer: Duration,
+}
+
 impl Session {
     pub(super) fn vrfy(&mut self, arg: &str) {
-        let privacy = self.cfg.privacy;
-        if privacy.contains(PrivacyFlags::NO_VRFY) {
-            self.refused("VRFY", arg);
-            return self.reply(replies::cannot_vrfy());
-        }
-        if privacy.contains(PrivacyFlags::NEED_VRFY_HELO) && self.greeted.is_none() {
-            return self.reply(replies::introduce_yourself());
-        }
-        if arg.is_empty() {
-            return self.bad(replies::argument_required());
-        }
-        if strip_brackets(arg).is_empty() {
-            return self.reply(replies::nothing_to("VRFY"));
-        }
-        self.ask(Question::Vrfy(arg.to_string()), Waiting::Vrfy);
+        self.verify_command(false, arg);
     }
 
     pub(super) fn expn(&mut self, arg: &str) {
+        self.verify_command(true, arg);
+    }
+
+    /// VRFY or EXPN, in sendmail's order: count it (and slow down past
+    /// MAXVRFYCOMMANDS), refuse it if PrivacyOptions say so, demand HELO,
+    /// log it, check the argument, and ask.
+    fn verify_command(&mut self, expn: bool, arg: &str) {
+        let verb = if expn { "EXPN" } else { "VRFY" };
+        let slow = self.count_verify(verb);
         let privacy = self.cfg.privacy;
-        if !privacy.expn_allowed() {
-            self.refused("EXPN", arg);
-            return self.reply(replies::not_allowed());
+        let disabled = if expn {
+            !privacy.expn_allowed()
+        } else {
+            privacy.contains(PrivacyFlags::NO_VRFY)
+        };
+        if disabled {
+            self.pause(slow.before);
+            self.refused(verb, arg);
+            let reply = if expn {
+                replies::not_allowed()
+            } else {
+                replies::cannot_vrfy()
+            };
+            return self.reply(reply);
         }
-        if privacy.contains(PrivacyFlags::NEED_EXPN_HELO) && self.greeted.is_none() {
+        let need_helo = if expn {
+            PrivacyFlags::NEED_EXPN_HELO
+        } else {
+            PrivacyFlags::NEED_VRFY_HELO
+        };
+        if privacy.contains(need_helo) && self.greeted.is_none() {
+            self.pause(slow.before);
             return self.reply(replies::introduce_yourself());
         }
+        self.event(Event::Verify {
+            verb,
+            arg: arg.to_string(),
+        });
         if arg.is_empty() {
+            self.pause(slow.before);
             return self.bad(replies::argument_required());
         }
         if strip_brackets(arg).is_empty() {
-            return self.reply(replies::nothing_to("EXPN"));
+            self.pause(slow.before);
+            return self.reply(replies::nothing_to(verb));
         }
-        self.ask(Question::Expn(arg.to_string()), Waiting::Expn);
+        // sendmail sleeps the rest between the lookup and its answer.
+        self.pause(slow.before + slow.answer);
+        let question = if expn {
+            Question::Expn(arg.to_string())
+        } else {
+            Question::Vrfy(arg.to_string())
+        };
+        let waiting = if expn { Waiting::Expn } else { Waiting::Vrfy };
+        self.ask(question, waiting);
+    }
+
+    /// sendmail's checksmtpattack for VRFY and EXPN: from the sixth of
+    /// them in a session (MAXVRFYCOMMANDS), each waits `n / 6` seconds,
+    /// and an answered one waits in all `2^(n-6)` seconds, at most four
+    /// minutes; the sixth is logged as a possible attack.
+    fn count_verify(&mut self, verb: &'static str) -> Slowdown {
+        self.verifies = self.verifies.saturating_add(1);
+        let n = self.verifies;
+        if n < limits::VRFY_COMMANDS {
+            return Slowdown::default();
+        }
+        if n == limits::VRFY_COMMANDS {
+            self.event(Event::PossibleAttack {
+                command: verb,
+                count: n,
+            });
+        }
+        let shift = n - limits::VRFY_COMMANDS;
+        let total = if shift > 8 {
+            limits::MAX_SLOWDOWN_SECS
+        } else {
+            (1u64 << shift).min(limits::MAX_SLOWDOWN_SECS)
+        };
+        let before = u64::from(n / limits::VRFY_COMMANDS).min(limits::MAX_SLOWDOWN_SECS);
+        Slowdown {
+            before: Duration::from_secs(before),
+            answer: Duration::from_secs(total.saturating_sub(before)),
+        }
     }
 
     /// The answer to VRFY or EXPN.

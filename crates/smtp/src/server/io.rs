@@ -27,6 +27,10 @@ pub enum Output {
     StartTls,
     /// Something worth logging.
     Event(Event),
+    /// Wait this long before going on (the session's slowdown against
+    /// address harvesting, as sendmail sleeps: the replies before this
+    /// were already sent).
+    Pause(std::time::Duration),
     /// Close the connection once everything before this was sent.
     Close,
 }
@@ -145,6 +149,23 @@ pub enum Event {
         verb: &'static str,
         /// The argument.
         arg: String,
+    },
+    /// VRFY or EXPN about to be answered (sendmail's LogLevel 6 line
+    /// `<client>: VRFY <arg>`).
+    Verify {
+        /// `VRFY` or `EXPN`.
+        verb: &'static str,
+        /// The argument, as the client wrote it.
+        arg: String,
+    },
+    /// The client repeats a command past sendmail's limit, and its
+    /// replies slow down from now on: `<client>: possible SMTP attack:
+    /// command=VRFY, count=6`.
+    PossibleAttack {
+        /// The command that reached the limit (`VRFY`, `EXPN`).
+        command: &'static str,
+        /// How many such commands so far.
+        count: u32,
     },
     /// ETRN accepted for an answer from the queue (sendmail's LogLevel 6
     /// line `<client>: ETRN <arg>`).

@@ -90,6 +90,8 @@ pub struct Session {
     authenticated: Option<String>,
     verbose: bool,
     bad_commands: u32,
+    /// VRFY and EXPN commands so far (sendmail's n_verifies).
+    verifies: u32,
 }
 
 impl Session {
@@ -107,6 +109,7 @@ impl Session {
             authenticated: None,
             verbose: false,
             bad_commands: 0,
+            verifies: 0,
             cfg,
         };
         session.reply(replies::greeting(&session.cfg.greeting));
@@ -301,6 +304,14 @@ impl Session {
 
     fn event(&mut self, event: Event) {
         self.outputs.push_back(Output::Event(event));
+    }
+
+    /// Sends what is collected, then has the shell wait `delay`.
+    fn pause(&mut self, delay: Duration) {
+        if !delay.is_zero() {
+            self.flush();
+            self.outputs.push_back(Output::Pause(delay));
+        }
     }
 
     fn ask(&mut self, question: Question, waiting: Waiting) {

@@ -35,6 +35,8 @@ pub struct Harness {
     /// Messages thrown away.
     pub aborted: usize,
     pub events: Vec<Event>,
+    /// The waits the session asked for, in order.
+    pub pauses: Vec<std::time::Duration>,
     pub questions: Vec<Question>,
     pub closed: bool,
     pub starttls: bool,
@@ -87,6 +89,7 @@ impl Harness {
             committed: Vec::new(),
             aborted: 0,
             events: Vec::new(),
+            pauses: Vec::new(),
             questions: Vec::new(),
             closed: false,
             starttls: false,
@@ -115,6 +118,7 @@ impl Harness {
                 }
                 Output::StartTls => self.starttls = true,
                 Output::Event(e) => self.events.push(e),
+                Output::Pause(d) => self.pauses.push(d),
                 Output::Close => self.closed = true,
             }
         }
