@@ -383,7 +383,10 @@ impl Daemon {
             return;
         }
         for p in procfs::descendants(self.pid) {
-            if !self.known_children.contains(&p) {
+            // A process is its PID and start time: its state letter
+            // changes (`S`, `R`) between two looks.
+            let same = |k: &ProcStat| k.pid == p.pid && k.start_time == p.start_time;
+            if !self.known_children.iter().any(same) {
                 self.known_children.push(p);
             }
         }
