@@ -190,9 +190,11 @@ fn file_and_program_targets_run_as_the_controlling_user() {
     );
     assert_eq!(std::fs::metadata(&out).unwrap().uid(), daemon_uid);
     // A program that fails: its words in the log line, and a bounce.
-    let line = d.wait_for_log("to=<|echo no such list", WAIT);
+    let line = d.wait_for_log("to=\"|echo no such list", WAIT);
     assert!(
-        line.contains("mailer=prog") && line.contains("dsn=5.3.0"),
+        line.contains(&format!("ctladdr=<fails@mx.test> ({daemon_uid}/"))
+            && line.contains("mailer=prog")
+            && line.contains("dsn=5.3.0"),
         "{line}"
     );
     let bounce = sink.wait_for_messages(1, WAIT);

@@ -110,6 +110,13 @@ fn a_program_in_a_forward_runs_as_the_user() {
         .uid
         .as_raw();
     assert_eq!(std::fs::metadata(&out).unwrap().uid(), uid);
+    // sendmail's log line for it: the program quoted, the user in control.
+    let line = d.wait_for_log("to=\"|cat > ", WAIT);
+    assert!(
+        line.contains(&format!("ctladdr=<pfwdprog@mx.test> ({uid}/"))
+            && line.contains("mailer=prog"),
+        "{line}"
+    );
     // Not in the mailbox: the .forward sent it elsewhere.
     assert!(
         !d.mail_dir().join("pfwdprog/Maildir/new").exists()

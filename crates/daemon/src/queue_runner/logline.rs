@@ -71,7 +71,8 @@ pub fn split_reply(reply: &str) -> (&str, Option<&str>, &str) {
 }
 
 /// `QID: to=<r>, delay=…, xdelay=…, mailer=…, pri=…, relay=…, dsn=…,
-/// [reply=…, ]stat=…`. `reply=` only for a server's reply that was not a
+/// [reply=…, ]stat=…`; for a file or program, `to="|cmd", ctladdr=<a>
+/// (uid/gid), …`. `reply=` only for a server's reply that was not a
 /// success; Postern's own account of a failure (connection refused)
 /// stands in `stat=` alone, as sendmail writes it.
 pub fn to_line(
@@ -96,10 +97,26 @@ pub fn to_line(
         RecipientStatus::PermFail if dsn == "5.3.5" => "Local configuration error".to_string(),
         RecipientStatus::PermFail => "Service unavailable".to_string(),
     };
+    // A file or program target: written as sendmail writes it (`to="|cmd"`),
+    // with the controlling address and user (`ctladdr=<list@host> (1/1)`).
+    let target = control
+        .recipients
+        .iter()
+        .find(|e| e.address == report.address && e.target.is_some());
+    let (to, ctladdr) = match target {
+        Some(e) => {
+            let t = e.target.expect("found by its target");
+            let ctl = e.alias.as_deref().unwrap_or(&e.address);
+            (
+                format!("\"{}\"", report.address),
+                format!(", ctladdr=<{ctl}> ({}/{})", t.uid, t.gid),
+            )
+        }
+        None => (format!("<{}>", report.address), String::new()),
+    };
     let mut line = format!(
-        "{}: to=<{}>, delay={}, xdelay={}, mailer={}, pri={pri}, relay={}, dsn={dsn}",
+        "{}: to={to}{ctladdr}, delay={}, xdelay={}, mailer={}, pri={pri}, relay={}, dsn={dsn}",
         control.id,
-        report.address,
         interval(now.saturating_sub(control.created)),
         interval(now.saturating_sub(started)),
         report.mailer,
