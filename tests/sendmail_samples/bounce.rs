@@ -87,7 +87,7 @@ pub(super) const COMMAND_LINE_DIFFERENCES: &[Difference] = &[Difference {
 }, Difference {
     sendmail: "<QID>: to=sender@example.com, delay=00:00:00, xdelay=00:00:00, mailer=relay, pri=<N>, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (Ok)",
     postern: &["<QID>: to=<sender@example.com>, delay=00:00:00, xdelay=00:00:00, mailer=relay, pri=<N>, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (Ok)"],
-    why: "`to=` lines always write the address in angle brackets; sendmail writes an address given on the command line (and the report to its sender) as it was given, without them, and adds `ctladdr=`",
+    why: "`to=` lines write a mailbox in angle brackets; sendmail writes an address given on the command line (and the report to its sender) as it was given, without them, and adds `ctladdr=`",
 }];
 
 /// `mx.example` as the sample's instance was: the smart host `sink`,
