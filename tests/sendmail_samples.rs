@@ -246,7 +246,6 @@ fn every_difference_is_in_the_readme() {
     let readme = std::fs::read_to_string(postern_testkit::repo_root().join("README.md")).unwrap();
     let tables: &[&[Difference]] = &[
         smtp::SMTP_DIFFERENCES,
-        smtp::VRFY_DIFFERENCES,
         smtp::BS_DIFFERENCES,
         mailq::MAILQ_DIFFERENCES,
         received::RECEIVED_DIFFERENCES,

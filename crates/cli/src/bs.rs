@@ -5,9 +5,11 @@
 //! front's is (`Config::smtp_server`: `$j`, PrivacyOptions, MaxMessageSize,
 //! the greeting expanded from SmtpGreetingMessage), with the client named
 //! `user@localhost` as sendmail names it, no PIPELINING synchronisation
-//! (input is often a script), no STARTTLS and no AUTH. VRFY and EXPN get
-//! the non-committal 252 (only the daemon's sessions look users and aliases
-//! up), slowed down after six as the daemon's are.
+//! (input is often a script), no STARTTLS and no AUTH. VRFY and EXPN are
+//! answered by the queue runner as a front's are (through master's
+//! control socket, one request each), except that root, the queue owner
+//! and TrustedUser see the whole expansion under restrictexpand; slowed
+//! down after six as the daemon's are.
 //! ETRN is root's only, as sendmail allows it only to trusted callers under
 //! `-bs`: for root it starts a queue run for the recipients at that node
 //! (`runq -qR@node`); anyone else is not offered it (`noetrn` is added to
@@ -194,11 +196,8 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
         // Local submission: master and the queue runner decide what the
         // caller may send, as for `sendmail -bm`.
         Question::Sender { .. } | Question::Recipient { .. } => Answer::Accept,
-        Question::Vrfy(_) | Question::Expn(_) => reply(
-            252,
-            (2, 5, 2),
-            "Cannot VRFY user; try RCPT to attempt delivery (or try finger)",
-        ),
+        Question::Vrfy(argument) => verify(ctx, argument, false),
+        Question::Expn(argument) => verify(ctx, argument, true),
         Question::Etrn(node) => etrn(ctx, &node),
         Question::OpenMessage => {
             *message = Some(Message::new());
@@ -218,6 +217,42 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
 /// a queue run for the recipients at `node` (`@domain` takes its
 /// subdomains too), as `runq -qR@node`, or for the whole queue
 /// (`#mqueue`, the one queue group), as `runq`.
+/// VRFY (`expand` false) or EXPN, asked of the queue runner.
+fn verify(ctx: &Context, argument: String, expand: bool) -> Answer {
+    use postern_ipc::QueueToFront;
+    let request = ControlRequest::SmtpVerify { argument, expand };
+    match control::ask(ctx.control_socket(), request, &[]) {
+        Ok(ControlReply::SmtpVerified {
+            answer:
+                QueueToFront::Verified {
+                    addresses,
+                    definitive,
+                },
+        }) => Answer::Addresses {
+            addresses: addresses
+                .into_iter()
+                .map(|a| postern_smtp::server::VerifiedAddress {
+                    full_name: a.full_name,
+                    address: a.address,
+                })
+                .collect(),
+            definitive,
+        },
+        Ok(ControlReply::SmtpVerified {
+            answer:
+                QueueToFront::Refused {
+                    code,
+                    enhanced,
+                    text,
+                },
+        }) if (400..600).contains(&code) => {
+            let e = EnhancedCode::parse(&enhanced).unwrap_or(EnhancedCode::new(4, 3, 0));
+            Answer::Reply(Reply::new(code, e, text))
+        }
+        _ => reply(451, (4, 3, 0), "Temporary lookup failure; try again later"),
+    }
+}
+
 fn etrn(ctx: &Context, node: &str) -> Answer {
     if ctx.uid != 0 {
         return reply(502, (5, 7, 0), "Sorry, we do not allow this operation");

@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 12;
+pub const PROTOCOL_VERSION: u32 = 13;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -480,6 +480,15 @@ pub enum ControlRequest {
         /// The addresses.
         addresses: Vec<String>,
     },
+    /// `sendmail -bs`'s VRFY (`expand` false) or EXPN: answered as a
+    /// front's is (`ControlReply::SmtpVerified`), with the caller's trust
+    /// deciding what restrictexpand hides.
+    SmtpVerify {
+        /// The argument as the client wrote it.
+        argument: String,
+        /// EXPN.
+        expand: bool,
+    },
 }
 
 /// sendmail's `-q[!]I|R|S<substring>` selectors.
@@ -602,6 +611,12 @@ pub enum ControlReply {
         /// recipient was delivered or queued, else by the failure
         /// (`NoUser` for an unknown user, `NoHost`, `Unavailable`).
         exit_code: Sysexit,
+    },
+    /// The answer to `SmtpVerify`: `Verified` or `Refused`, as a front
+    /// gets it.
+    SmtpVerified {
+        /// The queue runner's answer.
+        answer: QueueToFront,
     },
     /// `sendmail -bv`: one line per address, as sendmail prints them
     /// (`user... deliverable: mailer local, user user`, `x... User

@@ -427,7 +427,9 @@ impl Master {
                     return Err(refused("You do not have permission to process the queue"));
                 }
             }
-            ControlRequest::Submit(_) | ControlRequest::Verify { .. } => {}
+            ControlRequest::Submit(_)
+            | ControlRequest::Verify { .. }
+            | ControlRequest::SmtpVerify { .. } => {}
         }
         Ok(())
     }
@@ -454,5 +456,6 @@ fn request_name(request: &ControlRequest) -> &'static str {
         ControlRequest::Queue { .. } => "change a queued message",
         ControlRequest::Submit(_) => "submit",
         ControlRequest::Verify { .. } => "verify",
+        ControlRequest::SmtpVerify { .. } => "verify an address",
     }
 }

@@ -63,6 +63,9 @@ impl QueueRunner {
                 self.queue_action(action, &queue_id, &caller)
             }
             ControlRequest::Verify { addresses } => self.verify_for_tool(&caller, &addresses),
+            ControlRequest::SmtpVerify { argument, expand } => {
+                self.verify_for_bs(&caller, &argument, expand)
+            }
             ControlRequest::Submit(submission) => match fds.into_iter().next() {
                 // Read by a thread of its own; answered in `submissions`.
                 Some(fd) => {

@@ -344,14 +344,16 @@ pub(crate) fn smtp_answer(
     settings: &Settings,
     argument: &str,
     expand: bool,
+    trusted: bool,
 ) -> QueueToFront {
     let depth = match expand {
         false => Depth::Itself,
-        // No SMTP client is trusted.
-        true if settings
-            .config
-            .privacy
-            .contains(PrivacyFlags::RESTRICT_EXPAND) =>
+        // No SMTP client is trusted; a `sendmail -bs` caller may be.
+        true if !trusted
+            && settings
+                .config
+                .privacy
+                .contains(PrivacyFlags::RESTRICT_EXPAND) =>
         {
             Depth::TopLevel
         }
@@ -449,7 +451,32 @@ pub(crate) fn front_answer(
     } else {
         privacy.contains(PrivacyFlags::NO_VRFY)
     };
-    (!forbidden).then(|| smtp_answer(aliases, settings, argument, expand))
+    (!forbidden).then(|| smtp_answer(aliases, settings, argument, expand, false))
+}
+
+/// `sendmail -bs`'s VRFY or EXPN (its session already refused what
+/// PrivacyOptions forbid): as a front's, but root, the queue owner and
+/// TrustedUser see the whole expansion under restrictexpand.
+pub(crate) fn bs_answer(
+    aliases: &Aliases,
+    settings: &Settings,
+    caller: &Caller,
+    argument: &str,
+    expand: bool,
+) -> ControlReply {
+    let privacy = settings.config.privacy;
+    let forbidden = if expand {
+        !privacy.expn_allowed()
+    } else {
+        privacy.contains(PrivacyFlags::NO_VRFY)
+    };
+    let answer = if forbidden {
+        refused("502 5.7.0 Sorry, we do not allow this operation")
+    } else {
+        let trusted = caller.uid == 0 || caller.trusted;
+        smtp_answer(aliases, settings, argument, expand, trusted)
+    };
+    ControlReply::SmtpVerified { answer }
 }
 
 /// `sendmail -bv`: the full expansion for a trusted caller (root, the
@@ -509,6 +536,17 @@ impl QueueRunner {
     ) -> ControlReply {
         let aliases = self.aliases.current();
         tool_answer(aliases, &self.settings, caller, addresses)
+    }
+
+    /// `sendmail -bs`'s VRFY or EXPN.
+    pub(super) fn verify_for_bs(
+        &mut self,
+        caller: &Caller,
+        argument: &str,
+        expand: bool,
+    ) -> ControlReply {
+        let aliases = self.aliases.current();
+        bs_answer(aliases, &self.settings, caller, argument, expand)
     }
 }
 

@@ -57,7 +57,7 @@ fn vrfy_names_users_aliases_and_remote_addresses_without_expanding() {
     let dir = tempfile::tempdir().unwrap();
     let s = crate::settings::for_tests(dir.path(), "");
     let t = table(ALIASES);
-    let vrfy = |arg: &str| reply(smtp_answer(&t, &s, arg, false), false);
+    let vrfy = |arg: &str| reply(smtp_answer(&t, &s, arg, false, false), false);
     assert_eq!(vrfy("root"), [format!("250 2.1.5 {}", root_line())]);
     assert_eq!(
         vrfy("<ROOT@MX.TEST>"),
@@ -91,7 +91,7 @@ fn expn_expands_fully_or_only_the_top_level_under_restrictexpand() {
     let dir = tempfile::tempdir().unwrap();
     let s = crate::settings::for_tests(dir.path(), "");
     let t = table(ALIASES);
-    let expn = |s: &Settings, arg: &str| reply(smtp_answer(&t, s, arg, true), true);
+    let expn = |s: &Settings, arg: &str| reply(smtp_answer(&t, s, arg, true, false), true);
     assert_eq!(
         expn(&s, "staff"),
         [
@@ -121,6 +121,9 @@ fn expn_expands_fully_or_only_the_top_level_under_restrictexpand() {
             "250 2.1.5 <|/bin/cat -u>",
         ]
     );
+    // A trusted `sendmail -bs` caller sees through restrictexpand.
+    let trusted = reply(smtp_answer(&t, &r, "staff", true, true), true);
+    assert_eq!(trusted[0], format!("250-2.1.5 {}", root_line()));
 }
 
 #[test]
