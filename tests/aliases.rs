@@ -23,19 +23,19 @@ fn daemon(sink: &Sink, aliases: &str) -> postern_testkit::Daemon {
 }
 
 /// An include file where sendmail's defaults allow one: not under /tmp
-/// (world-writable), in a directory only its owner may write.
-fn include_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("aliases-includes");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// (world-writable), in a directory only its owner may write; removed
+/// with the directory.
+fn include_file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = postern_testkit::safe_tempdir();
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    (dir, path)
 }
 
 #[test]
 fn nested_aliases_and_an_include_reach_the_users_maildirs() {
     let sink = Sink::start();
-    let list = include_file("team", "# the team\npostern, remote@sink.test\n");
+    let (_dir, list) = include_file("team", "# the team\npostern, remote@sink.test\n");
     let d = daemon(
         &sink,
         &format!(

@@ -45,7 +45,7 @@ pub use dovecot::Dovecot;
 pub use maildir::{maildir_messages, wait_for_maildir};
 pub use netns::NetNs;
 pub use nix::sys::signal::Signal;
-pub use paths::{binary, repo_root, script};
+pub use paths::{binary, repo_root, safe_tempdir, script};
 pub use ports::{free_port, free_ports};
 pub use procfs::{child_pids, descendant_pids, proc_status, proc_status_field};
 pub use sink::{ReceivedMessage, Sink, SinkBehavior};

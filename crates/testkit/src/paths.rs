@@ -40,3 +40,41 @@ pub fn repo_root() -> PathBuf {
 pub fn script(name: &str) -> PathBuf {
     repo_root().join("scripts").join(name)
 }
+
+/// A temporary directory that neither it nor any directory above it lets
+/// a group or others write in: where sendmail's DontBlameSendmail
+/// defaults (and Postern's) accept an `:include:` file, mode 0755. The
+/// checkout may lie under `/tmp` (world-writable, its sticky bit not
+/// trusted), so the first safe place of `/var/lib/postern-tests` (as
+/// root), the checkout and the home directory is used.
+pub fn safe_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let safe = |dir: &Path| {
+        dir.is_absolute()
+            && dir
+                .ancestors()
+                .all(|a| std::fs::metadata(a).is_ok_and(|m| m.is_dir() && m.mode() & 0o022 == 0))
+    };
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    // As root first a place the daemon's unprivileged users can read.
+    if crate::running_as_root() {
+        let lib = PathBuf::from("/var/lib/postern-tests");
+        let _ = std::fs::DirBuilder::new().mode(0o755).create(&lib);
+        candidates.push(lib);
+    }
+    candidates.extend(std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from));
+    candidates.extend(std::env::var_os("HOME").map(PathBuf::from));
+    let base = candidates.into_iter().find(|c| safe(c)).unwrap_or_else(|| {
+        panic!(
+            "no directory without group/world-writable parents for include files (set HOME to one)"
+        )
+    });
+    let dir = tempfile::tempdir_in(base).expect("a temporary directory");
+    // Readable by the daemon's users (the queue runner reads includes).
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    dir
+}

@@ -7,7 +7,7 @@ use super::*;
 /// A directory nobody else may write (not under /tmp, which
 /// sendmail's defaults do not trust for include files).
 fn safe_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap()
+    postern_testkit::safe_tempdir()
 }
 
 fn table(text: &str) -> Aliases {
