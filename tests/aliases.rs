@@ -204,3 +204,47 @@ fn file_and_program_targets_run_as_the_controlling_user() {
         "{text}"
     );
 }
+
+/// `sendmail -v` as root, the message on standard input.
+fn sendmail_v(d: &postern_testkit::Daemon, to: &str) -> String {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new(postern_testkit::binary("postern"))
+        .arg0("sendmail")
+        .args(["-v", "-f", "a@sink.test", to])
+        .env("POSTERN_CONFIG", d.config_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Subject: verbose\n\nhello\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn sendmail_v_shows_the_expansion() {
+    if !postern_testkit::running_as_root() {
+        eprintln!("skipped: sendmail -v's delivery is root's here (CI runs as root)");
+        return;
+    }
+    let sink = Sink::start();
+    let d = daemon(
+        &sink,
+        "postmaster: root\nMAILER-DAEMON: postmaster\nstaff: root, remote@sink.test\n",
+    );
+    let out = sendmail_v(&d, "staff");
+    assert!(
+        out.lines()
+            .any(|l| l == "staff@mx.test... aliased to root@mx.test, remote@sink.test"),
+        "{out}"
+    );
+    assert!(out.contains("root@mx.test... Sent"), "{out}");
+    assert!(out.contains("remote@sink.test... Sent ("), "{out}");
+}

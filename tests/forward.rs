@@ -161,3 +161,39 @@ fn a_loop_of_forwards_goes_back_to_the_sender() {
     let text = String::from_utf8_lossy(&bounce[0].data);
     assert!(text.contains("aliasing/forwarding loop broken"), "{text}");
 }
+
+#[test]
+fn sendmail_v_says_where_a_forward_sent_it() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    if skip_unless_root() {
+        return;
+    }
+    let sink = Sink::start();
+    let d = daemon(&sink);
+    user_with_forward("pfwdverb", "there@sink.test\n", 0o644);
+    let mut child = std::process::Command::new(postern_testkit::binary("postern"))
+        .arg0("sendmail")
+        .args(["-v", "-f", "sender@sink.test", "pfwdverb"])
+        .env("POSTERN_CONFIG", d.config_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Subject: v\n\nhi\n")
+        .unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert!(
+        out.lines()
+            .any(|l| l == "pfwdverb@mx.test... forwarded to there@sink.test"),
+        "{out}"
+    );
+    assert_eq!(
+        sink.wait_for_messages(1, WAIT)[0].rcpt_to,
+        ["there@sink.test"]
+    );
+}

@@ -333,20 +333,28 @@ impl QueueRunner {
                 logline::priority(control.size, control.recipients.len(), control.attempts + 1);
             log::info(level, &logline::to_line(&control, r, now, started, pri));
         }
-        for (from, forwarded) in forwards {
-            self.add_forwarded(&mut control, &from, &forwarded);
-        }
         control.attempts += 1;
         if let Some(request) = self.verbose.remove(&id) {
-            self.answer_verbose(request, &id, &report);
+            self.answer_verbose(request, &id, &report, &control);
+        }
+        for (from, forwarded) in forwards {
+            self.add_forwarded(&mut control, &from, &forwarded);
         }
         self.conclude(control, now);
     }
 
-    /// `sendmail -v`: the dialogue, then what happened to each recipient,
-    /// in sendmail's words (`<rcpt>... Sent (…)`).
-    fn answer_verbose(&mut self, request: u64, id: &QueueId, report: &DeliveryReport) {
-        let mut lines = report.transcript.clone();
+    /// `sendmail -v`: the expansion (`staff... aliased to root, bob`), the
+    /// dialogue, then what happened to each recipient, in sendmail's words
+    /// (`<rcpt>... Sent (…)`, `bob... forwarded to x`).
+    fn answer_verbose(
+        &mut self,
+        request: u64,
+        id: &QueueId,
+        report: &DeliveryReport,
+        control: &ControlFile,
+    ) {
+        let mut lines = expansion_lines(control);
+        lines.extend(report.transcript.iter().cloned());
         // The delivery client wrote the fate of SMTP recipients into the
         // dialogue; the others (local, routing errors) are told here.
         for r in report.recipients.iter().filter(|r| !r.mailer_speaks_smtp()) {
@@ -357,6 +365,10 @@ impl QueueRunner {
                 }
                 RecipientStatus::PermFail => format!("{}... {}", r.address, r.reply),
             });
+        }
+        for r in report.recipients.iter().filter(|r| !r.forwarded.is_empty()) {
+            let to: Vec<String> = r.forwarded.iter().map(forward_words).collect();
+            lines.push(format!("{}... forwarded to {}", r.address, to.join(", ")));
         }
         // sendmail's exit status after interactive delivery: that of the
         // failure (a deferral is a success: the message is queued).
@@ -464,5 +476,33 @@ mod tests {
         assert_eq!(s.run_matching_now(Target::parse("#mqueue")), 2);
         assert!(s.pop_due(now()).is_some());
         assert!(s.pop_due(now()).is_some());
+    }
+}
+
+/// sendmail -v's lines for the aliases a message's recipients came from,
+/// in order: `staff@mx.test... aliased to root@mx.test, bob@example.com`.
+fn expansion_lines(control: &ControlFile) -> Vec<String> {
+    let mut by_alias: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in &control.recipients {
+        let Some(alias) = r.alias.as_deref() else {
+            continue;
+        };
+        match by_alias.iter_mut().find(|(a, _)| *a == alias) {
+            Some((_, members)) => members.push(&r.address),
+            None => by_alias.push((alias, vec![&r.address])),
+        }
+    }
+    by_alias
+        .into_iter()
+        .map(|(alias, members)| format!("{alias}... aliased to {}", members.join(", ")))
+        .collect()
+}
+
+/// A `.forward` target as sendmail -v names it.
+fn forward_words(f: &postern_ipc::Forward) -> String {
+    match f {
+        postern_ipc::Forward::Address(a) => a.clone(),
+        postern_ipc::Forward::File { path, .. } => path.display().to_string(),
+        postern_ipc::Forward::Program { command, .. } => format!("|{command}"),
     }
 }
