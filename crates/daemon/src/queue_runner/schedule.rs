@@ -431,6 +431,34 @@ impl QueueRunner {
     }
 }
 
+/// sendmail -v's lines for the aliases a message's recipients came from,
+/// in order: `staff@mx.test... aliased to root@mx.test, bob@example.com`.
+fn expansion_lines(control: &ControlFile) -> Vec<String> {
+    let mut by_alias: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in &control.recipients {
+        let Some(alias) = r.alias.as_deref() else {
+            continue;
+        };
+        match by_alias.iter_mut().find(|(a, _)| *a == alias) {
+            Some((_, members)) => members.push(&r.address),
+            None => by_alias.push((alias, vec![&r.address])),
+        }
+    }
+    by_alias
+        .into_iter()
+        .map(|(alias, members)| format!("{alias}... aliased to {}", members.join(", ")))
+        .collect()
+}
+
+/// A `.forward` target as sendmail -v names it.
+fn forward_words(f: &postern_ipc::Forward) -> String {
+    match f {
+        postern_ipc::Forward::Address(a) => a.clone(),
+        postern_ipc::Forward::File { path, .. } => path.display().to_string(),
+        postern_ipc::Forward::Program { command, .. } => format!("|{command}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,33 +504,5 @@ mod tests {
         assert_eq!(s.run_matching_now(Target::parse("#mqueue")), 2);
         assert!(s.pop_due(now()).is_some());
         assert!(s.pop_due(now()).is_some());
-    }
-}
-
-/// sendmail -v's lines for the aliases a message's recipients came from,
-/// in order: `staff@mx.test... aliased to root@mx.test, bob@example.com`.
-fn expansion_lines(control: &ControlFile) -> Vec<String> {
-    let mut by_alias: Vec<(&str, Vec<&str>)> = Vec::new();
-    for r in &control.recipients {
-        let Some(alias) = r.alias.as_deref() else {
-            continue;
-        };
-        match by_alias.iter_mut().find(|(a, _)| *a == alias) {
-            Some((_, members)) => members.push(&r.address),
-            None => by_alias.push((alias, vec![&r.address])),
-        }
-    }
-    by_alias
-        .into_iter()
-        .map(|(alias, members)| format!("{alias}... aliased to {}", members.join(", ")))
-        .collect()
-}
-
-/// A `.forward` target as sendmail -v names it.
-fn forward_words(f: &postern_ipc::Forward) -> String {
-    match f {
-        postern_ipc::Forward::Address(a) => a.clone(),
-        postern_ipc::Forward::File { path, .. } => path.display().to_string(),
-        postern_ipc::Forward::Program { command, .. } => format!("|{command}"),
     }
 }
