@@ -4,22 +4,32 @@
 use std::io::Write;
 
 use postern_ipc::{QueueToDelivery, RecipientStatus, PROTOCOL_VERSION};
-use postern_testkit::SinkBehavior;
 
-use super::{job, join_bounded, settings_with, Harness, BODY};
+use super::{job, join_bounded, settings_full, settings_with, Harness, BODY};
 
 #[test]
 fn shutdown_waits_for_jobs_in_flight_and_refuses_new_ones() {
-    let sink = SinkBehavior::new().start();
-    let table = format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port());
-    let (_dir, settings) = settings_with(&table, "");
+    // A server that takes the connection and never greets: job 1 stays in
+    // flight until its greeting times out, however busy the machine is,
+    // so job 2 always comes after Shutdown and before the end.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let table = format!(
+        "sink.test esmtp:[127.0.0.1]:{}\n",
+        silent.local_addr().unwrap().port()
+    );
+    let (_dir, settings) = settings_full(&table, "", "O Timeout.initial=2s\n");
     let mut h = Harness::start(settings);
     h.deliver(job(1, &["a@sink.test"]), BODY);
     h.send(&QueueToDelivery::Shutdown);
     h.deliver(job(2, &["b@sink.test"]), BODY);
     let mut reports = [h.report(), h.report()];
     reports.sort_by_key(|r| r.job);
-    assert_eq!(reports[0].recipients[0].status, RecipientStatus::Sent);
+    // Job 1 was waited for: its own result, not the shutdown's.
+    assert_eq!(reports[0].recipients[0].status, RecipientStatus::TempFail);
+    assert_ne!(
+        reports[0].recipients[0].reply,
+        "451 4.3.2 Delivery client shutting down"
+    );
     assert_eq!(reports[1].recipients[0].status, RecipientStatus::TempFail);
     assert_eq!(
         reports[1].recipients[0].reply,
