@@ -248,3 +248,35 @@ fn sendmail_v_shows_the_expansion() {
     assert!(out.contains("root@mx.test... Sent"), "{out}");
     assert!(out.contains("remote@sink.test... Sent ("), "{out}");
 }
+
+#[test]
+fn a_lists_errors_go_to_its_owner_not_the_sender() {
+    let sink = postern_testkit::SinkBehavior::new()
+        .rcpt_reply("bad@sink.test", "550 5.1.1 <bad@sink.test>: unknown")
+        .start();
+    let d = daemon(
+        &sink,
+        "postmaster: root\nMAILER-DAEMON: postmaster\nlist: good@sink.test, bad@sink.test\nowner-list: root\n",
+    );
+    smtp_send(
+        d.smtp_addr(),
+        "writer@sink.test",
+        &["list@mx.test"],
+        b"Subject: to the list\r\n\r\nhello\r\n",
+    )
+    .unwrap();
+    // The members get it from the list's owner, as sendmail sends it.
+    let got = sink.wait_for_messages(1, WAIT);
+    assert_eq!(got[0].mail_from, "owner-list@mx.test");
+    assert_eq!(got[0].rcpt_to, ["good@sink.test"]);
+    // The refusal goes to the owner (root's mailbox), not to the writer.
+    let reports = wait_for_maildir(&d.mail_dir().join("root/Maildir"), 1, WAIT);
+    let text = String::from_utf8_lossy(&reports[0]);
+    assert!(text.contains("Final-Recipient: RFC822; list@mx.test"), "{text}");
+    assert!(text.contains("rfc822; bad@sink.test"), "{text}");
+    assert!(
+        text.contains("550 5.1.1 <bad@sink.test>: unknown"),
+        "{text}"
+    );
+    assert_eq!(sink.messages().len(), 1, "the writer got a report");
+}
