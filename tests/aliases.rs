@@ -205,29 +205,6 @@ fn file_and_program_targets_run_as_the_controlling_user() {
     );
 }
 
-/// `sendmail -v` as root, the message on standard input.
-fn sendmail_v(d: &postern_testkit::Daemon, to: &str) -> String {
-    use std::io::Write;
-    use std::os::unix::process::CommandExt;
-    let mut child = std::process::Command::new(postern_testkit::binary("postern"))
-        .arg0("sendmail")
-        .args(["-v", "-f", "a@sink.test", to])
-        .env("POSTERN_CONFIG", d.config_path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"Subject: verbose\n\nhello\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
 #[test]
 fn sendmail_v_shows_the_expansion() {
     if !postern_testkit::running_as_root() {
@@ -239,7 +216,11 @@ fn sendmail_v_shows_the_expansion() {
         &sink,
         "postmaster: root\nMAILER-DAEMON: postmaster\nstaff: root, remote@sink.test\n",
     );
-    let out = sendmail_v(&d, "staff");
+    let out = common::sendmail(
+        &d,
+        &["-v", "-f", "a@sink.test", "staff"],
+        b"Subject: verbose\n\nhello\n",
+    );
     assert!(
         out.lines()
             .any(|l| l == "staff@mx.test... aliased to root@mx.test, remote@sink.test"),
@@ -272,7 +253,10 @@ fn a_lists_errors_go_to_its_owner_not_the_sender() {
     // The refusal goes to the owner (root's mailbox), not to the writer.
     let reports = wait_for_maildir(&d.mail_dir().join("root/Maildir"), 1, WAIT);
     let text = String::from_utf8_lossy(&reports[0]);
-    assert!(text.contains("Final-Recipient: RFC822; list@mx.test"), "{text}");
+    assert!(
+        text.contains("Final-Recipient: RFC822; list@mx.test"),
+        "{text}"
+    );
     assert!(text.contains("rfc822; bad@sink.test"), "{text}");
     assert!(
         text.contains("550 5.1.1 <bad@sink.test>: unknown"),

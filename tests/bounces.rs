@@ -7,58 +7,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 
-use common::WAIT;
+use common::dsn::Dsn;
+use common::{mailq, WAIT};
 use postern_testkit::{
     ensure_test_users, poll_until, wait_for_maildir, Daemon, DaemonBuilder, ReceivedMessage, Sink,
     SinkBehavior, SmtpConversation,
 };
-
-/// The parsed report: `bounces/dsn.py`'s `key<TAB>value` lines.
-struct Dsn(BTreeMap<String, String>);
-
-impl Dsn {
-    fn parse(message: &[u8]) -> Dsn {
-        let script = postern_testkit::repo_root().join("tests/bounces/dsn.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        child.stdin.take().unwrap().write_all(message).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "not a well-formed report: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(message)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        Dsn(text
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .map(|(k, v)| (k.to_string(), v.replace("\\n", "\n")))
-            .collect())
-    }
-
-    fn get(&self, key: &str) -> &str {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("no {key} in the report: {:#?}", self.0))
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.0.contains_key(key)
-    }
-}
 
 /// The test's world: `mx.example` (Postern); `example.com`, where senders
 /// live, routed to `senders`; `bounce.test` to a sink refusing every
@@ -510,16 +466,6 @@ fn a_delay_warning_then_the_return_after_queuereturn() {
     wait_for_empty_queue(&w.daemon);
     // One warning, one return: nothing more.
     assert_eq!(w.senders.messages().len(), 2);
-}
-
-/// `mailq` against the daemon.
-fn mailq(daemon: &Daemon) -> String {
-    let out = Command::new(postern_testkit::binary("postern"))
-        .arg0("mailq")
-        .env("POSTERN_CONFIG", daemon.config_path())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

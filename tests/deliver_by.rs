@@ -6,55 +6,17 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::dsn::Dsn;
 use common::WAIT;
 use postern_testkit::{
     ensure_test_users, poll_until, Daemon, DaemonBuilder, ReceivedMessage, Sink, SinkBehavior,
     SmtpConversation,
 };
-
-/// The parsed report (`bounces/dsn.py`'s `key<TAB>value` lines).
-struct Dsn(BTreeMap<String, String>);
-
-impl Dsn {
-    fn parse(message: &[u8]) -> Dsn {
-        let script = postern_testkit::repo_root().join("tests/bounces/dsn.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 runs");
-        child.stdin.take().unwrap().write_all(message).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "not a well-formed report: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(message)
-        );
-        Dsn(String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .map(|(k, v)| (k.to_string(), v.replace("\\n", "\n")))
-            .collect())
-    }
-
-    fn get(&self, key: &str) -> &str {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("no {key} in the report: {:#?}", self.0))
-    }
-}
 
 /// `mx.example` (Postern); `example.com`, the senders, routed to
 /// `senders`; `slow.test` to a sink offering DELIVERBY that answers

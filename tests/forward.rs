@@ -164,29 +164,17 @@ fn a_loop_of_forwards_goes_back_to_the_sender() {
 
 #[test]
 fn sendmail_v_says_where_a_forward_sent_it() {
-    use std::io::Write;
-    use std::os::unix::process::CommandExt;
     if skip_unless_root() {
         return;
     }
     let sink = Sink::start();
     let d = daemon(&sink);
     user_with_forward("pfwdverb", "there@sink.test\n", 0o644);
-    let mut child = std::process::Command::new(postern_testkit::binary("postern"))
-        .arg0("sendmail")
-        .args(["-v", "-f", "sender@sink.test", "pfwdverb"])
-        .env("POSTERN_CONFIG", d.config_path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"Subject: v\n\nhi\n")
-        .unwrap();
-    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let out = common::sendmail(
+        &d,
+        &["-v", "-f", "sender@sink.test", "pfwdverb"],
+        b"Subject: v\n\nhi\n",
+    );
     assert!(
         out.lines()
             .any(|l| l == "pfwdverb@mx.test... forwarded to there@sink.test"),

@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::WAIT;
+use common::{mailq, WAIT};
 use postern_testkit::{
     ensure_mail_user, ensure_test_users, poll_until, running_as_root, smtp_send, uid_of,
     wait_for_maildir, Daemon, DaemonBuilder, RUN_AS_USER,
@@ -222,16 +222,6 @@ impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn mailq(daemon: &Daemon) -> String {
-    use std::os::unix::process::CommandExt;
-    let out = Command::new(postern_testkit::binary("postern"))
-        .arg0("mailq")
-        .env("POSTERN_CONFIG", daemon.config_path())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -91,3 +91,33 @@ pub fn seed_tls_defines(certs: &std::path::Path) -> Vec<String> {
         format!("define(`confCLIENT_KEY', `{d}/key.pem')"),
     ]
 }
+
+/// `mailq` against `daemon`: its standard output.
+pub fn mailq(daemon: &Daemon) -> String {
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(postern_testkit::binary("postern"))
+        .arg0("mailq")
+        .env("POSTERN_CONFIG", daemon.config_path())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `sendmail <args>` against `daemon`, with `input` on its standard
+/// input: standard output and error, one after the other.
+pub fn sendmail(daemon: &Daemon, args: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new(postern_testkit::binary("postern"))
+        .arg0("sendmail")
+        .args(args)
+        .env("POSTERN_CONFIG", daemon.config_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
