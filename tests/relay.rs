@@ -322,3 +322,68 @@ for i in range(4):
     daemon.wait_for_log("Too many open connections", WAIT);
     drop(sink);
 }
+
+/// Each of `rcpts` asked from this host (loopback): `code text` replies.
+fn loopback_replies(addr: SocketAddr, rcpts: &[&str]) -> Vec<String> {
+    let mut c = SmtpConversation::connect(addr);
+    assert!(c.read_reply().starts_with("220"));
+    c.cmd("EHLO client.example", "250");
+    let mut out = Vec::new();
+    for r in rcpts {
+        c.cmd("MAIL FROM:<someone@example.net>", "250");
+        c.send_raw(format!("RCPT TO:{r}\r\n").as_bytes());
+        out.push(c.read_reply().replace("\r\n", " ").trim_end().to_string());
+        c.cmd("RSET", "250");
+    }
+    out
+}
+
+#[test]
+fn relay_networks_decide_who_relays_by_address() {
+    ensure_test_users();
+    let sink = Sink::start();
+    let start = |extra: &str| {
+        DaemonBuilder::new(postern_testkit::binary("posternd"))
+            .table(
+                "mailertable",
+                format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+            )
+            .config_line(extra)
+            .start()
+    };
+    // Empty: even loopback is an outsider, to foreign domains and with
+    // every trick; local users are still accepted.
+    let closed = start("O RelayNetworks=");
+    let mut rcpts: Vec<&str> = TRICKS.iter().map(|(r, _)| *r).collect();
+    rcpts.push("<postmaster@mx.test>");
+    let replies = loopback_replies(closed.smtp_addr(), &rcpts);
+    for ((rcpt, want), got) in TRICKS.iter().zip(&replies) {
+        assert_eq!(got, want, "RCPT TO:{rcpt}");
+    }
+    assert!(
+        replies.last().unwrap().starts_with("250 2.1.5"),
+        "{replies:?}"
+    );
+    // The default lets loopback relay; a network that leaves loopback out
+    // does not.
+    let open = start("O LogLevel=9");
+    let r = loopback_replies(open.smtp_addr(), &["<a@sink.test>"]);
+    assert!(r[0].starts_with("250 2.1.5"), "{r:?}");
+    let elsewhere = start("O RelayNetworks=192.0.2.0/24, [2001:db8::]/32");
+    let r = loopback_replies(elsewhere.smtp_addr(), &["<a@sink.test>"]);
+    assert_eq!(r[0], "550 5.7.1 <a@sink.test>... Relaying denied");
+}
+
+#[test]
+fn a_client_network_listed_in_relay_networks_may_relay() {
+    if !running_as_root() {
+        eprintln!("skipped: network namespaces need root (CI runs as root)");
+        return;
+    }
+    let ns = NetNs::create();
+    let sink = Sink::start();
+    let net = format!("O RelayNetworks=127.0.0.0/8,{}/32", ns.ns_ip());
+    let daemon = daemon(&ns, &sink, &[&net]);
+    let replies = rcpt_replies(&ns, daemon.smtp_addr(), &["<a@sink.test>"]);
+    assert!(replies[0].starts_with("250 2.1.5"), "{replies:?}");
+}

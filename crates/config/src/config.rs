@@ -64,6 +64,8 @@ pub struct Config {
     pub mailbox_directory: PathBuf,
     /// `LocalMailbox` (Postern's own): Maildir, mbox or `~/Maildir`.
     pub local_mailbox: crate::LocalMailbox,
+    /// `RelayNetworks` (Postern's own): clients that may relay by address.
+    pub relay_networks: Vec<crate::Network>,
     /// `AliasFile` (m4 `ALIAS_FILE`): the aliases file; unset means
     /// `aliases` next to the configuration file ([`Config::alias_path`]).
     pub alias_file: Option<PathBuf>,
@@ -224,6 +226,7 @@ impl Config {
             front_user: String::new(),
             mailbox_directory: PathBuf::new(),
             local_mailbox: crate::LocalMailbox::default(),
+            relay_networks: Vec::new(),
             alias_file: None,
             local_delivery: crate::LocalDelivery::Maildir,
             min_queue_age: std::time::Duration::ZERO,

@@ -258,6 +258,23 @@ pub(crate) static OPTIONS: &[Opt] = &[
         show: |c| vec![c.mailbox_directory.display().to_string()],
     },
     Opt {
+        cf: CfName::Option(&["RelayNetworks"]),
+        m4: M4Name::Define(&["confRELAY_NETWORKS"]),
+        default: &["127.0.0.0/8,[::1]/128"],
+        set: |c, n, v| {
+            c.relay_networks = crate::parse_networks(v).map_err(|e| format!("{n}: {e}"))?;
+            Ok(())
+        },
+        show: |c| {
+            vec![c
+                .relay_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")]
+        },
+    },
+    Opt {
         cf: CfName::Option(&["LocalMailbox"]),
         m4: M4Name::Define(&["confLOCAL_MAILBOX"]),
         default: &["maildir"],

@@ -6,9 +6,11 @@
 //! taken over cannot queue mail it was not allowed to accept. Both work on
 //! the parsed mailbox (local part, domain), never on the address text.
 //!
-//! The rules, until the access map and relay-domains arrive:
-//! - a client on loopback may relay; anyone else may send only to local
-//!   domains (`local-host-names`, `$j`, `localhost`);
+//! The rules (the access map's relay keys and relay-domains are still to
+//! come):
+//! - a client in `RelayNetworks` (default: loopback) may relay; anyone
+//!   else may send only to local domains (`local-host-names`, `$j`,
+//!   `localhost`);
 //! - a recipient without a domain is qualified with `$j` first;
 //! - from a client that may not relay, a local part carrying routing
 //!   characters (`@`, `%`, `!`: `"user@evil"@local`, `user%evil@local`,
@@ -40,10 +42,13 @@ pub enum RelayVerdict {
     Denied,
 }
 
-/// True when `ip` may relay (until RelayNetworks and the access map:
-/// loopback only).
-pub fn may_relay(ip: IpAddr) -> bool {
-    ip.is_loopback()
+/// True when a client at `ip` may relay: it is in `RelayNetworks`.
+pub fn may_relay(settings: &Settings, ip: IpAddr) -> bool {
+    settings
+        .config
+        .relay_networks
+        .iter()
+        .any(|n| n.contains(ip))
 }
 
 /// `mailbox` with `$j` as its domain when it has none (sendmail qualifies
@@ -59,7 +64,7 @@ pub fn qualify(mailbox: &Mailbox, hostname: &str) -> Mailbox {
 /// The relay decision for `mailbox` (qualified: see [`qualify`]) from a
 /// client at `peer`.
 pub fn relay_verdict(settings: &Settings, peer: IpAddr, mailbox: &Mailbox) -> RelayVerdict {
-    let relay_client = may_relay(peer);
+    let relay_client = may_relay(settings, peer);
     let name = dequote(&mailbox.local);
     if !relay_client && name.contains(['@', '%', '!']) {
         return RelayVerdict::Denied;

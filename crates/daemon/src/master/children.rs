@@ -329,15 +329,13 @@ impl Master {
             ));
         }
         let ip = peer.ip();
-        let per_client =
-            self.settings
-                .access
-                .client_connections(ip)
-                .unwrap_or(if policy::may_relay(ip) {
-                    0
-                } else {
-                    DEFAULT_CLIENT_CONNECTIONS
-                });
+        let per_client = self.settings.access.client_connections(ip).unwrap_or(
+            if policy::may_relay(&self.settings, ip) {
+                0
+            } else {
+                DEFAULT_CLIENT_CONNECTIONS
+            },
+        );
         if per_client > 0 && self.fronts.count_for(ip) >= per_client {
             return Some("421 4.3.2 Too many open connections.".into());
         }
