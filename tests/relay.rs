@@ -387,3 +387,56 @@ fn a_client_network_listed_in_relay_networks_may_relay() {
     let replies = rcpt_replies(&ns, daemon.smtp_addr(), &["<a@sink.test>"]);
     assert!(replies[0].starts_with("250 2.1.5"), "{replies:?}");
 }
+
+#[test]
+fn relay_domains_and_the_access_map_grant_relaying() {
+    ensure_test_users();
+    let sink = Sink::start();
+    let start = |access: &str| {
+        DaemonBuilder::new(postern_testkit::binary("posternd"))
+            .table(
+                "mailertable",
+                format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+            )
+            .table("relay-domains", "partner.example\n")
+            .table("access", access)
+            .config_line("O RelayNetworks=")
+            .start()
+    };
+    // Loopback is an outsider here: only what the tables grant goes.
+    let d = start("To:example.org RELAY\nTo:boss@example.net RELAY\n");
+    let replies = loopback_replies(
+        d.smtp_addr(),
+        &[
+            "<a@partner.example>",
+            "<a@mail.partner.example>",
+            "<x@example.org>",
+            "<boss@example.net>",
+            "<other@example.net>",
+            "<user%evil.example@partner.example>",
+            "<a@elsewhere.example>",
+        ],
+    );
+    let codes: Vec<&str> = replies.iter().map(|r| &r[..3]).collect();
+    assert_eq!(
+        codes,
+        ["250", "250", "250", "250", "550", "550", "550"],
+        "{replies:#?}"
+    );
+    assert_eq!(
+        replies[4],
+        "550 5.7.1 <other@example.net>... Relaying denied"
+    );
+    // A `Connect:` RELAY entry makes the client a relay client.
+    let d = start("Connect:127.0.0.1 RELAY\n");
+    let r = loopback_replies(d.smtp_addr(), &["<a@elsewhere.example>"]);
+    assert!(r[0].starts_with("250 2.1.5"), "{r:?}");
+    // And so does its address in relay-domains.
+    drop(d);
+    let d = DaemonBuilder::new(postern_testkit::binary("posternd"))
+        .table("relay-domains", "127.0.0\n")
+        .config_line("O RelayNetworks=")
+        .start();
+    let r = loopback_replies(d.smtp_addr(), &["<a@elsewhere.example>"]);
+    assert!(r[0].starts_with("250 2.1.5"), "{r:?}");
+}

@@ -127,6 +127,12 @@ pub struct AccessMap {
     tls_srv: BTreeMap<String, TlsRequirement>,
     try_tls: BTreeMap<String, bool>,
     client_conn: BTreeMap<String, u32>,
+    /// `Connect:` entries, client address (prefix) or host → action.
+    connect: BTreeMap<String, String>,
+    /// `To:` entries, recipient address or domain → action.
+    to: BTreeMap<String, String>,
+    /// Untagged entries, which stand for every tag.
+    untagged: BTreeMap<String, String>,
     /// Every other entry, key (tag lower-cased) → value, as written.
     other: BTreeMap<String, String>,
 }
@@ -180,6 +186,18 @@ impl AccessMap {
                 self.client_conn.insert(rest, n);
             }
             _ => {
+                match tag.as_str() {
+                    "connect" => {
+                        self.connect.insert(rest.clone(), value.to_string());
+                    }
+                    "to" => {
+                        self.to.insert(rest.clone(), value.to_string());
+                    }
+                    "" => {
+                        self.untagged.insert(rest.clone(), value.to_string());
+                    }
+                    _ => {}
+                }
                 let key = if tag.is_empty() {
                     rest
                 } else {
@@ -210,6 +228,28 @@ impl AccessMap {
         lookup(&self.client_conn, None, Some(addr)).copied()
     }
 
+    /// True when `Connect:` (or an untagged entry) says `RELAY` for a
+    /// client at `addr` (by its address or a prefix of its octets).
+    pub fn connect_relays(&self, addr: IpAddr) -> bool {
+        let found = lookup(&self.connect, None, Some(addr))
+            .or_else(|| lookup(&self.untagged, None, Some(addr)));
+        found.is_some_and(|v| is_relay(v))
+    }
+
+    /// True when `To:` (or an untagged entry) says `RELAY` for the
+    /// recipient `address` in `domain`: the whole address first, then the
+    /// domain and each parent domain.
+    pub fn to_relays(&self, address: &str, domain: &str) -> bool {
+        let address = address.to_ascii_lowercase();
+        let found = self
+            .to
+            .get(&address)
+            .or_else(|| self.untagged.get(&address))
+            .or_else(|| lookup(&self.to, Some(domain), None))
+            .or_else(|| lookup(&self.untagged, Some(domain), None));
+        found.is_some_and(|v| is_relay(v))
+    }
+
     /// An entry the checks of this version do not use, by its full key
     /// (`connect:spam.example`, `example.com`).
     pub fn other(&self, key: &str) -> Option<&str> {
@@ -217,6 +257,11 @@ impl AccessMap {
             .get(&key.to_ascii_lowercase())
             .map(String::as_str)
     }
+}
+
+/// `RELAY`, the access map's action that lets mail through to anywhere.
+fn is_relay(value: &str) -> bool {
+    value.trim().eq_ignore_ascii_case("RELAY")
 }
 
 /// sendmail's `D` (host, then parent domains), `A` (address, then shorter
@@ -346,5 +391,29 @@ mod tests {
             AccessMap::load(&dir.path().join("none")).unwrap(),
             AccessMap::default()
         );
+    }
+}
+
+#[cfg(test)]
+mod relay_tests {
+    use super::*;
+
+    #[test]
+    fn relay_grants_by_client_and_by_recipient() {
+        let map = AccessMap::parse_str(
+            "Connect:198.51.100 RELAY\nConnect:192.0.2.1 REJECT\n203.0.113.5 RELAY\n\
+             To:example.com RELAY\nTo:boss@example.org RELAY\npartner.example RELAY\n",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(map.connect_relays(ip("198.51.100.7")));
+        assert!(map.connect_relays(ip("203.0.113.5")));
+        assert!(!map.connect_relays(ip("192.0.2.1")));
+        assert!(!map.connect_relays(ip("10.0.0.1")));
+        assert!(map.to_relays("x@mail.example.com", "mail.example.com"));
+        assert!(map.to_relays("Boss@Example.org", "example.org"));
+        assert!(!map.to_relays("other@example.org", "example.org"));
+        assert!(map.to_relays("y@partner.example", "partner.example"));
+        assert!(!map.to_relays("y@example.net", "example.net"));
     }
 }

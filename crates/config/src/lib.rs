@@ -63,7 +63,7 @@ pub use options::DEFAULT_CIPHER_LIST;
 pub use outbound::{MailerPorts, SMTP_PORT};
 pub use relay::Relay;
 pub use smtp_server::{MAX_RECIPIENTS, SUBMISSION_LIMIT};
-pub use tables::{LocalHostNames, MailerRoute, Mailertable};
+pub use tables::{LocalHostNames, MailerRoute, Mailertable, RelayDomains};
 pub use values::{Feature, Timeouts, TlsFiles, TlsSrvOptions};
 
 /// The configuration file used when none is named on the command line.

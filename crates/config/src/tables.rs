@@ -335,3 +335,91 @@ mod tests {
         );
     }
 }
+
+/// `relay-domains` (sendmail's class `R`): recipient domains anyone may
+/// send to through this host (a backup MX, an outbound relay for them),
+/// each with its subdomains; and, written as an address or a prefix of
+/// one (`192.0.2`, `192.0.2.7`, `IPv6:2001:db8::1`), client addresses
+/// that may relay.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayDomains {
+    domains: BTreeSet<String>,
+    clients: BTreeSet<String>,
+}
+
+impl RelayDomains {
+    /// Reads the table at `path`; a missing file is empty.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let mut table = Self::default();
+        let mut errors = Vec::new();
+        for (line_no, line) in read_lines(path)? {
+            let entry = line.trim().to_ascii_lowercase();
+            let is_prefix = !entry.is_empty()
+                && entry.split('.').count() <= 4
+                && entry.split('.').all(|o| o.parse::<u8>().is_ok());
+            if is_prefix || entry.starts_with("ipv6:") {
+                table.clients.insert(entry);
+            } else {
+                match check_domain(&entry) {
+                    Ok(()) => {
+                        table.domains.insert(entry);
+                    }
+                    Err(why) => errors.push(ConfigError::new(
+                        path,
+                        line_no,
+                        format!("bad domain \"{line}\": {why}"),
+                    )),
+                }
+            }
+        }
+        finish(table, errors)
+    }
+
+    /// True when `domain` is one of the table's or below one.
+    pub fn has_domain(&self, domain: &str) -> bool {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let mut rest = domain.as_str();
+        loop {
+            if self.domains.contains(rest) {
+                return true;
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) => rest = parent,
+                None => return false,
+            }
+        }
+    }
+
+    /// True when the client at `addr` is listed, by its address or a
+    /// prefix of its octets.
+    pub fn has_client(&self, addr: std::net::IpAddr) -> bool {
+        match addr {
+            std::net::IpAddr::V4(v4) => {
+                let octets = v4.octets().map(|o| o.to_string());
+                (1..=4).any(|n| self.clients.contains(&octets[..n].join(".")))
+            }
+            std::net::IpAddr::V6(v6) => self.clients.contains(&format!("ipv6:{v6}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod relay_domains_tests {
+    use super::*;
+
+    #[test]
+    fn domains_with_subdomains_and_client_prefixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay-domains");
+        std::fs::write(&path, "# ours\nExample.net\n192.0.2\nIPv6:2001:db8::7\n").unwrap();
+        let t = RelayDomains::load(&path).unwrap();
+        assert!(t.has_domain("example.net") && t.has_domain("mail.EXAMPLE.net."));
+        assert!(!t.has_domain("example.org") && !t.has_domain("notexample.net"));
+        assert!(t.has_client("192.0.2.99".parse().unwrap()));
+        assert!(!t.has_client("192.0.20.1".parse().unwrap()));
+        assert!(t.has_client("2001:db8::7".parse().unwrap()));
+        std::fs::write(&path, "ok.example\nbad domain!\n").unwrap();
+        let e = RelayDomains::load(&path).unwrap_err().to_string();
+        assert!(e.contains("relay-domains:2: bad domain"), "{e}");
+    }
+}

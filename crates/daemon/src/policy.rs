@@ -6,11 +6,14 @@
 //! taken over cannot queue mail it was not allowed to accept. Both work on
 //! the parsed mailbox (local part, domain), never on the address text.
 //!
-//! The rules (the access map's relay keys and relay-domains are still to
-//! come):
-//! - a client in `RelayNetworks` (default: loopback) may relay; anyone
-//!   else may send only to local domains (`local-host-names`, `$j`,
-//!   `localhost`);
+//! The rules:
+//! - a client may relay when it is in `RelayNetworks` (default:
+//!   loopback), listed in `relay-domains` by address, or given `RELAY` by
+//!   a `Connect:` (or untagged) entry of the access map;
+//! - anyone may send to local domains (`local-host-names`, `$j`,
+//!   `localhost`), to a domain of `relay-domains` (and its subdomains),
+//!   and to a recipient a `To:` (or untagged) entry gives `RELAY`, by
+//!   address or domain; nothing else;
 //! - a recipient without a domain is qualified with `$j` first;
 //! - from a client that may not relay, a local part carrying routing
 //!   characters (`@`, `%`, `!`: `"user@evil"@local`, `user%evil@local`,
@@ -42,13 +45,26 @@ pub enum RelayVerdict {
     Denied,
 }
 
-/// True when a client at `ip` may relay: it is in `RelayNetworks`.
+/// True when a client at `ip` may relay: it is in `RelayNetworks`, listed
+/// in `relay-domains`, or given `RELAY` by the access map's `Connect:`.
 pub fn may_relay(settings: &Settings, ip: IpAddr) -> bool {
     settings
         .config
         .relay_networks
         .iter()
         .any(|n| n.contains(ip))
+        || settings.relay_domains.has_client(ip)
+        || settings.access.connect_relays(ip)
+}
+
+/// True when anyone may send to `mailbox` through this host: its domain
+/// is in `relay-domains`, or `To:` gives it `RELAY`.
+fn recipient_relayed(settings: &Settings, mailbox: &Mailbox) -> bool {
+    let Some(Domain::Name(domain)) = &mailbox.domain else {
+        return false;
+    };
+    settings.relay_domains.has_domain(domain)
+        || settings.access.to_relays(&mailbox.to_string(), domain)
 }
 
 /// `mailbox` with `$j` as its domain when it has none (sendmail qualifies
@@ -77,7 +93,7 @@ pub fn relay_verdict(settings: &Settings, peer: IpAddr, mailbox: &Mailbox) -> Re
     };
     if local {
         RelayVerdict::Local { name }
-    } else if relay_client {
+    } else if relay_client || recipient_relayed(settings, mailbox) {
         RelayVerdict::Relay
     } else {
         RelayVerdict::Denied

@@ -19,8 +19,10 @@ pub struct Settings {
     /// Routes by domain.
     pub mailertable: Mailertable,
     /// The access map (TLS requirements per server, connection limits per
-    /// client).
+    /// client, RELAY for clients and recipients).
     pub access: AccessMap,
+    /// `relay-domains`: recipient domains and clients that may relay.
+    pub relay_domains: postern_config::RelayDomains,
     /// The TLS contexts, built from the key files before any fork (fronts
     /// run where those files cannot be read).
     pub tls: TlsContexts,
@@ -99,6 +101,10 @@ impl Settings {
             &mut errors,
         );
         let access = keep(AccessMap::load(&config.table_path("access")), &mut errors);
+        let relay_domains = keep(
+            postern_config::RelayDomains::load(&config.table_path("relay-domains")),
+            &mut errors,
+        );
         // Checked here so that a broken aliases file stops a start as a
         // broken table does; the queue runner keeps its own copy current.
         let aliases = keep(
@@ -106,8 +112,21 @@ impl Settings {
             &mut errors,
         );
         let tls = keep(TlsContexts::load(&config, sides), &mut errors);
-        let (Some(mut local_names), Some(mailertable), Some(access), Some(tls), Some(_)) =
-            (local_names, mailertable, access, tls, aliases)
+        let (
+            Some(mut local_names),
+            Some(mailertable),
+            Some(access),
+            Some(tls),
+            Some(_),
+            Some(relay_domains),
+        ) = (
+            local_names,
+            mailertable,
+            access,
+            tls,
+            aliases,
+            relay_domains,
+        )
         else {
             return Err(ConfigErrors(errors));
         };
@@ -120,6 +139,7 @@ impl Settings {
             local_names,
             mailertable,
             access,
+            relay_domains,
         })
     }
 
@@ -149,6 +169,7 @@ pub fn for_tests(dir: &Path, extra: &str) -> Settings {
         local_names: LocalHostNames::from_names(["mx.test", "localhost"]),
         mailertable: Mailertable::default(),
         access: AccessMap::default(),
+        relay_domains: postern_config::RelayDomains::default(),
         tls: TlsContexts::load(&config, TlsSides::Both).expect("test TLS files"),
         config,
     }

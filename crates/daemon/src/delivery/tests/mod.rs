@@ -63,6 +63,7 @@ pub fn settings_full(
         local_names: LocalHostNames::from_names(["local.test", "localhost", "delivery.test"]),
         mailertable,
         access: postern_config::AccessMap::load(&config.table_path("access")).unwrap(),
+        relay_domains: postern_config::RelayDomains::default(),
         // As master builds it: the client context always exists.
         tls: TlsContexts {
             server: None,
