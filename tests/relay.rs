@@ -440,3 +440,40 @@ fn relay_domains_and_the_access_map_grant_relaying() {
     let r = loopback_replies(d.smtp_addr(), &["<a@elsewhere.example>"]);
     assert!(r[0].starts_with("250 2.1.5"), "{r:?}");
 }
+
+#[test]
+fn the_access_map_refuses_senders_and_recipients_as_sendmail_does() {
+    ensure_test_users();
+    let sink = Sink::start();
+    let d = DaemonBuilder::new(postern_testkit::binary("posternd"))
+        .table(
+            "mailertable",
+            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+        )
+        .table(
+            "access",
+            "From:spammer@example.net REJECT\nFrom:spam.example ERROR:5.7.1:550 Go away\n\
+             To:closed.sink.test ERROR:4.2.1:450 Come back later\nTo:nobody@mx.test REJECT\n",
+        )
+        .start();
+    let mut c = SmtpConversation::connect(d.smtp_addr());
+    assert!(c.read_reply().starts_with("220"));
+    c.cmd("EHLO client.example", "250");
+    let r = c.cmd("MAIL FROM:<Spammer@example.net>", "550");
+    assert_eq!(
+        r.trim_end(),
+        "550 5.7.1 <Spammer@example.net>... Access denied"
+    );
+    let r = c.cmd("MAIL FROM:<x@mail.spam.example>", "550");
+    assert_eq!(r.trim_end(), "550 5.7.1 <x@mail.spam.example>... Go away");
+    c.cmd("MAIL FROM:<fine@example.net>", "250");
+    let r = c.cmd("RCPT TO:<a@closed.sink.test>", "450");
+    assert_eq!(
+        r.trim_end(),
+        "450 4.2.1 <a@closed.sink.test>... Come back later"
+    );
+    let r = c.cmd("RCPT TO:<nobody@mx.test>", "550");
+    assert_eq!(r.trim_end(), "550 5.7.1 <nobody@mx.test>... Access denied");
+    c.cmd("RCPT TO:<a@sink.test>", "250");
+    c.cmd("QUIT", "221");
+}

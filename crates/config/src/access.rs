@@ -131,6 +131,8 @@ pub struct AccessMap {
     connect: BTreeMap<String, String>,
     /// `To:` entries, recipient address or domain → action.
     to: BTreeMap<String, String>,
+    /// `From:` entries, sender address, `user@` or domain → action.
+    from: BTreeMap<String, String>,
     /// Untagged entries, which stand for every tag.
     untagged: BTreeMap<String, String>,
     /// Every other entry, key (tag lower-cased) → value, as written.
@@ -193,6 +195,9 @@ impl AccessMap {
                     "to" => {
                         self.to.insert(rest.clone(), value.to_string());
                     }
+                    "from" => {
+                        self.from.insert(rest.clone(), value.to_string());
+                    }
                     "" => {
                         self.untagged.insert(rest.clone(), value.to_string());
                     }
@@ -236,18 +241,23 @@ impl AccessMap {
         found.is_some_and(|v| is_relay(v))
     }
 
+    /// What `To:` (or an untagged entry) says for the recipient `address`
+    /// in `domain`: the whole address, then `user@`, then the domain and
+    /// each parent domain (sendmail's SearchList for check_rcpt).
+    pub fn to_action(&self, address: &str, domain: &str) -> Option<AccessAction> {
+        search(&self.to, &self.untagged, address, Some(domain))
+    }
+
     /// True when `To:` (or an untagged entry) says `RELAY` for the
-    /// recipient `address` in `domain`: the whole address first, then the
-    /// domain and each parent domain.
+    /// recipient `address` in `domain`.
     pub fn to_relays(&self, address: &str, domain: &str) -> bool {
-        let address = address.to_ascii_lowercase();
-        let found = self
-            .to
-            .get(&address)
-            .or_else(|| self.untagged.get(&address))
-            .or_else(|| lookup(&self.to, Some(domain), None))
-            .or_else(|| lookup(&self.untagged, Some(domain), None));
-        found.is_some_and(|v| is_relay(v))
+        self.to_action(address, domain) == Some(AccessAction::Relay)
+    }
+
+    /// What `From:` (or an untagged entry) says for the envelope sender
+    /// `address` (its domain, if it has one), searched as `To:` is.
+    pub fn from_action(&self, address: &str, domain: Option<&str>) -> Option<AccessAction> {
+        search(&self.from, &self.untagged, address, domain)
     }
 
     /// An entry the checks of this version do not use, by its full key
@@ -262,6 +272,87 @@ impl AccessMap {
 /// `RELAY`, the access map's action that lets mail through to anywhere.
 fn is_relay(value: &str) -> bool {
     value.trim().eq_ignore_ascii_case("RELAY")
+}
+
+/// An access map's right-hand side for `From:` and `To:` keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessAction {
+    /// `OK`: accept (no further spam checks).
+    Ok,
+    /// `RELAY`: accept, and relay.
+    Relay,
+    /// `REJECT`: sendmail's `550 5.7.1 <addr>... Access denied`.
+    Reject,
+    /// `DISCARD`: accept and throw away (not acted on yet: accepted).
+    Discard,
+    /// `SKIP`: as if there were no entry.
+    Skip,
+    /// `ERROR:5.7.1:550 text` or `ERROR:550 text`: refuse so.
+    Error {
+        /// The reply code.
+        code: u16,
+        /// The enhanced status code, when given.
+        enhanced: Option<String>,
+        /// The text.
+        text: String,
+    },
+}
+
+impl AccessAction {
+    /// Reads a right-hand side; `None` for one this version does not know
+    /// (kept, as sendmail would treat it as an error text).
+    pub fn parse(value: &str) -> Option<AccessAction> {
+        let value = value.trim();
+        let upper = value.to_ascii_uppercase();
+        match upper.as_str() {
+            "OK" => return Some(AccessAction::Ok),
+            "RELAY" => return Some(AccessAction::Relay),
+            "REJECT" => return Some(AccessAction::Reject),
+            "DISCARD" => return Some(AccessAction::Discard),
+            "SKIP" => return Some(AccessAction::Skip),
+            _ => {}
+        }
+        let rest = value
+            .get(..6)
+            .filter(|t| t.eq_ignore_ascii_case("ERROR:"))
+            .map(|_| &value[6..])?;
+        // `5.7.1:550 text` or `550 text`.
+        let (enhanced, rest) = match rest.split_once(':') {
+            Some((e, r))
+                if e.split('.').count() == 3 && e.split('.').all(|p| p.parse::<u16>().is_ok()) =>
+            {
+                (Some(e.to_string()), r)
+            }
+            _ => (None, rest),
+        };
+        let (code, text) = rest.trim().split_once(' ').unwrap_or((rest.trim(), ""));
+        let code: u16 = code.parse().ok().filter(|c| (400..600).contains(c))?;
+        Some(AccessAction::Error {
+            code,
+            enhanced,
+            text: text.trim().to_string(),
+        })
+    }
+}
+
+/// sendmail's SearchList over a tagged table, then the untagged one: the
+/// address, `user@`, then the domain and its parents. `SKIP` ends the
+/// search with nothing.
+fn search(
+    tagged: &BTreeMap<String, String>,
+    untagged: &BTreeMap<String, String>,
+    address: &str,
+    domain: Option<&str>,
+) -> Option<AccessAction> {
+    let address = address.to_ascii_lowercase();
+    let user_at = address.rsplit_once('@').map(|(u, _)| format!("{u}@"));
+    let found = tagged
+        .get(&address)
+        .or_else(|| user_at.as_ref().and_then(|u| tagged.get(u)))
+        .or_else(|| domain.and_then(|d| lookup(tagged, Some(d), None)))
+        .or_else(|| untagged.get(&address))
+        .or_else(|| domain.and_then(|d| lookup(untagged, Some(d), None)))?;
+    AccessAction::parse(found).filter(|a| *a != AccessAction::Skip)
 }
 
 /// sendmail's `D` (host, then parent domains), `A` (address, then shorter
@@ -415,5 +506,41 @@ mod relay_tests {
         assert!(!map.to_relays("other@example.org", "example.org"));
         assert!(map.to_relays("y@partner.example", "partner.example"));
         assert!(!map.to_relays("y@example.net", "example.net"));
+    }
+
+    #[test]
+    fn from_and_to_actions_in_sendmails_order() {
+        let map = AccessMap::parse_str(
+            "From:spammer@example.net REJECT\nFrom:example.biz ERROR:5.7.1:550 Go away\n\
+             From:postmaster@ OK\nTo:abuse@example.org OK\nTo:closed.example ERROR:451 Later\n\
+             spam.example REJECT\nTo:skip.example SKIP\n",
+        )
+        .unwrap();
+        let from = |a: &str| {
+            let d = a.rsplit_once('@').map(|(_, d)| d.to_string());
+            map.from_action(a, d.as_deref())
+        };
+        assert_eq!(from("Spammer@Example.net"), Some(AccessAction::Reject));
+        assert_eq!(
+            from("x@mail.example.biz"),
+            Some(AccessAction::Error {
+                code: 550,
+                enhanced: Some("5.7.1".into()),
+                text: "Go away".into()
+            })
+        );
+        assert_eq!(from("postmaster@anywhere.example"), Some(AccessAction::Ok));
+        assert_eq!(from("x@spam.example"), Some(AccessAction::Reject));
+        assert_eq!(from("x@example.net"), None);
+        assert_eq!(
+            map.to_action("a@closed.example", "closed.example"),
+            Some(AccessAction::Error {
+                code: 451,
+                enhanced: None,
+                text: "Later".into()
+            })
+        );
+        assert_eq!(map.to_action("a@skip.example", "skip.example"), None);
+        assert_eq!(AccessAction::parse("ERROR:bogus"), None);
     }
 }

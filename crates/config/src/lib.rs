@@ -50,7 +50,7 @@ mod table;
 mod tables;
 mod values;
 
-pub use access::{AccessMap, CertCheck, Severity, TlsLevel, TlsRequirement};
+pub use access::{AccessAction, AccessMap, CertCheck, Severity, TlsLevel, TlsRequirement};
 pub use aliases::{parse_include, Alias, AliasStats, AliasTarget, Aliases, REQUIRED_ALIASES};
 pub use config::Config;
 pub use daemon_port::{DaemonPort, Family};

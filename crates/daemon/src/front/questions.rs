@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 
 use postern_ipc::{FrontChannel, FrontToQueue, QueueToFront, PROTOCOL_VERSION};
-use postern_smtp::address::Mailbox;
+use postern_smtp::address::{Mailbox, ReversePath};
 use postern_smtp::server::{etrn_started, Answer, Question, Session, VerifiedAddress};
 use postern_smtp::{EnhancedCode, Reply};
 
@@ -36,6 +36,45 @@ pub struct Front<'a> {
 
 fn reply(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Answer {
     Answer::Reply(Reply::new(code, EnhancedCode::new(c, s, d), text))
+}
+
+/// A mailbox's domain name (none for an address literal).
+fn domain_of(m: &Mailbox) -> Option<&str> {
+    match &m.domain {
+        Some(postern_smtp::address::Domain::Name(d)) => Some(d),
+        _ => None,
+    }
+}
+
+/// The access map's `REJECT` or `ERROR:` for `address`, as sendmail's
+/// check_mail and check_rcpt answer them: `550 5.7.1 <addr>... Access
+/// denied`, `550 5.7.1 <addr>... text`. Other actions let it through.
+fn access_refusal(action: Option<postern_config::AccessAction>, address: &str) -> Option<Answer> {
+    use postern_config::AccessAction;
+    match action? {
+        AccessAction::Reject => Some(reply(
+            550,
+            (5, 7, 1),
+            format!("<{address}>... Access denied"),
+        )),
+        AccessAction::Error {
+            code,
+            enhanced,
+            text,
+        } => {
+            let class = u8::try_from(code / 100).unwrap_or(5);
+            let e = enhanced
+                .as_deref()
+                .and_then(EnhancedCode::parse)
+                .unwrap_or(EnhancedCode::new(class, 7, 1));
+            Some(Answer::Reply(Reply::new(
+                code,
+                e,
+                format!("<{address}>... {text}"),
+            )))
+        }
+        _ => None,
+    }
 }
 
 /// The queue runner's refusal as the client's reply; only 4xx/5xx codes
@@ -86,7 +125,17 @@ impl<'a> Front<'a> {
     /// Answers one question.
     pub fn answer(&mut self, session: &Session, question: Question) -> Answer {
         match question {
-            Question::Sender { .. } => {
+            Question::Sender { path, .. } => {
+                if let ReversePath::Mailbox(m) = &path {
+                    if let Some(refusal) = access_refusal(
+                        self.settings
+                            .access
+                            .from_action(&m.to_string(), domain_of(m)),
+                        &m.to_string(),
+                    ) {
+                        return refusal;
+                    }
+                }
                 self.recipients.clear();
                 self.issued_mail = true;
                 // So that a reload lets this transaction finish.
@@ -125,6 +174,15 @@ impl<'a> Front<'a> {
     /// sendmail does, never given a mailbox.
     fn recipient(&mut self, path: &Mailbox) -> Answer {
         let qualified = policy::qualify(path, &self.settings.hostname);
+        if let Some(domain) = domain_of(&qualified) {
+            let action = self
+                .settings
+                .access
+                .to_action(&qualified.to_string(), domain);
+            if let Some(refusal) = access_refusal(action, &path.to_string()) {
+                return refusal;
+            }
+        }
         match policy::relay_verdict(self.settings, self.peer_ip, &qualified) {
             RelayVerdict::Denied => reply(550, (5, 7, 1), format!("<{path}>... Relaying denied")),
             RelayVerdict::Relay => self.accept_recipient(&qualified),
