@@ -27,6 +27,7 @@
 //! master restarts the pair); the queue runner's end going away ends it
 //! too (exit 0).
 
+mod agents;
 mod body;
 mod destination;
 mod envelope;
@@ -54,6 +55,7 @@ use postern_ipc::{
     DeliveryToQueue, QueueToDelivery, RecipientStatus, PROTOCOL_VERSION,
 };
 
+use self::agents::Agent;
 use self::destination::Myself;
 use self::job::{Job, LocalGroup, Pending, SessionPlan};
 use self::outbound::{Outbound, ReuseKey};
@@ -132,15 +134,6 @@ struct Client {
     agents: HashMap<Token, Agent>,
     /// Local deliveries waiting for an agent: the job's key and the group.
     agents_waiting: VecDeque<(u64, LocalGroup)>,
-}
-
-/// A local delivery agent at work.
-struct Agent {
-    job_key: u64,
-    group: LocalGroup,
-    socket: mio::net::UnixStream,
-    /// What it sent so far: one frame, then its end.
-    report: Vec<u8>,
 }
 
 impl Client {
@@ -313,90 +306,6 @@ impl Client {
             }
         }
         self.report_if_complete(key);
-    }
-
-    /// Asks master for agents for the waiting local deliveries, while
-    /// fewer than [`MAX_AGENTS`] run.
-    fn start_agents(&mut self) -> io::Result<()> {
-        while self.agents.len() < MAX_AGENTS {
-            let Some((key, group)) = self.agents_waiting.pop_front() else {
-                break;
-            };
-            let Some(job) = self.jobs.get_mut(&key) else {
-                continue;
-            };
-            let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-            let request = DeliveryToMaster::Local(job.local_request(&group));
-            if let Err(e) = self.master.send(
-                &request,
-                &[job.data.fd(), std::os::fd::AsFd::as_fd(&theirs)],
-            ) {
-                log::err(&format!("delivery client: master channel: {e}"));
-                job.settle_local(
-                    &group,
-                    Some(postern_ipc::AgentReport::new(
-                        RecipientStatus::TempFail,
-                        "451 4.3.0 Local delivery unavailable (master)",
-                    )),
-                );
-                self.report_if_complete(key);
-                continue;
-            }
-            // Only the agent may hold the other end: its end of file is
-            // how a crashed agent is noticed.
-            drop(theirs);
-            ours.set_nonblocking(true)?;
-            let mut socket = mio::net::UnixStream::from_std(ours);
-            let token = Token(self.next_token);
-            self.next_token += 1;
-            self.poll
-                .registry()
-                .register(&mut socket, token, Interest::READABLE)?;
-            self.agents.insert(
-                token,
-                Agent {
-                    job_key: key,
-                    group,
-                    socket,
-                    report: Vec::new(),
-                },
-            );
-        }
-        Ok(())
-    }
-
-    /// An agent's socket is readable: its report so far, and at its end
-    /// the recipients' results.
-    fn on_agent(&mut self, token: Token) -> io::Result<()> {
-        use std::io::Read;
-        let Some(agent) = self.agents.get_mut(&token) else {
-            return Ok(());
-        };
-        let limit = postern_ipc::LOCAL_LIMIT + postern_ipc::frame::HEADER_LEN;
-        let mut buf = [0u8; 4096];
-        let ended = loop {
-            match agent.socket.read(&mut buf) {
-                Ok(0) => break true,
-                Ok(n) if agent.report.len() + n > limit => break true,
-                Ok(n) => agent.report.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break true,
-            }
-        };
-        if !ended {
-            return Ok(());
-        }
-        let Some(mut agent) = self.agents.remove(&token) else {
-            return Ok(());
-        };
-        self.poll.registry().deregister(&mut agent.socket)?;
-        let outcome = decode_agent_report(&agent.report);
-        if let Some(job) = self.jobs.get_mut(&agent.job_key) {
-            job.settle_local(&agent.group, outcome);
-        }
-        self.report_if_complete(agent.job_key);
-        self.start_agents()
     }
 
     /// A literal's or a socket's session starts now; a name is asked of
@@ -685,14 +594,6 @@ impl Client {
         }
         Ok(())
     }
-}
-
-/// An agent's one frame, if it sent a whole one.
-fn decode_agent_report(bytes: &[u8]) -> Option<postern_ipc::AgentReport> {
-    use postern_ipc::frame;
-    let header = frame::header(bytes, postern_ipc::LOCAL_LIMIT).ok()??;
-    let body = bytes.get(frame::HEADER_LEN..frame::HEADER_LEN + header.len)?;
-    frame::decode(body).ok()
 }
 
 /// The exit code for a channel failure: the queue runner going away is a
