@@ -20,7 +20,9 @@ cd "$(dirname "$0")/.."
 # MX tests start on a loopback port with their own zones (tests/mx.rs).
 # dovecot-core and dovecot-lmtpd are the LMTP server the LMTP tests start
 # with their own configuration under a temporary directory (tests/lmtp.rs;
-# doveadm reads the delivered messages back).
+# doveadm reads the delivered messages back); the SMTP AUTH tests
+# (crates/auth) start an authentication-only Dovecot the same way and
+# check hashes made by `doveadm pw`.
 packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd)
 
 missing=()
