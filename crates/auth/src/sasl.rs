@@ -254,4 +254,28 @@ mod tests {
             Next::Refused("mechanism not offered")
         );
     }
+
+    proptest::proptest! {
+        /// No client line makes an exchange panic, and what PLAIN accepts
+        /// is what was encoded.
+        #[test]
+        fn any_client_input_is_handled(
+            text in ".{0,64}",
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            for mech in ["PLAIN", "LOGIN", "X"] {
+                let _ = start(mech, Some(&text));
+                let _ = start(mech, Some(&b64(&bytes)));
+            }
+            let _ = respond(Exchange::LoginUser, &text);
+            let _ = respond(Exchange::LoginPassword { user: "u".into() }, &b64(&bytes));
+            if let Next::Verify { user, password } = start("PLAIN", Some(&b64(&bytes))) {
+                // authcid NUL passwd, after an authzid that is empty or
+                // the authcid.
+                let mut tail = format!("{user}\0").into_bytes();
+                tail.extend_from_slice(&password);
+                proptest::prop_assert!(bytes.ends_with(&tail));
+            }
+        }
+    }
 }

@@ -10,12 +10,19 @@
 //! in until the administrator gives them a password in a scheme above.
 
 // Both crates implement the `password-hash` crate's one verifier trait.
+use std::fmt;
+
 use argon2::{Argon2, PasswordVerifier as _};
 use sha_crypt::ShaCrypt;
 use subtle::ConstantTimeEq;
 
-/// A password as stored, ready to verify.
-#[derive(Debug, Clone)]
+/// Most memory one Argon2 check may take: 16 times Dovecot's default
+/// (`m=65536`, 64 MiB).
+const MAX_ARGON2_KIB: u32 = 1 << 20;
+
+/// A password as stored, ready to verify. Its `Debug` shows the scheme
+/// only: neither a password nor a hash belongs in a log.
+#[derive(Clone)]
 pub(crate) enum Stored {
     /// `{SHA512-CRYPT}` / `{SHA256-CRYPT}`: `$6$…` / `$5$…`.
     ShaCrypt(String),
@@ -73,6 +80,18 @@ impl Stored {
     }
 }
 
+impl fmt::Debug for Stored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self {
+            Stored::ShaCrypt(_) => "SHA-CRYPT",
+            Stored::Bcrypt(_) => "BLF-CRYPT",
+            Stored::Argon2(_) => "ARGON2",
+            Stored::Plain(_) => "PLAIN",
+        };
+        write!(f, "Stored({scheme}, …)")
+    }
+}
+
 /// `$5$` or `$6$` (`id`), with optional `rounds=`, salt and hash.
 fn sha_crypt(hash: &str, id: &str, scheme: &str) -> Result<Stored, String> {
     let parsed = sha_crypt::PasswordHashRef::new(hash)
@@ -94,6 +113,15 @@ fn argon2(hash: &str, ident: &str, scheme: &str) -> Result<Stored, String> {
     let parsed = argon2::PasswordHash::new(hash).map_err(|e| format!("{{{scheme}}}: {e}"))?;
     if parsed.algorithm.as_str() != ident {
         return Err(format!("{{{scheme}}}: the hash is not ${ident}$"));
+    }
+    // Checked now: a memory cost the machine cannot give would abort the
+    // process at the first login instead.
+    let params = argon2::Params::try_from(&parsed).map_err(|e| format!("{{{scheme}}}: {e}"))?;
+    if params.m_cost() > MAX_ARGON2_KIB {
+        return Err(format!(
+            "{{{scheme}}}: m={} KiB is more memory than one login may take (1 GiB)",
+            params.m_cost()
+        ));
     }
     Ok(Stored::Argon2(hash.to_string()))
 }
@@ -169,12 +197,21 @@ mod tests {
             "{SHA512-CRYPT}$6$",
             "{BLF-CRYPT}$2y$05$short",
             "{ARGON2ID}$argon2id$garbage",
+            "{ARGON2ID}$argon2id$v=19$m=4194304,t=3,p=1$hCX4J7UXU+P2a+96iRlssg$SwlRsRF105fjgRWqY5znIAE3+C/0WLN/1oOu5fQDlVw",
             "{SSHA}abc",
             "{MD5-CRYPT}$1$abc$def",
             "{SHA512-CRYPT$6$abc",
         ] {
             assert!(Stored::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let stored = Stored::parse("{PLAIN}hunter2").unwrap();
+        assert_eq!(format!("{stored:?}"), "Stored(PLAIN, …)");
+        let stored = Stored::parse(SHA512).unwrap();
+        assert!(!format!("{stored:?}").contains("6maULFHW"));
     }
 
     #[test]

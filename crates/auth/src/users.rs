@@ -250,4 +250,24 @@ mod tests {
         assert!(!users.check("nobody", b"secret"));
         assert!(!users.dummy.verify(b"secret"));
     }
+
+    /// Bytes that make passwd-file lines, and some that break them.
+    const ALPHABET: &[u8] = b"alice:{}PLAINSHA512-CRYPT$6$2y#\n\r\t :=x\xff";
+
+    proptest::proptest! {
+        /// No file makes the parser panic, and every error names a line
+        /// of the file.
+        #[test]
+        fn any_file_is_read(
+            text in proptest::collection::vec(proptest::sample::select(ALPHABET), 0..200),
+        ) {
+            let (users, errors) = Users::parse(Path::new("f"), &text);
+            let lines = text.split(|&b| b == b'\n').count();
+            for e in &errors {
+                let AuthError::Line { line, .. } = e else { panic!("{e}") };
+                proptest::prop_assert!((1..=lines).contains(line));
+            }
+            let _ = users.check("alice", b"x");
+        }
+    }
 }

@@ -343,3 +343,17 @@ fn a_dovecot_restarted_unnoticed_is_reconnected_to() {
     // The old connection is dead; the request goes again on a new one.
     assert_eq!(plain(&mut auth, 2, "alice", "secret"), success("alice"));
 }
+
+#[test]
+fn two_authenticators_in_one_process_share_a_dovecot() {
+    let dovecot = dovecot();
+    let mut first = DovecotAuth::new(dovecot.socket());
+    let mut second = DovecotAuth::new(dovecot.socket());
+    assert_eq!(plain(&mut first, 1, "alice", "secret"), success("alice"));
+    assert_eq!(
+        plain(&mut second, 1, "carol", "cram pass"),
+        success("carol")
+    );
+    assert_eq!(plain(&mut first, 1, "alice", "secret"), success("alice"));
+    assert!(!dovecot.log().contains("BUG"), "{}", dovecot.log());
+}

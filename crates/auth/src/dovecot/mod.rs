@@ -15,9 +15,10 @@
 //! made again when it broke: a request that finds the connection dead
 //! (Dovecot restarted) is sent once more on a new one. An exchange that
 //! was half-way on a connection that broke is lost with it (Dovecot kept
-//! its state) and answers a temporary failure. Dovecot refuses two
-//! connections with one client PID (`CPID`), so a process should hold
-//! one `DovecotAuth`; the daemon's queue runner has one worker for it.
+//! its state) and answers a temporary failure. Each `DovecotAuth` holds
+//! one connection; several in one process may share a Dovecot (they send
+//! the same `CPID`, which Dovecot 2.3 accepts on the auth-client socket:
+//! tests/dovecot.rs checks it).
 
 mod connection;
 mod protocol;

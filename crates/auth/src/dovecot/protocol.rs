@@ -425,4 +425,19 @@ mod tests {
             }
         );
     }
+
+    proptest::proptest! {
+        /// Escaping round-trips and leaves no separator, whatever the
+        /// value; no line from Dovecot makes the parsers panic.
+        #[test]
+        fn escaping_and_parsing_hold_for_any_text(
+            text in r"\PC{0,40}|[\t\n\r\x01\x00a-z=]{0,40}",
+        ) {
+            let escaped = escape(&text);
+            proptest::prop_assert!(!escaped.contains(['\t', '\n', '\r', '\0']));
+            proptest::prop_assert_eq!(unescape(&escaped), text.clone());
+            let _ = Reply::parse(&text).map(Reply::into_step);
+            let _ = Handshake::default().feed(&text);
+        }
+    }
 }
