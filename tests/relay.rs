@@ -477,3 +477,55 @@ fn the_access_map_refuses_senders_and_recipients_as_sendmail_does() {
     c.cmd("RCPT TO:<a@sink.test>", "250");
     c.cmd("QUIT", "221");
 }
+
+#[test]
+fn discard_accepts_the_message_and_delivers_none_of_it() {
+    ensure_test_users();
+    let sink = Sink::start();
+    let d = DaemonBuilder::new(postern_testkit::binary("posternd"))
+        .table(
+            "mailertable",
+            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+        )
+        .table(
+            "access",
+            "From:junk.example DISCARD\nTo:trap@sink.test DISCARD\n",
+        )
+        .config_line("O RelayNetworks=")
+        .config_line("O LogLevel=9")
+        .start();
+    let send = |from: &str, rcpts: &[&str]| {
+        let mut c = SmtpConversation::connect(d.smtp_addr());
+        assert!(c.read_reply().starts_with("220"));
+        c.cmd("EHLO client.example", "250");
+        c.cmd(&format!("MAIL FROM:<{from}>"), "250");
+        for r in rcpts {
+            c.cmd(&format!("RCPT TO:<{r}>"), "250");
+        }
+        c.cmd("DATA", "354");
+        let reply = c.cmd("Subject: discard\r\n\r\nbody\r\n.", "250");
+        c.cmd("QUIT", "221");
+        reply
+    };
+    // A discarding recipient is accepted even where relaying is refused,
+    // and takes the whole envelope with it, as sendmail's check_rcpt does.
+    let r = send(
+        "someone@example.net",
+        &["trap@sink.test", "postmaster@mx.test"],
+    );
+    assert!(r.contains("Message accepted for delivery"), "{r}");
+    d.wait_for_log("discarded (To:<trap@sink.test>)", WAIT);
+    send("x@mail.junk.example", &["postmaster@mx.test"]);
+    d.wait_for_log("discarded (From:<x@mail.junk.example>)", WAIT);
+    // Nothing waits in the queue, nothing reached the sink.
+    let queued = std::fs::read_dir(d.spool_dir().join("queue"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("qf") || name.starts_with("df")
+        })
+        .count();
+    assert_eq!(queued, 0);
+    assert!(sink.messages().is_empty());
+}

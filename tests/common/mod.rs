@@ -14,6 +14,12 @@ pub const WAIT: Duration = Duration::from_secs(60);
 /// A daemon that relays `@sink.test` to `sink` and delivers `@mx.test`
 /// locally, with fast retries; `extra` lines are added to its configuration.
 pub fn daemon_with_sink(sink: &Sink, extra: &[&str]) -> Daemon {
+    daemon_with_sink_and_tables(sink, extra, &[])
+}
+
+/// [`daemon_with_sink`] with side tables (`auth-users`, `access`, …)
+/// written before it starts.
+pub fn daemon_with_sink_and_tables(sink: &Sink, extra: &[&str], tables: &[(&str, &str)]) -> Daemon {
     ensure_test_users();
     let mut builder = DaemonBuilder::new(postern_testkit::binary("posternd"))
         .table(
@@ -23,6 +29,9 @@ pub fn daemon_with_sink(sink: &Sink, extra: &[&str]) -> Daemon {
         .table("local-host-names", "mx.test\n")
         .config_line("O LogLevel=9")
         .config_line("O MinQueueAge=1s");
+    for (name, contents) in tables {
+        builder = builder.table(name, contents);
+    }
     for line in extra {
         builder = builder.config_line(line);
     }

@@ -126,6 +126,12 @@ pub trait Authenticator: Send {
 
     /// The client cancelled (`*`) or went away: forget exchange `id`.
     fn cancel(&mut self, id: u32);
+
+    /// Problems found reading the backend's files since the last call
+    /// (a passwd-file's bad lines), each handed out once, for the log.
+    fn load_errors(&mut self) -> Vec<AuthError> {
+        Vec::new()
+    }
 }
 
 /// What went wrong outside an exchange: a backend that cannot be used,

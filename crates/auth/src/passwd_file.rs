@@ -123,6 +123,10 @@ impl PasswdFile {
 }
 
 impl Authenticator for PasswdFile {
+    fn load_errors(&mut self) -> Vec<AuthError> {
+        self.take_load_errors()
+    }
+
     fn mechanisms(&mut self) -> Result<Vec<Mechanism>, AuthError> {
         Ok(sasl::MECHANISMS
             .iter()

@@ -283,7 +283,7 @@ pub enum AccessAction {
     Relay,
     /// `REJECT`: sendmail's `550 5.7.1 <addr>... Access denied`.
     Reject,
-    /// `DISCARD`: accept and throw away (not acted on yet: accepted).
+    /// `DISCARD`: accept, and throw the message away.
     Discard,
     /// `SKIP`: as if there were no entry.
     Skip,

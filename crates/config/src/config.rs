@@ -96,6 +96,9 @@ pub struct Config {
     pub name_servers: Vec<std::net::SocketAddr>,
     /// The ports of the SMTP mailers (`SMTP_MAILER_ARGS` and its siblings).
     pub mailer_ports: crate::MailerPorts,
+    /// `AuthMechanisms`, `AuthOptions`, `AuthDovecotSocket`,
+    /// `AuthMaxFailures`.
+    pub auth: crate::AuthSettings,
     /// The `FEATURE`s turned on, with their argument as written. Map
     /// specifications are not interpreted: side tables are plain text.
     pub features: BTreeMap<Feature, Option<String>>,
@@ -239,6 +242,7 @@ impl Config {
             timeouts: Timeouts::default(),
             name_servers: Vec::new(),
             mailer_ports: crate::MailerPorts::default(),
+            auth: crate::AuthSettings::default(),
             features: BTreeMap::new(),
         }
     }

@@ -33,6 +33,7 @@
 
 mod access;
 mod aliases;
+mod auth;
 mod config;
 mod daemon_port;
 mod duration;
@@ -52,6 +53,7 @@ mod values;
 
 pub use access::{AccessAction, AccessMap, CertCheck, Severity, TlsLevel, TlsRequirement};
 pub use aliases::{parse_include, Alias, AliasStats, AliasTarget, Aliases, REQUIRED_ALIASES};
+pub use auth::{AuthOptions, AuthSettings, DEFAULT_AUTH_MECHANISMS};
 pub use config::Config;
 pub use daemon_port::{DaemonPort, Family};
 pub use duration::{format_duration, parse_duration, Unit};

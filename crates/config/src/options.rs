@@ -209,7 +209,18 @@ pub(crate) static OPTIONS: &[Opt] = &[
         m4: M4Name::Macro("DAEMON_OPTIONS"),
         default: DEFAULT_LISTENERS,
         set: |c, n, v| {
-            c.daemons.push(at(n, DaemonPort::parse(v))?);
+            let port = at(n, DaemonPort::parse(v))?;
+            // The name is how a session finds its listener's M= letters.
+            let name = port.name.as_deref().unwrap_or("MTA");
+            let clash = c.daemons.iter().any(|d| {
+                d.name.as_deref().unwrap_or("MTA") == name && d.modifiers != port.modifiers
+            });
+            if clash {
+                return Err(format!(
+                    "{n}: another listener named {name} has other M= letters; give this one its own Name="
+                ));
+            }
+            c.daemons.push(port);
             Ok(())
         },
         show: |c| c.daemons.iter().map(ToString::to_string).collect(),
@@ -256,6 +267,41 @@ pub(crate) static OPTIONS: &[Opt] = &[
             None => Err(format!("{n}: a mailbox directory is required")),
         },
         show: |c| vec![c.mailbox_directory.display().to_string()],
+    },
+    Opt {
+        cf: CfName::Option(&["AuthMechanisms"]),
+        m4: M4Name::Define(&["confAUTH_MECHANISMS"]),
+        default: &[crate::auth::DEFAULT_AUTH_MECHANISMS],
+        set: |c, n, v| {
+            c.auth.mechanisms = at(n, crate::auth::parse_mechanisms(v))?;
+            Ok(())
+        },
+        show: |c| vec![c.auth.mechanisms.join(" ")],
+    },
+    Opt {
+        cf: CfName::Option(&["AuthOptions"]),
+        m4: M4Name::Define(&["confAUTH_OPTIONS"]),
+        default: &[],
+        set: |c, n, v| {
+            c.auth.options = at(n, crate::AuthOptions::parse(v))?;
+            Ok(())
+        },
+        show: |c| vec![c.auth.options.to_string()],
+    },
+    path_opt!(
+        "AuthDovecotSocket",
+        "confAUTH_DOVECOT_SOCKET",
+        auth.dovecot_socket
+    ),
+    Opt {
+        cf: CfName::Option(&["AuthMaxFailures"]),
+        m4: M4Name::Define(&["confAUTH_MAX_FAILURES"]),
+        default: &["3"],
+        set: |c, n, v| {
+            c.auth.max_failures = at(n, number(v))?;
+            Ok(())
+        },
+        show: |c| vec![c.auth.max_failures.to_string()],
     },
     Opt {
         cf: CfName::Option(&["RelayNetworks"]),

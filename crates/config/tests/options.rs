@@ -342,3 +342,50 @@ fn local_delivery_in_both_syntaxes() {
         "/etc/mail/postern.cf:1: LocalDelivery: bad LMTP route \"lmtp:dovecot\": write the host in brackets, lmtp:[host]:port"
     );
 }
+
+#[test]
+fn auth_options_in_both_syntaxes() {
+    let c = parse("");
+    assert_eq!(
+        c.auth.mechanisms,
+        ["GSSAPI", "KERBEROS_V4", "DIGEST-MD5", "CRAM-MD5"]
+    );
+    assert_eq!(c.auth.max_failures, 3);
+    assert!(c.auth.dovecot_socket.is_none());
+    let c = parse(
+        "define(`confAUTH_MECHANISMS', `plain login')dnl\n\
+         O AuthOptions=p,y\n\
+         O AuthDovecotSocket=/run/dovecot/auth-postern\n\
+         define(`confAUTH_MAX_FAILURES', `5')dnl\n",
+    );
+    assert_eq!(c.auth.mechanisms, ["PLAIN", "LOGIN"]);
+    assert!(c.auth.options.no_plaintext && c.auth.options.no_anonymous);
+    assert_eq!(
+        c.auth.dovecot_socket.as_deref(),
+        Some(Path::new("/run/dovecot/auth-postern"))
+    );
+    assert_eq!(c.auth.max_failures, 5);
+    let e = Config::parse_str("O AuthOptions=pz\n", Path::new("/etc/mail/postern.cf"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("postern.cf:1: AuthOptions: unknown AuthOptions flag \"z\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn listeners_sharing_a_name_share_their_modifiers() {
+    let e = Config::parse_str(
+        "O DaemonPortOptions=Port=587, Name=MSA, M=Ea\nO DaemonPortOptions=Port=2587, Name=MSA\n",
+        Path::new("/etc/mail/postern.cf"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("postern.cf:2: DaemonPortOptions: another listener named MSA"),
+        "{e}"
+    );
+    let c = parse("O DaemonPortOptions=Port=25\nO DaemonPortOptions=Port=2525\n");
+    assert_eq!(c.daemons.len(), 2);
+}

@@ -52,6 +52,9 @@ pub enum Level {
     Delivered = 8,
     /// 9: deferrals, the STARTTLS summary line, queue runs.
     Deferred = 9,
+    /// 10: authentication: `AUTH=server, relay=…, authid=…` and AUTH
+    /// failures (sendmail's `LogLevel > 9`).
+    Authentication = 10,
     /// 11: end of job: Postern's processes starting and ending their work.
     EndOfJob = 11,
     /// 12: every SMTP connection; the peer's certificate subject.

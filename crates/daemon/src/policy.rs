@@ -7,7 +7,8 @@
 //! the parsed mailbox (local part, domain), never on the address text.
 //!
 //! The rules:
-//! - a client may relay when it is in `RelayNetworks` (default:
+//! - a client may relay when it authenticated (SMTP AUTH), or is in
+//!   `RelayNetworks` (default:
 //!   loopback), listed in `relay-domains` by address, or given `RELAY` by
 //!   a `Connect:` (or untagged) entry of the access map;
 //! - anyone may send to local domains (`local-host-names`, `$j`,
@@ -78,9 +79,15 @@ pub fn qualify(mailbox: &Mailbox, hostname: &str) -> Mailbox {
 }
 
 /// The relay decision for `mailbox` (qualified: see [`qualify`]) from a
-/// client at `peer`.
-pub fn relay_verdict(settings: &Settings, peer: IpAddr, mailbox: &Mailbox) -> RelayVerdict {
-    let relay_client = may_relay(settings, peer);
+/// client at `peer`, which may have authenticated (SMTP AUTH): an
+/// authenticated client relays from anywhere.
+pub fn relay_verdict(
+    settings: &Settings,
+    peer: IpAddr,
+    authenticated: bool,
+    mailbox: &Mailbox,
+) -> RelayVerdict {
+    let relay_client = authenticated || may_relay(settings, peer);
     let name = dequote(&mailbox.local);
     if !relay_client && name.contains(['@', '%', '!']) {
         return RelayVerdict::Denied;
@@ -161,7 +168,7 @@ mod tests {
 
     fn verdict(settings: &Settings, peer: &str, rcpt: &str) -> RelayVerdict {
         let m = qualify(&parse_forward_path(rcpt).unwrap(), &settings.hostname);
-        relay_verdict(settings, peer.parse().unwrap(), &m)
+        relay_verdict(settings, peer.parse().unwrap(), false, &m)
     }
 
     fn local(name: &str) -> RelayVerdict {

@@ -143,6 +143,22 @@ impl Settings {
         })
     }
 
+    /// The `M=` letters of the listener named `daemon` (`MTA`, `MSA`);
+    /// listeners sharing a name share their letters (the configuration
+    /// checks it).
+    pub fn listener_modifiers(&self, daemon: &str) -> &str {
+        self.config
+            .daemons
+            .iter()
+            .find(|d| d.name.as_deref().unwrap_or("MTA") == daemon)
+            .map_or("", |d| d.modifiers.as_str())
+    }
+
+    /// The listener named `daemon` takes mail only after AUTH (`M=a`).
+    pub fn listener_requires_auth(&self, daemon: &str) -> bool {
+        self.listener_modifiers(daemon).contains('a')
+    }
+
     /// True when mail for `domain` is delivered on this host.
     pub fn is_local_domain(&self, domain: &str) -> bool {
         self.local_names.contains(domain)

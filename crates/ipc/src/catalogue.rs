@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 13;
+pub const PROTOCOL_VERSION: u32 = 14;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,25 @@ pub enum FrontToQueue {
         /// itself, never expanded).
         expand: bool,
     },
+    /// AUTH: start an exchange with the authentication backend (any
+    /// earlier unfinished one is forgotten). Answered with
+    /// `AuthChallenge`, `AuthSuccess`, `AuthFailed` or `Refused`.
+    Auth {
+        /// The mechanism, upper case, one the Hello offered.
+        mechanism: String,
+        /// The initial response (base64) as the client sent it; `""` for
+        /// `=`.
+        initial_response: Option<String>,
+        /// The session is under TLS (the front's claim: it decides
+        /// nothing but whether plain-text mechanisms may be used, which
+        /// the front enforces itself).
+        tls: bool,
+    },
+    /// The client's (base64) answer to an `AuthChallenge`.
+    AuthResponse {
+        /// The line as the client sent it.
+        response: String,
+    },
     /// MAIL FROM was accepted: a transaction is in progress until its
     /// Commit or Abort. No answer. A queue runner that is shutting down
     /// (a reload) keeps such a front, and lets it send its message, for a
@@ -74,11 +93,28 @@ pub enum FrontToQueue {
 /// queue runner → front.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueueToFront {
-    /// First frame: the sender's protocol version.
+    /// First frame: the sender's protocol version, and the SASL
+    /// mechanisms the session may offer (AuthMechanisms and the backend
+    /// agree on them).
     Hello {
         /// [`PROTOCOL_VERSION`] of the sender.
         version: u32,
+        /// Mechanisms to offer, in order; empty: no AUTH.
+        auth_mechanisms: Vec<AuthMechanism>,
     },
+    /// AUTH goes on: send `334 <challenge>` (base64).
+    AuthChallenge {
+        /// The challenge, base64.
+        challenge: String,
+    },
+    /// AUTH succeeded: the queue runner now holds this front's client as
+    /// authenticated (it relays, and its messages say so).
+    AuthSuccess {
+        /// The authenticated identity.
+        user: String,
+    },
+    /// AUTH failed: wrong credentials (`535 5.7.8`).
+    AuthFailed,
     /// A message file exists; its descriptor (write-only) travels with this frame.
     Opened {
         /// The new queue id.
@@ -117,6 +153,16 @@ pub enum QueueToFront {
         /// answers 250; otherwise 252.
         definitive: bool,
     },
+}
+
+/// A SASL mechanism a front may offer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthMechanism {
+    /// The name, upper case (`PLAIN`).
+    pub name: String,
+    /// It sends the password in clear: under AuthOptions `p`, only
+    /// after STARTTLS.
+    pub plaintext: bool,
 }
 
 /// One address of a VRFY or EXPN answer, as sendmail's printvrfyaddr

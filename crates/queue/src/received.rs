@@ -42,8 +42,9 @@ pub struct ReceivedInfo<'a> {
     pub client: &'a str,
     /// The line `(authenticated …)` appears only when true.
     pub authenticated: bool,
-    /// `{auth_ssf}`: shown as ` bits=N` when `Some(N)` with N > 0, since
-    /// sendmail sets the macro only for a negotiated security layer.
+    /// `{auth_ssf}`: shown as ` bits=N` when `Some(N)`. sendmail sets it
+    /// after every successful AUTH, to 0 for mechanisms without a
+    /// security layer (PLAIN, LOGIN, CRAM-MD5): `(authenticated bits=0)`.
     pub auth_bits: Option<u32>,
     /// `$j`: our host name.
     pub hostname: &'a str,
@@ -94,7 +95,7 @@ pub fn received_header(info: &ReceivedInfo) -> String {
     }
     if info.authenticated {
         h.push_str("(authenticated");
-        if let Some(bits) = info.auth_bits.filter(|b| *b > 0) {
+        if let Some(bits) = info.auth_bits {
             h.push_str(&format!(" bits={bits}"));
         }
         h.push_str(")\r\n\t");

@@ -45,13 +45,17 @@ fn tls_auth_single_recipient() {
 
 #[test]
 fn authenticated_without_ssf() {
-    for bits in [None, Some(0)] {
+    for (bits, shown) in [
+        (None, "(authenticated)"),
+        (Some(0), "(authenticated bits=0)"),
+    ] {
         let info = ReceivedInfo {
             authenticated: true,
             auth_bits: bits,
             ..smtp()
         };
-        assert!(received_header(&info).contains("\r\n\t(authenticated)\r\n\tby "));
+        let want = format!("\r\n\t{shown}\r\n\tby ");
+        assert!(received_header(&info).contains(&want));
     }
     // Bits without authentication show nothing.
     let info = ReceivedInfo {

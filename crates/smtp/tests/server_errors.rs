@@ -657,6 +657,23 @@ fn authwarnings_notes_a_missing_helo() {
 }
 
 #[test]
+fn authwarnings_notes_an_address_literal_that_is_not_the_clients() {
+    let warnings = |helo: &str| {
+        let mut h = session(config());
+        h.send(format!("EHLO {helo}\r\n").as_bytes());
+        h.send(b"MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n");
+        h.send(b".\r\n");
+        h.committed[0].0.auth_warnings.clone()
+    };
+    assert_eq!(
+        warnings("[198.51.100.7]"),
+        ["Host client.example [192.0.2.1] claimed to be [198.51.100.7]"]
+    );
+    assert!(warnings("[192.0.2.1]").is_empty());
+    assert!(warnings("anything.example").is_empty());
+}
+
+#[test]
 fn timeout_closes_with_421_and_drops_a_partial_message() {
     let mut h = greeted(config());
     h.send(b"MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n");
@@ -683,4 +700,93 @@ fn noreflection_hides_the_command_text() {
         "C: XYZZY secret
          S: 500 5.5.1 Command unrecognized: \"(suppressed)\"",
     );
+}
+
+#[test]
+fn auth_options_p_the_msa_and_failures() {
+    let mut policy = seed_policy();
+    policy.auth = Some(("dXNlciBzZWNyZXQ=".into(), "user".into()));
+    let cfg = ServerConfig {
+        auth_mechanisms: vec!["PLAIN".into(), "CRAM-MD5".into(), "LOGIN".into()],
+        auth_tls_only: vec!["PLAIN".into(), "LOGIN".into()],
+        auth_max_failures: 2,
+        auth_required: true,
+        starttls: true,
+        ..seed_config()
+    };
+    let mut h = Harness::new(cfg, policy);
+    h.drain();
+    h.send(b"EHLO client.example\r\n");
+    h.run(
+        "C: MAIL FROM:<s@example.net>
+         S: 530 5.7.0 Authentication required
+         C: AUTH PLAIN AHVzZXIAc2VjcmV0
+         S: 538 5.7.11 Encryption required for requested authentication mechanism
+         C: AUTH CRAM-MD5 %%%
+         S: 501 5.5.4 cannot decode AUTH parameter %%%
+         C: AUTH CRAM-MD5
+         S: 334 PDEyMzQ1Ni43ODlAaG9zdD4=
+         C: not base64!
+         S: 501 5.5.4 cannot decode AUTH parameter not base64!
+         C: AUTH CRAM-MD5
+         S: 334 PDEyMzQ1Ni43ODlAaG9zdD4=
+         C: d3Jvbmc=
+         S: 535 5.7.0 authentication failed
+         C: MAIL FROM:<s@example.net> AUTH=<s@example.net>
+         S: 530 5.7.0 Authentication required
+         C: AUTH CRAM-MD5
+         S: 334 PDEyMzQ1Ni43ODlAaG9zdD4=
+         C: d3Jvbmc=
+         S: 535 5.7.0 authentication failed
+         S: 421 4.7.0 chef.wrotethebook.com Too many authentication failures; closing connection",
+    );
+    assert!(h.closed);
+    // Each failure is answered later than the one before.
+    let secs: Vec<u64> = h.pauses.iter().map(|d| d.as_secs()).collect();
+    assert_eq!(secs, [1, 2]);
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::TooManyAuthFailures { failures: 2 })));
+}
+
+#[test]
+fn plain_text_mechanisms_appear_after_starttls_and_auth_param_is_believed_only_then() {
+    let mut policy = seed_policy();
+    policy.auth = Some(("dXNlciBzZWNyZXQ=".into(), "user".into()));
+    let cfg = ServerConfig {
+        auth_mechanisms: vec!["PLAIN".into(), "CRAM-MD5".into()],
+        auth_tls_only: vec!["PLAIN".into()],
+        starttls: true,
+        ..seed_config()
+    };
+    let mut h = Harness::new(cfg, policy);
+    h.drain();
+    let ehlo = h.send(b"EHLO client.example\r\n");
+    assert!(ehlo.contains("250-AUTH CRAM-MD5\r\n"), "{ehlo}");
+    h.send(
+        b"MAIL FROM:<s@example.net> AUTH=<boss@example.net>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n",
+    );
+    h.send(b".\r\n");
+    assert_eq!(h.committed[0].0.mail_params.auth.as_deref(), Some("<>"));
+    h.send(b"STARTTLS\r\n");
+    h.session.tls_started(tls()).unwrap();
+    let ehlo = h.send(b"EHLO client.example\r\n");
+    assert!(ehlo.contains("250-AUTH PLAIN CRAM-MD5\r\n"), "{ehlo}");
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    let r = h.send(b"AUTH PLAIN\r\ndXNlciBzZWNyZXQ=\r\n");
+    assert_eq!(
+        r,
+        "334 PDEyMzQ1Ni43ODlAaG9zdD4=\r\n235 2.0.0 OK Authenticated\r\n"
+    );
+    h.send(
+        b"MAIL FROM:<s@example.net> AUTH=<boss@example.net>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n",
+    );
+    let r = h.send(b".\r\n");
+    assert!(r.ends_with(" Message accepted for delivery\r\n"), "{r}");
+    assert_eq!(
+        h.committed[1].0.mail_params.auth.as_deref(),
+        Some("<boss@example.net>")
+    );
+    assert_eq!(h.committed[1].0.protocol, "ESMTPSA");
 }

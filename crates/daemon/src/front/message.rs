@@ -27,7 +27,8 @@ const HEADER_SCAN_LIMIT: usize = 64 * 1024;
 /// What goes on top of the message, and what is added if missing.
 #[derive(Clone, Debug)]
 pub struct Head {
-    /// The Received: header, CRLF-terminated.
+    /// The Received: header, and any X-Authentication-Warning:
+    /// headers, CRLF-terminated.
     pub received: String,
     /// The value for a missing `Date:`.
     pub date: String,
@@ -169,8 +170,8 @@ pub fn head(
     let received = received_header(&ReceivedInfo {
         helo: session.helo_name(),
         client,
-        authenticated: false,
-        auth_bits: None,
+        authenticated: session.auth_identity().is_some(),
+        auth_bits: session.auth_identity().map(|_| 0),
         hostname: &settings.hostname,
         version: &version,
         protocol: Some(session.protocol()),
@@ -184,6 +185,15 @@ pub fn head(
         for_recipient: recipient.as_deref(),
         date: &date,
     });
+    let mut received = received;
+    for warning in session.auth_warnings() {
+        let warning = format!("{}: {warning}", settings.hostname);
+        received.push_str(&format!("X-Authentication-Warning: {warning}\r\n"));
+        crate::log::info(
+            crate::log::Level::Refusal,
+            &format!("{queue_id}: Authentication-Warning: {warning}"),
+        );
+    }
     Head {
         received,
         message_id: postern_queue::message_id(

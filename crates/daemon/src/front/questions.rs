@@ -32,6 +32,11 @@ pub struct Front<'a> {
     /// so that an honest front never has more than one request waiting
     /// unanswered.
     transaction_announced: bool,
+    /// The mechanisms the queue runner's Hello offered.
+    auth_mechanisms: Vec<postern_ipc::AuthMechanism>,
+    /// The queue runner said AUTH succeeded (it keeps its own record:
+    /// this only lets RCPT answer as the commit will).
+    authenticated: bool,
 }
 
 fn reply(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Answer {
@@ -119,6 +124,8 @@ impl<'a> Front<'a> {
             client: conn.client.clone(),
             issued_mail: false,
             transaction_announced: false,
+            auth_mechanisms: Vec::new(),
+            authenticated: false,
         }
     }
 
@@ -162,9 +169,51 @@ impl<'a> Front<'a> {
             }
             Question::OpenMessage => self.open_message(session),
             Question::Commit(envelope) => self.commit(&envelope),
-            Question::Auth { .. } | Question::AuthResponse(_) => {
-                reply(503, (5, 3, 3), "AUTH not available")
+            Question::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                self.issued_mail = true;
+                self.auth_round_trip(FrontToQueue::Auth {
+                    mechanism,
+                    initial_response,
+                    tls: session.tls().is_some(),
+                })
             }
+            Question::AuthResponse(response) => {
+                self.auth_round_trip(FrontToQueue::AuthResponse { response })
+            }
+        }
+    }
+
+    /// The mechanisms the queue runner's AUTH backend offers (read from
+    /// its Hello; empty when there is no AUTH or no queue runner).
+    pub fn auth_mechanisms(&mut self) -> Vec<postern_ipc::AuthMechanism> {
+        if self.read_hello() {
+            self.auth_mechanisms.clone()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// AUTH and its responses are checked by the queue runner (the front
+    /// can reach no password database); it remembers the outcome itself.
+    fn auth_round_trip(&mut self, request: FrontToQueue) -> Answer {
+        match self.round_trip(request) {
+            Some((QueueToFront::AuthChallenge { challenge }, _)) => {
+                Answer::AuthChallenge(challenge)
+            }
+            Some((QueueToFront::AuthSuccess { user }, _)) => {
+                self.authenticated = true;
+                Answer::AuthSuccess { identity: user }
+            }
+            Some((QueueToFront::AuthFailed, _)) => Answer::AuthFailed(Reply::new(
+                535,
+                EnhancedCode::new(5, 7, 0),
+                "authentication failed",
+            )),
+            Some((refused @ QueueToFront::Refused { .. }, _)) => refusal(refused),
+            _ => reply(454, (4, 7, 0), "Temporary authentication failure"),
         }
     }
 
@@ -179,11 +228,16 @@ impl<'a> Front<'a> {
                 .settings
                 .access
                 .to_action(&qualified.to_string(), domain);
-            if let Some(refusal) = access_refusal(action, &path.to_string()) {
+            if let Some(refusal) = access_refusal(action.clone(), &path.to_string()) {
                 return refusal;
             }
+            // Accepted whoever the client is, and never delivered: the
+            // queue runner discards the message at commit.
+            if action == Some(postern_config::AccessAction::Discard) {
+                return self.accept_recipient(&qualified);
+            }
         }
-        match policy::relay_verdict(self.settings, self.peer_ip, &qualified) {
+        match policy::relay_verdict(self.settings, self.peer_ip, self.authenticated, &qualified) {
             RelayVerdict::Denied => reply(550, (5, 7, 1), format!("<{path}>... Relaying denied")),
             RelayVerdict::Relay => self.accept_recipient(&qualified),
             RelayVerdict::Local { name } => {
@@ -325,15 +379,31 @@ impl<'a> Front<'a> {
         }
     }
 
-    /// Sends one request and waits for its answer (after the peer's Hello).
-    fn round_trip(&mut self, request: FrontToQueue) -> Option<(QueueToFront, Vec<OwnedFd>)> {
+    /// Reads the queue runner's Hello if not done yet; false when it
+    /// did not come or speaks another protocol.
+    fn read_hello(&mut self) -> bool {
         if !self.hello_checked {
             match self.queue.recv() {
-                Ok((QueueToFront::Hello { version }, _)) if version == PROTOCOL_VERSION => {
-                    self.hello_checked = true
+                Ok((
+                    QueueToFront::Hello {
+                        version,
+                        auth_mechanisms,
+                    },
+                    _,
+                )) if version == PROTOCOL_VERSION => {
+                    self.hello_checked = true;
+                    self.auth_mechanisms = auth_mechanisms;
                 }
-                _ => return None,
+                _ => return false,
             }
+        }
+        true
+    }
+
+    /// Sends one request and waits for its answer (after the peer's Hello).
+    fn round_trip(&mut self, request: FrontToQueue) -> Option<(QueueToFront, Vec<OwnedFd>)> {
+        if !self.read_hello() {
+            return None;
         }
         self.queue.send(&request, &[]).ok()?;
         self.queue.recv().ok()
@@ -364,6 +434,7 @@ mod tests {
             let mut queue = queue_front_channel(theirs);
             let hello = QueueToFront::Hello {
                 version: PROTOCOL_VERSION,
+                auth_mechanisms: Vec::new(),
             };
             queue.send(&hello, &[]).unwrap();
             while let Ok((request, _)) = queue.recv() {

@@ -39,6 +39,10 @@ pub fn event(conn: &Connection, event: &Event) {
             log::Level::Refusal,
             &format!("{client}: too many bad commands; closing connection"),
         ),
+        Event::TooManyAuthFailures { failures } => log::notice(
+            log::Level::Refusal,
+            &format!("{client}: {failures} failed AUTH attempts; closing connection"),
+        ),
         Event::CommandTooLong => log::notice(
             log::Level::Refusal,
             &format!("{client}: command too long, possible attack"),

@@ -34,8 +34,8 @@ use crate::{log, settings::Settings};
 pub struct FrontConn {
     channel: QueueFrontChannel,
     connection: u64,
-    peer: SocketAddr,
-    daemon: String,
+    pub(super) peer: SocketAddr,
+    pub(super) daemon: String,
     message: Option<Incoming>,
     /// Its Hello arrived; a second one is a violation.
     greeted: bool,
@@ -44,6 +44,13 @@ pub struct FrontConn {
     /// MAIL FROM was accepted and the message is not yet committed or
     /// aborted: kept through a shutdown's grace period.
     in_transaction: bool,
+    /// The AUTH identity, once the backend accepted the client's
+    /// credentials (here, never from the front's word).
+    pub(super) authenticated: Option<String>,
+    /// The AUTH exchange in progress: its number and mechanism.
+    pub(super) auth_exchange: Option<(u32, String)>,
+    /// Failed AUTH attempts.
+    pub(super) auth_failures: u32,
 }
 
 /// Why a front is disconnected.
@@ -82,6 +89,7 @@ impl QueueRunner {
         let token = Token(self.next_token);
         self.next_token += 1;
         let mut channel = queue_front_channel(stream);
+        let auth_mechanisms = self.auth.as_ref().map(|a| a.offered()).unwrap_or_default();
         let registered = self.poll.registry().register(
             &mut SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&channel)),
             token,
@@ -92,6 +100,7 @@ impl QueueRunner {
                 .send(
                     &QueueToFront::Hello {
                         version: PROTOCOL_VERSION,
+                        auth_mechanisms,
                     },
                     &[],
                 )
@@ -110,6 +119,9 @@ impl QueueRunner {
                 greeted: false,
                 etrns: 0,
                 in_transaction: false,
+                authenticated: None,
+                auth_exchange: None,
+                auth_failures: 0,
             },
         );
         // Frames may already be waiting: edge-triggered readiness would not
@@ -183,6 +195,12 @@ impl QueueRunner {
                 front.in_transaction = true;
                 Ok(())
             }
+            FrontToQueue::Auth {
+                mechanism,
+                initial_response,
+                tls,
+            } => self.auth_start(token, mechanism, initial_response, tls),
+            FrontToQueue::AuthResponse { response } => self.auth_respond(token, response),
             FrontToQueue::OpenMessage => self.open_message(token),
             FrontToQueue::Commit { queue_id, envelope } => self.commit(token, &queue_id, &envelope),
             FrontToQueue::Abort { queue_id } => {
@@ -198,7 +216,10 @@ impl QueueRunner {
             }
             FrontToQueue::Etrn { argument } => {
                 let privacy = self.settings.config.privacy;
-                if privacy.contains(postern_smtp::PrivacyFlags::NO_ETRN) {
+                let listener = self.fronts.get(&token).map_or("", |f| f.daemon.as_str());
+                if privacy.contains(postern_smtp::PrivacyFlags::NO_ETRN)
+                    || self.settings.listener_modifiers(listener).contains('E')
+                {
                     return Err("ETRN under noetrn".into());
                 }
                 let target = etrn::Target::parse(&argument);
@@ -257,7 +278,7 @@ impl QueueRunner {
         self.aliases.current().lookup(name).is_some() || policy::local_user_known(name)
     }
 
-    fn reply(
+    pub(super) fn reply(
         &mut self,
         token: Token,
         msg: &QueueToFront,
@@ -267,7 +288,7 @@ impl QueueRunner {
         front.channel.send(msg, fds).map_err(|e| e.to_string())
     }
 
-    fn refuse(
+    pub(super) fn refuse(
         &mut self,
         token: Token,
         code: u16,
@@ -414,10 +435,11 @@ impl QueueRunner {
                 let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             }
         }
-        let (client, daemon, peer) = (
+        let (client, daemon, peer, authenticated) = (
             policy::client_name(&front.peer),
             front.daemon.clone(),
             front.peer,
+            front.authenticated.clone(),
         );
         match message.state() {
             State::Complete => {}
@@ -448,7 +470,25 @@ impl QueueRunner {
         }
         message.close_pipe();
         let aliases = self.aliases.current();
-        match check_recipients(&self.settings, aliases, peer, envelope) {
+        if authenticated.is_none() && self.settings.listener_requires_auth(&daemon) {
+            self.forget_message(message);
+            return Err(format!(
+                "a message without AUTH on {daemon}, which requires it"
+            ));
+        }
+        // A discarded message goes nowhere: its recipients need no right.
+        let discard = discarded_by(&self.settings, envelope);
+        let checked = match discard {
+            Some(_) => Ok(None),
+            None => check_recipients(
+                &self.settings,
+                aliases,
+                peer,
+                authenticated.is_some(),
+                envelope,
+            ),
+        };
+        match checked {
             Ok(None) => {}
             // Known at RCPT, gone now (or a front that never asked).
             Ok(Some(unknown)) => {
@@ -475,6 +515,17 @@ impl QueueRunner {
             }
         };
         control.client = client;
+        control.auth = authenticated;
+        if let Some(why) = discard {
+            // Accepted, and thrown away: the client must not learn that.
+            log::info(
+                log::Level::Received,
+                &super::logline::from_line(&control, envelope.message_id.as_deref(), Some(&daemon)),
+            );
+            log::info(log::Level::Received, &format!("{id}: discarded ({why})"));
+            self.forget_message(message);
+            return self.reply(token, &QueueToFront::Committed { queue_id: id }, &[]);
+        }
         let committed = self.enqueue(
             &message.file,
             &control,
@@ -531,11 +582,14 @@ impl QueueRunner {
     }
 
     /// Forgets a front, removing the message it never committed.
-    fn drop_front(&mut self, token: Token, why: &str) {
+    pub(super) fn drop_front(&mut self, token: Token, why: &str) {
         self.discard_message(token);
         let Some(front) = self.fronts.remove(&token) else {
             return;
         };
+        if let (Some(auth), Some((exchange, _))) = (&self.auth, &front.auth_exchange) {
+            auth.cancel(*exchange);
+        }
         if !why.is_empty() {
             log::warning(
                 log::Level::Serious,
@@ -555,6 +609,32 @@ impl QueueRunner {
     }
 }
 
+/// The access map's `DISCARD` for the sender or any recipient: sendmail
+/// discards the whole envelope then (cf.README: for check_rcpt "it
+/// affects the entire envelope"). Decided here, not by the front.
+fn discarded_by(settings: &Settings, envelope: &MessageEnvelope) -> Option<String> {
+    use postern_config::AccessAction::Discard;
+    let access = &settings.access;
+    if let Ok(sender) = parse_mailbox(&envelope.sender) {
+        let domain = match &sender.domain {
+            Some(postern_smtp::address::Domain::Name(d)) => Some(d.as_str()),
+            _ => None,
+        };
+        if access.from_action(&sender.to_string(), domain) == Some(Discard) {
+            return Some(format!("From:<{}>", envelope.sender));
+        }
+    }
+    envelope.recipients.iter().find_map(|r| {
+        let mailbox = parse_mailbox(&r.address).ok()?;
+        let domain = match &mailbox.domain {
+            Some(postern_smtp::address::Domain::Name(d)) => d.clone(),
+            _ => return None,
+        };
+        (access.to_action(&r.address, &domain) == Some(Discard))
+            .then(|| format!("To:<{}>", r.address))
+    })
+}
+
 /// Every recipient must be one the front was allowed to accept from this
 /// client, and no more of them than a session accepts: a front that
 /// commits others has been taken over (`Err`). A local recipient must
@@ -564,6 +644,7 @@ fn check_recipients(
     settings: &Settings,
     aliases: &postern_config::Aliases,
     peer: SocketAddr,
+    authenticated: bool,
     envelope: &MessageEnvelope,
 ) -> Result<Option<String>, Disconnect> {
     let limit = settings.config.recipient_cap();
@@ -576,7 +657,7 @@ fn check_recipients(
         if mailbox.domain.is_none() {
             return Err(format!("unqualified recipient <{}>", r.address));
         }
-        match policy::relay_verdict(settings, peer.ip(), &mailbox) {
+        match policy::relay_verdict(settings, peer.ip(), authenticated, &mailbox) {
             RelayVerdict::Denied => {
                 return Err(format!(
                     "committed a recipient it may not accept from this client: <{}>",

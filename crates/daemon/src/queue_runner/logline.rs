@@ -50,6 +50,12 @@ pub fn from_line(control: &ControlFile, message_id: Option<&str>, daemon: Option
         line.push_str(&format!(", daemon={daemon}"));
     }
     line.push_str(&format!(", relay={}", control.client));
+    // Not in sendmail's from= line (it logs `AUTH=server, relay=…,
+    // authid=…` when the client authenticates): here too, so that the
+    // message and its sender's identity meet on one line.
+    if let Some(authid) = &control.auth {
+        line.push_str(&format!(", authid={authid}"));
+    }
     line
 }
 

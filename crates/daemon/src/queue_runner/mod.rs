@@ -11,10 +11,12 @@
 //! ready, then serve fronts, dispatch due messages to the delivery client
 //! and record the results, on one mio loop.
 
+mod auth;
 mod control;
 mod dsn;
 mod enqueue;
 mod expansion;
+mod front_auth;
 mod fronts;
 mod incoming;
 mod logline;
@@ -44,7 +46,8 @@ use crate::settings::Settings;
 
 const MASTER: Token = Token(0);
 const DELIVERY: Token = Token(1);
-/// A reader thread finished (`readers.rs`).
+/// A worker thread finished: a reader (`readers.rs`) or the AUTH
+/// backend (`auth.rs`). mio allows one waker per poll: they share it.
 const READERS: Token = Token(2);
 /// Fronts get tokens from here on.
 const FIRST_FRONT: usize = 3;
@@ -70,6 +73,8 @@ pub struct QueueRunner {
     verbose: HashMap<postern_queue::QueueId, u64>,
     /// Local submissions being read off the event loop.
     readers: readers::Readers,
+    /// The AUTH backend's worker, when AUTH is configured.
+    auth: Option<auth::Auth>,
     /// Message pipes that had more than one turn's worth waiting.
     pipes_with_more: std::collections::VecDeque<Token>,
     /// Fronts that had more requests than one turn's worth.
@@ -139,7 +144,9 @@ fn start(
         .send(&QueueToDelivery::Hello { version: hello }, &[])
         .map_err(io)?;
     let readers = readers::Readers::new(poll.registry(), READERS, readers::READ_TIME)?;
+    let auth = auth::Auth::start(&settings, readers.waker());
     let mut runner = QueueRunner {
+        auth,
         aliases: crate::aliases::AliasTable::open(&settings.config.alias_path()),
         readers,
         pipes_with_more: std::collections::VecDeque::new(),
@@ -237,6 +244,7 @@ impl QueueRunner {
             }
             self.pump_pipes_with_more();
             self.serve_fronts_with_more();
+            self.auth_finished();
             self.submissions();
             self.dispatch_due();
             if self.last_sweep.elapsed() >= Duration::from_secs(5) {

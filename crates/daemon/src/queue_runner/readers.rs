@@ -66,6 +66,12 @@ impl Readers {
         })
     }
 
+    /// The waker the threads use, for other workers to share (mio allows
+    /// one per poll).
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
     /// Starts reading `file` (at most `limit` + 1 bytes, so that "too
     /// large" can be told). `Err` when the caller already has
     /// [`MAX_READERS_PER_USER`] readers alive.

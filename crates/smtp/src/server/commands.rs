@@ -141,8 +141,9 @@ impl Session {
         if !privacy.contains(PrivacyFlags::NO_ETRN) {
             k.push("ETRN".into());
         }
-        if !cfg.auth_mechanisms.is_empty() && self.authenticated.is_none() {
-            k.push(format!("AUTH {}", cfg.auth_mechanisms.join(" ")));
+        let mechanisms = self.offered_mechanisms();
+        if !mechanisms.is_empty() && self.authenticated.is_none() {
+            k.push(format!("AUTH {}", mechanisms.join(" ")));
         }
         if cfg.starttls && self.tls.is_none() {
             k.push("STARTTLS".into());

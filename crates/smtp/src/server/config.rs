@@ -28,6 +28,16 @@ pub struct ServerConfig {
     pub deliver_by_min: Option<i64>,
     /// SASL mechanisms to offer; empty means no AUTH.
     pub auth_mechanisms: Vec<String>,
+    /// Mechanisms of `auth_mechanisms` that send the password in clear
+    /// (PLAIN, LOGIN) and so, under AuthOptions `p`, are neither offered
+    /// nor accepted before STARTTLS (`538 5.7.11`).
+    pub auth_tls_only: Vec<String>,
+    /// Failed AUTH attempts after which the session is closed; 0 means
+    /// no limit. Each failure is answered a little later than the last.
+    pub auth_max_failures: u32,
+    /// MAIL is refused until the client authenticated (the listener's
+    /// `M=a`, as on a submission port).
+    pub auth_required: bool,
     /// A usable server certificate is loaded, so STARTTLS can be offered.
     pub starttls: bool,
     /// The help text; `None` answers HELP with 502.
@@ -58,6 +68,9 @@ impl ServerConfig {
             max_recipients: 0,
             deliver_by_min: Some(0),
             auth_mechanisms: Vec::new(),
+            auth_tls_only: Vec::new(),
+            auth_max_failures: 0,
+            auth_required: false,
             starttls: false,
             help: Some(HelpText::builtin()),
             version,

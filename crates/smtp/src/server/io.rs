@@ -106,6 +106,10 @@ pub enum Answer {
     },
     /// AUTH: send `334 <challenge>` (already base64) and wait for a response.
     AuthChallenge(String),
+    /// AUTH failed (wrong credentials): send this reply (`535 5.7.8 …`).
+    /// The session counts failures, answers each later than the last, and
+    /// closes at `auth_max_failures`.
+    AuthFailed(Reply),
     /// AUTH succeeded for this identity.
     AuthSuccess {
         /// The authenticated identity (sendmail's `{auth_authen}`).
@@ -191,6 +195,11 @@ pub enum Event {
     },
     /// The session ended on too many bad commands.
     TooManyBadCommands,
+    /// AuthMaxFailures failed AUTH attempts: the session was closed.
+    TooManyAuthFailures {
+        /// Failed attempts.
+        failures: u32,
+    },
     /// A line longer than any command could be.
     CommandTooLong,
     /// The client was silent past the timeout.

@@ -92,6 +92,8 @@ pub struct Session {
     bad_commands: u32,
     /// VRFY and EXPN commands so far (sendmail's n_verifies).
     verifies: u32,
+    /// Failed AUTH attempts so far.
+    auth_failures: u32,
 }
 
 impl Session {
@@ -110,6 +112,7 @@ impl Session {
             verbose: false,
             bad_commands: 0,
             verifies: 0,
+            auth_failures: 0,
             cfg,
         };
         session.reply(replies::greeting(&session.cfg.greeting));
@@ -214,6 +217,19 @@ impl Session {
     /// The HELO/EHLO name, if any.
     pub fn helo_name(&self) -> Option<&str> {
         self.greeted.as_ref().map(|g| g.name.as_str())
+    }
+
+    /// The AUTH identity, once the client authenticated.
+    pub fn auth_identity(&self) -> Option<&str> {
+        self.authenticated.as_deref()
+    }
+
+    /// The current transaction's X-Authentication-Warning texts
+    /// (authwarnings), known from MAIL on.
+    pub fn auth_warnings(&self) -> &[String] {
+        self.tx
+            .as_ref()
+            .map_or(&[], |tx| tx.auth_warnings.as_slice())
     }
 
     /// True after VERB.

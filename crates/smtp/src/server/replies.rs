@@ -332,3 +332,35 @@ pub fn auth_aborted() -> Reply {
 pub fn authenticated() -> Reply {
     r(235, (2, 0, 0), "OK Authenticated")
 }
+
+/// AuthOptions `p`: a plain-text mechanism before STARTTLS (RFC 4954 §6).
+pub fn auth_encryption_required() -> Reply {
+    r(
+        538,
+        (5, 7, 11),
+        "Encryption required for requested authentication mechanism",
+    )
+}
+
+/// A response that is not base64, as sendmail words it.
+pub fn auth_cannot_decode(text: &str) -> Reply {
+    r(
+        501,
+        (5, 5, 4),
+        format!("cannot decode AUTH parameter {text}"),
+    )
+}
+
+/// MAIL on a listener with `M=a` before AUTH.
+pub fn auth_required() -> Reply {
+    r(530, (5, 7, 0), "Authentication required")
+}
+
+/// The session's last failed AUTH.
+pub fn too_many_auth_failures(host: &str) -> Reply {
+    r(
+        421,
+        (4, 7, 0),
+        format!("{host} Too many authentication failures; closing connection"),
+    )
+}

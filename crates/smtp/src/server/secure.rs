@@ -35,6 +35,24 @@ impl Session {
         self.mode = Mode::AwaitTls { stray: 0 };
     }
 
+    /// The mechanisms EHLO offers now: under AuthOptions `p`, none that
+    /// sends the password in clear before STARTTLS.
+    pub(super) fn offered_mechanisms(&self) -> Vec<&str> {
+        self.cfg
+            .auth_mechanisms
+            .iter()
+            .filter(|m| self.tls.is_some() || !self.needs_tls(m))
+            .map(String::as_str)
+            .collect()
+    }
+
+    fn needs_tls(&self, mechanism: &str) -> bool {
+        self.cfg
+            .auth_tls_only
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(mechanism))
+    }
+
     pub(super) fn auth(&mut self, arg: &str) {
         if self.cfg.auth_mechanisms.is_empty() {
             return self.reply(replies::auth_not_available());
@@ -62,6 +80,13 @@ impl Session {
         if !offered {
             return self.reply(replies::auth_mechanism_unavailable(&mechanism));
         }
+        if self.tls.is_none() && self.needs_tls(&mechanism) {
+            return self.reply(replies::auth_encryption_required());
+        }
+        if let Some(text) = initial_response.as_deref().filter(|r| !is_base64(r)) {
+            let reply = replies::auth_cannot_decode(text);
+            return self.reply(reply);
+        }
         self.ask(
             Question::Auth {
                 mechanism,
@@ -78,6 +103,10 @@ impl Session {
         if text == "*" {
             return self.reply(replies::auth_aborted());
         }
+        if !is_base64(&text) {
+            let reply = replies::auth_cannot_decode(&text);
+            return self.reply(reply);
+        }
         self.ask(Question::AuthResponse(text), Waiting::Auth);
     }
 
@@ -92,9 +121,45 @@ impl Session {
                 self.authenticated = Some(identity);
                 self.reply(replies::authenticated());
             }
+            Answer::AuthFailed(reply) => self.auth_failed(reply),
             Answer::Reply(reply) => self.reply(reply),
             _ => return Err(SessionError::UnexpectedAnswer),
         }
         Ok(())
     }
+
+    /// A wrong password: each failure is answered a second later than the
+    /// one before (guessing gets slower), and the last allowed one ends
+    /// the session.
+    fn auth_failed(&mut self, reply: Reply) {
+        self.auth_failures += 1;
+        self.pause(AUTH_FAILURE_DELAY * self.auth_failures.min(MAX_AUTH_DELAY_STEPS));
+        self.reply(reply);
+        let max = self.cfg.auth_max_failures;
+        if max > 0 && self.auth_failures >= max {
+            self.event(Event::TooManyAuthFailures {
+                failures: self.auth_failures,
+            });
+            let reply = replies::too_many_auth_failures(&self.cfg.hostname);
+            self.reply(reply);
+            self.close();
+        }
+    }
+}
+
+/// The delay added per failed AUTH so far.
+const AUTH_FAILURE_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The delay grows up to this many times [`AUTH_FAILURE_DELAY`].
+const MAX_AUTH_DELAY_STEPS: u32 = 5;
+
+/// RFC 4648 base64 as SASL sends it: the alphabet, `=` padding at the end
+/// only, a length divisible by four. The empty string is valid.
+fn is_base64(text: &str) -> bool {
+    let body = text.trim_end_matches('=');
+    text.len() % 4 == 0
+        && text.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }

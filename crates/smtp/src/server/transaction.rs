@@ -16,7 +16,7 @@ pub(super) struct Transaction {
     path_text: String,
     params: MailParams,
     recipients: Vec<(Mailbox, RcptParams)>,
-    auth_warnings: Vec<String>,
+    pub(super) auth_warnings: Vec<String>,
 }
 
 /// The question outstanding, with what is needed to act on its answer.
@@ -51,6 +51,9 @@ impl Session {
         if self.tx.is_some() {
             return self.reply(replies::sender_already_specified());
         }
+        if self.cfg.auth_required && self.authenticated.is_none() {
+            return self.reply(replies::auth_required());
+        }
         let Some((path_text, params_text)) = split_path_arg(arg, "FROM:") else {
             return self.path_arg_refused(arg, "FROM:");
         };
@@ -63,13 +66,24 @@ impl Session {
                 return self.reply(replies::domain_required(path_text, &m.local));
             }
         }
-        let params = match parse_mail_params(params_text, &self.param_policy()) {
+        let mut params = match parse_mail_params(params_text, &self.param_policy()) {
             Ok(params) => params,
             Err(reply) => return self.reply(reply),
         };
+        // RFC 4954 §5: an AUTH= from a client that did not authenticate
+        // is not believed; the message goes on as if it said AUTH=<>.
+        if self.authenticated.is_none() && params.auth.is_some() {
+            params.auth = Some("<>".to_string());
+        }
         let mut auth_warnings = Vec::new();
-        if privacy.contains(PrivacyFlags::AUTH_WARNINGS) && self.greeted.is_none() {
-            auth_warnings.push(format!("{} didn't use HELO protocol", self.cfg.client));
+        if privacy.contains(PrivacyFlags::AUTH_WARNINGS) {
+            match &self.greeted {
+                None => auth_warnings.push(format!("{} didn't use HELO protocol", self.cfg.client)),
+                Some(g) if literal_mismatch(&g.name, &self.cfg.client) => {
+                    auth_warnings.push(format!("Host {} claimed to be {}", self.cfg.client, g.name))
+                }
+                Some(_) => {}
+            }
         }
         let question = Question::Sender {
             path: reverse_path.clone(),
@@ -220,4 +234,22 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// An address literal as HELO name (`[192.0.2.1]`, `[IPv6:::1]`) that is
+/// not the client's address (the bracketed end of `client`, sendmail's
+/// `$_`): sendmail's "Host … claimed to be …" authentication warning.
+/// A host name is not checked: that would need DNS (sendmail checks it
+/// only when built with PICKY_HELO_CHECK).
+fn literal_mismatch(helo: &str, client: &str) -> bool {
+    fn literal(text: &str) -> Option<std::net::IpAddr> {
+        let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+        let inner = inner.strip_prefix("IPv6:").unwrap_or(inner);
+        inner.parse().ok()
+    }
+    let Some(claimed) = literal(helo) else {
+        return false;
+    };
+    let actual = client.rfind('[').and_then(|at| literal(&client[at..]));
+    actual.is_some_and(|actual| actual != claimed)
 }

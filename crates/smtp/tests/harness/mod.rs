@@ -218,7 +218,7 @@ impl Harness {
                 Some((expected, identity)) if *expected == line => Answer::AuthSuccess {
                     identity: identity.clone(),
                 },
-                _ => Answer::Reply(Reply::new(
+                _ => Answer::AuthFailed(Reply::new(
                     535,
                     postern_smtp::EnhancedCode::new(5, 7, 0),
                     "authentication failed",
