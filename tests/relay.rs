@@ -529,3 +529,37 @@ fn discard_accepts_the_message_and_delivers_none_of_it() {
     assert_eq!(queued, 0);
     assert!(sink.messages().is_empty());
 }
+
+#[test]
+fn the_access_map_grants_and_refuses_ipv6_clients_by_prefix() {
+    ensure_test_users();
+    let sink = Sink::start();
+    let start = |access: &str| {
+        DaemonBuilder::new(postern_testkit::binary("posternd"))
+            .config_line(&format!(
+                "O DaemonPortOptions=Port={}, Addr=::1, Family=inet6, Name=MTA",
+                free_port()
+            ))
+            .config_line("O RelayNetworks=")
+            .table(
+                "mailertable",
+                format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+            )
+            .table("access", access)
+            .start()
+    };
+    // ::1 written out by groups is 0:0:0:0:0:0:0:1; a prefix of it.
+    let d = start("Connect:IPv6:0:0:0:0:0:0 RELAY\n");
+    assert!(d.smtp_addr().is_ipv6(), "{}", d.smtp_addr());
+    let r = loopback_replies(d.smtp_addr(), &["<a@sink.test>"]);
+    assert!(r[0].starts_with("250 2.1.5"), "{r:?} {:?}", d.log_lines());
+    let d = start("Connect:IPv6:0:0:0:0:1 RELAY\nTo:sink.test REJECT\n");
+    let r = loopback_replies(d.smtp_addr(), &["<a@sink.test>", "<b@elsewhere.example>"]);
+    assert_eq!(
+        r,
+        [
+            "550 5.7.1 <a@sink.test>... Access denied",
+            "550 5.7.1 <b@elsewhere.example>... Relaying denied"
+        ]
+    );
+}

@@ -21,7 +21,9 @@
 //! Lookups follow sendmail's `D` and `A` rulesets: a host name, then each
 //! parent domain; an IPv4 address, then each shorter prefix of its octets
 //! (`192.0.2.1`, `192.0.2`, `192.0`, `192`); an IPv6 address as
-//! `IPv6:2001:db8::1`; finally the bare tag (`TLS_Srv:`) as the default.
+//! `IPv6:2001:db8::1`, then by whole groups written without `::`
+//! (`IPv6:2001:db8:0:0:0:0:0:1`, …, `IPv6:2001:db8`, `IPv6:2001`);
+//! finally the bare tag (`TLS_Srv:`) as the default.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -388,6 +390,15 @@ fn lookup<'a, T>(
             if let Some(v) = table.get(&format!("ipv6:{v6}")) {
                 return Some(v);
             }
+            // Prefixes by whole groups, written out without `::`
+            // (`IPv6:2001:db8:0:0:0:0:0:1`, …, `IPv6:2001:db8`), as
+            // sendmail's A ruleset strips an address group by group.
+            let groups = v6.segments().map(|g| format!("{g:x}"));
+            for n in (1..=8).rev() {
+                if let Some(v) = table.get(&format!("ipv6:{}", groups[..n].join(":"))) {
+                    return Some(v);
+                }
+            }
         }
         None => {}
     }
@@ -397,6 +408,22 @@ fn lookup<'a, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_match_by_address_then_group_prefixes() {
+        let map = AccessMap::parse_str(
+            "Connect:IPv6:2001:DB8:0:0:0:0:0 RELAY\nConnect:IPv6:2001:db8:1 REJECT\n\
+             Connect:IPv6:::1 RELAY\n",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(map.connect_relays(ip("2001:db8::7")));
+        assert!(map.connect_relays(ip("::1")));
+        assert!(!map.connect_relays(ip("2001:db8:1::7")));
+        assert!(!map.connect_relays(ip("2001:db8:0:0:1::7")));
+        let map = AccessMap::parse_str("Connect:IPv6:0:0:0:0:0:0 RELAY\n").unwrap();
+        assert!(map.connect_relays(ip("::1")));
+    }
 
     fn req(v: &str) -> TlsRequirement {
         TlsRequirement::parse(v).unwrap()
