@@ -292,6 +292,11 @@ impl<'a> Front<'a> {
         }
     }
 
+    /// The queue ID of the message being received, if one is.
+    pub fn queue_id(&self) -> Option<&str> {
+        self.message.as_ref().map(|m| m.queue_id().as_str())
+    }
+
     /// Drops the message being received.
     pub fn abort_message(&mut self) {
         if let Some(file) = self.message.take() {

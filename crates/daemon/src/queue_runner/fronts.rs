@@ -427,11 +427,14 @@ impl QueueRunner {
             }
             State::TooBig => {
                 self.forget_message(message);
+                // A front that ignored the limit: sendmail's words for a
+                // message found too big after its end (collect.c).
+                let max = self.settings.config.max_message_size;
                 return self.refuse(
                     token,
                     552,
-                    "5.3.4",
-                    "Message size exceeds fixed maximum message size",
+                    "5.2.3",
+                    &format!("Message exceeds maximum fixed size ({max})"),
                 );
             }
             State::Failed(e) => {

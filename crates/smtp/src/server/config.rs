@@ -43,6 +43,12 @@ pub struct ServerConfig {
     pub command_timeout: Duration,
     /// Timeout.datablock: how long to wait for more message text.
     pub datablock_timeout: Duration,
+    /// How long to hold the greeting, watching for a client that talks
+    /// first (`FEATURE(greet_pause)`); zero greets at once.
+    pub greet_pause: Duration,
+    /// BadRcptThrottle: refused RCPTs in a session after which each RCPT
+    /// waits a second; 0 means never.
+    pub bad_rcpt_throttle: u32,
 }
 
 impl ServerConfig {
@@ -65,6 +71,8 @@ impl ServerConfig {
             trace_commands: false,
             command_timeout: Duration::from_secs(3600),
             datablock_timeout: Duration::from_secs(3600),
+            greet_pause: Duration::ZERO,
+            bad_rcpt_throttle: 0,
         }
     }
 }
