@@ -563,3 +563,58 @@ fn the_access_map_grants_and_refuses_ipv6_clients_by_prefix() {
         ]
     );
 }
+
+#[test]
+fn connect_reject_and_error_refuse_every_command_after_a_normal_greeting() {
+    ensure_test_users();
+    let sink = Sink::start();
+    let start = |access: &str| {
+        DaemonBuilder::new(postern_testkit::binary("posternd"))
+            .table(
+                "mailertable",
+                format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
+            )
+            .table("access", access)
+            .config_line("O LogLevel=9")
+            .start()
+    };
+    // sendmail's check_relay: the greeting is normal, HELO/EHLO, NOOP,
+    // RSET and QUIT work, everything else gets the map's reply.
+    let d = start("Connect:127.0.0.1 REJECT\n");
+    let mut c = SmtpConversation::connect(d.smtp_addr());
+    assert!(c.read_reply().starts_with("220 "));
+    c.send_line("EHLO client.example");
+    assert_eq!(
+        c.read_reply(),
+        "250-mx.test Hello localhost [127.0.0.1], pleased to meet you\n250 ENHANCEDSTATUSCODES"
+    );
+    c.send_line("MAIL FROM:<a@example.net>");
+    assert_eq!(c.read_reply(), "550 5.7.1 Access denied");
+    c.send_line("VRFY root");
+    assert_eq!(c.read_reply(), "550 5.7.1 Access denied");
+    c.cmd("NOOP", "250");
+    c.cmd("QUIT", "221");
+    d.wait_for_log(
+        "ruleset=check_relay, arg1=localhost, arg2=127.0.0.1, relay=localhost [127.0.0.1], \
+         reject=550 5.7.1 Access denied",
+        WAIT,
+    );
+    let d = start("Connect:127.0.0 ERROR:4.7.1:421 Try later\n");
+    let mut c = SmtpConversation::connect(d.smtp_addr());
+    c.read_reply();
+    c.cmd("HELO client.example", "250");
+    c.send_line("MAIL FROM:<a@example.net>");
+    assert_eq!(c.read_reply(), "421 4.7.1 Try later");
+    // A client the map discards has its mail accepted and thrown away.
+    let d = start("Connect:127.0.0.1 DISCARD\n");
+    let mut c = SmtpConversation::connect(d.smtp_addr());
+    c.read_reply();
+    c.cmd("EHLO client.example", "250");
+    c.cmd("MAIL FROM:<a@example.net>", "250");
+    c.cmd("RCPT TO:<b@sink.test>", "250");
+    c.cmd("DATA", "354");
+    c.cmd("Subject: x\r\n\r\nbody\r\n.", "250");
+    c.cmd("QUIT", "221");
+    d.wait_for_log("discarded (Connect:127.0.0.1)", WAIT);
+    assert!(sink.messages().is_empty());
+}

@@ -140,6 +140,8 @@ pub fn run(ctx: &Context, mut input: impl Read + AsFd, mut output: impl Write) -
                 Output::Event(_) => {}
                 // sendmail -bs slows VRFY/EXPN down as the daemon does.
                 Output::Pause(delay) => std::thread::sleep(delay),
+                // Never asked for: greet_pause is for network clients.
+                Output::GreetPause(_) => session.greet(None),
                 Output::Close => {
                     let _ = output.flush();
                     return Sysexit::Ok;

@@ -13,7 +13,14 @@
 //! - `Try_TLS:` (per destination): `NO` means never offer STARTTLS to it;
 //! - `ClientConn:` (per client address): the most connections a client
 //!   may hold at once (sendmail's `FEATURE(conncontrol)`), `0` for no
-//!   limit.
+//!   limit;
+//! - `ClientRate:` (per client address): the most connections a client
+//!   may open within ConnectionRateWindowSize (sendmail's
+//!   `FEATURE(ratecontrol)`), `0` for no limit;
+//! - `GreetPause:` (per client host name or address): how many
+//!   milliseconds to hold the greeting (`FEATURE(greet_pause)`), `0` for
+//!   none. Unlike the others it has no default entry (`GreetPause:`
+//!   alone): the feature's argument is the default, as in sendmail.
 //!
 //! Other keys (`Connect:`, `From:`, `To:` and the untagged ones) are kept
 //! as written for the relay and spam checks that use them.
@@ -129,6 +136,9 @@ pub struct AccessMap {
     tls_srv: BTreeMap<String, TlsRequirement>,
     try_tls: BTreeMap<String, bool>,
     client_conn: BTreeMap<String, u32>,
+    client_rate: BTreeMap<String, u32>,
+    /// `GreetPause:` entries, in milliseconds.
+    greet_pause: BTreeMap<String, u64>,
     /// `Connect:` entries, client address (prefix) or host → action.
     connect: BTreeMap<String, String>,
     /// `To:` entries, recipient address or domain → action.
@@ -184,10 +194,13 @@ impl AccessMap {
                 self.try_tls.insert(rest, !value.eq_ignore_ascii_case("NO"));
             }
             "clientconn" => {
-                let n = value
-                    .parse()
-                    .map_err(|_| format!("ClientConn: \"{value}\" is not a number"))?;
-                self.client_conn.insert(rest, n);
+                self.client_conn.insert(rest, count("ClientConn", value)?);
+            }
+            "clientrate" => {
+                self.client_rate.insert(rest, count("ClientRate", value)?);
+            }
+            "greetpause" => {
+                self.greet_pause.insert(rest, count("GreetPause", value)?);
             }
             _ => {
                 match tag.as_str() {
@@ -235,12 +248,34 @@ impl AccessMap {
         lookup(&self.client_conn, None, Some(addr)).copied()
     }
 
+    /// The `ClientRate:` limit for a client at `addr`: connections within
+    /// ConnectionRateWindowSize, if an entry names it or a default is set.
+    pub fn client_rate(&self, addr: IpAddr) -> Option<u32> {
+        lookup(&self.client_rate, None, Some(addr)).copied()
+    }
+
+    /// The `GreetPause:` entry for a client named `host` (when it has a
+    /// name) at `addr`, in milliseconds: sendmail's greet_pause ruleset
+    /// looks up the name and its parent domains, then the address and its
+    /// prefixes, and has no default entry.
+    pub fn greet_pause(&self, host: Option<&str>, addr: IpAddr) -> Option<u64> {
+        lookup_specific(&self.greet_pause, host, Some(addr)).copied()
+    }
+
     /// True when `Connect:` (or an untagged entry) says `RELAY` for a
     /// client at `addr` (by its address or a prefix of its octets).
     pub fn connect_relays(&self, addr: IpAddr) -> bool {
         let found = lookup(&self.connect, None, Some(addr))
             .or_else(|| lookup(&self.untagged, None, Some(addr)));
         found.is_some_and(|v| is_relay(v))
+    }
+
+    /// What `Connect:` (or an untagged entry) says for a client named
+    /// `host` (if it has a name) at `addr`: sendmail's check_relay.
+    pub fn connect_action(&self, host: Option<&str>, addr: IpAddr) -> Option<AccessAction> {
+        let found = lookup(&self.connect, host, Some(addr))
+            .or_else(|| lookup(&self.untagged, host, Some(addr)))?;
+        AccessAction::parse(found).filter(|a| *a != AccessAction::Skip)
     }
 
     /// What `To:` (or an untagged entry) says for the recipient `address`
@@ -269,6 +304,13 @@ impl AccessMap {
             .get(&key.to_ascii_lowercase())
             .map(String::as_str)
     }
+}
+
+/// A right-hand side that must be a number (`ClientConn: 10`).
+fn count<T: std::str::FromStr>(tag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{tag}: \"{value}\" is not a number"))
 }
 
 /// `RELAY`, the access map's action that lets mail through to anywhere.
@@ -364,6 +406,15 @@ fn lookup<'a, T>(
     host: Option<&str>,
     addr: Option<IpAddr>,
 ) -> Option<&'a T> {
+    lookup_specific(table, host, addr).or_else(|| table.get(""))
+}
+
+/// sendmail's `D` and `A` without the default.
+fn lookup_specific<'a, T>(
+    table: &'a BTreeMap<String, T>,
+    host: Option<&str>,
+    addr: Option<IpAddr>,
+) -> Option<&'a T> {
     if let Some(host) = host {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let mut rest = host.as_str();
@@ -402,7 +453,7 @@ fn lookup<'a, T>(
         }
         None => {}
     }
-    table.get("")
+    None
 }
 
 #[cfg(test)]
@@ -486,6 +537,7 @@ mod tests {
         assert!(map.try_tls(Some("fine.example"), ip("198.51.100.1")));
         assert_eq!(map.client_connections(ip("192.0.2.7")), Some(2));
         assert_eq!(map.client_connections(ip("192.0.2.8")), Some(10));
+        assert_eq!(map.client_rate(ip("192.0.2.8")), None);
         assert_eq!(map.other("connect:SPAM.example"), Some("REJECT"));
     }
 
@@ -509,6 +561,34 @@ mod tests {
             AccessMap::load(&dir.path().join("none")).unwrap(),
             AccessMap::default()
         );
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn client_rate_and_greet_pause_entries() {
+        let map = AccessMap::parse_str(
+            "ClientRate:192.0.2.7 2\nClientRate:IPv6:2001:db8::1 0\nClientRate: 10\n\
+             GreetPause:example.net 3000\nGreetPause:198.51.100 0\n",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(map.client_rate(ip("192.0.2.7")), Some(2));
+        assert_eq!(map.client_rate(ip("2001:db8::1")), Some(0));
+        assert_eq!(map.client_rate(ip("203.0.113.1")), Some(10));
+        assert_eq!(
+            map.greet_pause(Some("mx.EXAMPLE.net"), ip("203.0.113.1")),
+            Some(3000)
+        );
+        assert_eq!(map.greet_pause(None, ip("198.51.100.4")), Some(0));
+        assert_eq!(map.greet_pause(None, ip("203.0.113.1")), None);
+        for bad in ["ClientRate:1.2.3.4 lots", "GreetPause:1.2.3.4 5s"] {
+            let e = AccessMap::parse_str(bad).unwrap_err();
+            assert!(e.ends_with("is not a number"), "{e}");
+        }
     }
 }
 

@@ -42,6 +42,12 @@ pub struct Config {
     pub max_daemon_children: u32,
     /// `ConnectionRateThrottle`, connections per second; 0 means off.
     pub connection_rate_throttle: u32,
+    /// `ConnectionRateWindowSize`: the window over which the access map's
+    /// `ClientRate:` counts a client's connections (default 60 s).
+    pub connection_rate_window: std::time::Duration,
+    /// `BadRcptThrottle`: refused RCPTs in a session after which each
+    /// RCPT waits a second; 0 means never.
+    pub bad_rcpt_throttle: u32,
     /// `DaemonPortOptions`: the listeners, in file order (MTA on 25 and MSA
     /// on 587 when none is configured).
     pub daemons: Vec<DaemonPort>,
@@ -223,6 +229,8 @@ impl Config {
             max_recipients_per_message: 0,
             max_daemon_children: 0,
             connection_rate_throttle: 0,
+            connection_rate_window: std::time::Duration::ZERO,
+            bad_rcpt_throttle: 0,
             daemons: Vec::new(),
             run_as_user: String::new(),
             queue_owner: String::new(),
@@ -312,6 +320,7 @@ impl Config {
                 };
                 let f = Feature::from_name(feature)
                     .ok_or_else(|| format!("unsupported FEATURE \"{feature}\""))?;
+                f.check_argument(arg.as_deref())?;
                 self.features.insert(f, arg);
                 Ok(())
             }

@@ -204,6 +204,26 @@ pub(crate) static OPTIONS: &[Opt] = &[
         connection_rate_throttle
     ),
     Opt {
+        cf: CfName::Option(&["ConnectionRateWindowSize"]),
+        m4: M4Name::Define(&["confCONNECTION_RATE_WINDOW_SIZE"]),
+        default: &["60s"],
+        set: |c, n, v| {
+            let window = at(n, parse_duration(v, Unit::Seconds))?;
+            if window.is_zero() {
+                return Err(format!("{n}: the window must be longer than 0"));
+            }
+            c.connection_rate_window = window;
+            Ok(())
+        },
+        show: |c| vec![format_duration(c.connection_rate_window)],
+    },
+    num_opt!(
+        "BadRcptThrottle",
+        "confBAD_RCPT_THROTTLE",
+        "0",
+        bad_rcpt_throttle
+    ),
+    Opt {
         // Each line is one more listener.
         cf: CfName::Option(&["DaemonPortOptions"]),
         m4: M4Name::Macro("DAEMON_OPTIONS"),

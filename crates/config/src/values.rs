@@ -117,6 +117,10 @@ pub enum Feature {
     UseCwFile,
     /// `relay_entire_domain`: relay for hosts in our own domain.
     RelayEntireDomain,
+    /// `greet_pause`: hold the greeting this many milliseconds (the
+    /// argument, when given) or as the access map's `GreetPause:` says,
+    /// and refuse a client that talks first.
+    GreetPause,
 }
 
 impl Feature {
@@ -126,11 +130,23 @@ impl Feature {
         ("access_db", Feature::AccessDb),
         ("use_cw_file", Feature::UseCwFile),
         ("relay_entire_domain", Feature::RelayEntireDomain),
+        ("greet_pause", Feature::GreetPause),
     ];
 
     /// The feature for an m4 name (case-sensitive, as m4 is).
     pub fn from_name(name: &str) -> Option<Feature> {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|&(_, f)| f)
+    }
+
+    /// Refuses an argument the feature cannot use: greet_pause's must be
+    /// a number of milliseconds.
+    pub(crate) fn check_argument(self, arg: Option<&str>) -> Result<(), String> {
+        match (self, arg) {
+            (Feature::GreetPause, Some(ms)) => number::<u64>(ms)
+                .map(|_| ())
+                .map_err(|e| format!("FEATURE(`greet_pause'): {e} (milliseconds)")),
+            _ => Ok(()),
+        }
     }
 
     /// The m4 name.

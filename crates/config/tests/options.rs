@@ -34,6 +34,8 @@ fn defaults() {
         (36_700_160, 0, 256)
     );
     assert_eq!(c.connection_rate_throttle, 0);
+    assert_eq!(c.connection_rate_window, Duration::from_secs(60));
+    assert_eq!(c.bad_rcpt_throttle, 0);
     assert_eq!(c.run_as_user, "postern");
     assert_eq!(c.queue_owner, "posternq");
     assert_eq!(c.front_user, "posternf");
@@ -99,6 +101,9 @@ define(`confMAX_MESSAGE_SIZE', `10485760')dnl limit to 10 MB
 define(confMAX_RCPTS_PER_MESSAGE, 100)
 O maxdaemonchildren=40
 define(`confCONNECTION_RATE_THROTTLE', `3')
+define(`confCONNECTION_RATE_WINDOW_SIZE', `2m')
+O BadRcptThrottle=20
+FEATURE(`greet_pause', `5000')
 define(`SMART_HOST', `esmtp:[relay.example.com]:587')
 O TrustedUser=smmsp
 define(`confRUN_AS_USER', `mail:mail')
@@ -121,6 +126,12 @@ divert(0)
     assert_eq!(c.max_recipients_per_message, 100);
     assert_eq!(c.max_daemon_children, 40);
     assert_eq!(c.connection_rate_throttle, 3);
+    assert_eq!(c.connection_rate_window, Duration::from_secs(120));
+    assert_eq!(c.bad_rcpt_throttle, 20);
+    assert_eq!(
+        c.features.get(&Feature::GreetPause),
+        Some(&Some("5000".to_string()))
+    );
     assert_eq!(
         c.smart_host,
         Some(Relay {

@@ -160,6 +160,54 @@ pub fn client_name(peer: &SocketAddr) -> String {
     }
 }
 
+/// The reply for the access map's `REJECT` (`550 5.7.1 Access denied`)
+/// or `ERROR:5.7.1:550 text`, the text after `prefix` (`<addr>... ` at
+/// MAIL and RCPT, nothing at connect). Other actions refuse nothing.
+pub fn access_reply(
+    action: Option<postern_config::AccessAction>,
+    prefix: &str,
+) -> Option<postern_smtp::Reply> {
+    use postern_config::AccessAction;
+    use postern_smtp::{EnhancedCode, Reply};
+    match action? {
+        AccessAction::Reject => Some(Reply::new(
+            550,
+            EnhancedCode::new(5, 7, 1),
+            format!("{prefix}Access denied"),
+        )),
+        AccessAction::Error {
+            code,
+            enhanced,
+            text,
+        } => {
+            let class = u8::try_from(code / 100).unwrap_or(5);
+            let e = enhanced
+                .as_deref()
+                .and_then(EnhancedCode::parse)
+                .unwrap_or(EnhancedCode::new(class, 7, 1));
+            Some(Reply::new(code, e, format!("{prefix}{text}")))
+        }
+        _ => None,
+    }
+}
+
+/// sendmail's log line for a client refused by its check_relay ruleset
+/// (the access map's `Connect:`, `ClientRate:`, `ClientConn:`): the
+/// client's name (`[address]` when it has none) and address, then the
+/// reply.
+pub fn check_relay_log(peer: &SocketAddr, reply: &str) -> String {
+    let ip = peer.ip();
+    let name = if ip.is_loopback() {
+        "localhost".to_string()
+    } else {
+        client_name(peer)
+    };
+    format!(
+        "ruleset=check_relay, arg1={name}, arg2={ip}, relay={}, reject={reply}",
+        client_name(peer)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use postern_smtp::address::parse_forward_path;

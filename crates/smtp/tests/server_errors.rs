@@ -136,7 +136,7 @@ fn noetrn_noreceipts_and_size_change_the_ehlo_and_the_replies() {
          C: MAIL FROM:<s@example.net> RET=HDRS
          S: 504 5.7.0 Sorry, RET not supported, we do not allow DSN
          C: MAIL FROM:<s@example.net> SIZE=10000001
-         S: 552 5.2.3 Message size exceeds maximum value
+         S: 552 5.2.3 Message size exceeds fixed maximum message size (10000000)
          C: MAIL FROM:<s@example.net> BY=60;R
          S: 555 5.5.4 BY parameter unrecognized
          C: MAIL FROM:<s@example.net> SIZE=100
@@ -349,7 +349,7 @@ fn data_with_bare_cr_nul_or_too_many_octets_is_refused() {
         ),
         (
             b"0123456789abcdef\r\n.\r\n",
-            "552 5.2.3 Message size exceeds fixed maximum message size (10)\r\n",
+            "552 5.2.3 Message exceeds maximum fixed size (10)\r\n",
         ),
     ] {
         let mut h = greeted(ServerConfig {

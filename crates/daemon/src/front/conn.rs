@@ -1,8 +1,9 @@
 //! The front's connection to its client: plain TCP, then TLS after
 //! STARTTLS, on a blocking socket with the session's timeouts.
 
+use std::io::ErrorKind;
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postern_smtp::TlsInfo;
 use postern_tls::{Handshake, MaybeTls, ServerTls, TlsError};
@@ -23,6 +24,32 @@ pub fn set_timeout(conn: &Conn, timeout: Duration) {
     if let Some(tcp) = conn.transport() {
         let _ = tcp.set_read_timeout(Some(timeout));
         let _ = tcp.set_write_timeout(Some(timeout));
+    }
+}
+
+/// The greet pause: waits up to `wait` for the client to send anything,
+/// without reading it (the session reads it once it has greeted), and
+/// says how long into the wait the first byte came, `None` if none did.
+/// The end of the connection is not traffic: it is found by the read
+/// after the greeting, as sendmail finds it.
+pub fn traffic_within(conn: &Conn, wait: Duration) -> Option<Duration> {
+    let tcp = conn.transport()?;
+    let start = Instant::now();
+    let mut byte = [0u8; 1];
+    loop {
+        let left = wait.saturating_sub(start.elapsed());
+        // A zero timeout would mean "block forever" to the socket.
+        if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
+            return None;
+        }
+        match tcp.peek(&mut byte) {
+            Ok(0) => return None,
+            Ok(_) => return Some(start.elapsed()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // Timed out (WouldBlock with SO_RCVTIMEO), or broken: no
+            // traffic either way.
+            Err(_) => return None,
+        }
     }
 }
 

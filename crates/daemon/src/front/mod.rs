@@ -84,17 +84,29 @@ pub fn run(
                 Output::AbortMessage => front.abort_message(),
                 Output::StartTls => start_tls(settings, &conn, &mut stream, &mut session),
                 Output::Event(event) => {
+                    // sendmail's "did not issue MAIL" line is not for a
+                    // client that asked something else, nor for one its
+                    // null server refused (a client that talked first).
                     if matches!(
                         event,
-                        Event::Refused { .. } | Event::Verify { .. } | Event::PossibleAttack { .. }
+                        Event::Refused { .. }
+                            | Event::Verify { .. }
+                            | Event::PossibleAttack { .. }
+                            | Event::PreGreetingTraffic { .. }
                     ) {
                         front.command_refused();
                     }
-                    report::event(&conn, &event)
+                    report::event(&conn, front.queue_id(), &event)
                 }
                 // The slowdown against address harvesting: this process
                 // serves this client only, so it may simply wait.
                 Output::Pause(delay) => std::thread::sleep(delay),
+                // The greet pause holds this process only, like the
+                // slowdowns above.
+                Output::GreetPause(wait) => {
+                    let early = conn::traffic_within(&stream, wait);
+                    session.greet(early);
+                }
                 Output::Close => {
                     front.finish(&conn);
                     return 0;
@@ -168,6 +180,19 @@ fn server_config(
     let mut cfg = config.smtp_server(&settings.hostname, &conn.client, now, conn.utc_offset);
     let modifiers = settings.listener_modifiers(&conn.daemon_name);
     cfg.trace_commands = crate::log::enabled(crate::log::Level::Commands);
+    // The client's name for GreetPause: lookups: Postern names only
+    // loopback clients (`localhost`), as its `$_` does.
+    let host = conn.peer.ip().is_loopback().then_some("localhost");
+    cfg.greet_pause = config.greet_pause(&settings.access, host, conn.peer.ip());
+    // sendmail's check_relay: `Connect:` REJECT or ERROR.
+    cfg.connect_refusal =
+        crate::policy::access_reply(settings.access.connect_action(host, conn.peer.ip()), "");
+    if let Some(refusal) = &cfg.connect_refusal {
+        crate::log::notice(
+            crate::log::Level::Refusal,
+            &crate::policy::check_relay_log(&conn.peer, &refusal.to_string()),
+        );
+    }
     cfg.starttls = settings.tls.server.is_some() && !modifiers.contains('S');
     if !modifiers.contains('A') {
         cfg.auth_mechanisms = mechanisms.iter().map(|m| m.name.clone()).collect();

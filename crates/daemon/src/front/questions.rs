@@ -55,31 +55,7 @@ fn domain_of(m: &Mailbox) -> Option<&str> {
 /// check_mail and check_rcpt answer them: `550 5.7.1 <addr>... Access
 /// denied`, `550 5.7.1 <addr>... text`. Other actions let it through.
 fn access_refusal(action: Option<postern_config::AccessAction>, address: &str) -> Option<Answer> {
-    use postern_config::AccessAction;
-    match action? {
-        AccessAction::Reject => Some(reply(
-            550,
-            (5, 7, 1),
-            format!("<{address}>... Access denied"),
-        )),
-        AccessAction::Error {
-            code,
-            enhanced,
-            text,
-        } => {
-            let class = u8::try_from(code / 100).unwrap_or(5);
-            let e = enhanced
-                .as_deref()
-                .and_then(EnhancedCode::parse)
-                .unwrap_or(EnhancedCode::new(class, 7, 1));
-            Some(Answer::Reply(Reply::new(
-                code,
-                e,
-                format!("<{address}>... {text}"),
-            )))
-        }
-        _ => None,
-    }
+    policy::access_reply(action, &format!("<{address}>... ")).map(Answer::Reply)
 }
 
 /// The queue runner's refusal as the client's reply; only 4xx/5xx codes
@@ -344,6 +320,11 @@ impl<'a> Front<'a> {
         if let Some(file) = self.message.as_mut() {
             file.write(bytes);
         }
+    }
+
+    /// The queue ID of the message being received, if one is.
+    pub fn queue_id(&self) -> Option<&str> {
+        self.message.as_ref().map(|m| m.queue_id().as_str())
     }
 
     /// Drops the message being received.

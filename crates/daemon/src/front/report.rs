@@ -5,8 +5,9 @@ use postern_smtp::server::{Event, Session};
 use super::Connection;
 use crate::log;
 
-/// Logs a session event.
-pub fn event(conn: &Connection, event: &Event) {
+/// Logs a session event; `queue_id` names the message being received,
+/// if one is.
+pub fn event(conn: &Connection, queue_id: Option<&str>, event: &Event) {
     let client = &conn.client;
     match event {
         Event::Command(line) => log::info(log::Level::Commands, &format!("<-- {line}")),
@@ -51,7 +52,46 @@ pub fn event(conn: &Connection, event: &Event) {
             log::Level::LostConnection,
             &format!("timeout waiting for input from {client}"),
         ),
+        // sendmail logs this one at any LogLevel.
+        Event::PreGreetingTraffic { after } => log::info(
+            log::Level::Serious,
+            &format!(
+                "rejecting commands from {} due to pre-greeting traffic after {} seconds",
+                host_and_address(conn),
+                rounded_seconds(*after)
+            ),
+        ),
+        Event::RcptFlood => log::info(
+            log::Level::Query,
+            &format!("{client}: Possible SMTP RCPT flood, throttling."),
+        ),
+        Event::MessageTooBig { size, max } => log::notice(
+            log::Level::DeliveryFailure,
+            &format!(
+                "{}message size ({size}) exceeds maximum ({max})",
+                queue_id.map(|q| format!("{q}: ")).unwrap_or_default()
+            ),
+        ),
     }
+}
+
+/// sendmail's `<host> [<address>]` for a client: its name (`[address]`,
+/// `[IPv6:address]` when it has none: Postern names loopback clients
+/// only), then the address as `anynet_ntoa` writes it.
+fn host_and_address(conn: &Connection) -> String {
+    let ip = conn.peer.ip();
+    let host = if ip.is_loopback() {
+        "localhost".to_string()
+    } else {
+        crate::policy::client_name(&conn.peer)
+    };
+    format!("{host} [{ip}]")
+}
+
+/// Whole seconds, half a second and more rounded up, as sendmail counts
+/// the pre-greeting wait.
+fn rounded_seconds(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_millis() >= 500)
 }
 
 /// sendmail's note for a client that connected and did nothing useful.

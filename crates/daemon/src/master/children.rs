@@ -1,9 +1,8 @@
-//! Accepting connections (with MaxDaemonChildren and the per-client
-//! limit), forking and supervising the queue runner / delivery client
-//! pair, restarted together with back-off when either dies (they share a
+//! Accepting connections (within the limits `admission.rs` applies),
+//! forking and supervising the queue runner / delivery client pair,
+//! restarted together with back-off when either dies (they share a
 //! channel, so one cannot outlive the other usefully), and reaping.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -58,10 +57,6 @@ const STOP_GRACE: Duration = Duration::from_secs(60);
 /// Fronts that may wait for a queue runner; past this the oldest are let
 /// go (their sessions answer 451 when they need the queue).
 const MAX_WAITING_FRONTS: usize = 1024;
-
-/// Connections one client (outside the relay networks) may hold at once
-/// unless the access map's `ClientConn:` says otherwise.
-pub const DEFAULT_CLIENT_CONNECTIONS: u32 = 20;
 
 impl Workers {
     /// True when neither worker runs.
@@ -303,7 +298,7 @@ impl Master {
             // decision and the logs.
             let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
             if let Some(refusal) = self.over_a_limit(&peer) {
-                refuse(stream, &refusal, &peer);
+                super::admission::refuse(stream, &refusal);
                 continue;
             }
             let daemon = self.listeners.name(i).to_string();
@@ -314,32 +309,6 @@ impl Master {
                 ));
             }
         }
-    }
-
-    /// MaxDaemonChildren, then the client's own limit (`ClientConn:` in
-    /// the access map, else [`DEFAULT_CLIENT_CONNECTIONS`] for clients
-    /// outside the relay networks): the reply to refuse with, if one is
-    /// reached.
-    fn over_a_limit(&self, peer: &SocketAddr) -> Option<String> {
-        let max = self.settings.config.max_daemon_children as usize;
-        if max > 0 && self.fronts.len() >= max {
-            return Some(format!(
-                "421 4.3.2 {} Too many connections, try again later",
-                self.settings.hostname
-            ));
-        }
-        let ip = peer.ip();
-        let per_client = self.settings.access.client_connections(ip).unwrap_or(
-            if policy::may_relay(&self.settings, ip) {
-                0
-            } else {
-                DEFAULT_CLIENT_CONNECTIONS
-            },
-        );
-        if per_client > 0 && self.fronts.count_for(ip) >= per_client {
-            return Some("421 4.3.2 Too many open connections.".into());
-        }
-        None
     }
 
     /// Collects exited children; a dead worker brings the pair down and
@@ -401,18 +370,4 @@ impl Master {
             ));
         }
     }
-}
-
-/// A limit is reached: say so and hang up. The socket is fresh, so the
-/// one short write fits its buffer; master never waits on a client.
-fn refuse(stream: mio::net::TcpStream, reply: &str, peer: &SocketAddr) {
-    let mut stream = std::net::TcpStream::from(std::os::fd::OwnedFd::from(stream));
-    let _ = stream.write_all(format!("{reply}\r\n").as_bytes());
-    log::notice(
-        log::Level::Refusal,
-        &format!(
-            "rejecting connection from {}: {reply}",
-            policy::client_name(peer)
-        ),
-    );
 }

@@ -3,11 +3,12 @@
 //! Its main is a checklist: resolve the users, prepare the directories,
 //! bind the listeners, start the queue runner, the delivery client and
 //! the front factory, then loop: accept each connection and hand it to the
-//! front factory (within MaxDaemonChildren and the per-client limit),
+//! front factory (within MaxDaemonChildren and the per-client limits),
 //! supervise children (restarting the queue runner/delivery client pair
 //! and the factory with back-off, and the factory at once after a crashed
 //! front), reload on SIGHUP, drain and stop on SIGTERM.
 
+mod admission;
 pub mod check;
 mod children;
 mod control;
@@ -79,6 +80,7 @@ pub struct Master {
     fronts: fronts::Fronts,
     connections: u64,
     throttle: listeners::Throttle,
+    rates: admission::ConnectionRates,
     draining: Option<Instant>,
     control: Option<control::ControlSocket>,
 }
@@ -100,6 +102,7 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         .register(&mut signals, SIGNALS, Interest::READABLE)?;
     let mut master = Master {
         throttle: listeners::Throttle::new(settings.config.connection_rate_throttle),
+        rates: admission::ConnectionRates::new(settings.config.connection_rate_window),
         settings,
         config_path,
         log_stderr,
@@ -266,6 +269,7 @@ impl Master {
     fn tick(&mut self) -> Result<(), MasterError> {
         self.control_tick();
         self.workers.kill_if_overdue();
+        self.rates.tidy(Instant::now());
         if self.draining.is_none() {
             if self.workers.restart_due() {
                 if let Err(e) = self.start_workers() {
@@ -325,6 +329,8 @@ impl Master {
                 log::set_level(settings.config.log_level);
                 self.throttle
                     .set_rate(settings.config.connection_rate_throttle);
+                self.rates
+                    .set_window(settings.config.connection_rate_window);
                 self.settings = settings;
                 log::info(
                     log::Level::Serious,

@@ -449,11 +449,14 @@ impl QueueRunner {
             }
             State::TooBig => {
                 self.forget_message(message);
+                // A front that ignored the limit: sendmail's words for a
+                // message found too big after its end (collect.c).
+                let max = self.settings.config.max_message_size;
                 return self.refuse(
                     token,
                     552,
-                    "5.3.4",
-                    "Message size exceeds fixed maximum message size",
+                    "5.2.3",
+                    &format!("Message exceeds maximum fixed size ({max})"),
                 );
             }
             State::Failed(e) => {
@@ -477,7 +480,7 @@ impl QueueRunner {
             ));
         }
         // A discarded message goes nowhere: its recipients need no right.
-        let discard = discarded_by(&self.settings, envelope);
+        let discard = discarded_by(&self.settings, peer, envelope);
         let checked = match discard {
             Some(_) => Ok(None),
             None => check_recipients(
@@ -612,9 +615,17 @@ impl QueueRunner {
 /// The access map's `DISCARD` for the sender or any recipient: sendmail
 /// discards the whole envelope then (cf.README: for check_rcpt "it
 /// affects the entire envelope"). Decided here, not by the front.
-fn discarded_by(settings: &Settings, envelope: &MessageEnvelope) -> Option<String> {
+fn discarded_by(
+    settings: &Settings,
+    peer: SocketAddr,
+    envelope: &MessageEnvelope,
+) -> Option<String> {
     use postern_config::AccessAction::Discard;
     let access = &settings.access;
+    let host = peer.ip().is_loopback().then_some("localhost");
+    if access.connect_action(host, peer.ip()) == Some(Discard) {
+        return Some(format!("Connect:{}", peer.ip()));
+    }
     if let Ok(sender) = parse_mailbox(&envelope.sender) {
         let domain = match &sender.domain {
             Some(postern_smtp::address::Domain::Name(d)) => Some(d.as_str()),

@@ -361,8 +361,8 @@ fn max_message_size_is_enforced_by_the_queue_runner() {
         reply,
         QueueToFront::Refused {
             code: 552,
-            enhanced: "5.3.4".into(),
-            text: "Message size exceeds fixed maximum message size".into()
+            enhanced: "5.2.3".into(),
+            text: "Message exceeds maximum fixed size (10000)".into()
         }
     );
     assert!(h.committed().is_empty());

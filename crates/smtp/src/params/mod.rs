@@ -244,13 +244,20 @@ fn parse_size(value: Option<&str>, max_size: u64) -> Result<u64, Reply> {
     if !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(required());
     }
-    // A number too large for u64 is certainly over any limit we could have.
-    let size = value.parse::<u64>().unwrap_or(u64::MAX);
-    if max_size > 0 && size > max_size {
+    // sendmail's two refusals: a number it cannot hold (strtol's ERANGE),
+    // and a size over MaxMessageSize.
+    let Ok(size) = value.parse::<u64>() else {
         return Err(err(
             552,
             (5, 2, 3),
             "Message size exceeds maximum value".into(),
+        ));
+    };
+    if max_size > 0 && size > max_size {
+        return Err(err(
+            552,
+            (5, 2, 3),
+            format!("Message size exceeds fixed maximum message size ({max_size})"),
         ));
     }
     Ok(size)
@@ -463,6 +470,10 @@ mod tests {
     fn size_errors() {
         assert_eq!(
             mail_err("SIZE=1001"),
+            "552 5.2.3 Message size exceeds fixed maximum message size (1000)"
+        );
+        assert_eq!(
+            mail_err("SIZE=99999999999999999999999"),
             "552 5.2.3 Message size exceeds maximum value"
         );
         assert_eq!(mail_err("SIZE"), "501 5.5.2 SIZE requires a value");
@@ -471,7 +482,7 @@ mod tests {
             max_size: 0,
             ..POLICY
         };
-        assert!(parse_mail_params("SIZE=99999999999999999999999", &unlimited).is_ok());
+        assert!(parse_mail_params("SIZE=99999999999", &unlimited).is_ok());
     }
 
     #[test]

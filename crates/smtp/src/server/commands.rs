@@ -30,6 +30,9 @@ impl Session {
             return self.bad(replies::line_too_long());
         }
         let arg = cmd.arg;
+        if self.null_server_refuses(cmd.spec.verb) {
+            return;
+        }
         match cmd.spec.verb {
             Verb::Helo => self.hello(arg, false),
             Verb::Ehlo => self.hello(arg, true),
@@ -110,7 +113,11 @@ impl Session {
             extended,
         });
         let hello = replies::hello(&self.cfg.hostname, &self.cfg.client);
-        if extended {
+        if extended && self.null_server.is_some() {
+            // sendmail's null server offers no extension but this one.
+            let lines = vec![hello, "ENHANCEDSTATUSCODES".to_string()];
+            self.reply(Reply::multi(250, None, lines));
+        } else if extended {
             let mut lines = vec![hello];
             lines.extend(self.ehlo_keywords());
             self.reply(Reply::multi(250, None, lines));

@@ -38,6 +38,10 @@ pub struct ServerConfig {
     /// MAIL is refused until the client authenticated (the listener's
     /// `M=a`, as on a submission port).
     pub auth_required: bool,
+    /// The access map's `Connect:` REJECT or ERROR for this client
+    /// (sendmail's check_relay): the greeting is normal, then every
+    /// command but QUIT, HELO, EHLO, NOOP and RSET gets this reply.
+    pub connect_refusal: Option<crate::reply::Reply>,
     /// A usable server certificate is loaded, so STARTTLS can be offered.
     pub starttls: bool,
     /// The help text; `None` answers HELP with 502.
@@ -53,6 +57,12 @@ pub struct ServerConfig {
     pub command_timeout: Duration,
     /// Timeout.datablock: how long to wait for more message text.
     pub datablock_timeout: Duration,
+    /// How long to hold the greeting, watching for a client that talks
+    /// first (`FEATURE(greet_pause)`); zero greets at once.
+    pub greet_pause: Duration,
+    /// BadRcptThrottle: refused RCPTs in a session after which each RCPT
+    /// waits a second; 0 means never.
+    pub bad_rcpt_throttle: u32,
 }
 
 impl ServerConfig {
@@ -71,6 +81,7 @@ impl ServerConfig {
             auth_tls_only: Vec::new(),
             auth_max_failures: 0,
             auth_required: false,
+            connect_refusal: None,
             starttls: false,
             help: Some(HelpText::builtin()),
             version,
@@ -78,6 +89,8 @@ impl ServerConfig {
             trace_commands: false,
             command_timeout: Duration::from_secs(3600),
             datablock_timeout: Duration::from_secs(3600),
+            greet_pause: Duration::ZERO,
+            bad_rcpt_throttle: 0,
         }
     }
 }

@@ -27,10 +27,15 @@ pub enum Output {
     StartTls,
     /// Something worth logging.
     Event(Event),
-    /// Wait this long before going on (the session's slowdown against
-    /// address harvesting, as sendmail sleeps: the replies before this
-    /// were already sent).
+    /// Wait this long before going on (the session's slowdowns against
+    /// address harvesting and recipient floods, as sendmail sleeps: the
+    /// replies before this were already sent).
     Pause(std::time::Duration),
+    /// Hold the greeting (`FEATURE(greet_pause)`): wait up to this long
+    /// for the client to send anything, without reading it, then call
+    /// [`Session::greet`](super::Session::greet) with how long into the
+    /// wait it spoke, if it did.
+    GreetPause(std::time::Duration),
     /// Close the connection once everything before this was sent.
     Close,
 }
@@ -204,4 +209,24 @@ pub enum Event {
     CommandTooLong,
     /// The client was silent past the timeout.
     Timeout,
+    /// The client spoke before the greeting (greet_pause): the greeting
+    /// became `554` and commands are refused (sendmail's `rejecting
+    /// commands from <host> [<ip>] due to pre-greeting traffic after N
+    /// seconds`).
+    PreGreetingTraffic {
+        /// How long into the pause the first bytes came.
+        after: std::time::Duration,
+    },
+    /// BadRcptThrottle was reached: from now on each RCPT waits a second
+    /// (sendmail's `<client>: Possible SMTP RCPT flood, throttling.`,
+    /// once per session).
+    RcptFlood,
+    /// The message was larger than MaxMessageSize (sendmail's `message
+    /// size (N) exceeds maximum (M)`).
+    MessageTooBig {
+        /// Octets received.
+        size: u64,
+        /// MaxMessageSize.
+        max: u64,
+    },
 }

@@ -14,11 +14,13 @@
 
 mod commands;
 pub mod config;
+mod greet_pause;
 pub mod help;
 mod info;
 pub mod io;
 mod replies;
 mod secure;
+mod throttle;
 mod transaction;
 
 use std::collections::VecDeque;
@@ -55,6 +57,8 @@ pub enum SessionError {
 /// What the session is reading.
 #[derive(Debug)]
 enum Mode {
+    /// The greeting is held (greet_pause); input is kept for later.
+    GreetPause,
     /// Command lines.
     Commands,
     /// Message text after 354.
@@ -94,10 +98,19 @@ pub struct Session {
     verifies: u32,
     /// Failed AUTH attempts so far.
     auth_failures: u32,
+    /// Refused RCPTs so far (sendmail's n_badrcpts), for BadRcptThrottle.
+    bad_rcpts: u32,
+    /// The RCPT flood was logged (once per session, as sendmail).
+    flood_logged: bool,
+    /// sendmail's "null server": the client spoke before the greeting,
+    /// or the access map refused it at connect, so every command but
+    /// QUIT, HELO, EHLO, NOOP and RSET gets this reply.
+    null_server: Option<Reply>,
 }
 
 impl Session {
-    /// Starts a session; the greeting is the first output.
+    /// Starts a session; the greeting is the first output, or, with a
+    /// greet pause, [`Output::GreetPause`] (then [`Session::greet`]).
     pub fn new(cfg: ServerConfig) -> Self {
         let mut session = Self {
             input: InputBuffer::default(),
@@ -113,10 +126,20 @@ impl Session {
             bad_commands: 0,
             verifies: 0,
             auth_failures: 0,
+            bad_rcpts: 0,
+            flood_logged: false,
+            null_server: None,
             cfg,
         };
-        session.reply(replies::greeting(&session.cfg.greeting));
-        session.flush();
+        session.null_server = session.cfg.connect_refusal.clone();
+        if session.cfg.greet_pause.is_zero() {
+            session.reply(replies::greeting(&session.cfg.greeting));
+            session.flush();
+        } else {
+            session.mode = Mode::GreetPause;
+            let pause = session.cfg.greet_pause;
+            session.outputs.push_back(Output::GreetPause(pause));
+        }
         session
     }
 
@@ -127,6 +150,9 @@ impl Session {
             // The client must wait for the handshake; anything it sends in
             // plaintext now is either a bug or an injection attempt.
             Mode::AwaitTls { stray } => *stray += bytes.len(),
+            // Read before the greeting: answered once `greet` has said
+            // whether the client talked first.
+            Mode::GreetPause => self.input.extend(bytes),
             _ => {
                 self.input.extend(bytes);
                 self.drive();
@@ -260,7 +286,7 @@ impl Session {
                 Mode::Commands => self.next_command(limits::MAX_BUFFERED_LINE),
                 Mode::AuthResponse => self.next_command(limits::AUTH_LINE),
                 Mode::Data(_) => self.read_data(),
-                Mode::AwaitTls { .. } | Mode::Closed => false,
+                Mode::GreetPause | Mode::AwaitTls { .. } | Mode::Closed => false,
             };
             if !progressed {
                 break;

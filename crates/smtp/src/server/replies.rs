@@ -18,6 +18,17 @@ pub fn greeting(text: &str) -> Reply {
     Reply::plain(220, text)
 }
 
+/// The greeting to a client that spoke first (greet_pause): sendmail's
+/// `554 <host> ESMTP not accepting messages`.
+pub fn not_accepting(host: &str) -> Reply {
+    Reply::plain(554, format!("{host} ESMTP not accepting messages"))
+}
+
+/// What a null server answers to all but QUIT, HELO, EHLO, NOOP and RSET.
+pub fn command_rejected() -> Reply {
+    r(550, (5, 0, 0), "Command rejected")
+}
+
 pub fn hello(host: &str, client: &str) -> String {
     format!("{host} Hello {client}, pleased to meet you")
 }
@@ -188,11 +199,13 @@ pub fn nul_data() -> Reply {
     r(554, (5, 6, 0), "Message contains NUL characters")
 }
 
+/// A message that turned out larger than MaxMessageSize (sendmail's
+/// `collect.c`; a SIZE= over it is refused at MAIL, in `params`).
 pub fn message_too_big(max: u64) -> Reply {
     r(
         552,
         (5, 2, 3),
-        format!("Message size exceeds fixed maximum message size ({max})"),
+        format!("Message exceeds maximum fixed size ({max})"),
     )
 }
 

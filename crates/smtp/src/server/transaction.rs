@@ -100,24 +100,26 @@ impl Session {
     }
 
     pub(super) fn rcpt(&mut self, arg: &str) {
+        self.throttle_rcpt();
         let Some(tx) = &self.tx else {
             return self.reply(replies::need_mail_before_rcpt());
         };
         let max = self.cfg.max_recipients as usize;
         let full = max > 0 && tx.recipients.len() >= max;
         let Some((path_text, params_text)) = split_path_arg(arg, "TO:") else {
+            self.count_bad_rcpt();
             return self.path_arg_refused(arg, "TO:");
         };
         let path = match parse_forward_path(path_text) {
             Ok(path) => path,
-            Err(e) => return self.reply(replies::bad_address(path_text, e, false)),
+            Err(e) => return self.rcpt_refused(replies::bad_address(path_text, e, false)),
         };
         if full {
-            return self.reply(replies::too_many_recipients());
+            return self.rcpt_refused(replies::too_many_recipients());
         }
         let params = match parse_rcpt_params(params_text, &self.param_policy()) {
             Ok(params) => params,
-            Err(reply) => return self.reply(reply),
+            Err(reply) => return self.rcpt_refused(reply),
         };
         let question = Question::Recipient {
             path: path.clone(),
@@ -163,6 +165,10 @@ impl Session {
         } else if summary.nul {
             Some(replies::nul_data())
         } else if summary.oversize {
+            self.event(Event::MessageTooBig {
+                size: summary.size,
+                max: self.cfg.max_message_size,
+            });
             Some(replies::message_too_big(self.cfg.max_message_size))
         } else {
             None
@@ -218,6 +224,9 @@ impl Session {
             }
             (Waiting::Commit, Answer::Queued { queue_id }) => {
                 self.reply(replies::accepted(queue_id.as_str()));
+            }
+            (Waiting::Recipient(..), Answer::Reply(reply)) if reply.code() >= 400 => {
+                self.rcpt_refused(reply)
             }
             (Waiting::Vrfy, answer) => self.verified(false, answer)?,
             (Waiting::Expn, answer) => self.verified(true, answer)?,

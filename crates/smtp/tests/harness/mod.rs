@@ -119,6 +119,8 @@ impl Harness {
                 Output::StartTls => self.starttls = true,
                 Output::Event(e) => self.events.push(e),
                 Output::Pause(d) => self.pauses.push(d),
+                // Tests of the greet pause call `greet` themselves.
+                Output::GreetPause(_) => {}
                 Output::Close => self.closed = true,
             }
         }

@@ -5,11 +5,13 @@
 //! `postern-testkit` on 127.0.0.1, and Maildirs in a tempdir.
 //! This file holds the helpers the module tests share; `end_to_end.rs`
 //! delivers, `channel.rs` checks the conversation with the queue runner,
-//! `starttls.rs` delivers over STARTTLS to a small TLS server of its own.
+//! `starttls.rs` delivers over STARTTLS to a small TLS server of its own,
+//! `timeouts.rs` stalls at each phase for each `Timeout.*`.
 
 mod channel;
 mod end_to_end;
 mod starttls;
+mod timeouts;
 mod tls_requirements;
 
 use std::net::SocketAddr;
