@@ -441,21 +441,31 @@ fn relay_domains_and_the_access_map_grant_relaying() {
     assert!(r[0].starts_with("250 2.1.5"), "{r:?}");
 }
 
-#[test]
-fn the_access_map_refuses_senders_and_recipients_as_sendmail_does() {
-    ensure_test_users();
-    let sink = Sink::start();
-    let d = DaemonBuilder::new(postern_testkit::binary("posternd"))
+/// A daemon on loopback relaying `@sink.test` to `sink`, with this
+/// access map and these extra configuration lines.
+fn access_daemon(sink: &Sink, access: &str, extra: &[&str]) -> postern_testkit::Daemon {
+    let mut b = DaemonBuilder::new(postern_testkit::binary("posternd"))
         .table(
             "mailertable",
             format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
         )
-        .table(
-            "access",
-            "From:spammer@example.net REJECT\nFrom:spam.example ERROR:5.7.1:550 Go away\n\
-             To:closed.sink.test ERROR:4.2.1:450 Come back later\nTo:nobody@mx.test REJECT\n",
-        )
-        .start();
+        .table("access", access);
+    for line in extra {
+        b = b.config_line(line);
+    }
+    b.start()
+}
+
+#[test]
+fn the_access_map_refuses_senders_and_recipients_as_sendmail_does() {
+    ensure_test_users();
+    let sink = Sink::start();
+    let d = access_daemon(
+        &sink,
+        "From:spammer@example.net REJECT\nFrom:spam.example ERROR:5.7.1:550 Go away\n\
+         To:closed.sink.test ERROR:4.2.1:450 Come back later\nTo:nobody@mx.test REJECT\n",
+        &[],
+    );
     let mut c = SmtpConversation::connect(d.smtp_addr());
     assert!(c.read_reply().starts_with("220"));
     c.cmd("EHLO client.example", "250");
@@ -482,18 +492,11 @@ fn the_access_map_refuses_senders_and_recipients_as_sendmail_does() {
 fn discard_accepts_the_message_and_delivers_none_of_it() {
     ensure_test_users();
     let sink = Sink::start();
-    let d = DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .table(
-            "mailertable",
-            format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
-        )
-        .table(
-            "access",
-            "From:junk.example DISCARD\nTo:trap@sink.test DISCARD\n",
-        )
-        .config_line("O RelayNetworks=")
-        .config_line("O LogLevel=9")
-        .start();
+    let d = access_daemon(
+        &sink,
+        "From:junk.example DISCARD\nTo:trap@sink.test DISCARD\n",
+        &["O RelayNetworks=", "O LogLevel=9"],
+    );
     let send = |from: &str, rcpts: &[&str]| {
         let mut c = SmtpConversation::connect(d.smtp_addr());
         assert!(c.read_reply().starts_with("220"));
@@ -568,16 +571,7 @@ fn the_access_map_grants_and_refuses_ipv6_clients_by_prefix() {
 fn connect_reject_and_error_refuse_every_command_after_a_normal_greeting() {
     ensure_test_users();
     let sink = Sink::start();
-    let start = |access: &str| {
-        DaemonBuilder::new(postern_testkit::binary("posternd"))
-            .table(
-                "mailertable",
-                format!("sink.test esmtp:[127.0.0.1]:{}\n", sink.addr().port()),
-            )
-            .table("access", access)
-            .config_line("O LogLevel=9")
-            .start()
-    };
+    let start = |access: &str| access_daemon(&sink, access, &["O LogLevel=9"]);
     // sendmail's check_relay: the greeting is normal, HELO/EHLO, NOOP,
     // RSET and QUIT work, everything else gets the map's reply.
     let d = start("Connect:127.0.0.1 REJECT\n");

@@ -212,6 +212,11 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
         Question::Auth { .. } | Question::AuthResponse(_) => {
             reply(503, (5, 3, 3), "AUTH not available")
         }
+        // Never asked: -bs offers no AUTH.
+        Question::AuthMechanisms => Answer::AuthMechanisms {
+            offered: Vec::new(),
+            tls_only: Vec::new(),
+        },
     }
 }
 

@@ -790,3 +790,27 @@ fn plain_text_mechanisms_appear_after_starttls_and_auth_param_is_believed_only_t
     );
     assert_eq!(h.committed[1].0.protocol, "ESMTPSA");
 }
+
+#[test]
+fn mechanisms_from_the_shell_are_asked_once_at_the_first_ehlo() {
+    let mut policy = seed_policy();
+    policy.mechanisms = vec!["PLAIN".into(), "LOGIN".into()];
+    let cfg = ServerConfig {
+        auth_mechanisms: Vec::new(),
+        auth_from_shell: true,
+        ..seed_config()
+    };
+    let mut h = Harness::new(cfg, policy);
+    // The greeting does not wait for them.
+    assert!(h.drain().starts_with(b"220 "));
+    assert!(h.questions.is_empty());
+    let ehlo = h.send(b"EHLO a.example\r\n");
+    assert!(ehlo.contains("250-AUTH PLAIN LOGIN\r\n"), "{ehlo}");
+    h.send(b"EHLO b.example\r\n");
+    let asked = h
+        .questions
+        .iter()
+        .filter(|q| matches!(q, postern_smtp::server::Question::AuthMechanisms))
+        .count();
+    assert_eq!(asked, 1);
+}

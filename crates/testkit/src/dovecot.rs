@@ -244,18 +244,7 @@ impl Dovecot {
     }
 
     fn run(&mut self) {
-        let child = Command::new("dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(self.config())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("dovecot: cannot start (are dovecot-core and dovecot-lmtpd installed?): {e}")
-            });
-        self.child = Some(child);
+        self.child = Some(spawn_dovecot(&self.config()));
         let addr = self.addr();
         let socket = self.socket();
         let listening = poll_until(START_TIMEOUT, || {
@@ -283,6 +272,19 @@ impl Dovecot {
             let _ = child.wait();
         }
     }
+}
+
+/// Dovecot's master in the foreground with the configuration at `config`.
+pub(crate) fn spawn_dovecot(config: &Path) -> Child {
+    Command::new("dovecot")
+        .arg("-F")
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("dovecot: cannot start (is dovecot-core installed?): {e}"))
 }
 
 impl Drop for Dovecot {

@@ -20,7 +20,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -163,16 +163,7 @@ impl AuthDovecot {
     }
 
     fn run(&mut self) {
-        let child = Command::new("dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(self.config())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("dovecot: cannot start (is dovecot-core installed?): {e}"));
-        self.child = Some(child);
+        self.child = Some(crate::dovecot::spawn_dovecot(&self.config()));
         let socket = self.socket();
         // Dovecot's master makes the socket; the auth process answers on
         // it once started, and a client that connects before just waits.

@@ -54,9 +54,8 @@ pub fn run(
 ) -> i32 {
     let _ = queue.stream().set_read_timeout(Some(QUEUE_TIMEOUT));
     let _ = queue.stream().set_write_timeout(Some(QUEUE_TIMEOUT));
+    let mut session = Session::new(server_config(settings, &conn));
     let mut front = questions::Front::new(settings, &conn, queue);
-    let mechanisms = front.auth_mechanisms();
-    let mut session = Session::new(server_config(settings, &conn, &mechanisms));
     let mut buf = vec![0u8; 64 * 1024];
     let mut stream = conn::Conn::Plain(stream);
     loop {
@@ -168,11 +167,7 @@ fn start_tls(
 /// The session's settings: the configuration's, then what this listener's
 /// `M=` letters change (sendmail's DaemonPortOptions modifiers): `a` MAIL
 /// only after AUTH, `A` no AUTH, `E` no ETRN, `S` no STARTTLS.
-fn server_config(
-    settings: &Settings,
-    conn: &Connection,
-    mechanisms: &[postern_ipc::AuthMechanism],
-) -> ServerConfig {
+fn server_config(settings: &Settings, conn: &Connection) -> ServerConfig {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -194,16 +189,9 @@ fn server_config(
         );
     }
     cfg.starttls = settings.tls.server.is_some() && !modifiers.contains('S');
-    if !modifiers.contains('A') {
-        cfg.auth_mechanisms = mechanisms.iter().map(|m| m.name.clone()).collect();
-    }
-    if config.auth.options.no_plaintext {
-        cfg.auth_tls_only = mechanisms
-            .iter()
-            .filter(|m| m.plaintext)
-            .map(|m| m.name.clone())
-            .collect();
-    }
+    // The queue runner says which mechanisms there are, at the first EHLO
+    // (the greeting must not wait for it: it may be restarting).
+    cfg.auth_from_shell = !modifiers.contains('A');
     cfg.auth_max_failures = config.auth.max_failures;
     cfg.auth_required = modifiers.contains('a');
     if modifiers.contains('E') {

@@ -156,6 +156,7 @@ impl<'a> Front<'a> {
                     tls: session.tls().is_some(),
                 })
             }
+            Question::AuthMechanisms => self.auth_mechanisms(),
             Question::AuthResponse(response) => {
                 self.auth_round_trip(FrontToQueue::AuthResponse { response })
             }
@@ -163,12 +164,26 @@ impl<'a> Front<'a> {
     }
 
     /// The mechanisms the queue runner's AUTH backend offers (read from
-    /// its Hello; empty when there is no AUTH or no queue runner).
-    pub fn auth_mechanisms(&mut self) -> Vec<postern_ipc::AuthMechanism> {
-        if self.read_hello() {
+    /// its Hello; none when there is no AUTH or no queue runner), and
+    /// those that wait for STARTTLS under AuthOptions `p`.
+    fn auth_mechanisms(&mut self) -> Answer {
+        let mechanisms = if self.read_hello() {
             self.auth_mechanisms.clone()
         } else {
             Vec::new()
+        };
+        let tls_only = if self.settings.config.auth.options.no_plaintext {
+            mechanisms
+                .iter()
+                .filter(|m| m.plaintext)
+                .map(|m| m.name.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Answer::AuthMechanisms {
+            offered: mechanisms.into_iter().map(|m| m.name).collect(),
+            tls_only,
         }
     }
 

@@ -95,7 +95,7 @@ impl Session {
         true
     }
 
-    fn hello(&mut self, arg: &str, extended: bool) {
+    pub(super) fn hello(&mut self, arg: &str, extended: bool) {
         let verb = if extended { "EHLO" } else { "HELO" };
         if arg.is_empty() {
             return self.bad(replies::helo_requires_domain(verb));
@@ -105,6 +105,13 @@ impl Session {
         }
         if self.out_of_sync(verb) {
             return;
+        }
+        if extended && self.cfg.auth_from_shell {
+            let resume = super::transaction::Resume::Ehlo(arg.to_string());
+            return self.ask(
+                super::Question::AuthMechanisms,
+                super::transaction::Waiting::Mechanisms(resume),
+            );
         }
         // A new HELO/EHLO resets any transaction (RFC 5321 §4.1.4).
         self.tx = None;

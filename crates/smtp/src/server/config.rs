@@ -32,6 +32,13 @@ pub struct ServerConfig {
     /// (PLAIN, LOGIN) and so, under AuthOptions `p`, are neither offered
     /// nor accepted before STARTTLS (`538 5.7.11`).
     pub auth_tls_only: Vec<String>,
+    /// The mechanisms are the shell's to say, when first needed (the
+    /// first EHLO or AUTH), with [`Question::AuthMechanisms`]: the
+    /// daemon's front learns them from the queue runner, which it must not
+    /// wait for before its greeting.
+    ///
+    /// [`Question::AuthMechanisms`]: crate::server::Question::AuthMechanisms
+    pub auth_from_shell: bool,
     /// Failed AUTH attempts after which the session is closed; 0 means
     /// no limit. Each failure is answered a little later than the last.
     pub auth_max_failures: u32,
@@ -79,6 +86,7 @@ impl ServerConfig {
             deliver_by_min: Some(0),
             auth_mechanisms: Vec::new(),
             auth_tls_only: Vec::new(),
+            auth_from_shell: false,
             auth_max_failures: 0,
             auth_required: false,
             connect_refusal: None,

@@ -78,6 +78,10 @@ pub enum Question {
     },
     /// The client's reply to a 334 challenge.
     AuthResponse(String),
+    /// Which SASL mechanisms may be offered (asked once, at the first
+    /// EHLO or AUTH, when `auth_from_shell` is set). Answer with
+    /// `AuthMechanisms`.
+    AuthMechanisms,
 }
 
 /// One address in a VRFY or EXPN answer.
@@ -115,6 +119,13 @@ pub enum Answer {
     /// The session counts failures, answers each later than the last, and
     /// closes at `auth_max_failures`.
     AuthFailed(Reply),
+    /// The mechanisms to offer, and those of them that wait for STARTTLS.
+    AuthMechanisms {
+        /// Offered, in order; empty: no AUTH.
+        offered: Vec<String>,
+        /// Plain-text ones, under AuthOptions `p`.
+        tls_only: Vec<String>,
+    },
     /// AUTH succeeded for this identity.
     AuthSuccess {
         /// The authenticated identity (sendmail's `{auth_authen}`).

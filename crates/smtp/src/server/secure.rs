@@ -54,6 +54,10 @@ impl Session {
     }
 
     pub(super) fn auth(&mut self, arg: &str) {
+        if self.cfg.auth_from_shell {
+            let resume = super::transaction::Resume::Auth(arg.to_string());
+            return self.ask(Question::AuthMechanisms, Waiting::Mechanisms(resume));
+        }
         if self.cfg.auth_mechanisms.is_empty() {
             return self.reply(replies::auth_not_available());
         }

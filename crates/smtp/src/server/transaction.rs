@@ -32,6 +32,15 @@ pub(super) enum Waiting {
     OpenMessage,
     Commit,
     Auth,
+    /// The mechanisms were asked for; then this command goes on.
+    Mechanisms(Resume),
+}
+
+/// A command that waited for the AUTH mechanisms.
+#[derive(Debug)]
+pub(super) enum Resume {
+    Ehlo(String),
+    Auth(String),
 }
 
 impl Session {
@@ -231,6 +240,15 @@ impl Session {
             (Waiting::Vrfy, answer) => self.verified(false, answer)?,
             (Waiting::Expn, answer) => self.verified(true, answer)?,
             (Waiting::Auth, answer) => self.authenticated(answer)?,
+            (Waiting::Mechanisms(resume), Answer::AuthMechanisms { offered, tls_only }) => {
+                self.cfg.auth_mechanisms = offered;
+                self.cfg.auth_tls_only = tls_only;
+                self.cfg.auth_from_shell = false;
+                match resume {
+                    Resume::Ehlo(name) => self.hello(&name, true),
+                    Resume::Auth(arg) => self.auth(&arg),
+                }
+            }
             (
                 Waiting::Sender(_)
                 | Waiting::Recipient(..)

@@ -24,6 +24,8 @@ pub struct Policy {
     pub refuse_commit: Option<Reply>,
     /// AUTH: the expected response line and the identity it proves.
     pub auth: Option<(String, String)>,
+    /// The answer to `AuthMechanisms`.
+    pub mechanisms: Vec<String>,
 }
 
 /// The session, its policy and everything it made the shell do.
@@ -214,6 +216,10 @@ impl Harness {
                             .expect("a valid queue id"),
                     }
                 }
+            },
+            Question::AuthMechanisms => Answer::AuthMechanisms {
+                offered: self.policy.mechanisms.clone(),
+                tls_only: Vec::new(),
             },
             Question::Auth { .. } => Answer::AuthChallenge("PDEyMzQ1Ni43ODlAaG9zdD4=".into()),
             Question::AuthResponse(line) => match &self.policy.auth {
