@@ -390,13 +390,36 @@ fn shipped_side_tables_are_read_and_their_examples_are_valid() {
     assert!(LocalHostNames::load(&lhn).unwrap().contains("example.com"));
 
     // The access map and relay-domains: their examples, uncommented, are
-    // read with the meaning their comments give; what is not acted on yet
-    // says so.
+    // read with the meaning their comments give.
     let access = read_repo("etc/mail/access");
-    assert!(access.contains("NOT ACTED ON YET"), "{access}");
     let map = postern_config::AccessMap::parse_str(&uncomment_entries(&access)).unwrap();
     assert!(map.connect_relays("198.51.100.9".parse().unwrap()));
     assert!(map.to_relays("x@example.com", "example.com"));
+    use postern_config::AccessAction;
+    assert_eq!(
+        map.connect_action(None, "192.0.2.1".parse().unwrap()),
+        Some(AccessAction::Reject)
+    );
+    assert_eq!(
+        map.connect_action(Some("bad.example"), "192.0.2.99".parse().unwrap()),
+        Some(AccessAction::Error {
+            code: 550,
+            enhanced: Some("5.7.1".into()),
+            text: "Go away".into()
+        })
+    );
+    assert_eq!(
+        map.from_action("spammer@example.net", Some("example.net")),
+        Some(AccessAction::Reject)
+    );
+    assert_eq!(
+        map.to_action("abuse@example.org", "example.org"),
+        Some(AccessAction::Ok)
+    );
+    let client: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    assert_eq!(map.client_connections(client), Some(5));
+    assert_eq!(map.client_rate(client), Some(10));
+    assert_eq!(map.greet_pause(None, "127.0.0.1".parse().unwrap()), Some(0));
     let rd = dir.path().join("relay-domains");
     fs::write(&rd, uncomment_entries(&read_repo("etc/mail/relay-domains"))).unwrap();
     let relay_domains = postern_config::RelayDomains::load(&rd).unwrap();
