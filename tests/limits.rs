@@ -120,8 +120,10 @@ fn five_hundred_connections_and_a_new_client_is_still_greeted_within_a_second() 
     let mut daemon = daemon(&["O MaxDaemonChildren=600"], "");
     let addr = daemon.smtp_addr();
     // The readiness probe's front may still be leaving: count without it.
-    poll_until(WAIT, || role_pids(&daemon, "front").is_empty().then_some(()))
-        .expect("the probe's front left");
+    poll_until(WAIT, || {
+        role_pids(&daemon, "front").is_empty().then_some(())
+    })
+    .expect("the probe's front left");
     let baseline = processes(&daemon);
     let mut idle = Vec::new();
     let mut talkers = Vec::new();
