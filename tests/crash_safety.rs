@@ -39,8 +39,31 @@ fn spool_files(daemon: &postern_testkit::Daemon) -> Vec<String> {
 
 #[test]
 fn nothing_acknowledged_is_lost_and_nothing_unfinished_is_delivered() {
+    let daemon = crash_under_load(&[]);
+    // The clients' commits shared their flushes.
+    let batched = daemon.log_lines().iter().any(|l| {
+        l.split("queue: ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n > 1)
+    });
+    assert!(batched, "no commit batch of more than one message");
+}
+
+#[test]
+fn nothing_acknowledged_is_lost_with_a_flush_per_file() {
+    crash_under_load(&["O QueueSync=fsync"]);
+}
+
+/// Clients sending while the queue runner, the delivery client, a front
+/// and master are killed with SIGKILL, with `extra` configuration; every
+/// check is made here. Returns the daemon, running.
+fn crash_under_load(extra: &[&str]) -> postern_testkit::Daemon {
     let sink = Sink::start();
-    let mut daemon = daemon_with_sink(&sink, &[]);
+    let mut config = vec!["O LogLevel=15"];
+    config.extend_from_slice(extra);
+    let mut daemon = daemon_with_sink(&sink, &config);
 
     // A front killed in mid-DATA: its half message must never be delivered.
     let mut c = SmtpConversation::connect(daemon.smtp_addr());
@@ -53,12 +76,12 @@ fn nothing_acknowledged_is_lost_and_nothing_unfinished_is_delivered() {
     kill9(role_pid(&daemon, "front"));
     c.expect_closed();
 
-    // Load: four clients sending until told to stop, noting every 250.
+    // Load: eight clients sending until told to stop, noting every 250.
     let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(Mutex::new(0usize));
     let addr = Arc::new(Mutex::new(daemon.smtp_addr()));
-    let clients: Vec<_> = (0..4)
+    let clients: Vec<_> = (0..8)
         .map(|_| {
             let (acked, stop, next, addr) =
                 (acked.clone(), stop.clone(), next.clone(), addr.clone());
@@ -158,4 +181,5 @@ fn nothing_acknowledged_is_lost_and_nothing_unfinished_is_delivered() {
     }
     poll_until(WAIT, || spool_files(&daemon).is_empty().then_some(()))
         .unwrap_or_else(|| panic!("debris left in the spool: {:?}", spool_files(&daemon)));
+    daemon
 }

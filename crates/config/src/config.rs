@@ -70,6 +70,11 @@ pub struct Config {
     pub mailbox_directory: PathBuf,
     /// `LocalMailbox` (Postern's own): Maildir, mbox or `~/Maildir`.
     pub local_mailbox: crate::LocalMailbox,
+    /// `QueueSync` (Postern's own): how commits are made durable.
+    pub queue_sync: crate::QueueSync,
+    /// `ListenQueueSize` (m4 `confLISTEN_QUEUE_SIZE`): the listen backlog
+    /// of each SMTP listener (the kernel caps it at `net.core.somaxconn`).
+    pub listen_queue_size: u32,
     /// `RelayNetworks` (Postern's own): clients that may relay by address.
     pub relay_networks: Vec<crate::Network>,
     /// `AliasFile` (m4 `ALIAS_FILE`): the aliases file; unset means
@@ -237,6 +242,8 @@ impl Config {
             front_user: String::new(),
             mailbox_directory: PathBuf::new(),
             local_mailbox: crate::LocalMailbox::default(),
+            queue_sync: crate::QueueSync::default(),
+            listen_queue_size: 0,
             relay_networks: Vec::new(),
             alias_file: None,
             local_delivery: crate::LocalDelivery::Maildir,

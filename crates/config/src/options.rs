@@ -198,6 +198,12 @@ pub(crate) static OPTIONS: &[Opt] = &[
         max_daemon_children
     ),
     num_opt!(
+        "ListenQueueSize",
+        "confLISTEN_QUEUE_SIZE",
+        "4096",
+        listen_queue_size
+    ),
+    num_opt!(
         "ConnectionRateThrottle",
         "confCONNECTION_RATE_THROTTLE",
         "0",
@@ -339,6 +345,16 @@ pub(crate) static OPTIONS: &[Opt] = &[
                 .collect::<Vec<_>>()
                 .join(",")]
         },
+    },
+    Opt {
+        cf: CfName::Option(&["QueueSync"]),
+        m4: M4Name::Define(&["confQUEUE_SYNC"]),
+        default: &["syncfs"],
+        set: |c, n, v| {
+            c.queue_sync = crate::QueueSync::parse(v).map_err(|e| format!("{n}: {e}"))?;
+            Ok(())
+        },
+        show: |c| vec![c.queue_sync.as_str().to_string()],
     },
     Opt {
         cf: CfName::Option(&["LocalMailbox"]),

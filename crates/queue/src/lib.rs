@@ -31,7 +31,7 @@ pub use id::{QueueId, QueueIdGenerator};
 pub use message_id::message_id;
 pub use postern_smtp::params::{BodyType, DeliverBy, Ret};
 pub use received::{received_header, ReceivedInfo, TlsLine};
-pub use spool::{Recovery, Spool};
+pub use spool::{Pending, Recovery, Spool, SyncMethod};
 
 /// Errors of reading a message back from the spool.
 #[derive(Debug, thiserror::Error)]

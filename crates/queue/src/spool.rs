@@ -49,6 +49,7 @@ pub struct Spool {
     root: PathBuf,
     incoming: PathBuf,
     queue: PathBuf,
+    sync: SyncMethod,
 }
 
 /// Creates `path` as a 0700 directory if missing and checks it is a real
@@ -105,10 +106,17 @@ impl Spool {
             root: root.to_path_buf(),
             incoming: root.join("incoming"),
             queue: root.join("queue"),
+            sync: SyncMethod::default(),
         };
         ensure_dir(&spool.incoming)?;
         ensure_dir(&spool.queue)?;
         Ok(spool)
+    }
+
+    /// The same spool, making its commits durable by `sync`.
+    pub fn with_sync(mut self, sync: SyncMethod) -> Spool {
+        self.sync = sync;
+        self
     }
 
     /// The queue directory this spool lives in.
@@ -178,6 +186,9 @@ impl Spool {
     /// the df rename, leaving `queue/qf` with the data still in
     /// `incoming/df`; recovery knows that state can only come from an
     /// unacknowledged commit and deletes both.
+    ///
+    /// Many messages share their flushes with [`Spool::commit_batch`]; this
+    /// is a batch of one.
     pub fn commit(&self, id: &QueueId, data: &File, control: &ControlFile) -> io::Result<()> {
         if control.id != *id {
             return Err(io::Error::new(
@@ -185,11 +196,9 @@ impl Spool {
                 format!("control file is for {}, not {id}", control.id),
             ));
         }
-        data.sync_all()?;
-        fs::rename(self.incoming_df(id), self.df(id))?;
-        self.write_control(id, control)?;
-        sync_dir(&self.queue)?;
-        sync_dir(&self.incoming)
+        self.commit_batch(&[Pending { data, control }])
+            .pop()
+            .expect("one result per message")
     }
 
     /// Writes `queue/tf<id>`, fsyncs it and renames it over `queue/qf<id>`.
@@ -293,4 +302,7 @@ impl Spool {
     }
 }
 
+mod batch;
 mod recover;
+
+pub use batch::{Pending, SyncMethod};

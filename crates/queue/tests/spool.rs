@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use postern_queue::{
-    ControlFile, QueueError, QueueId, QueueIdGenerator, RecipientEntry, RecipientState, Spool,
+    ControlFile, Pending, QueueError, QueueId, QueueIdGenerator, RecipientEntry, RecipientState,
+    Spool, SyncMethod,
 };
 use tempfile::TempDir;
 
@@ -273,4 +274,94 @@ fn recover_after_crashes() {
     assert_eq!(rec2.corrupt, vec![corrupt.join(format!("qf{d}.1"))]);
     assert!(rec2.removed.is_empty());
     assert_eq!(rec2.committed, vec![good]);
+}
+
+/// Receives `n` messages, not committed yet.
+fn receive(spool: &Spool, gen: &mut QueueIdGenerator, n: usize) -> Vec<(fs::File, ControlFile)> {
+    (0..n)
+        .map(|i| {
+            let (id, mut f) = spool.create(gen).unwrap();
+            let body = format!("Subject: {i}\r\n\r\nbody {i}\r\n");
+            f.write_all(body.as_bytes()).unwrap();
+            let mut cf = control(&id);
+            cf.size = body.len() as u64;
+            (f, cf)
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_commits_every_message_with_either_sync_method() {
+    for method in [SyncMethod::Fsync, SyncMethod::Syncfs] {
+        let tmp = TempDir::new().unwrap();
+        let spool = Spool::open(tmp.path()).unwrap().with_sync(method);
+        let mut gen = QueueIdGenerator::new(77);
+        let received = receive(&spool, &mut gen, 5);
+        let batch: Vec<Pending> = received
+            .iter()
+            .map(|(data, control)| Pending { data, control })
+            .collect();
+        let results = spool.commit_batch(&batch);
+        assert!(results.iter().all(Result::is_ok), "{method:?}: {results:?}");
+        let mut ids: Vec<QueueId> = received.iter().map(|(_, c)| c.id.clone()).collect();
+        ids.sort();
+        assert_eq!(spool.list().unwrap(), ids, "{method:?}");
+        for (i, (_, control)) in received.iter().enumerate() {
+            assert_eq!(spool.load(&control.id).unwrap(), *control);
+            let mut data = String::new();
+            spool
+                .open_data(&control.id)
+                .unwrap()
+                .read_to_string(&mut data)
+                .unwrap();
+            assert_eq!(data, format!("Subject: {i}\r\n\r\nbody {i}\r\n"));
+        }
+        // Nothing left behind: no tf, nothing in incoming/.
+        assert_eq!(
+            fs::read_dir(tmp.path().join("incoming")).unwrap().count(),
+            0
+        );
+        assert_eq!(
+            fs::read_dir(tmp.path().join("queue")).unwrap().count(),
+            10,
+            "a qf and a df each"
+        );
+        // Removed without a barrier of its own, then made durable.
+        spool.remove_unsynced(&ids[0]).unwrap();
+        spool.sync_names().unwrap();
+        assert_eq!(spool.list().unwrap(), ids[1..]);
+    }
+}
+
+#[test]
+fn a_failed_message_of_a_batch_leaves_nothing_and_the_others_commit() {
+    let tmp = TempDir::new().unwrap();
+    let spool = Spool::open(tmp.path())
+        .unwrap()
+        .with_sync(SyncMethod::Syncfs);
+    let mut gen = QueueIdGenerator::new(78);
+    let received = receive(&spool, &mut gen, 3);
+    // The middle one's data is gone (its rename will fail).
+    let lost = received[1].1.id.clone();
+    fs::remove_file(tmp.path().join(format!("incoming/df{lost}"))).unwrap();
+    let batch: Vec<Pending> = received
+        .iter()
+        .map(|(data, control)| Pending { data, control })
+        .collect();
+    let results = spool.commit_batch(&batch);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(results[1].is_err());
+    let mut committed = vec![received[0].1.id.clone(), received[2].1.id.clone()];
+    committed.sort();
+    assert_eq!(spool.list().unwrap(), committed);
+    let queue: Vec<String> = fs::read_dir(tmp.path().join("queue"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(lost.as_str()))
+        .collect();
+    assert!(queue.is_empty(), "{queue:?}");
+    assert_eq!(
+        spool.recover().unwrap().removed,
+        Vec::<std::path::PathBuf>::new()
+    );
 }

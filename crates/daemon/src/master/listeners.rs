@@ -18,8 +18,9 @@ impl Listeners {
     /// Binds every configured listener and registers it with `poll`.
     pub fn bind(settings: &Settings, poll: &Poll, first_token: usize) -> std::io::Result<Self> {
         let mut list = Vec::new();
+        let backlog = settings.config.listen_queue_size;
         for port in &settings.config.daemons {
-            list.push((bind_one(port)?, port.clone()));
+            list.push((bind_one(port, backlog)?, port.clone()));
         }
         let mut listeners = Self { list };
         listeners.register(poll, first_token)?;
@@ -38,6 +39,11 @@ impl Listeners {
         first_token: usize,
     ) -> std::io::Result<bool> {
         let wanted = &settings.config.daemons;
+        let backlog = settings.config.listen_queue_size;
+        // A changed ListenQueueSize applies to the sockets kept, too.
+        for (listener, _) in &self.list {
+            set_backlog(listener, backlog)?;
+        }
         let unchanged = wanted.len() == self.list.len()
             && wanted.iter().zip(&self.list).all(|(w, (_, p))| w == p);
         if unchanged {
@@ -47,7 +53,7 @@ impl Listeners {
         let mut fresh = Vec::new();
         for port in wanted {
             if self.position(bind_addr(port)).is_none() {
-                fresh.push((bind_addr(port), bind_one(port)?));
+                fresh.push((bind_addr(port), bind_one(port, backlog)?));
             }
         }
         let mut old = std::mem::take(&mut self.list);
@@ -145,8 +151,8 @@ fn bind_addr(port: &DaemonPort) -> SocketAddr {
     SocketAddr::new(ip, port.port)
 }
 
-/// A non-blocking listener for `port`.
-fn bind_one(port: &DaemonPort) -> std::io::Result<TcpListener> {
+/// A non-blocking listener for `port` with a listen queue of `backlog`.
+fn bind_one(port: &DaemonPort, backlog: u32) -> std::io::Result<TcpListener> {
     let addr = bind_addr(port);
     let listener = std::net::TcpListener::bind(addr).map_err(|e| {
         std::io::Error::new(
@@ -158,7 +164,19 @@ fn bind_one(port: &DaemonPort) -> std::io::Result<TcpListener> {
         )
     })?;
     listener.set_nonblocking(true)?;
+    set_backlog(&listener, backlog)?;
     Ok(TcpListener::from_std(listener))
+}
+
+/// ListenQueueSize: `listen(2)` again with it (Linux changes the queue of
+/// a listening socket so). The standard library's 128 overflows in a
+/// burst, and a client whose SYN is dropped retries only a second later.
+/// The kernel caps it at `net.core.somaxconn`.
+fn set_backlog(listener: &impl std::os::fd::AsFd, backlog: u32) -> std::io::Result<()> {
+    let most = nix::sys::socket::Backlog::MAXCONN;
+    let wanted = i32::try_from(backlog).unwrap_or(i32::MAX).max(1);
+    let backlog = nix::sys::socket::Backlog::new(wanted).unwrap_or(most);
+    nix::sys::socket::listen(listener, backlog).map_err(std::io::Error::from)
 }
 
 /// sendmail's ConnectionRateThrottle: at most N connections are accepted

@@ -97,13 +97,17 @@ impl Auth {
         let (jobs, job_rx) = mpsc::channel();
         let (result_tx, results) = mpsc::channel();
         let offered = Arc::new(Mutex::new(Vec::new()));
-        let worker = Worker {
+        let mut worker = Worker {
             backend,
             config: settings.config.auth.clone(),
             offered: Arc::clone(&offered),
             results: result_tx,
             waker,
         };
+        // The first answer before any front asks: a client's first EHLO
+        // must show the mechanisms (Dovecot answers on a local socket, at
+        // once or with an error).
+        worker.refresh();
         let spawned = std::thread::Builder::new()
             .name("auth".into())
             .spawn(move || worker.run(job_rx));
@@ -178,7 +182,6 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, jobs: Receiver<Job>) {
-        self.refresh();
         loop {
             match jobs.recv_timeout(REFRESH) {
                 Ok(job) => self.job(job),

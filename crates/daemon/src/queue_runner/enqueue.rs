@@ -6,10 +6,21 @@
 
 use std::fs::File;
 
+use mio::Token;
+use postern_ipc::QueueToFront;
 use postern_queue::ControlFile;
 
+use super::committer::Job;
 use super::{logline, QueueRunner};
 use crate::log;
+
+/// A front's message handed to the committer: what is needed once it is
+/// durable (or not).
+pub struct AwaitingCommit {
+    token: Token,
+    message_id: Option<String>,
+    daemon: String,
+}
 
 /// The longest Message-Id a log line carries: it comes from the message,
 /// that is from the client.
@@ -57,6 +68,101 @@ impl QueueRunner {
             self.schedule_first_attempt(c);
         }
         Ok(())
+    }
+
+    /// [`Self::enqueue`] for a front's message, through the committer:
+    /// the front holding `token` is answered once the message is durable
+    /// ([`Self::commits_finished`]). `Err` when it could not be handed
+    /// over, and then nothing of it is left.
+    pub(super) fn enqueue_for_front(
+        &mut self,
+        token: Token,
+        data: File,
+        control: &ControlFile,
+        message_id: Option<&str>,
+        daemon: &str,
+    ) -> std::io::Result<()> {
+        let mut groups = self.expand_recipients(control);
+        let main = groups.remove(0);
+        // The copies first, as in `enqueue`; the main message last.
+        let mut messages = Vec::with_capacity(groups.len() + 1);
+        for group in groups {
+            match self.copy_message(&data, group, main.id.as_str()) {
+                Ok(copy) => messages.push(copy),
+                Err(e) => {
+                    log::err(&format!("{}: cannot queue a list's copy: {e}", main.id));
+                    self.abort_all(&messages);
+                    return Err(e);
+                }
+            }
+        }
+        messages.push((data, main));
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let ids: Vec<ControlFile> = messages.iter().map(|(_, c)| c.clone()).collect();
+        if let Err(e) = self.committer.commit(Job { ticket, messages }) {
+            log::err(&format!("{}: queue commit failed: {e}", control.id));
+            for c in &ids {
+                let _ = self.spool.abort(&c.id);
+            }
+            return Err(e);
+        }
+        self.awaiting_commit.insert(
+            ticket,
+            AwaitingCommit {
+                token,
+                message_id: message_id.map(loggable),
+                daemon: daemon.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The committer's results: each message logged and scheduled, and
+    /// its front answered.
+    pub(super) fn commits_finished(&mut self) {
+        for done in self.committer.finished() {
+            let Some(awaiting) = self.awaiting_commit.remove(&done.ticket) else {
+                continue;
+            };
+            let token = awaiting.token;
+            if let Some(front) = self.fronts.get_mut(&token) {
+                front.committing = false;
+            }
+            let main = done.controls.last().expect("a job has its message");
+            let answer = match done.result {
+                Ok(()) => {
+                    // The message first, then its copies, as `enqueue` logs.
+                    let (main, copies) = done.controls.split_last().expect("checked");
+                    for c in std::iter::once(main).chain(copies) {
+                        log::info(
+                            log::Level::Received,
+                            &logline::from_line(
+                                c,
+                                awaiting.message_id.as_deref(),
+                                Some(&awaiting.daemon),
+                            ),
+                        );
+                        self.schedule_first_attempt(c);
+                    }
+                    let queue_id = main.id.clone();
+                    self.reply(token, &QueueToFront::Committed { queue_id }, &[])
+                }
+                Err(e) => {
+                    log::err(&format!("{}: queue commit failed: {e}", main.id));
+                    self.refuse(token, 451, "4.3.0", "Queue write error; try again later")
+                }
+            };
+            if let Err(why) = answer {
+                self.drop_front(token, &why);
+            }
+        }
+    }
+
+    fn abort_all(&mut self, messages: &[(File, ControlFile)]) {
+        for (_, c) in messages {
+            let _ = self.spool.abort(&c.id);
+        }
     }
 
     fn unqueue(&mut self, copies: &[ControlFile]) {

@@ -90,21 +90,33 @@ impl QueueRunner {
     pub(super) fn commit_copy(
         &mut self,
         data: &File,
-        mut control: ControlFile,
+        control: ControlFile,
         original: &str,
     ) -> std::io::Result<ControlFile> {
+        let (copy, control) = self.copy_message(data, control, original)?;
+        self.commit_to_spool(&copy, &control)?;
+        Ok(control)
+    }
+
+    /// Writes a copy of `data` (the first `control.size` bytes) under a
+    /// new id into `incoming/`, not committed; `Err` leaves nothing behind.
+    pub(super) fn copy_message(
+        &mut self,
+        data: &File,
+        mut control: ControlFile,
+        original: &str,
+    ) -> std::io::Result<(File, ControlFile)> {
         let (id, mut copy) = self.spool.create(&mut self.ids)?;
         if let Err(e) = copy_bytes(data, &mut copy, control.size) {
             let _ = self.spool.abort(&id);
             return Err(e);
         }
         control.id = id.clone();
-        self.commit_to_spool(&copy, &control)?;
         log::info(
             log::Level::Query,
             &format!("{original}: clone {id}, owner={}", control.sender),
         );
-        Ok(control)
+        Ok((copy, control))
     }
 }
 

@@ -51,6 +51,9 @@ pub struct FrontConn {
     pub(super) auth_exchange: Option<(u32, String)>,
     /// Failed AUTH attempts.
     pub(super) auth_failures: u32,
+    /// Its message is with the committer: answered when durable, and kept
+    /// through a shutdown until then.
+    pub(super) committing: bool,
 }
 
 /// Why a front is disconnected.
@@ -122,6 +125,7 @@ impl QueueRunner {
                 authenticated: None,
                 auth_exchange: None,
                 auth_failures: 0,
+                committing: false,
             },
         );
         // Frames may already be waiting: edge-triggered readiness would not
@@ -529,22 +533,21 @@ impl QueueRunner {
             self.forget_message(message);
             return self.reply(token, &QueueToFront::Committed { queue_id: id }, &[]);
         }
-        let committed = self.enqueue(
-            &message.file,
+        // Answered once durable, with the others committing meanwhile.
+        let handed_over = self.enqueue_for_front(
+            token,
+            message.into_file(),
             &control,
             envelope.message_id.as_deref(),
-            Some(&daemon),
+            &daemon,
         );
-        if committed.is_err() {
+        if handed_over.is_err() {
             return self.refuse(token, 451, "4.3.0", "Queue write error; try again later");
         }
-        self.reply(
-            token,
-            &QueueToFront::Committed {
-                queue_id: id.clone(),
-            },
-            &[],
-        )
+        if let Some(front) = self.fronts.get_mut(&token) {
+            front.committing = true;
+        }
+        Ok(())
     }
 
     /// Drops `token`'s message, if any: stops watching its pipe and
@@ -575,7 +578,11 @@ impl QueueRunner {
             .fronts
             .iter()
             .filter(|(_, f)| {
-                grace_over || (f.message.is_none() && !f.in_transaction && !f.channel.wants_write())
+                grace_over
+                    || (f.message.is_none()
+                        && !f.in_transaction
+                        && !f.committing
+                        && !f.channel.wants_write())
             })
             .map(|(t, _)| *t)
             .collect();

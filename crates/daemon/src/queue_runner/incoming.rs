@@ -72,6 +72,11 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 impl Incoming {
+    /// The spool file, for the commit; the pipe is closed.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// A message whose bytes arrive on `pipe` (the read end), at most
     /// `limit` of them.
     pub fn new(id: QueueId, file: File, pipe: OwnedFd, limit: Option<u64>) -> Self {

@@ -12,6 +12,7 @@
 //! and record the results, on one mio loop.
 
 mod auth;
+mod committer;
 mod control;
 mod dsn;
 mod enqueue;
@@ -38,7 +39,7 @@ use postern_ipc::{
     ChannelError, MasterToQueue, QueueDeliveryChannel, QueueMasterChannel, QueueToDelivery,
     QueueToMaster, PROTOCOL_VERSION,
 };
-use postern_queue::{QueueIdGenerator, Spool};
+use postern_queue::{QueueIdGenerator, Spool, SyncMethod};
 
 use crate::log;
 use crate::privsep::Dropped;
@@ -46,8 +47,9 @@ use crate::settings::Settings;
 
 const MASTER: Token = Token(0);
 const DELIVERY: Token = Token(1);
-/// A worker thread finished: a reader (`readers.rs`) or the AUTH
-/// backend (`auth.rs`). mio allows one waker per poll: they share it.
+/// A worker thread finished: a reader (`readers.rs`), the AUTH
+/// backend (`auth.rs`) or the committer (`committer.rs`). mio allows one
+/// waker per poll: they share it.
 const READERS: Token = Token(2);
 /// Fronts get tokens from here on.
 const FIRST_FRONT: usize = 3;
@@ -75,6 +77,11 @@ pub struct QueueRunner {
     readers: readers::Readers,
     /// The AUTH backend's worker, when AUTH is configured.
     auth: Option<auth::Auth>,
+    /// The thread committing fronts' messages in batches.
+    committer: committer::Committer,
+    /// Fronts' commits handed to it, by ticket.
+    awaiting_commit: HashMap<u64, enqueue::AwaitingCommit>,
+    next_ticket: u64,
     /// Message pipes that had more than one turn's worth waiting.
     pipes_with_more: std::collections::VecDeque<Token>,
     /// Fronts that had more requests than one turn's worth.
@@ -112,7 +119,11 @@ fn start(
     mut master: QueueMasterChannel,
     mut delivery: QueueDeliveryChannel,
 ) -> std::io::Result<QueueRunner> {
-    let spool = Spool::open(&settings.config.queue_directory)?;
+    let sync = match settings.config.queue_sync {
+        postern_config::QueueSync::Syncfs => SyncMethod::Syncfs,
+        postern_config::QueueSync::Fsync => SyncMethod::Fsync,
+    };
+    let spool = Spool::open(&settings.config.queue_directory)?.with_sync(sync);
     lock_spool(&spool)?;
     let recovery = spool.recover()?;
     for path in &recovery.removed {
@@ -145,8 +156,12 @@ fn start(
         .map_err(io)?;
     let readers = readers::Readers::new(poll.registry(), READERS, readers::READ_TIME)?;
     let auth = auth::Auth::start(&settings, readers.waker());
+    let committer = committer::Committer::start(spool.clone(), readers.waker())?;
     let mut runner = QueueRunner {
         auth,
+        committer,
+        awaiting_commit: HashMap::new(),
+        next_ticket: 0,
         aliases: crate::aliases::AliasTable::open(&settings.config.alias_path()),
         readers,
         pipes_with_more: std::collections::VecDeque::new(),
@@ -245,6 +260,7 @@ impl QueueRunner {
             self.pump_pipes_with_more();
             self.serve_fronts_with_more();
             self.auth_finished();
+            self.commits_finished();
             self.submissions();
             self.dispatch_due();
             if self.last_sweep.elapsed() >= Duration::from_secs(5) {
@@ -260,6 +276,7 @@ impl QueueRunner {
             if self.shutting_down
                 && self.schedule.in_flight() == 0
                 && self.fronts.is_empty()
+                && self.committer.in_flight() == 0
                 && self.readers.is_idle()
             {
                 let _ = self.delivery.send(&QueueToDelivery::Shutdown, &[]);

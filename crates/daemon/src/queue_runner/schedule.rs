@@ -401,7 +401,12 @@ impl QueueRunner {
         let timed_out = self.expire(&mut control, now);
         self.send_reports(&mut control, now, timed_out);
         if control.is_settled() {
-            if let Err(e) = self.spool.remove(&id) {
+            // Durable with the committer's next batch.
+            let removed = self
+                .committer
+                .remove(id.clone())
+                .or_else(|_| self.spool.remove(&id));
+            if let Err(e) = removed {
                 log::err(&format!("{id}: cannot remove delivered message: {e}"));
             }
             // sendmail's end-of-job line (LogLevel 14 in its samples).
