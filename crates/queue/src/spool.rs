@@ -50,6 +50,8 @@ pub struct Spool {
     incoming: PathBuf,
     queue: PathBuf,
     sync: SyncMethod,
+    /// Control files kept for reuse (`free/`).
+    recycler: Arc<Recycler>,
 }
 
 /// Creates `path` as a 0700 directory if missing and checks it is a real
@@ -102,11 +104,14 @@ impl Spool {
                 root.display()
             )));
         }
+        let free = root.join("free");
+        ensure_dir(&free)?;
         let spool = Spool {
             root: root.to_path_buf(),
             incoming: root.join("incoming"),
             queue: root.join("queue"),
             sync: SyncMethod::default(),
+            recycler: Arc::new(Recycler::new(free, FILE_MODE)),
         };
         ensure_dir(&spool.incoming)?;
         ensure_dir(&spool.queue)?;
@@ -205,12 +210,7 @@ impl Spool {
     /// The caller fsyncs the directory.
     fn write_control(&self, id: &QueueId, control: &ControlFile) -> io::Result<()> {
         let tf = self.tf(id);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(FILE_MODE)
-            .open(&tf)?;
+        let mut file = self.recycler.fresh(&tf)?;
         file.write_all(control.to_text().as_bytes())?;
         file.sync_all()?;
         drop(file);
@@ -270,7 +270,7 @@ impl Spool {
     /// that leaves a df without qf, which recovery deletes), then the df,
     /// then fsyncs `queue/`. Idempotent: missing files are not an error.
     pub fn remove(&self, id: &QueueId) -> io::Result<()> {
-        ignore_not_found(fs::remove_file(self.qf(id)))?;
+        self.recycler.retire(&self.qf(id))?;
         ignore_not_found(fs::remove_file(self.df(id)))?;
         sync_dir(&self.queue)
     }
@@ -304,5 +304,9 @@ impl Spool {
 
 mod batch;
 mod recover;
+mod recycle;
+
+use recycle::Recycler;
+use std::sync::Arc;
 
 pub use batch::{Pending, SyncMethod};

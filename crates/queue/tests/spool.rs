@@ -365,3 +365,41 @@ fn a_failed_message_of_a_batch_leaves_nothing_and_the_others_commit() {
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+#[test]
+fn a_removed_control_file_is_reused_whole_for_the_next_message() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = TempDir::new().unwrap();
+    let spool = Spool::open(tmp.path()).unwrap();
+    let mut gen = QueueIdGenerator::new(79);
+    // A long control file, removed: its inode is kept in free/.
+    let (id, mut f) = spool.create(&mut gen).unwrap();
+    f.write_all(b"x\r\n").unwrap();
+    let mut long = control(&id);
+    for i in 0..50 {
+        long.recipients
+            .push(RecipientEntry::new(&format!("someone{i}@example.net")));
+    }
+    spool.commit(&id, &f, &long).unwrap();
+    let inode = fs::metadata(tmp.path().join(format!("queue/qf{id}")))
+        .unwrap()
+        .ino();
+    spool.remove(&id).unwrap();
+    assert_eq!(fs::read_dir(tmp.path().join("free")).unwrap().count(), 1);
+
+    // The next message's control file is that inode, with nothing of the
+    // old one left in it.
+    let next = queue_one(&spool, &mut gen, b"y\r\n");
+    let qf = tmp.path().join(format!("queue/qf{next}"));
+    assert_eq!(fs::metadata(&qf).unwrap().ino(), inode);
+    assert!(!fs::read_to_string(&qf).unwrap().contains("someone"));
+    assert_eq!(spool.load(&next).unwrap().recipients.len(), 1);
+    assert_eq!(fs::read_dir(tmp.path().join("free")).unwrap().count(), 0);
+
+    // Recovery empties free/ (files an earlier process kept).
+    spool.remove(&next).unwrap();
+    assert_eq!(fs::read_dir(tmp.path().join("free")).unwrap().count(), 1);
+    let again = Spool::open(tmp.path()).unwrap();
+    again.recover().unwrap();
+    assert_eq!(fs::read_dir(tmp.path().join("free")).unwrap().count(), 0);
+}

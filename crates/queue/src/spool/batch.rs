@@ -13,12 +13,11 @@
 //! of that file system is written with the batch: best on a file system of
 //! its own, as `/var/spool` usually is on a mail host).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 
-use super::{ignore_not_found, sync_dir, Spool, FILE_MODE};
+use super::{ignore_not_found, sync_dir, Spool};
 use crate::control::ControlFile;
 use crate::id::QueueId;
 
@@ -107,7 +106,7 @@ impl Spool {
     /// given included: the client was not told it is queued.
     fn undo(&self, id: &QueueId) {
         let _ = self.remove_unsynced(id);
-        let _ = fs::remove_file(self.tf(id));
+        let _ = self.recycler.retire(&self.tf(id));
         let _ = self.abort(id);
     }
 
@@ -116,7 +115,7 @@ impl Spool {
     /// or [`Spool::sync_names`]) makes it so. A crash before then brings
     /// the message back, to be delivered again: a duplicate, never a loss.
     pub fn remove_unsynced(&self, id: &QueueId) -> io::Result<()> {
-        ignore_not_found(fs::remove_file(self.qf(id)))?;
+        self.recycler.retire(&self.qf(id))?;
         ignore_not_found(fs::remove_file(self.df(id)))
     }
 
@@ -133,12 +132,7 @@ impl Spool {
 
     /// Writes `queue/tf<id>`; the caller makes it durable.
     fn write_tf_unsynced(&self, control: &ControlFile) -> io::Result<File> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(FILE_MODE)
-            .open(self.tf(&control.id))?;
+        let mut file = self.recycler.fresh(&self.tf(&control.id))?;
         file.write_all(control.to_text().as_bytes())?;
         Ok(file)
     }

@@ -76,6 +76,7 @@ impl Spool {
     /// the queue runner accepts new messages.
     pub fn recover(&self) -> io::Result<Recovery> {
         let mut rec = Recovery::default();
+        self.recycler.clear()?;
         // Ids whose data was still in incoming/: see the qf check below.
         let mut incoming = Vec::new();
         for entry in fs::read_dir(&self.incoming)? {
