@@ -378,7 +378,7 @@ fn a_removed_control_file_is_reused_whole_for_the_next_message() {
     let mut long = control(&id);
     for i in 0..50 {
         long.recipients
-            .push(RecipientEntry::new(&format!("someone{i}@example.net")));
+            .push(RecipientEntry::new(format!("someone{i}@example.net")));
     }
     spool.commit(&id, &f, &long).unwrap();
     let inode = fs::metadata(tmp.path().join(format!("queue/qf{id}")))
