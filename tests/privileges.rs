@@ -29,13 +29,13 @@ fn limit(pid: u32, name: &str) -> String {
     fields[0].to_string()
 }
 
-/// Checks what applies to a front with or without root: seccomp (two
-/// programs: refusals and the allow-list), no new privileges, limits.
+/// Checks what applies to a front with or without root: seccomp (one
+/// program: refusals and the allow-list), no new privileges, limits.
 fn assert_front_confined(front: u32) {
     assert_eq!(proc_status_field(front, "Seccomp").as_deref(), Some("2"));
     assert_eq!(
         proc_status_field(front, "Seccomp_filters").as_deref(),
-        Some("2")
+        Some("1")
     );
     assert_eq!(proc_status_field(front, "NoNewPrivs").as_deref(), Some("1"));
     assert_eq!(limit(front, "Max processes"), "0");

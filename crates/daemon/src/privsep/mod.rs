@@ -26,6 +26,7 @@
 //! control requests, the client key) nor its address-space layout.
 #![allow(unsafe_code)]
 
+mod bpf;
 mod syscalls;
 
 pub use syscalls::{front_filter, SyscallFilter};

@@ -19,13 +19,10 @@
 //! timeouts only, `sendto` only without a destination address.
 #![deny(unsafe_code)]
 
-use std::collections::BTreeMap;
-
 use nix::libc;
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
-};
+use seccompiler::BpfProgram;
+
+use super::bpf::{self, Condition, Verdict};
 
 /// Calls a session makes, allowed with any arguments.
 const ALLOWED: &[libc::c_long] = &[
@@ -135,22 +132,25 @@ const REFUSED_ARCH: &[libc::c_long] = &[
 const REFUSED_ARCH: &[libc::c_long] = &[];
 
 /// `arg` has no PROT_EXEC bit.
-fn not_executable(arg: u8) -> Result<SeccompRule, seccompiler::BackendError> {
-    SeccompRule::new(vec![SeccompCondition::new(
+fn not_executable(arg: u8) -> Vec<Vec<Condition>> {
+    vec![vec![Condition::Low32 {
         arg,
-        SeccompCmpArgLen::Dword,
-        SeccompCmpOp::MaskedEq(libc::PROT_EXEC as u64),
-        0,
-    )?])
+        mask: libc::PROT_EXEC as u32,
+        value: 0,
+    }]]
 }
 
-/// Argument `arg` equals `value`.
-fn equals(arg: u8, value: u64) -> Result<SeccompCondition, seccompiler::BackendError> {
-    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)
+/// Argument `arg` (an int) equals `value`.
+fn equals(arg: u8, value: i32) -> Condition {
+    Condition::Low32 {
+        arg,
+        mask: u32::MAX,
+        value: value as u32,
+    }
 }
 
 /// `fcntl` that reads, or sets close-on-exec, or duplicates with it.
-fn fcntl_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+fn fcntl_rules() -> Vec<Vec<Condition>> {
     [
         libc::F_GETFD,
         libc::F_SETFD,
@@ -158,90 +158,164 @@ fn fcntl_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
         libc::F_DUPFD_CLOEXEC,
     ]
     .into_iter()
-    .map(|cmd| SeccompRule::new(vec![equals(1, cmd as u64)?]))
+    .map(|cmd| vec![equals(1, cmd)])
     .collect()
 }
 
 /// `setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO or SO_SNDTIMEO, …)`.
-fn setsockopt_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+fn setsockopt_rules() -> Vec<Vec<Condition>> {
     [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO]
         .into_iter()
-        .map(|opt| {
-            SeccompRule::new(vec![
-                equals(1, libc::SOL_SOCKET as u64)?,
-                equals(2, opt as u64)?,
-            ])
-        })
+        .map(|opt| vec![equals(1, libc::SOL_SOCKET), equals(2, opt)])
         .collect()
 }
 
 /// `sendto` on a connected socket: no destination address.
-fn sendto_rules() -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
-    Ok(vec![SeccompRule::new(vec![SeccompCondition::new(
-        4,
-        SeccompCmpArgLen::Qword,
-        SeccompCmpOp::Eq,
-        0,
-    )?])?])
+fn sendto_rules() -> Vec<Vec<Condition>> {
+    vec![vec![Condition::Full64 { arg: 4, value: 0 }]]
 }
 
-/// The front's filter: two seccomp programs, compiled once (in the front
+/// The front's filter: one seccomp program, compiled once (in the front
 /// factory) and installed by every front as the last step of dropping its
-/// privileges.
-///
-/// With several filters installed the kernel takes the strictest verdict,
-/// so the refusals are one program (EPERM for [`REFUSED`], anything else
-/// allowed) and the allow-list another (the allowed and the refused calls
-/// allowed, anything else kills): a refused call ends as EPERM, a call on
-/// neither list as SIGSYS.
+/// privileges. [`REFUSED`] calls fail with EPERM, [`ALLOWED`] ones are
+/// made (some only with the arguments a session uses), anything else
+/// kills the process.
 pub struct SyscallFilter {
-    refusals: BpfProgram,
-    allow_list: BpfProgram,
+    program: BpfProgram,
 }
 
 impl SyscallFilter {
-    /// Installs both programs, the refusals first: installing the
-    /// allow-list takes `prctl` and `seccomp`, which it then forbids.
+    /// Installs the program (which forbids `seccomp` and `prctl` from then
+    /// on).
     pub fn install(&self) -> Result<(), String> {
-        seccompiler::apply_filter(&self.refusals).map_err(|e| e.to_string())?;
-        seccompiler::apply_filter(&self.allow_list).map_err(|e| e.to_string())
+        seccompiler::apply_filter(&self.program).map_err(|e| e.to_string())
     }
+}
+
+// `linux/audit.h`: the machine (EM_X86_64 62, EM_AARCH64 183), 64-bit,
+// little-endian.
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: Option<u32> = Some(0xc000_003e);
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: Option<u32> = Some(0xc000_00b7);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const AUDIT_ARCH: Option<u32> = None;
+
+/// Every call the filter names, with its verdict.
+fn verdicts() -> Vec<(u32, Verdict)> {
+    let number = |n: libc::c_long| u32::try_from(n).expect("a system call number");
+    let mut calls: Vec<(u32, Verdict)> = ALLOWED
+        .iter()
+        .chain(ALLOWED_ARCH)
+        .map(|&n| (number(n), Verdict::Allow))
+        .collect();
+    calls.extend(
+        REFUSED
+            .iter()
+            .chain(REFUSED_ARCH)
+            .map(|&n| (number(n), Verdict::Errno(libc::EPERM as u32))),
+    );
+    for (n, rules) in [
+        (libc::SYS_mmap, not_executable(2)),
+        (libc::SYS_mprotect, not_executable(2)),
+        (libc::SYS_fcntl, fcntl_rules()),
+        (libc::SYS_setsockopt, setsockopt_rules()),
+        (libc::SYS_sendto, sendto_rules()),
+    ] {
+        calls.push((number(n), Verdict::AllowIf(rules)));
+    }
+    calls
 }
 
 /// Compiles the front's filter for this machine's architecture.
 pub fn front_filter() -> Result<SyscallFilter, String> {
-    let arch = std::env::consts::ARCH
-        .try_into()
-        .map_err(|e| format!("no seccomp support for {}: {e:?}", std::env::consts::ARCH))?;
-    let build = || -> Result<SyscallFilter, seccompiler::BackendError> {
-        let refused = || REFUSED.iter().chain(REFUSED_ARCH).map(|&n| (n, Vec::new()));
-        let mut allowed: BTreeMap<i64, Vec<SeccompRule>> = ALLOWED
-            .iter()
-            .chain(ALLOWED_ARCH)
-            .map(|&n| (n, Vec::new()))
-            .chain(refused())
-            .collect();
-        allowed.insert(libc::SYS_mmap, vec![not_executable(2)?]);
-        allowed.insert(libc::SYS_mprotect, vec![not_executable(2)?]);
-        allowed.insert(libc::SYS_fcntl, fcntl_rules()?);
-        allowed.insert(libc::SYS_setsockopt, setsockopt_rules()?);
-        allowed.insert(libc::SYS_sendto, sendto_rules()?);
-        let allow_list = SeccompFilter::new(
-            allowed,
-            SeccompAction::KillProcess,
-            SeccompAction::Allow,
-            arch,
-        )?;
-        let refusals = SeccompFilter::new(
-            refused().collect(),
-            SeccompAction::Allow,
-            SeccompAction::Errno(libc::EPERM as u32),
-            arch,
-        )?;
-        Ok(SyscallFilter {
-            refusals: refusals.try_into()?,
-            allow_list: allow_list.try_into()?,
-        })
-    };
-    build().map_err(|e| e.to_string())
+    let arch =
+        AUDIT_ARCH.ok_or_else(|| format!("no seccomp support for {}", std::env::consts::ARCH))?;
+    Ok(SyscallFilter {
+        program: bpf::compile(arch, &verdicts()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::privsep::bpf::tests::{run, Call};
+
+    fn verdict(nr: libc::c_long, args: [u64; 6]) -> u32 {
+        let filter = front_filter().unwrap();
+        run(
+            &filter.program,
+            Call {
+                arch: AUDIT_ARCH.unwrap(),
+                nr: nr as u32,
+                args,
+            },
+        )
+    }
+
+    #[test]
+    fn the_program_says_what_the_lists_say() {
+        let filter = front_filter().unwrap();
+        let listed: Vec<u32> = verdicts().iter().map(|(n, _)| *n).collect();
+        for &n in ALLOWED.iter().chain(ALLOWED_ARCH) {
+            assert_eq!(verdict(n, [0; 6]), libc::SECCOMP_RET_ALLOW, "{n}");
+        }
+        for &n in REFUSED.iter().chain(REFUSED_ARCH) {
+            assert_eq!(
+                verdict(n, [0; 6]),
+                libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+                "{n}"
+            );
+        }
+        // Anything else kills: every number up to 1000 not listed.
+        for n in (0..1000u32).filter(|n| !listed.contains(n)) {
+            let got = run(
+                &filter.program,
+                Call {
+                    arch: AUDIT_ARCH.unwrap(),
+                    nr: n,
+                    args: [0; 6],
+                },
+            );
+            assert_eq!(got, libc::SECCOMP_RET_KILL_PROCESS, "{n}");
+        }
+        // Short: a few hundred instructions, so installing it is cheap.
+        assert!(filter.program.len() < 400, "{}", filter.program.len());
+    }
+
+    #[test]
+    fn arguments_are_checked_where_the_lists_say() {
+        let exec = libc::PROT_READ | libc::PROT_EXEC;
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        let kill = libc::SECCOMP_RET_KILL_PROCESS;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        assert_eq!(
+            verdict(libc::SYS_mmap, [0, 4096, rw as u64, 0, 0, 0]),
+            allow
+        );
+        assert_eq!(
+            verdict(libc::SYS_mmap, [0, 4096, exec as u64, 0, 0, 0]),
+            kill
+        );
+        assert_eq!(
+            verdict(libc::SYS_mprotect, [0, 4096, exec as u64, 0, 0, 0]),
+            kill
+        );
+        let fcntl = |cmd: i32| verdict(libc::SYS_fcntl, [3, cmd as u64, 0, 0, 0, 0]);
+        assert_eq!(fcntl(libc::F_GETFL), allow);
+        assert_eq!(fcntl(libc::F_SETFL), kill);
+        assert_eq!(fcntl(libc::F_SETOWN), kill);
+        let sockopt = |level: i32, opt: i32| {
+            verdict(libc::SYS_setsockopt, [3, level as u64, opt as u64, 0, 0, 0])
+        };
+        assert_eq!(sockopt(libc::SOL_SOCKET, libc::SO_RCVTIMEO), allow);
+        assert_eq!(sockopt(libc::SOL_SOCKET, libc::SO_SNDTIMEO), allow);
+        assert_eq!(sockopt(libc::SOL_SOCKET, libc::SO_REUSEADDR), kill);
+        assert_eq!(sockopt(libc::IPPROTO_TCP, libc::SO_RCVTIMEO), kill);
+        assert_eq!(verdict(libc::SYS_sendto, [3, 0, 10, 0, 0, 0]), allow);
+        assert_eq!(
+            verdict(libc::SYS_sendto, [3, 0, 10, 0, 0x7fff_0000, 16]),
+            kill
+        );
+    }
 }
