@@ -257,6 +257,11 @@ pub mod tests {
 
     #[test]
     fn argument_rules_allow_only_what_they_say() {
+        let eq = |arg, value| Condition::Low32 {
+            arg,
+            mask: u32::MAX,
+            value,
+        };
         let calls = vec![
             (9, Verdict::Allow),
             (
@@ -269,32 +274,7 @@ pub mod tests {
             ),
             (
                 54,
-                Verdict::AllowIf(vec![
-                    vec![
-                        Condition::Low32 {
-                            arg: 1,
-                            mask: u32::MAX,
-                            value: 1,
-                        },
-                        Condition::Low32 {
-                            arg: 2,
-                            mask: u32::MAX,
-                            value: 20,
-                        },
-                    ],
-                    vec![
-                        Condition::Low32 {
-                            arg: 1,
-                            mask: u32::MAX,
-                            value: 1,
-                        },
-                        Condition::Low32 {
-                            arg: 2,
-                            mask: u32::MAX,
-                            value: 21,
-                        },
-                    ],
-                ]),
+                Verdict::AllowIf(vec![vec![eq(1, 1), eq(2, 20)], vec![eq(1, 1), eq(2, 21)]]),
             ),
             (
                 44,
