@@ -78,8 +78,8 @@ ensure_packages() {
 # start a system-wide Postfix on port 25. The package also brings the load
 # generator and the sink (smtp-source, smtp-sink). Unpacked once, reused.
 fetch_postfix() {
-    local debs="$cache/debs" deb libs
-    deb=$(find "$debs" -maxdepth 1 -name 'postfix_*.deb' 2>/dev/null | sort | tail -1)
+    local debs="$cache/debs" deb="" libs
+    [ -d "$debs" ] && deb=$(find "$debs" -maxdepth 1 -name 'postfix_*.deb' | sort | tail -1)
     if [ -z "$deb" ]; then
         say "downloading Debian's postfix package into $debs"
         mkdir -p "$debs"
