@@ -6,7 +6,7 @@
 #
 #   scripts/bench/run.sh [--quick] [--postern-only]
 #
-# --quick (or BENCH_QUICK=1): a smoke run of a few seconds with tiny counts
+# --quick (or BENCH_QUICK=1): a smoke run (about 25 s) with tiny counts
 # that checks every stage works and every figure is a number; it compares
 # nothing. POSTERN_BIN, POSTERN_CLI and BENCH_CLIENT name binaries already
 # built (posternd, postern, postern-bench-client): no cargo build then.
