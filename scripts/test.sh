@@ -22,8 +22,12 @@ cd "$(dirname "$0")/.."
 # with their own configuration under a temporary directory (tests/lmtp.rs;
 # doveadm reads the delivered messages back); the SMTP AUTH tests
 # (crates/auth) start an authentication-only Dovecot the same way and
-# check hashes made by `doveadm pw`.
-packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd)
+# check hashes made by `doveadm pw`. The benchmark's smoke run
+# (tests/bench.rs runs scripts/bench/run.sh --quick) starts a private
+# Postfix from Debian's postfix package, unpacked rather than installed
+# (the script fetches it): libdb5.3, libicu72, libnsl2 and libsasl2-2 are
+# the shared libraries its programs need (libssl3 comes with libssl-dev).
+packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd libdb5.3 libicu72 libnsl2 libsasl2-2)
 
 missing=()
 for p in "${packages[@]}"; do
