@@ -1,7 +1,8 @@
 //! The limits, against the running daemon, each with sendmail's replies
 //! and log lines: 500 connections at once (50 of them talking a byte a
 //! second) while a new client is still greeted within a second, and every
-//! front gone once they leave; `FEATURE(greet_pause)` (a client that talks
+//! front gone once they leave; a thousand short sessions in a row never
+//! counted against MaxDaemonChildren once ended; `FEATURE(greet_pause)` (a client that talks
 //! first, a polite one, one exempted by `GreetPause:`); BadRcptThrottle;
 //! the access map's `ClientRate:`; MaxMessageSize (declared with SIZE or
 //! not) and MaxRecipientsPerMessage.
@@ -193,6 +194,44 @@ fn five_hundred_connections_and_a_new_client_is_still_greeted_within_a_second() 
     );
     assert!(role_pids(&daemon, "front").is_empty());
     assert!(daemon.stop().success());
+}
+
+#[test]
+fn ended_sessions_free_their_place_while_connections_keep_coming() {
+    let _turn = one_at_a_time();
+    // Ten clients at a time, a thousand connections one after the other:
+    // never more than ten sessions, so a limit of 40 is never reached
+    // unless fronts that ended are still counted (the factory reaping
+    // them only between bursts).
+    let daemon = daemon(&["O MaxDaemonChildren=40"], "");
+    let addr = daemon.smtp_addr();
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..10)
+        .map(|_| {
+            let refused = Arc::clone(&refused);
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    let mut c = SmtpConversation::connect(addr);
+                    let greeting = c.read_reply();
+                    if !greeting.starts_with("220 ") {
+                        refused.lock().unwrap().push(greeting);
+                        continue;
+                    }
+                    c.cmd("QUIT", "221");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let refused = refused.lock().unwrap();
+    assert!(
+        refused.is_empty(),
+        "{} refused: {:?}",
+        refused.len(),
+        refused.first()
+    );
 }
 
 /// `FEATURE(greet_pause)` with 127.0.0.1 (the readiness probe) exempted by

@@ -202,7 +202,12 @@ impl Factory {
                     return Err(1);
                 }
                 Ok(Some((MasterToFactory::Accepted(accepted), fds))) => {
-                    self.fork_front(accepted, fds)
+                    self.fork_front(accepted, fds);
+                    // While connections keep coming this loop does not
+                    // return to poll, where SIGCHLD is seen: fronts that
+                    // ended must be reaped (and reported) meanwhile, or
+                    // master counts them against MaxDaemonChildren.
+                    self.reap();
                 }
                 Ok(Some((MasterToFactory::Retire, _))) => self.retiring = true,
                 // master is gone: fronts follow us (parent-death signal).
