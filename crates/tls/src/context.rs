@@ -111,6 +111,42 @@ impl ServerTls {
     }
 }
 
+impl ServerTls {
+    /// One handshake with ourselves over a socket pair, so that what
+    /// OpenSSL prepares on its first use (the algorithms fetched from its
+    /// providers, the key's Montgomery forms) is prepared here, once:
+    /// done before forking, every front inherits it instead of repeating
+    /// it for its one handshake.
+    pub fn warm_up(&self) -> Result<(), TlsError> {
+        let (server_end, client_end) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| TlsError::Config(format!("socket pair: {e}")))?;
+        let mut client =
+            SslContextBuilder::new(SslMethod::tls_client()).map_err(openssl_failure)?;
+        client.set_verify(SslVerifyMode::NONE);
+        let client = client.build();
+        std::thread::scope(|scope| {
+            let connecting = scope.spawn(move || {
+                let ssl = Ssl::new(&client).map_err(openssl_failure)?;
+                // Dropped (and closed) when done, which ends the server's
+                // wait in every case.
+                ssl.connect(client_end)
+                    .map(drop)
+                    .map_err(|e| TlsError::Config(format!("warm-up client: {e}")))
+            });
+            let mut server = self.session(server_end)?;
+            // A blocking socket: OpenSSL only says "want" when the peer
+            // went away mid-handshake.
+            if !matches!(server.handshake()?, crate::Handshake::Done) {
+                return Err(TlsError::Config("warm-up handshake interrupted".into()));
+            }
+            drop(server);
+            connecting
+                .join()
+                .map_err(|_| TlsError::Config("warm-up client panicked".into()))?
+        })
+    }
+}
+
 impl ClientTls {
     /// Builds the client context from `CACertFile`/`CACertPath`, `CRLFile`,
     /// `CipherList` and, when both are set, `ClientCertFile`/

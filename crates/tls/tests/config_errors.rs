@@ -36,6 +36,27 @@ fn complete_configuration_builds() {
 }
 
 #[test]
+fn the_server_context_warms_up_with_a_handshake_of_its_own() {
+    let pki = Pki::new();
+    for files in [
+        pki.server_files("srv_a", "ca_a.pem"),
+        // Without a client certificate request too (TLSSrvOptions V).
+        TlsFiles {
+            srv_options: postern_tls::TlsSrvOptions {
+                no_client_cert_request: true,
+                ..Default::default()
+            },
+            ..pki.server_files("srv_a", "ca_a.pem")
+        },
+    ] {
+        let server = ServerTls::from_files(&files).unwrap().unwrap();
+        server.warm_up().unwrap();
+        // Twice is fine: the context is not consumed.
+        server.warm_up().unwrap();
+    }
+}
+
+#[test]
 fn half_a_pair_is_a_config_error() {
     let pki = Pki::new();
     let mut files = pki.server_files("srv_a", "ca_a.pem");

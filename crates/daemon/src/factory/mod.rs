@@ -91,12 +91,22 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
 
 /// Does once, before any fork, what every front would otherwise do after
 /// its own: the standard library's CPU feature detection (the string
-/// searches of the SMTP parser ask for it) showed in a profile of the
-/// connection loop as 1% of all time, in the fronts.
-fn warm_up_for_fronts() {
+/// searches of the SMTP parser ask for it; 1% of all time in a profile of
+/// the connection loop, in the fronts), and OpenSSL's preparations for a
+/// first handshake. A failed warm-up costs only speed, so it is logged
+/// and the factory goes on.
+fn warm_up_for_fronts(settings: &Settings) {
     #[cfg(target_arch = "x86_64")]
     {
         let _ = std::arch::is_x86_feature_detected!("avx2");
+    }
+    if let Some(server) = &settings.tls.server {
+        if let Err(e) = server.warm_up() {
+            log::warning(
+                log::Level::Serious,
+                &format!("front factory: TLS warm-up failed: {e}"),
+            );
+        }
     }
 }
 
@@ -114,7 +124,7 @@ struct Factory {
 
 fn start(settings: Settings, channel: UnixStream, log_stderr: bool) -> Result<Factory, String> {
     let jail = FrontJail::prepare(&settings, log_stderr)?;
-    warm_up_for_fronts();
+    warm_up_for_fronts(&settings);
     let poll = Poll::new().map_err(|e| e.to_string())?;
     channel.set_nonblocking(true).map_err(|e| e.to_string())?;
     poll.registry()
