@@ -44,6 +44,10 @@ pub struct Connection {
     pub utc_offset: i32,
 }
 
+/// The client read buffer: its size at first, and once bulk data comes.
+const READ_BUFFER_FIRST: usize = 4 << 10;
+const READ_BUFFER_MOST: usize = 64 << 10;
+
 /// Runs the session until the client leaves; returns the exit code.
 pub fn run(
     _dropped: Dropped,
@@ -56,7 +60,10 @@ pub fn run(
     let _ = queue.stream().set_write_timeout(Some(QUEUE_TIMEOUT));
     let mut session = Session::new(server_config(settings, &conn));
     let mut front = questions::Front::new(settings, &conn, queue);
-    let mut buf = vec![0u8; 64 * 1024];
+    // Small while the client sends commands, so an idle session costs
+    // little memory (a zeroed 64 KiB buffer is 16 pages of its own in
+    // every front); grown once a read fills it, as a message body does.
+    let mut buf = vec![0u8; READ_BUFFER_FIRST];
     let mut stream = conn::Conn::Plain(stream);
     loop {
         while let Some(output) = session.poll_output() {
@@ -119,7 +126,12 @@ pub fn run(
                 report::lost(&conn, &session);
                 return 0;
             }
-            Ok(n) => session.receive(&buf[..n]),
+            Ok(n) => {
+                session.receive(&buf[..n]);
+                if n == buf.len() && buf.len() < READ_BUFFER_MOST {
+                    buf.resize(READ_BUFFER_MOST, 0);
+                }
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 session.timed_out()
             }
