@@ -18,6 +18,7 @@ mod dsn;
 mod enqueue;
 mod expansion;
 mod front_auth;
+mod front_commit;
 mod fronts;
 mod incoming;
 mod logline;
