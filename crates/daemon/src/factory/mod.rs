@@ -273,7 +273,7 @@ impl Factory {
         match privsep::fork() {
             Ok(privsep::Forked::Child) => {
                 let code = self.run_front(accepted, client, queue_end, factory);
-                std::process::exit(code);
+                privsep::exit_front(code);
             }
             Ok(privsep::Forked::Parent(pid)) => {
                 self.fronts.insert(pid, connection);
