@@ -546,6 +546,15 @@ pub(crate) static OPTIONS: &[Opt] = &[
         Minutes,
         starttls
     ),
+    // Postern's own: how long a front waits for the queue runner's answer
+    // (a commit, a user lookup) before it tells the client 451 4.3.0.
+    timeout!(
+        ["Timeout.queuereply"],
+        ["confTO_QUEUEREPLY"],
+        "2m",
+        Minutes,
+        queuereply
+    ),
     timeout!(
         ["Timeout.queuereturn", "Timeout.queuereturn.normal"],
         ["confTO_QUEUERETURN", "confTO_QUEUERETURN_NORMAL"],

@@ -100,6 +100,9 @@ pub struct Timeouts {
     pub command: Duration,
     /// `Timeout.starttls`.
     pub starttls: Duration,
+    /// `Timeout.queuereply` (Postern's own): a front's wait for the queue
+    /// runner's answer.
+    pub queuereply: Duration,
     /// `Timeout.queuereturn`: bounce after this long in the queue.
     pub queuereturn: Duration,
     /// `Timeout.queuewarn`: warn the sender after this long.

@@ -208,6 +208,13 @@ pub fn check_relay_log(peer: &SocketAddr, reply: &str) -> String {
     )
 }
 
+/// The reply to a client no front could be started for (out of processes,
+/// descriptors or memory for a moment: master could not hand it on, or
+/// the factory could not fork); the cause is logged where it was met.
+pub fn no_session_reply(hostname: &str) -> String {
+    format!("421 4.3.2 {hostname} Cannot start a session now, try again later")
+}
+
 #[cfg(test)]
 mod tests {
     use postern_smtp::address::parse_forward_path;

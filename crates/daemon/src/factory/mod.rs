@@ -282,10 +282,16 @@ impl Factory {
                     pid: pid.as_raw(),
                 });
             }
-            Err(e) => self.report(FactoryToMaster::NotStarted {
-                connection,
-                reason: e.to_string(),
-            }),
+            Err(e) => {
+                // Out of processes or memory: the client hears so, rather
+                // than a silent close.
+                let reply = policy::no_session_reply(&self.settings.hostname);
+                let _ = std::io::Write::write_all(&mut &client, format!("{reply}\r\n").as_bytes());
+                self.report(FactoryToMaster::NotStarted {
+                    connection,
+                    reason: e.to_string(),
+                })
+            }
         }
     }
 

@@ -8,7 +8,6 @@
 //! line. Closing the pipe is what tells the queue runner the message is
 //! complete; the front never holds a spool file.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use mail_parser::MessageParser;
@@ -18,6 +17,7 @@ use postern_smtp::address::ReversePath;
 use postern_smtp::server::{Envelope, Session};
 
 use super::header_section::{HeaderScan, SectionEnd};
+use super::pipe::TimedPipe;
 use crate::settings::Settings;
 
 /// The longest header section held to see what it lacks. A longer one
@@ -39,23 +39,24 @@ pub struct Head {
 /// A message being written.
 pub struct MessageFile {
     queue_id: QueueId,
-    out: BufWriter<File>,
+    out: BufWriter<TimedPipe>,
     /// Until the header section has been written: it, and the head.
     pending: Option<(HeaderScan, Head)>,
     message_id: Option<String>,
-    failed: bool,
+    /// The first write error; nothing is written after it.
+    failed: Option<std::io::Error>,
 }
 
 impl MessageFile {
     /// A message that will start with `head`; `pipe` is the write end the
     /// queue runner passed.
-    pub fn start(queue_id: QueueId, pipe: File, head: Head) -> Self {
+    pub fn start(queue_id: QueueId, pipe: TimedPipe, head: Head) -> Self {
         Self {
             queue_id,
             out: BufWriter::with_capacity(128 * 1024, pipe),
             pending: Some((HeaderScan::default(), head)),
             message_id: None,
-            failed: false,
+            failed: None,
         }
     }
 
@@ -117,18 +118,22 @@ impl MessageFile {
     }
 
     fn put(&mut self, bytes: &[u8]) {
-        if !self.failed && self.out.write_all(bytes).is_err() {
-            self.failed = true;
+        if self.failed.is_none() {
+            if let Err(e) = self.out.write_all(bytes) {
+                self.failed = Some(e);
+            }
         }
     }
 
     /// Flushes the message and closes the pipe (the queue runner sees its
-    /// end); returns the Message-ID.
+    /// end); returns the Message-ID. `BrokenPipe` means the queue runner
+    /// stopped taking the message (a full disk, say): it says why when
+    /// asked to commit.
     pub fn finish(mut self) -> std::io::Result<Option<String>> {
         // A message that is all header section.
         self.write_head(None);
-        if self.failed {
-            return Err(std::io::Error::other("write to the message pipe failed"));
+        if let Some(e) = self.failed.take() {
+            return Err(e);
         }
         self.out.flush()?;
         // Closed here, before the commit is asked for.

@@ -15,7 +15,9 @@
 
 mod conn;
 mod header_section;
+mod line_clock;
 mod message;
+mod pipe;
 mod questions;
 mod report;
 
@@ -27,10 +29,6 @@ use postern_smtp::server::{Event, Output, ServerConfig, Session};
 
 use crate::privsep::Dropped;
 use crate::settings::Settings;
-
-/// How long the front waits for the queue runner to answer (it may be
-/// restarting); past this the client gets a 451.
-const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What the front knows about its connection.
 pub struct Connection {
@@ -56,8 +54,11 @@ pub fn run(
     conn: Connection,
     queue: FrontChannel,
 ) -> i32 {
-    let _ = queue.stream().set_read_timeout(Some(QUEUE_TIMEOUT));
-    let _ = queue.stream().set_write_timeout(Some(QUEUE_TIMEOUT));
+    // A queue runner that does not answer (stopped, or stuck on its disk)
+    // costs the client a bounded wait and a 451, not a hung session.
+    let queue_timeout = settings.config.timeouts.queuereply;
+    let _ = queue.stream().set_read_timeout(Some(queue_timeout));
+    let _ = queue.stream().set_write_timeout(Some(queue_timeout));
     let mut session = Session::new(server_config(settings, &conn));
     let mut front = questions::Front::new(settings, &conn, queue);
     // Small while the client sends commands, so an idle session costs
@@ -65,6 +66,7 @@ pub fn run(
     // every front); grown once a read fills it, as a message body does.
     let mut buf = vec![0u8; READ_BUFFER_FIRST];
     let mut stream = conn::Conn::Plain(stream);
+    let mut clock = line_clock::LineClock::new();
     loop {
         while let Some(output) = session.poll_output() {
             match output {
@@ -78,6 +80,7 @@ pub fn run(
                         front.connection_lost();
                         return 0;
                     }
+                    clock.replied();
                 }
                 Output::Ask(question) => {
                     let answer = front.answer(&session, question);
@@ -119,7 +122,12 @@ pub fn run(
                 }
             }
         }
-        conn::set_timeout(&stream, session.current_timeout());
+        // The whole line must come within the timeout, not each read.
+        let Some(left) = clock.left(session.current_timeout()) else {
+            session.timed_out();
+            continue;
+        };
+        conn::set_timeout(&stream, left);
         match stream.read(&mut buf) {
             Ok(0) => {
                 front.connection_lost();
@@ -127,6 +135,7 @@ pub fn run(
                 return 0;
             }
             Ok(n) => {
+                clock.received(&buf[..n]);
                 session.receive(&buf[..n]);
                 if n == buf.len() && buf.len() < READ_BUFFER_MOST {
                     buf.resize(READ_BUFFER_MOST, 0);

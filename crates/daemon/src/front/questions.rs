@@ -12,6 +12,7 @@ use postern_smtp::server::{etrn_started, Answer, Question, Session, VerifiedAddr
 use postern_smtp::{EnhancedCode, Reply};
 
 use super::message::MessageFile;
+use super::pipe::TimedPipe;
 use super::Connection;
 use crate::policy::{self, RelayVerdict};
 use crate::settings::Settings;
@@ -22,6 +23,11 @@ pub struct Front<'a> {
     peer_ip: IpAddr,
     queue: FrontChannel,
     hello_checked: bool,
+    /// A question went unanswered (Timeout.queuereply) or the channel
+    /// broke: a late answer would be taken for the next question's, so
+    /// nothing more is asked, and every question is answered 451 at once
+    /// rather than after another wait.
+    queue_lost: bool,
     recipients: Vec<String>,
     message: Option<MessageFile>,
     utc_offset: i32,
@@ -94,6 +100,7 @@ impl<'a> Front<'a> {
             peer_ip: conn.peer.ip(),
             queue,
             hello_checked: false,
+            queue_lost: false,
             recipients: Vec::new(),
             message: None,
             utc_offset: conn.utc_offset,
@@ -301,7 +308,11 @@ impl<'a> Front<'a> {
             for_recipient,
             self.utc_offset,
         );
-        self.message = Some(MessageFile::start(queue_id, std::fs::File::from(fd), head));
+        let pipe = TimedPipe::new(
+            std::fs::File::from(fd),
+            self.settings.config.timeouts.queuereply,
+        );
+        self.message = Some(MessageFile::start(queue_id, pipe, head));
         Answer::Accept
     }
 
@@ -310,10 +321,17 @@ impl<'a> Front<'a> {
             return queue_unavailable();
         };
         let queue_id = file.queue_id().clone();
-        let Ok(message_id) = file.finish() else {
-            let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
-            self.transaction_announced = false;
-            return reply(451, (4, 3, 0), "Queue write error");
+        let message_id = match file.finish() {
+            Ok(message_id) => message_id,
+            // The queue runner closed the pipe: it could not store the
+            // message, and its answer to the commit says why (452 4.3.1
+            // for a full disk).
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => None,
+            Err(_) => {
+                let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
+                self.transaction_announced = false;
+                return reply(451, (4, 3, 0), "Queue write error");
+            }
         };
         let envelope = super::message::ipc_envelope(envelope, &self.settings.hostname, message_id);
         // Whatever the answer, the queue runner's transaction is over.
@@ -378,6 +396,9 @@ impl<'a> Front<'a> {
     /// Reads the queue runner's Hello if not done yet; false when it
     /// did not come or speaks another protocol.
     fn read_hello(&mut self) -> bool {
+        if self.queue_lost {
+            return false;
+        }
         if !self.hello_checked {
             match self.queue.recv() {
                 Ok((
@@ -390,7 +411,10 @@ impl<'a> Front<'a> {
                     self.hello_checked = true;
                     self.auth_mechanisms = auth_mechanisms;
                 }
-                _ => return false,
+                _ => {
+                    self.queue_lost = true;
+                    return false;
+                }
             }
         }
         true
@@ -401,8 +425,12 @@ impl<'a> Front<'a> {
         if !self.read_hello() {
             return None;
         }
-        self.queue.send(&request, &[]).ok()?;
-        self.queue.recv().ok()
+        let answer = match self.queue.send(&request, &[]) {
+            Ok(()) => self.queue.recv().ok(),
+            Err(_) => None,
+        };
+        self.queue_lost = answer.is_none();
+        answer
     }
 }
 

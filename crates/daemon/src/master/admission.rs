@@ -169,6 +169,13 @@ impl Master {
 
 /// Says why and hangs up. The socket is fresh, so the one short write
 /// fits its buffer; master never waits on a client.
+/// Answers a client no front could be started for with
+/// [`policy::no_session_reply`] and closes.
+pub fn unavailable(stream: mio::net::TcpStream, hostname: &str) {
+    let mut stream = std::net::TcpStream::from(std::os::fd::OwnedFd::from(stream));
+    let _ = stream.write_all(format!("{}\r\n", policy::no_session_reply(hostname)).as_bytes());
+}
+
 pub fn refuse(stream: mio::net::TcpStream, refusal: &Refusal) {
     let mut stream = std::net::TcpStream::from(std::os::fd::OwnedFd::from(stream));
     let _ = stream.write_all(format!("{}\r\n", refusal.reply).as_bytes());

@@ -13,7 +13,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use postern_ipc::{MasterQueueChannel, MasterToQueue, PROTOCOL_VERSION};
 
-use super::{Master, MasterError};
+use super::{Master, MasterError, ACCEPT_RETRY};
 use crate::privsep::{self, Forked, Identity};
 use crate::{delivery, log, policy, queue_runner};
 
@@ -288,10 +288,29 @@ impl Master {
                 // The connection died before we took it: take the next.
                 Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
                 Some(Err(e)) => {
-                    log::err(&format!("accept: {e}"));
+                    // Out of descriptors or memory: the connection stays
+                    // in the backlog, and the listener, edge-triggered,
+                    // will not wake us for it again; a timer does.
+                    if self.accept_failing_since.is_none() {
+                        log::err(&format!(
+                            "accept: {e}; trying again every {} ms",
+                            ACCEPT_RETRY.as_millis()
+                        ));
+                        self.accept_failing_since = Some(Instant::now());
+                    }
+                    self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
                     return;
                 }
             };
+            if let Some(since) = self.accept_failing_since.take() {
+                log::notice(
+                    log::Level::Serious,
+                    &format!(
+                        "accept: working again after {} ms",
+                        since.elapsed().as_millis()
+                    ),
+                );
+            }
             self.throttle.count();
             // An IPv4 client of a dual-stack listener is `::ffff:a.b.c.d`:
             // written as IPv4, it is the same client for limits, the relay
@@ -302,11 +321,12 @@ impl Master {
                 continue;
             }
             let daemon = self.listeners.name(i).to_string();
-            if let Err(e) = self.hand_to_factory(stream, peer, daemon) {
+            if let Err(e) = self.hand_to_factory(&stream, peer, daemon) {
                 log::err(&format!(
                     "cannot start a front for {}: {e}",
                     policy::client_name(&peer)
                 ));
+                super::admission::unavailable(stream, &self.settings.hostname);
             }
         }
     }

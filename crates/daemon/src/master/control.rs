@@ -161,7 +161,13 @@ impl Master {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    log::err(&format!("control socket: accept: {e}"));
+                    // Out of descriptors, as for the SMTP listeners: logged
+                    // once, tried again on master's accept timer.
+                    if self.accept_failing_since.is_none() {
+                        log::err(&format!("control socket: accept: {e}"));
+                        self.accept_failing_since = Some(std::time::Instant::now());
+                    }
+                    self.accept_retry_at = Some(std::time::Instant::now() + super::ACCEPT_RETRY);
                     return;
                 }
             };

@@ -228,7 +228,7 @@ impl Master {
     /// the other end with what master knows of the client.
     pub(super) fn hand_to_factory(
         &mut self,
-        stream: mio::net::TcpStream,
+        stream: &mio::net::TcpStream,
         peer: SocketAddr,
         daemon: String,
     ) -> Result<(), MasterError> {

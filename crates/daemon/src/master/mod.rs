@@ -83,7 +83,15 @@ pub struct Master {
     rates: admission::ConnectionRates,
     draining: Option<Instant>,
     control: Option<control::ControlSocket>,
+    /// When to try `accept` again after it failed for want of descriptors
+    /// or memory.
+    accept_retry_at: Option<Instant>,
+    /// Since when `accept` has been failing that way (logged once).
+    accept_failing_since: Option<Instant>,
 }
+
+/// The wait before trying `accept` again after EMFILE and its kind.
+const ACCEPT_RETRY: Duration = Duration::from_millis(250);
 
 /// Runs master until SIGTERM.
 pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result<(), MasterError> {
@@ -114,6 +122,8 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         fronts: fronts::Fronts::default(),
         connections: 0,
         draining: None,
+        accept_retry_at: None,
+        accept_failing_since: None,
         control: Some(control),
     };
     if master.settings.tls.server.is_none() {
@@ -255,9 +265,13 @@ impl Master {
         if self.throttle.is_blocked() || self.draining.is_some() {
             t = t.min(Duration::from_millis(200));
         }
-        for at in [self.workers.restart_at, self.factories.restart_at]
-            .into_iter()
-            .flatten()
+        for at in [
+            self.workers.restart_at,
+            self.factories.restart_at,
+            self.accept_retry_at,
+        ]
+        .into_iter()
+        .flatten()
         {
             t = t.min(at.saturating_duration_since(Instant::now()));
         }
@@ -281,7 +295,11 @@ impl Master {
                 }
             }
             self.factory_tick();
-            if self.throttle.unblock_if_due() {
+            let retry_due = self.accept_retry_at.is_some_and(|at| at <= Instant::now());
+            if retry_due {
+                self.accept_retry_at = None;
+            }
+            if self.throttle.unblock_if_due() || retry_due {
                 self.accept_all();
             }
         } else if self.draining.is_some_and(|d| d.elapsed() > DRAIN_TIME) {

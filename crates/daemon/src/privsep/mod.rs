@@ -207,7 +207,14 @@ pub fn drop_privileges(
     // dump, no ptrace and no /proc/<pid>/mem for processes of the same uid.
     nix::sys::prctl::set_dumpable(false).map_err(call("prctl(PR_SET_DUMPABLE)"))?;
     for (resource, value) in jail.limits {
-        setrlimit(*resource, *value, *value).map_err(call("setrlimit"))?;
+        // Only ever lowered: a smaller limit set from outside (systemd's
+        // LimitAS=, an administrator's ulimit) stays, where raising the
+        // soft limit to ours would fail and leave the role unstarted.
+        let value = match nix::sys::resource::getrlimit(*resource) {
+            Ok((_, hard)) => (*value).min(hard),
+            Err(_) => *value,
+        };
+        setrlimit(*resource, value, value).map_err(call("setrlimit"))?;
     }
     if privileged && (who.uid.is_root() || unistd::setuid(Uid::from_raw(0)).is_ok()) {
         return Err(PrivsepError::RegainedRoot);

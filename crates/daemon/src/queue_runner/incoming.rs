@@ -62,12 +62,17 @@ pub struct Incoming {
     last_moved: std::time::Instant,
 }
 
-/// A pipe for a front: the read end, non-blocking, for the queue runner;
-/// the write end, blocking, for the front (which then waits whenever the
-/// queue runner has not caught up).
+/// A pipe for a front: the read end for the queue runner, the write end
+/// for the front; both non-blocking (the front waits in its own poll
+/// whenever the queue runner has not caught up).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    // The write end goes to a front, whose seccomp filter does not let it
+    // set flags: non-blocking from here, so that a queue runner that stops
+    // reading costs the front a bounded wait (Timeout.queuereply, in its
+    // poll), not a write that never returns.
+    fcntl(&write, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
     Ok((read, write))
 }
 
@@ -212,6 +217,9 @@ mod tests {
             .open(dir.path().join("df"))
             .unwrap();
         let (read, write) = pipe().unwrap();
+        // The tests write as a front does with its TimedPipe, which waits
+        // for room: blocking writes wait the same way.
+        fcntl(&write, FcntlArg::F_SETFL(OFlag::empty())).unwrap();
         let id: QueueId = "6AP8Cx00006826".parse().unwrap();
         (Incoming::new(id, file, read, limit), File::from(write), dir)
     }
