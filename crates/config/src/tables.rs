@@ -22,9 +22,14 @@ pub struct LocalHostNames {
 impl LocalHostNames {
     /// Reads the table at `path`; a missing file is empty.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        Self::parse_str(&read_table(path)?, path)
+    }
+
+    /// Parses `text` as the table at `path` (which only names it in errors).
+    pub fn parse_str(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
         let mut names = BTreeSet::new();
         let mut errors = Vec::new();
-        for (line_no, line) in read_lines(path)? {
+        for (line_no, line) in meaningful_lines(text) {
             let line = line.as_str();
             match check_domain(line) {
                 Ok(()) => {
@@ -94,9 +99,14 @@ pub struct Mailertable {
 impl Mailertable {
     /// Reads the table at `path`; a missing file is empty.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        Self::parse_str(&read_table(path)?, path)
+    }
+
+    /// Parses `text` as the table at `path` (which only names it in errors).
+    pub fn parse_str(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
         let mut entries = BTreeMap::new();
         let mut errors = Vec::new();
-        for (line_no, line) in read_lines(path)? {
+        for (line_no, line) in meaningful_lines(text) {
             let line = line.as_str();
             let Some((key, value)) = line.split_once(char::is_whitespace) else {
                 errors.push(ConfigError::new(
@@ -190,26 +200,28 @@ fn parse_error_route(rest: &str) -> Option<MailerRoute> {
     })
 }
 
-/// The meaningful lines of a table: no comments, no blanks, trimmed.
-pub(crate) fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, ConfigErrors> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(ConfigErrors(vec![ConfigError::new(
-                path,
-                0,
-                format!("cannot read: {e}"),
-            )]))
-        }
-    };
-    Ok(text
-        .lines()
+/// The text of the table at `path`; a missing file is an empty table.
+pub(crate) fn read_table(path: &Path) -> Result<String, ConfigErrors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(ConfigErrors(vec![ConfigError::new(
+            path,
+            0,
+            format!("cannot read: {e}"),
+        )])),
+    }
+}
+
+/// The meaningful lines of a table, with their numbers: no comments, no
+/// blanks, trimmed.
+pub(crate) fn meaningful_lines(text: &str) -> Vec<(usize, String)> {
+    text.lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
         .map(|(i, l)| (i, l.to_string()))
-        .collect())
+        .collect()
 }
 
 pub(crate) fn finish<T>(value: T, errors: Vec<ConfigError>) -> Result<T, ConfigErrors> {
@@ -350,9 +362,14 @@ pub struct RelayDomains {
 impl RelayDomains {
     /// Reads the table at `path`; a missing file is empty.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        Self::parse_str(&read_table(path)?, path)
+    }
+
+    /// Parses `text` as the table at `path` (which only names it in errors).
+    pub fn parse_str(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
         let mut table = Self::default();
         let mut errors = Vec::new();
-        for (line_no, line) in read_lines(path)? {
+        for (line_no, line) in meaningful_lines(text) {
             let entry = line.trim().to_ascii_lowercase();
             let is_prefix = !entry.is_empty()
                 && entry.split('.').count() <= 4
