@@ -301,6 +301,18 @@ fn bare_line_ends_in_commands_are_errors_not_line_ends() {
     assert!(!h.closed);
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): the quoted
+/// command carried its NUL and escape bytes into the reply, which
+/// Postern's own client refuses as malformed.
+#[test]
+fn an_unrecognized_command_is_quoted_without_its_control_characters() {
+    let mut h = greeted(config());
+    assert_eq!(
+        h.send(b"W\0\x1b[2J\r\n"),
+        "500 5.5.1 Command unrecognized: \"W  [2J\"\r\n"
+    );
+}
+
 #[test]
 fn twenty_five_bad_commands_close_the_session() {
     let mut h = greeted(config());
