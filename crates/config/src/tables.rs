@@ -371,11 +371,21 @@ impl RelayDomains {
         let mut errors = Vec::new();
         for (line_no, line) in meaningful_lines(text) {
             let entry = line.trim().to_ascii_lowercase();
-            let is_prefix = !entry.is_empty()
-                && entry.split('.').count() <= 4
-                && entry.split('.').all(|o| o.parse::<u8>().is_ok());
-            if is_prefix || entry.starts_with("ipv6:") {
-                table.clients.insert(entry);
+            if let Some(prefix) = ipv4_prefix(&entry) {
+                table.clients.insert(prefix);
+            } else if let Some(addr) = entry.strip_prefix("ipv6:") {
+                // Kept as has_client writes a client's address, so that
+                // `IPv6:2001:DB8:0:0:0:0:0:7` matches too.
+                match addr.parse::<std::net::Ipv6Addr>() {
+                    Ok(addr) => {
+                        table.clients.insert(format!("ipv6:{addr}"));
+                    }
+                    Err(_) => errors.push(ConfigError::new(
+                        path,
+                        line_no,
+                        format!("bad IPv6 address \"{line}\""),
+                    )),
+                }
             } else {
                 match check_domain(&entry) {
                     Ok(()) => {
@@ -420,6 +430,22 @@ impl RelayDomains {
     }
 }
 
+/// An IPv4 address or a prefix of its octets (`192.0.2`), written as
+/// has_client writes a client's octets: `010.0.2` is `10.0.2`.
+fn ipv4_prefix(entry: &str) -> Option<String> {
+    let octets: Vec<u8> = entry
+        .split('.')
+        .map(|o| o.parse().ok())
+        .collect::<Option<_>>()?;
+    (octets.len() <= 4).then(|| {
+        octets
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    })
+}
+
 #[cfg(test)]
 mod relay_domains_tests {
     use super::*;
@@ -435,8 +461,24 @@ mod relay_domains_tests {
         assert!(t.has_client("192.0.2.99".parse().unwrap()));
         assert!(!t.has_client("192.0.20.1".parse().unwrap()));
         assert!(t.has_client("2001:db8::7".parse().unwrap()));
-        std::fs::write(&path, "ok.example\nbad domain!\n").unwrap();
+        std::fs::write(&path, "ok.example\nbad domain!\nIPv6:2001:db8::x\n").unwrap();
         let e = RelayDomains::load(&path).unwrap_err().to_string();
         assert!(e.contains("relay-domains:2: bad domain"), "{e}");
+        assert!(e.contains("relay-domains:3: bad IPv6 address"), "{e}");
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/table_relay_domains.rs): an
+    /// entry with a leading zero (`05`) or an IPv6 address not written
+    /// in its shortest form was kept as written and never matched.
+    #[test]
+    fn client_entries_match_however_they_are_written() {
+        let t = RelayDomains::parse_str(
+            "05\n192.000.002.007\nIPv6:2001:DB8:0:0:0:0:0:7\n",
+            Path::new("relay-domains"),
+        )
+        .unwrap();
+        assert!(t.has_client("5.1.2.3".parse().unwrap()));
+        assert!(t.has_client("192.0.2.7".parse().unwrap()));
+        assert!(t.has_client("2001:db8::7".parse().unwrap()));
     }
 }
