@@ -56,7 +56,7 @@ pub const NO_RECIPIENTS: &str = "No recipient addresses found in header";
 /// Prepares `raw` for submission; `Err` when there is no recipient.
 pub fn prepare(raw: &[u8], draft: &Draft<'_>) -> Result<Prepared, &'static str> {
     let parsed = MessageParser::new().parse_headers(raw);
-    let headers = header_section(parsed.as_ref().map_or(&[][..], |m| m.headers()));
+    let headers = header_section(raw, parsed.as_ref().map_or(&[][..], |m| m.headers()));
     let end = headers.last().map_or(0, |h| h.offset_end as usize);
     let body = match &raw[end..] {
         [b'\r', b'\n', rest @ ..] | [b'\n', rest @ ..] => rest,
@@ -126,19 +126,31 @@ pub fn prepare(raw: &[u8], draft: &Draft<'_>) -> Result<Prepared, &'static str> 
 }
 
 /// The headers that make up the header section: those that follow one
-/// another from the first byte. `mail-parser` skips lines that are not
-/// headers and reads on; for sendmail such a line starts the body.
-fn header_section<'x, 'a>(all: &'x [Header<'a>]) -> &'x [Header<'a>] {
+/// another from the first byte, each a field (`name:`). `mail-parser`
+/// skips lines that are not headers and reads on, and takes a last line
+/// without a colon for a header; for sendmail such a line starts the body.
+fn header_section<'x, 'a>(raw: &[u8], all: &'x [Header<'a>]) -> &'x [Header<'a>] {
     let mut at = 0;
     let whole = all
         .iter()
         .take_while(|h| {
-            let next = h.offset_field as usize == at;
-            at = h.offset_end as usize;
+            let (start, end) = (h.offset_field as usize, h.offset_end as usize);
+            let next = start == at && raw.get(start..end).is_some_and(is_field);
+            at = end;
             next
         })
         .count();
     &all[..whole]
+}
+
+/// `name:` and its value: a name of printable ASCII (RFC 5322's ftext,
+/// with the spaces sendmail allows before the colon).
+fn is_field(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = line[..colon].trim_ascii_end();
+    !name.is_empty() && name.iter().all(|b| (33..=126).contains(b))
 }
 
 /// The headers called `name`, in any case.

@@ -138,6 +138,25 @@ fn a_line_that_is_not_a_header_starts_the_body() {
     );
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/mail_headers.rs): `mail-parser`
+/// took a last line without a colon for a header, so the line stayed in
+/// the header section (and moved below the blank line when the prepared
+/// message was prepared again).
+#[test]
+fn a_last_line_without_a_colon_is_the_body() {
+    let rcpts = strings(&["bob@example.net"]);
+    for (raw, body) in [
+        (&b"\xc1"[..], &b"\xc1"[..]),
+        (b"Subject: s\r\nword", b"word"),
+        (b"no colon here", b"no colon here"),
+    ] {
+        let p = prepare(raw, &draft(&rcpts, false)).unwrap();
+        assert!(p.text.ends_with(&[b"\r\n\r\n", body].concat()));
+        let again = prepare(&p.text, &draft(&rcpts, false)).unwrap();
+        assert_eq!(again.text, p.text, "{}", String::from_utf8_lossy(raw));
+    }
+}
+
 #[test]
 fn duplicates_are_dropped() {
     let rcpts = strings(&["a@b.example", "a@b.example", "c@d.example"]);
