@@ -3,7 +3,7 @@
 mod harness;
 
 use harness::{seed_config, seed_policy, Harness, Policy};
-use postern_smtp::server::{Event, ServerConfig};
+use postern_smtp::server::{Answer, Event, Output, Question, ServerConfig, Session};
 use postern_smtp::{EnhancedCode, PrivacyFlags, Reply, TlsInfo, Verify};
 
 fn config() -> ServerConfig {
@@ -825,4 +825,34 @@ fn mechanisms_from_the_shell_are_asked_once_at_the_first_ehlo() {
         .filter(|q| matches!(q, postern_smtp::server::Question::AuthMechanisms))
         .count();
     assert_eq!(asked, 1);
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): without the
+/// pipelining sync points (sendmail -bs), message text that came in the
+/// same read as DATA was passed on, and its commit asked, before the 354.
+#[test]
+fn the_354_goes_out_before_any_message_text() {
+    let mut cfg = config();
+    cfg.pipelining_sync = false;
+    let mut session = Session::new(cfg);
+    session.receive(
+        b"HELO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\ntext\r\n.\r\n",
+    );
+    let mut sent = String::new();
+    let mut order = Vec::new();
+    while let Some(output) = session.poll_output() {
+        match output {
+            Output::Send(bytes) => sent.push_str(&String::from_utf8_lossy(&bytes)),
+            Output::MessageData(_) => order.push(sent.contains("354 ")),
+            Output::Ask(Question::Commit(_)) => {
+                order.push(sent.contains("354 "));
+                let queue_id = "6AP8Cx00006826".parse().unwrap();
+                session.answer(Answer::Queued { queue_id }).unwrap();
+            }
+            Output::Ask(_) => session.answer(Answer::Accept).unwrap(),
+            _ => {}
+        }
+    }
+    assert_eq!(order, [true, true], "text or commit before the 354");
+    assert!(sent.ends_with("250 2.0.0 6AP8Cx00006826 Message accepted for delivery\r\n"));
 }

@@ -229,6 +229,11 @@ impl Session {
                     return Ok(());
                 }
                 self.reply(replies::enter_mail());
+                // Sent before any message text is passed on: text already
+                // buffered behind DATA (sendmail -bs, which does not
+                // refuse pipelined input) must not reach the shell, nor
+                // its commit be asked, ahead of the 354 that invites it.
+                self.flush();
                 self.mode = Mode::Data(DataReceiver::new(self.cfg.max_message_size));
             }
             (Waiting::Commit, Answer::Queued { queue_id }) => {
