@@ -856,3 +856,23 @@ fn the_354_goes_out_before_any_message_text() {
     assert_eq!(order, [true, true], "text or commit before the 354");
     assert!(sent.ends_with("250 2.0.0 6AP8Cx00006826 Message accepted for delivery\r\n"));
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): text pipelined
+/// behind DATA closed the session, and the message file the shell had
+/// opened was dropped only after the Close, which a shell need not read
+/// past.
+#[test]
+fn a_message_refused_for_traffic_before_354_is_dropped_before_the_close() {
+    let mut session = Session::new(config());
+    session.receive(b"EHLO x\r\n");
+    session.receive(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\ntext\r\n");
+    let mut outputs = Vec::new();
+    while let Some(output) = session.poll_output() {
+        if let Output::Ask(_) = output {
+            session.answer(Answer::Accept).unwrap();
+        } else if matches!(output, Output::AbortMessage | Output::Close) {
+            outputs.push(output);
+        }
+    }
+    assert_eq!(outputs, [Output::AbortMessage, Output::Close]);
+}

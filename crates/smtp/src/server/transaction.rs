@@ -224,8 +224,11 @@ impl Session {
                 }
             }
             (Waiting::OpenMessage, Answer::Accept) => {
-                if self.out_of_sync("DATA") {
+                if self.traffic_before_response() {
+                    // The file the shell opened is dropped before the
+                    // session closes: nothing may follow Close.
                     self.outputs.push_back(Output::AbortMessage);
+                    self.out_of_sync("DATA");
                     return Ok(());
                 }
                 self.reply(replies::enter_mail());
