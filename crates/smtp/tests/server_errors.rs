@@ -876,3 +876,16 @@ fn a_message_refused_for_traffic_before_354_is_dropped_before_the_close() {
     }
     assert_eq!(outputs, [Output::AbortMessage, Output::Close]);
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): a timeout while
+/// the TLS handshake ran wrote the plaintext 421 into it.
+#[test]
+fn a_timeout_during_the_tls_handshake_writes_nothing() {
+    let mut cfg = config();
+    cfg.starttls = true;
+    let mut h = greeted(cfg);
+    assert_eq!(h.send(b"STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+    h.session.timed_out();
+    assert_eq!(h.drain(), b"");
+    assert!(h.closed);
+}
