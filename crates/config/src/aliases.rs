@@ -56,6 +56,11 @@ impl std::fmt::Display for AliasTarget {
     /// The target as an aliases file writes it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            // In angle brackets when it would read as a file, a program
+            // or an include (`</x>` is the local user `/x`).
+            AliasTarget::Address(a) if a.starts_with(['/', '|']) || a.starts_with(":include:") => {
+                write!(f, "<{a}>")
+            }
             AliasTarget::Address(a) => f.write_str(a),
             AliasTarget::Include(p) => write!(f, ":include:{}", p.display()),
             // Quoted when the list syntax would cut or trim it.

@@ -150,8 +150,9 @@ fn include_files() {
 
 /// Found by fuzzing (fuzz/fuzz_targets/table_aliases.rs): a quote left
 /// open kept the commas after it from separating, so `|prog "x, bob`
-/// was one program; and a file whose path has a comma was written back
-/// unquoted, as two targets.
+/// was one program; a file whose path has a comma was written back
+/// unquoted, as two targets; and the local user `</x>` was written back
+/// as the file `/x`.
 #[test]
 fn an_open_quote_is_an_error_and_targets_are_written_back_whole() {
     let e = parse("list: |prog \"x, bob\n").unwrap_err();
@@ -161,4 +162,7 @@ fn an_open_quote_is_an_error_and_targets_are_written_back_whole() {
     assert_eq!(file.to_string(), "\"/var/log/a,b\"");
     let line = format!("again: {file}");
     assert_eq!(targets(&line, "again"), [file.clone()]);
+    let user = &targets("odd: </x>\n", "odd")[0];
+    assert_eq!(user, &addr("/x"));
+    assert_eq!(targets(&format!("again: {user}"), "again"), [user.clone()]);
 }
