@@ -202,6 +202,7 @@ impl Shell {
                 }
                 Output::Close => {
                     self.closed = true;
+                    self.handshaking = false;
                     self.end_message();
                 }
                 Output::Event(_) | Output::Pause(_) | Output::GreetPause(_) => {}
