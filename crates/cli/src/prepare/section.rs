@@ -52,13 +52,18 @@ pub(super) fn name(line: &[u8]) -> Option<&[u8]> {
 mod tests {
     use super::*;
 
+    /// The fields as (start, end) pairs.
+    fn spans(raw: &[u8]) -> Vec<(usize, usize)> {
+        fields(raw).into_iter().map(|f| (f.start, f.end)).collect()
+    }
+
     #[test]
     fn fields_continuations_and_the_end() {
         let raw = b"A: 1\r\n  more\r\nB:2\nnot a field\r\nC: 3\r\n";
-        assert_eq!(fields(raw), [0..14, 14..18]);
-        assert_eq!(fields(b" leading continuation\r\nA: 1\r\n"), []);
-        assert_eq!(fields(b"A: 1\r\n\r\nB: 2\r\n"), [0..6]);
-        assert_eq!(fields(b"A: 1"), [0..4]);
-        assert_eq!(fields(b"\xc1"), []);
+        assert_eq!(spans(raw), [(0, 14), (14, 18)]);
+        assert_eq!(spans(b" leading continuation\r\nA: 1\r\n"), []);
+        assert_eq!(spans(b"A: 1\r\n\r\nB: 2\r\n"), [(0, 6)]);
+        assert_eq!(spans(b"A: 1"), [(0, 4)]);
+        assert_eq!(spans(b"\xc1"), []);
     }
 }
