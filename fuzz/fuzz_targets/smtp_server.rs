@@ -267,7 +267,9 @@ impl Shell {
                 EnhancedCode::new(2, 0, 0),
                 "Queuing for node started",
             )),
-            Question::OpenMessage if pick % 4 == 0 => Answer::Reply(refusal(451, 4, "No room")),
+            Question::OpenMessage if pick.is_multiple_of(4) => {
+                Answer::Reply(refusal(451, 4, "No room"))
+            }
             Question::OpenMessage => {
                 self.data_accepted = true;
                 Answer::Accept
@@ -300,7 +302,7 @@ impl Shell {
                 _ => Answer::Reply(refusal(454, 4, "Temporary authentication failure")),
             },
             Question::AuthMechanisms => Answer::AuthMechanisms {
-                offered: if pick % 4 == 0 {
+                offered: if pick.is_multiple_of(4) {
                     Vec::new()
                 } else {
                     vec!["PLAIN".into(), "CRAM-MD5".into()]
