@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: what the README tells you to run, and what CI runs.
 # Installs the Debian packages the tests need (when run as root on a fresh
-# machine), then checks formatting and lints and runs every test.
+# machine), then checks formatting and lints and runs every test, and last
+# runs every fuzz target for a few seconds (scripts/fuzz/run.sh, which
+# installs g++ for libFuzzer itself; see docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,3 +77,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end suite (tests/) runs the built binaries: build them first.
 cargo build --workspace --locked
 cargo test --workspace --locked
+# Every fuzz target for 10 seconds, from the seeds in fuzz/seeds/: about
+# 4 minutes on 2 cores, the build included.
+scripts/fuzz/run.sh 10

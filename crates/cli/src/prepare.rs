@@ -21,6 +21,8 @@
 
 use mail_parser::{Address, Header, HeaderValue, MessageParser};
 
+mod section;
+
 /// What the submission says besides the message.
 #[derive(Debug, Clone)]
 pub struct Draft<'a> {
@@ -55,9 +57,11 @@ pub const NO_RECIPIENTS: &str = "No recipient addresses found in header";
 
 /// Prepares `raw` for submission; `Err` when there is no recipient.
 pub fn prepare(raw: &[u8], draft: &Draft<'_>) -> Result<Prepared, &'static str> {
-    let parsed = MessageParser::new().parse_headers(raw);
-    let headers = header_section(parsed.as_ref().map_or(&[][..], |m| m.headers()));
-    let end = headers.last().map_or(0, |h| h.offset_end as usize);
+    let fields = section::fields(raw);
+    let end = fields.last().map_or(0, |f| f.end);
+    // mail-parser reads the values, of the section alone.
+    let parsed = MessageParser::new().parse_headers(&raw[..end]);
+    let headers = parsed.as_ref().map_or(&[][..], |m| m.headers());
     let body = match &raw[end..] {
         [b'\r', b'\n', rest @ ..] | [b'\n', rest @ ..] => rest,
         rest => rest,
@@ -88,11 +92,17 @@ pub fn prepare(raw: &[u8], draft: &Draft<'_>) -> Result<Prepared, &'static str> 
 
     // What the message lacks goes first, as sendmail puts it right after
     // its Received: header: Date:, then From:.
+    let has = |wanted: &str| {
+        fields.iter().any(|f| {
+            section::name(&raw[f.clone()])
+                .is_some_and(|n| n.eq_ignore_ascii_case(wanted.as_bytes()))
+        })
+    };
     let mut text = Vec::with_capacity(raw.len() + 256);
-    if named("Date").next().is_none() {
+    if !has("Date") {
         text.extend_from_slice(format!("Date: {}\r\n", draft.date).as_bytes());
     }
-    if named("From").next().is_none() {
+    if !has("From") {
         let name = draft.full_name.map(quoted_name).unwrap_or_default();
         let from = if name.is_empty() {
             format!("From: {}\r\n", draft.from)
@@ -101,11 +111,11 @@ pub fn prepare(raw: &[u8], draft: &Draft<'_>) -> Result<Prepared, &'static str> 
         };
         text.extend_from_slice(from.as_bytes());
     }
-    for h in headers
-        .iter()
-        .filter(|h| !h.name.as_str().eq_ignore_ascii_case("Bcc"))
-    {
-        text.extend_from_slice(&raw[h.offset_field as usize..h.offset_end as usize]);
+    for field in &fields {
+        let bytes = &raw[field.clone()];
+        if !section::name(bytes).is_some_and(|n| n.eq_ignore_ascii_case(b"Bcc")) {
+            text.extend_from_slice(bytes);
+        }
     }
     if !text.is_empty() && !text.ends_with(b"\n") {
         // The last header ended the input without a line end.
@@ -116,29 +126,14 @@ pub fn prepare(raw: &[u8], draft: &Draft<'_>) -> Result<Prepared, &'static str> 
 
     let message_id = named("Message-Id")
         .next()
-        .map(|h| unfolded(&raw[h.offset_start as usize..h.offset_end as usize]))
+        .and_then(|h| raw.get(h.offset_start as usize..h.offset_end as usize))
+        .map(unfolded)
         .filter(|id| !id.is_empty());
     Ok(Prepared {
         text,
         recipients,
         message_id,
     })
-}
-
-/// The headers that make up the header section: those that follow one
-/// another from the first byte. `mail-parser` skips lines that are not
-/// headers and reads on; for sendmail such a line starts the body.
-fn header_section<'x, 'a>(all: &'x [Header<'a>]) -> &'x [Header<'a>] {
-    let mut at = 0;
-    let whole = all
-        .iter()
-        .take_while(|h| {
-            let next = h.offset_field as usize == at;
-            at = h.offset_end as usize;
-            next
-        })
-        .count();
-    &all[..whole]
 }
 
 /// The headers called `name`, in any case.

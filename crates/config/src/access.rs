@@ -37,7 +37,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::error::{ConfigError, ConfigErrors};
-use crate::tables::{finish, read_lines};
+use crate::tables::{finish, meaningful_lines, read_table};
 
 /// How a failed TLS requirement fails the delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +156,7 @@ impl AccessMap {
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let mut map = AccessMap::default();
         let mut errors = Vec::new();
-        for (line_no, line) in read_lines(path)? {
+        for (line_no, line) in meaningful_lines(&read_table(path)?) {
             if let Err(why) = map.add(&line) {
                 errors.push(ConfigError::new(path, line_no, why));
             }

@@ -56,9 +56,23 @@ impl std::fmt::Display for AliasTarget {
     /// The target as an aliases file writes it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            // In angle brackets when it would read as a file, a program
+            // or an include (`</x>` is the local user `/x`).
+            AliasTarget::Address(a) if a.starts_with(['/', '|']) || a.starts_with(":include:") => {
+                write!(f, "<{a}>")
+            }
             AliasTarget::Address(a) => f.write_str(a),
             AliasTarget::Include(p) => write!(f, ":include:{}", p.display()),
-            AliasTarget::File(p) => write!(f, "{}", p.display()),
+            // Quoted when the list syntax would cut or trim it.
+            AliasTarget::File(p) => {
+                let path = p.display().to_string();
+                let plain = !path.contains([',', '"', '<', '>']) && path.trim() == path;
+                if plain {
+                    f.write_str(&path)
+                } else {
+                    write!(f, "\"{path}\"")
+                }
+            }
             AliasTarget::Program(c) => write!(f, "\"|{c}\""),
         }
     }
@@ -313,7 +327,10 @@ fn parse_entry(entry: &str) -> Result<(String, String, Vec<AliasTarget>), Vec<St
 fn parse_targets(list: &str) -> Result<Vec<AliasTarget>, Vec<String>> {
     let mut targets = Vec::new();
     let mut errors = Vec::new();
-    for item in split_list(list) {
+    let Some(items) = split_list(list) else {
+        return Err(vec![format!("{list}... Unbalanced '\"'")]);
+    };
+    for item in items {
         let item = item.trim();
         if item.is_empty() {
             continue;
@@ -332,7 +349,9 @@ fn parse_targets(list: &str) -> Result<Vec<AliasTarget>, Vec<String>> {
     Ok(targets)
 }
 
-fn split_list(list: &str) -> Vec<&str> {
+/// `None` when a quote is left open: where the list was meant to be cut
+/// cannot be known (sendmail refuses it too).
+fn split_list(list: &str) -> Option<Vec<&str>> {
     let mut out = Vec::new();
     let (mut quoted, mut angle, mut escaped) = (false, 0usize, false);
     let mut start = 0;
@@ -351,7 +370,7 @@ fn split_list(list: &str) -> Vec<&str> {
         }
     }
     out.push(&list[start..]);
-    out
+    (!quoted).then_some(out)
 }
 
 /// One target; `Err` is sendmail's `<addr>... bad address` (with why).

@@ -22,9 +22,14 @@ pub struct LocalHostNames {
 impl LocalHostNames {
     /// Reads the table at `path`; a missing file is empty.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        Self::parse_str(&read_table(path)?, path)
+    }
+
+    /// Parses `text` as the table at `path` (which only names it in errors).
+    pub fn parse_str(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
         let mut names = BTreeSet::new();
         let mut errors = Vec::new();
-        for (line_no, line) in read_lines(path)? {
+        for (line_no, line) in meaningful_lines(text) {
             let line = line.as_str();
             match check_domain(line) {
                 Ok(()) => {
@@ -94,9 +99,14 @@ pub struct Mailertable {
 impl Mailertable {
     /// Reads the table at `path`; a missing file is empty.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        Self::parse_str(&read_table(path)?, path)
+    }
+
+    /// Parses `text` as the table at `path` (which only names it in errors).
+    pub fn parse_str(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
         let mut entries = BTreeMap::new();
         let mut errors = Vec::new();
-        for (line_no, line) in read_lines(path)? {
+        for (line_no, line) in meaningful_lines(text) {
             let line = line.as_str();
             let Some((key, value)) = line.split_once(char::is_whitespace) else {
                 errors.push(ConfigError::new(
@@ -190,26 +200,28 @@ fn parse_error_route(rest: &str) -> Option<MailerRoute> {
     })
 }
 
-/// The meaningful lines of a table: no comments, no blanks, trimmed.
-pub(crate) fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, ConfigErrors> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(ConfigErrors(vec![ConfigError::new(
-                path,
-                0,
-                format!("cannot read: {e}"),
-            )]))
-        }
-    };
-    Ok(text
-        .lines()
+/// The text of the table at `path`; a missing file is an empty table.
+pub(crate) fn read_table(path: &Path) -> Result<String, ConfigErrors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(ConfigErrors(vec![ConfigError::new(
+            path,
+            0,
+            format!("cannot read: {e}"),
+        )])),
+    }
+}
+
+/// The meaningful lines of a table, with their numbers: no comments, no
+/// blanks, trimmed.
+pub(crate) fn meaningful_lines(text: &str) -> Vec<(usize, String)> {
+    text.lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
         .map(|(i, l)| (i, l.to_string()))
-        .collect())
+        .collect()
 }
 
 pub(crate) fn finish<T>(value: T, errors: Vec<ConfigError>) -> Result<T, ConfigErrors> {
@@ -350,15 +362,30 @@ pub struct RelayDomains {
 impl RelayDomains {
     /// Reads the table at `path`; a missing file is empty.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        Self::parse_str(&read_table(path)?, path)
+    }
+
+    /// Parses `text` as the table at `path` (which only names it in errors).
+    pub fn parse_str(text: &str, path: &Path) -> Result<Self, ConfigErrors> {
         let mut table = Self::default();
         let mut errors = Vec::new();
-        for (line_no, line) in read_lines(path)? {
+        for (line_no, line) in meaningful_lines(text) {
             let entry = line.trim().to_ascii_lowercase();
-            let is_prefix = !entry.is_empty()
-                && entry.split('.').count() <= 4
-                && entry.split('.').all(|o| o.parse::<u8>().is_ok());
-            if is_prefix || entry.starts_with("ipv6:") {
-                table.clients.insert(entry);
+            if let Some(prefix) = ipv4_prefix(&entry) {
+                table.clients.insert(prefix);
+            } else if let Some(addr) = entry.strip_prefix("ipv6:") {
+                // Kept as has_client writes a client's address, so that
+                // `IPv6:2001:DB8:0:0:0:0:0:7` matches too.
+                match addr.parse::<std::net::Ipv6Addr>() {
+                    Ok(addr) => {
+                        table.clients.insert(format!("ipv6:{addr}"));
+                    }
+                    Err(_) => errors.push(ConfigError::new(
+                        path,
+                        line_no,
+                        format!("bad IPv6 address \"{line}\""),
+                    )),
+                }
             } else {
                 match check_domain(&entry) {
                     Ok(()) => {
@@ -403,6 +430,22 @@ impl RelayDomains {
     }
 }
 
+/// An IPv4 address or a prefix of its octets (`192.0.2`), written as
+/// has_client writes a client's octets: `010.0.2` is `10.0.2`.
+fn ipv4_prefix(entry: &str) -> Option<String> {
+    let octets: Vec<u8> = entry
+        .split('.')
+        .map(|o| o.parse().ok())
+        .collect::<Option<_>>()?;
+    (octets.len() <= 4).then(|| {
+        octets
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    })
+}
+
 #[cfg(test)]
 mod relay_domains_tests {
     use super::*;
@@ -418,8 +461,24 @@ mod relay_domains_tests {
         assert!(t.has_client("192.0.2.99".parse().unwrap()));
         assert!(!t.has_client("192.0.20.1".parse().unwrap()));
         assert!(t.has_client("2001:db8::7".parse().unwrap()));
-        std::fs::write(&path, "ok.example\nbad domain!\n").unwrap();
+        std::fs::write(&path, "ok.example\nbad domain!\nIPv6:2001:db8::x\n").unwrap();
         let e = RelayDomains::load(&path).unwrap_err().to_string();
         assert!(e.contains("relay-domains:2: bad domain"), "{e}");
+        assert!(e.contains("relay-domains:3: bad IPv6 address"), "{e}");
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/table_relay_domains.rs): an
+    /// entry with a leading zero (`05`) or an IPv6 address not written
+    /// in its shortest form was kept as written and never matched.
+    #[test]
+    fn client_entries_match_however_they_are_written() {
+        let t = RelayDomains::parse_str(
+            "05\n192.000.002.007\nIPv6:2001:DB8:0:0:0:0:0:7\n",
+            Path::new("relay-domains"),
+        )
+        .unwrap();
+        assert!(t.has_client("5.1.2.3".parse().unwrap()));
+        assert!(t.has_client("192.0.2.7".parse().unwrap()));
+        assert!(t.has_client("2001:db8::7".parse().unwrap()));
     }
 }

@@ -135,7 +135,11 @@ impl Reply {
 
     /// Appends the reply in wire form, CRLF after every line. CR and LF
     /// inside a line are replaced by spaces: a reply must never be able to
-    /// smuggle an extra line to the peer.
+    /// smuggle an extra line to the peer. So is every other control
+    /// character but HT (RFC 5321's textstring): a reply that quotes the
+    /// client (`500 5.5.1 Command unrecognized: "…"`) must not hand a NUL
+    /// or an escape sequence to the peer, which may refuse the reply
+    /// (Postern's own client does) or print it to a terminal.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let last = self.lines.len() - 1;
         for (i, line) in self.lines.iter().enumerate() {
@@ -148,10 +152,13 @@ impl Reply {
                 }
             }
             out.extend_from_slice(head.as_bytes());
-            out.extend(
-                line.bytes()
-                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-            );
+            out.extend(line.bytes().map(|b| {
+                if b == b'\t' || !(b.is_ascii_control()) {
+                    b
+                } else {
+                    b' '
+                }
+            }));
             out.extend_from_slice(b"\r\n");
         }
     }
@@ -197,6 +204,14 @@ mod tests {
     fn line_breaks_inside_text_cannot_escape() {
         let r = Reply::plain(250, "a\r\n250 injected");
         assert_eq!(r.to_bytes(), b"250 a  250 injected\r\n");
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): an
+    /// unrecognised command with a NUL in it was quoted back with the NUL.
+    #[test]
+    fn control_characters_inside_text_cannot_reach_the_wire() {
+        let r = Reply::new(500, EnhancedCode::new(5, 5, 1), "\"W\0\x1b[2J\x7f\tx\"");
+        assert_eq!(r.to_bytes(), b"500 5.5.1 \"W  [2J \tx\"\r\n");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 mod harness;
 
 use harness::{seed_config, seed_policy, Harness, Policy};
-use postern_smtp::server::{Event, ServerConfig};
+use postern_smtp::server::{Answer, Event, Output, Question, ServerConfig, Session};
 use postern_smtp::{EnhancedCode, PrivacyFlags, Reply, TlsInfo, Verify};
 
 fn config() -> ServerConfig {
@@ -299,6 +299,18 @@ fn bare_line_ends_in_commands_are_errors_not_line_ends() {
         "500 5.5.2 Bare carriage return (CR) not allowed\r\n"
     );
     assert!(!h.closed);
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): the quoted
+/// command carried its NUL and escape bytes into the reply, which
+/// Postern's own client refuses as malformed.
+#[test]
+fn an_unrecognized_command_is_quoted_without_its_control_characters() {
+    let mut h = greeted(config());
+    assert_eq!(
+        h.send(b"W\0\x1b[2J\r\n"),
+        "500 5.5.1 Command unrecognized: \"W  [2J\"\r\n"
+    );
 }
 
 #[test]
@@ -813,4 +825,67 @@ fn mechanisms_from_the_shell_are_asked_once_at_the_first_ehlo() {
         .filter(|q| matches!(q, postern_smtp::server::Question::AuthMechanisms))
         .count();
     assert_eq!(asked, 1);
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): without the
+/// pipelining sync points (sendmail -bs), message text that came in the
+/// same read as DATA was passed on, and its commit asked, before the 354.
+#[test]
+fn the_354_goes_out_before_any_message_text() {
+    let mut cfg = config();
+    cfg.pipelining_sync = false;
+    let mut session = Session::new(cfg);
+    session.receive(
+        b"HELO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\ntext\r\n.\r\n",
+    );
+    let mut sent = String::new();
+    let mut order = Vec::new();
+    while let Some(output) = session.poll_output() {
+        match output {
+            Output::Send(bytes) => sent.push_str(&String::from_utf8_lossy(&bytes)),
+            Output::MessageData(_) => order.push(sent.contains("354 ")),
+            Output::Ask(Question::Commit(_)) => {
+                order.push(sent.contains("354 "));
+                let queue_id = "6AP8Cx00006826".parse().unwrap();
+                session.answer(Answer::Queued { queue_id }).unwrap();
+            }
+            Output::Ask(_) => session.answer(Answer::Accept).unwrap(),
+            _ => {}
+        }
+    }
+    assert_eq!(order, [true, true], "text or commit before the 354");
+    assert!(sent.ends_with("250 2.0.0 6AP8Cx00006826 Message accepted for delivery\r\n"));
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): text pipelined
+/// behind DATA closed the session, and the message file the shell had
+/// opened was dropped only after the Close, which a shell need not read
+/// past.
+#[test]
+fn a_message_refused_for_traffic_before_354_is_dropped_before_the_close() {
+    let mut session = Session::new(config());
+    session.receive(b"EHLO x\r\n");
+    session.receive(b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\ntext\r\n");
+    let mut outputs = Vec::new();
+    while let Some(output) = session.poll_output() {
+        if let Output::Ask(_) = output {
+            session.answer(Answer::Accept).unwrap();
+        } else if matches!(output, Output::AbortMessage | Output::Close) {
+            outputs.push(output);
+        }
+    }
+    assert_eq!(outputs, [Output::AbortMessage, Output::Close]);
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/smtp_server.rs): a timeout while
+/// the TLS handshake ran wrote the plaintext 421 into it.
+#[test]
+fn a_timeout_during_the_tls_handshake_writes_nothing() {
+    let mut cfg = config();
+    cfg.starttls = true;
+    let mut h = greeted(cfg);
+    assert_eq!(h.send(b"STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+    h.session.timed_out();
+    assert_eq!(h.drain(), b"");
+    assert!(h.closed);
 }

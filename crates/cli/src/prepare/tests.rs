@@ -138,6 +138,39 @@ fn a_line_that_is_not_a_header_starts_the_body() {
     );
 }
 
+/// Found by fuzzing (fuzz/fuzz_targets/mail_headers.rs): `mail-parser`
+/// took a last line without a colon for a header, so the line stayed in
+/// the header section (and moved below the blank line when the prepared
+/// message was prepared again).
+#[test]
+fn a_last_line_without_a_colon_is_the_body() {
+    let rcpts = strings(&["bob@example.net"]);
+    for (raw, body) in [
+        (&b"\xc1"[..], &b"\xc1"[..]),
+        (b"Subject: s\r\nword", b"word"),
+        (b"no colon here", b"no colon here"),
+    ] {
+        let p = prepare(raw, &draft(&rcpts, false)).unwrap();
+        assert!(p.text.ends_with(&[b"\r\n\r\n", body].concat()));
+        let again = prepare(&p.text, &draft(&rcpts, false)).unwrap();
+        assert_eq!(again.text, p.text, "{}", String::from_utf8_lossy(raw));
+    }
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/mail_headers.rs): mail-parser let
+/// a malformed Date: (NULs in it) run over the blank line that ends the
+/// header section, so a second blank line went in before the body.
+#[test]
+fn a_malformed_value_does_not_take_the_blank_line() {
+    let rcpts = strings(&["bob@example.net"]);
+    let raw = b"From: x@y.example\nDate:1a  2nJ024 00:00:00\xb0+08\0\0y\n\r\nbody\n";
+    let p = prepare(raw, &draft(&rcpts, false)).unwrap();
+    // Nothing to add: the message goes on as it came.
+    assert_eq!(p.text, raw);
+    let again = prepare(&p.text, &draft(&rcpts, false)).unwrap();
+    assert_eq!(again.text, p.text);
+}
+
 #[test]
 fn duplicates_are_dropped() {
     let rcpts = strings(&["a@b.example", "a@b.example", "c@d.example"]);

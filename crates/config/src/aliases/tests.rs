@@ -147,3 +147,25 @@ fn include_files() {
         "/etc/mail/list.members:2: bad@@x... bad address (invalid domain)"
     );
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/table_aliases.rs): a quote left
+/// open kept the commas after it from separating, so `|prog "x, bob`
+/// was one program; a file whose path has a comma was written back
+/// unquoted, as two targets; and the local user `</x>` was written back
+/// as the file `/x`.
+#[test]
+fn an_open_quote_is_an_error_and_targets_are_written_back_whole() {
+    let e = parse("list: |prog \"x, bob\n").unwrap_err();
+    assert_eq!(e, "/etc/mail/aliases:1: |prog \"x, bob... Unbalanced '\"'");
+    let file = &targets("log: \"/var/log/a,b\", bob\n", "log")[0];
+    assert_eq!(file, &AliasTarget::File("/var/log/a,b".into()));
+    assert_eq!(file.to_string(), "\"/var/log/a,b\"");
+    let line = format!("again: {file}");
+    assert_eq!(targets(&line, "again"), std::slice::from_ref(file));
+    let user = &targets("odd: </x>\n", "odd")[0];
+    assert_eq!(user, &addr("/x"));
+    assert_eq!(
+        targets(&format!("again: {user}"), "again"),
+        std::slice::from_ref(user)
+    );
+}

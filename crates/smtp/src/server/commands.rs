@@ -86,13 +86,18 @@ impl Session {
     /// queued behind it: refuse and close (sendmail 8.18 and Postfix 3.9 do
     /// the same), so that a client cannot race ahead of our replies.
     pub(super) fn out_of_sync(&mut self, phase: &'static str) -> bool {
-        if self.input.is_empty() || !self.cfg.pipelining_sync {
+        if !self.traffic_before_response() {
             return false;
         }
         self.event(Event::PipeliningViolation { phase });
         self.reply(replies::protocol_error());
         self.close();
         true
+    }
+
+    /// Input is waiting behind a command that must end its group.
+    pub(super) fn traffic_before_response(&self) -> bool {
+        !self.input.is_empty() && self.cfg.pipelining_sync
     }
 
     pub(super) fn hello(&mut self, arg: &str, extended: bool) {

@@ -207,6 +207,13 @@ impl Session {
         if matches!(self.mode, Mode::Closed) {
             return;
         }
+        if matches!(self.mode, Mode::AwaitTls { .. }) {
+            // The handshake never finished: a plaintext 421 now would
+            // land in the middle of it. Closed as a failed handshake is.
+            self.event(Event::Timeout);
+            self.close();
+            return;
+        }
         self.event(Event::Timeout);
         let reply = replies::timeout(&self.cfg.hostname, &self.cfg.client);
         self.reply(reply);

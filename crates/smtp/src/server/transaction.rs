@@ -224,11 +224,19 @@ impl Session {
                 }
             }
             (Waiting::OpenMessage, Answer::Accept) => {
-                if self.out_of_sync("DATA") {
+                if self.traffic_before_response() {
+                    // The file the shell opened is dropped before the
+                    // session closes: nothing may follow Close.
                     self.outputs.push_back(Output::AbortMessage);
+                    self.out_of_sync("DATA");
                     return Ok(());
                 }
                 self.reply(replies::enter_mail());
+                // Sent before any message text is passed on: text already
+                // buffered behind DATA (sendmail -bs, which does not
+                // refuse pipelined input) must not reach the shell, nor
+                // its commit be asked, ahead of the 354 that invites it.
+                self.flush();
                 self.mode = Mode::Data(DataReceiver::new(self.cfg.max_message_size));
             }
             (Waiting::Commit, Answer::Queued { queue_id }) => {
