@@ -77,15 +77,9 @@ def main():
             if resumed <= 5 or not drained or mailq.returncode != 0:
                 status = 1
         finally:
-            if load:
-                load.stopping = True
-            postern.stop()
-            if sink:
-                sink.stop()
+            f.shut_down(postern, sink, load)
             subprocess.run(["umount", "-l", str(mount)])
-        if status:
-            print(postern.log_tail(30), file=sys.stderr)
-        return status
+        return f.verdict(status, postern)
 
 
 if __name__ == "__main__":

@@ -224,13 +224,8 @@ def main():
             status = f.report("out of descriptors, processes and memory", load, sink,
                               postern, checks.lines, failed=checks.failed)
         finally:
-            if load:
-                load.stopping = True
-            postern.stop()
-            sink.stop()
-        if status:
-            print(postern.log_tail(30), file=sys.stderr)
-        return status
+            f.shut_down(postern, sink, load)
+        return f.verdict(status, postern)
 
 
 if __name__ == "__main__":

@@ -500,6 +500,41 @@ def report(name, load, sink, postern, notes=(), failed=False):
     return 0 if ok else 1
 
 
+def shut_down(postern, sink=None, load=None):
+    """Stops what a script started: the load first, then Postern and the
+    sink (by PID)."""
+    if load:
+        load.stopping = True
+    postern.stop()
+    if sink:
+        sink.stop()
+
+
+def verdict(status, postern):
+    """The script's exit status; on failure, Postern's last log lines go
+    to standard error."""
+    if status:
+        print(postern.log_tail(30), file=sys.stderr)
+    return status
+
+
+def kill_random(postern, roles, killed):
+    """kill -9 of one process in a random role of `roles` (counted in
+    `killed`); master is then started again, as systemd would. Returns the
+    processes that outlived master and had to be killed."""
+    role = random.choice(roles)
+    pids = [postern.pid] if role == "master" else postern.processes(role)
+    if not pids:
+        return []
+    os.kill(random.choice(pids), signal.SIGKILL)
+    killed[role] = killed.get(role, 0) + 1
+    if role != "master":
+        return []
+    stuck = postern.after_master_died()
+    postern.start()
+    return stuck
+
+
 class Workdir:
     """A temporary directory, removed at the end unless FAULT_KEEP is set."""
 

@@ -47,12 +47,8 @@ def main():
                       f"({sink.faulted['stall']})")
                 status = 1
         finally:
-            load.stopping = True
-            postern.stop()
-            sink.stop()
-        if status:
-            print(postern.log_tail(30), file=sys.stderr)
-        return status
+            f.shut_down(postern, sink, load)
+        return f.verdict(status, postern)
 
 
 if __name__ == "__main__":

@@ -197,12 +197,8 @@ def main():
             failed = not all(ok for _, ok, _ in results.rows) or not greeting_ok or not drained
             status = f.report("slow and greedy clients", load, sink, postern, rows, failed=failed)
         finally:
-            load.stopping = True
-            postern.stop()
-            sink.stop()
-        if status:
-            print(postern.log_tail(30), file=sys.stderr)
-        return status
+            f.shut_down(postern, sink, load)
+        return f.verdict(status, postern)
 
 
 if __name__ == "__main__":

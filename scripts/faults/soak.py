@@ -74,15 +74,7 @@ def main():
                     stops += 1
                     next_stop = time.time() + random.uniform(45, 75)
                     continue
-                role = random.choice(ROLES)
-                pids = [postern.pid] if role == "master" else postern.processes(role)
-                if not pids:
-                    continue
-                os.kill(random.choice(pids), signal.SIGKILL)
-                killed[role] = killed.get(role, 0) + 1
-                if role == "master":
-                    stuck += postern.after_master_died()
-                    postern.start()
+                stuck += f.kill_random(postern, ROLES, killed)
             f.say("stopping the load; the next hop heals; draining")
             load.stop()
             slow.join(60)
@@ -99,10 +91,8 @@ def main():
             status = f.report("soak", load, sink, postern, notes,
                               failed=bool(stuck) or not drained)
         finally:
-            load.stopping = True
-            postern.stop()
-            sink.stop()
-        return status
+            f.shut_down(postern, sink, load)
+        return f.verdict(status, postern)
 
 
 if __name__ == "__main__":

@@ -58,14 +58,10 @@ def main():
             if slowest > 1.0 or not drained or any("not greeted" in n for n in notes):
                 status = 1
         finally:
-            load.stopping = True
             for p in postern.processes("queue runner"):
                 os.kill(p, signal.SIGCONT)
-            postern.stop()
-            sink.stop()
-        if status:
-            print(postern.log_tail(30), file=sys.stderr)
-        return status
+            f.shut_down(postern, sink, load)
+        return f.verdict(status, postern)
 
 
 if __name__ == "__main__":
