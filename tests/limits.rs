@@ -343,6 +343,35 @@ fn bad_rcpt_throttle_slows_a_recipient_flood() {
     assert_eq!(times, 1, "logged once per session");
 }
 
+/// sendmail's MaxNOOPCommands with MaxDaemonChildren set (the default):
+/// a client that pipelines NOOPs without reading gets 19 OKs, then,
+/// after a second, 421 and the close; logged once as a possible attack.
+#[test]
+fn the_twentieth_noop_ends_the_session() {
+    let _turn = one_at_a_time();
+    let daemon = daemon(&[], "");
+    let mut c = SmtpConversation::connect(daemon.smtp_addr());
+    c.read_reply();
+    c.cmd("EHLO client.test", "250");
+    // Exactly twenty: unread input at the close would reset the
+    // connection and could discard the 421 before it is read.
+    c.send_raw(&b"NOOP\r\n".repeat(20));
+    for _ in 0..19 {
+        assert_eq!(c.read_reply(), "250 2.0.0 OK");
+    }
+    let started = Instant::now();
+    assert_eq!(
+        c.read_reply(),
+        "421 4.7.0 mx.test Too many bad commands; closing connection"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    c.expect_closed();
+    daemon.wait_for_log(
+        "localhost [127.0.0.1]: possible SMTP attack: command=NOOP, count=20",
+        WAIT,
+    );
+}
+
 #[test]
 fn client_rate_refuses_the_connection_past_the_rate() {
     let _turn = one_at_a_time();

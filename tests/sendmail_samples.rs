@@ -111,6 +111,10 @@ fn mx_example_routing(
         )
         .config_line("Dj mx.example")
         .config_line(&format!("O LogLevel={log_level}"))
+        // The samples' sendmail ran with its default, no limit: a session
+        // that repeats HELO or NOOP is then slowed down, not ended (as
+        // Postern's default of 256 would).
+        .config_line("O MaxDaemonChildren=0")
         .config_line(&format!("define(`confPRIVACY_FLAGS', `{privacy}')"));
     if let Some(sink) = sink {
         builder = builder.config_line(&format!(

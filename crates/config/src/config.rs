@@ -48,6 +48,10 @@ pub struct Config {
     /// `BadRcptThrottle`: refused RCPTs in a session after which each
     /// RCPT waits a second; 0 means never.
     pub bad_rcpt_throttle: u32,
+    /// `MaxNOOPCommands`: NOOP and VERB commands in a session before each
+    /// is slowed down (or, with MaxDaemonChildren, the session ended); 0
+    /// means no limit.
+    pub max_noop_commands: u32,
     /// `DaemonPortOptions`: the listeners, in file order (MTA on 25 and MSA
     /// on 587 when none is configured).
     pub daemons: Vec<DaemonPort>,
@@ -236,6 +240,7 @@ impl Config {
             connection_rate_throttle: 0,
             connection_rate_window: std::time::Duration::ZERO,
             bad_rcpt_throttle: 0,
+            max_noop_commands: 0,
             daemons: Vec::new(),
             run_as_user: String::new(),
             queue_owner: String::new(),

@@ -224,6 +224,12 @@ pub(crate) static OPTIONS: &[Opt] = &[
         show: |c| vec![format_duration(c.connection_rate_window)],
     },
     num_opt!(
+        "MaxNOOPCommands",
+        "confMAX_NOOP_COMMANDS",
+        "20",
+        max_noop_commands
+    ),
+    num_opt!(
         "BadRcptThrottle",
         "confBAD_RCPT_THROTTLE",
         "0",

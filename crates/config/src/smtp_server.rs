@@ -80,6 +80,8 @@ impl Config {
         cfg.command_timeout = self.timeouts.command;
         cfg.datablock_timeout = self.timeouts.datablock;
         cfg.bad_rcpt_throttle = self.bad_rcpt_throttle;
+        cfg.max_noop_commands = self.max_noop_commands;
+        cfg.stop_attacks = self.max_daemon_children > 0;
         cfg
     }
 }
@@ -158,6 +160,15 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("greet_pause"), "{err}");
+    }
+
+    #[test]
+    fn noop_limit_and_attack_stop_reach_the_session() {
+        let cfg =
+            config("O MaxNOOPCommands=5\nO MaxDaemonChildren=0\n").smtp_server("h", "c", 0, 0);
+        assert_eq!((cfg.max_noop_commands, cfg.stop_attacks), (5, false));
+        let cfg = config("").smtp_server("h", "c", 0, 0);
+        assert_eq!((cfg.max_noop_commands, cfg.stop_attacks), (20, true));
     }
 
     #[test]

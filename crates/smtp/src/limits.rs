@@ -31,6 +31,15 @@ pub const ENVID: usize = 100;
 pub const ORCPT: usize = 500;
 /// Bad commands tolerated before the session is closed (sendmail MAXBADCOMMANDS).
 pub const BAD_COMMANDS: u32 = 25;
+/// HELO and EHLO commands in one session before the replies slow down
+/// (sendmail's MAXHELOCOMMANDS).
+pub const HELO_COMMANDS: u32 = 3;
+/// ETRN commands in one session before the replies slow down (sendmail's
+/// MAXETRNCOMMANDS).
+pub const ETRN_COMMANDS: u32 = 8;
+/// NOOP and VERB commands in one session before the replies slow down,
+/// unless MaxNOOPCommands says otherwise (sendmail's MAXNOOPCOMMANDS).
+pub const NOOP_COMMANDS: u32 = 20;
 /// VRFY and EXPN commands in one session before the replies slow down
 /// (sendmail's MAXVRFYCOMMANDS): against address harvesting.
 pub const VRFY_COMMANDS: u32 = 6;

@@ -622,8 +622,15 @@ fn reports_owed_when_the_runner_stopped_are_sent_at_the_next_start() {
         report.contains("\r\nSubject: lost?\r\n\r\nbody\r\n"),
         "{report}"
     );
-    // The report is in the queue; the original is gone.
-    let committed = h.committed();
+    // The report is in the queue; the original is gone. The report may
+    // be handed to delivery before the original is removed, so wait for
+    // the removal (no event tells the test of it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut committed = h.committed();
+    while committed.len() > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        committed = h.committed();
+    }
     assert_eq!(committed.len(), 1, "{committed:?}");
     assert!(committed[0].contains("\nG dsn\n"), "{}", committed[0]);
     assert!(!committed[0].contains(original_id.as_str()));

@@ -1,6 +1,7 @@
 //! Command dispatch, and the commands that need no question answered:
 //! HELO, EHLO, RSET, NOOP, QUIT and the bad-command accounting.
 
+use super::attack::Repeated;
 use super::{replies, Event, Greeted, Session};
 use crate::command::{split_command, Verb};
 use crate::limits;
@@ -43,7 +44,12 @@ impl Session {
                 self.tx = None;
                 self.reply(replies::reset());
             }
-            Verb::Noop => self.reply(replies::ok()),
+            Verb::Noop => {
+                if let Some(slow) = self.repeated(Repeated::Noise, "NOOP") {
+                    self.pause(slow.before + slow.answer);
+                    self.reply(replies::ok());
+                }
+            }
             Verb::Quit => {
                 let reply = replies::closing(&self.cfg.hostname);
                 self.reply(reply);
@@ -102,6 +108,11 @@ impl Session {
 
     pub(super) fn hello(&mut self, arg: &str, extended: bool) {
         let verb = if extended { "EHLO" } else { "HELO" };
+        // Counted before the argument is looked at, as sendmail does.
+        let Some(slow) = self.repeated(Repeated::Hello, "HELO/EHLO") else {
+            return;
+        };
+        self.pause(slow.before + slow.answer);
         if arg.is_empty() {
             return self.bad(replies::helo_requires_domain(verb));
         }

@@ -70,6 +70,13 @@ pub struct ServerConfig {
     /// BadRcptThrottle: refused RCPTs in a session after which each RCPT
     /// waits a second; 0 means never.
     pub bad_rcpt_throttle: u32,
+    /// MaxNOOPCommands: NOOP and VERB commands in a session before each
+    /// is slowed down; 0 means no limit.
+    pub max_noop_commands: u32,
+    /// End a session that repeats HELO, VRFY, ETRN or NOOP past its limit
+    /// instead of slowing it down: sendmail does when MaxDaemonChildren is
+    /// set, since a slowed-down session holds one of the processes.
+    pub stop_attacks: bool,
 }
 
 impl ServerConfig {
@@ -99,6 +106,8 @@ impl ServerConfig {
             datablock_timeout: Duration::from_secs(3600),
             greet_pause: Duration::ZERO,
             bad_rcpt_throttle: 0,
+            max_noop_commands: crate::limits::NOOP_COMMANDS,
+            stop_attacks: false,
         }
     }
 }

@@ -7,21 +7,12 @@
 //! looked at. Who an address is, and what a list expands to, is the
 //! shell's answer (the queue runner's, for a front).
 
+use super::attack::Repeated;
 use super::transaction::Waiting;
 use super::{replies, Answer, Event, Question, Session, SessionError, VerifiedAddress};
-use std::time::Duration;
 
-use crate::limits;
 use crate::privacy::PrivacyFlags;
 use crate::reply::{EnhancedCode, Reply};
-
-/// How long a VRFY or EXPN waits: `before` whatever its reply, and
-/// `answer` more when it is answered.
-#[derive(Clone, Copy, Debug, Default)]
-struct Slowdown {
-    before: Duration,
-    answer: Duration,
-}
 
 impl Session {
     pub(super) fn vrfy(&mut self, arg: &str) {
@@ -37,7 +28,9 @@ impl Session {
     /// log it, check the argument, and ask.
     fn verify_command(&mut self, expn: bool, arg: &str) {
         let verb = if expn { "EXPN" } else { "VRFY" };
-        let slow = self.count_verify(verb);
+        let Some(slow) = self.repeated(Repeated::Verify, verb) else {
+            return;
+        };
         let privacy = self.cfg.privacy;
         let disabled = if expn {
             !privacy.expn_allowed()
@@ -86,35 +79,6 @@ impl Session {
         self.ask(question, waiting);
     }
 
-    /// sendmail's checksmtpattack for VRFY and EXPN: from the sixth of
-    /// them in a session (MAXVRFYCOMMANDS), each waits `n / 6` seconds,
-    /// and an answered one waits in all `2^(n-6)` seconds, at most four
-    /// minutes; the sixth is logged as a possible attack.
-    fn count_verify(&mut self, verb: &'static str) -> Slowdown {
-        self.verifies = self.verifies.saturating_add(1);
-        let n = self.verifies;
-        if n < limits::VRFY_COMMANDS {
-            return Slowdown::default();
-        }
-        if n == limits::VRFY_COMMANDS {
-            self.event(Event::PossibleAttack {
-                command: verb,
-                count: n,
-            });
-        }
-        let shift = n - limits::VRFY_COMMANDS;
-        let total = if shift > 8 {
-            limits::MAX_SLOWDOWN_SECS
-        } else {
-            (1u64 << shift).min(limits::MAX_SLOWDOWN_SECS)
-        };
-        let before = u64::from(n / limits::VRFY_COMMANDS).min(limits::MAX_SLOWDOWN_SECS);
-        Slowdown {
-            before: Duration::from_secs(before),
-            answer: Duration::from_secs(total.saturating_sub(before)),
-        }
-    }
-
     /// The answer to VRFY or EXPN.
     pub(super) fn verified(&mut self, expn: bool, answer: Answer) -> Result<(), SessionError> {
         match answer {
@@ -137,6 +101,10 @@ impl Session {
 
     pub(super) fn verb(&mut self) {
         if self.cfg.privacy.verb_allowed() {
+            let Some(slow) = self.repeated(Repeated::Noise, "VERB") else {
+                return;
+            };
+            self.pause(slow.before + slow.answer);
             self.verbose = true;
             self.reply(replies::verbose_mode());
         } else {
@@ -152,6 +120,10 @@ impl Session {
         if arg.is_empty() {
             return self.bad(replies::parameter_required());
         }
+        let Some(slow) = self.repeated(Repeated::Etrn, "ETRN") else {
+            return;
+        };
+        self.pause(slow.before + slow.answer);
         if self.tx.is_some() {
             return self.reply(replies::etrn_in_transaction());
         }

@@ -12,6 +12,7 @@
 //! of input or stops to wait: RFC 2920 §3.1 lets a server buffer replies as
 //! long as it flushes whenever its input buffer is empty.
 
+mod attack;
 mod commands;
 pub mod config;
 mod greet_pause;
@@ -94,8 +95,8 @@ pub struct Session {
     authenticated: Option<String>,
     verbose: bool,
     bad_commands: u32,
-    /// VRFY and EXPN commands so far (sendmail's n_verifies).
-    verifies: u32,
+    /// HELO, VRFY, ETRN and NOOP commands so far, for the slowdown.
+    repetitions: attack::Repetitions,
     /// Failed AUTH attempts so far.
     auth_failures: u32,
     /// Refused RCPTs so far (sendmail's n_badrcpts), for BadRcptThrottle.
@@ -124,7 +125,7 @@ impl Session {
             authenticated: None,
             verbose: false,
             bad_commands: 0,
-            verifies: 0,
+            repetitions: attack::Repetitions::default(),
             auth_failures: 0,
             bad_rcpts: 0,
             flood_logged: false,
@@ -185,6 +186,7 @@ impl Session {
         }
         self.tls = Some(info);
         self.greeted = None;
+        self.repetitions.forget_hellos();
         self.tx = None;
         self.authenticated = None;
         self.verbose = false;
