@@ -20,6 +20,9 @@ cd "$(dirname "$0")/.."
 # postinst makes the users with (the package depends on it, so dpkg -i in
 # the test's throwaway root needs it installed). nsd is the DNS server the
 # MX tests start on a loopback port with their own zones (tests/mx.rs).
+# python3-milter (pymilter, on libmilter) runs the test filter the milter
+# client is checked against (crates/milter/tests/filters/every_action.py,
+# run with Debian's /usr/bin/python3).
 # dovecot-core and dovecot-lmtpd are the LMTP server the LMTP tests start
 # with their own configuration under a temporary directory (tests/lmtp.rs;
 # doveadm reads the delivered messages back); the SMTP AUTH tests
@@ -29,7 +32,7 @@ cd "$(dirname "$0")/.."
 # Postfix from Debian's postfix package, unpacked rather than installed
 # (the script fetches it): libdb5.3, libicu72, libnsl2 and libsasl2-2 are
 # the shared libraries its programs need (libssl3 comes with libssl-dev).
-packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd libdb5.3 libicu72 libnsl2 libsasl2-2)
+packages=(pkg-config libssl-dev python3 python3-milter swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd libdb5.3 libicu72 libnsl2 libsasl2-2)
 
 missing=()
 for p in "${packages[@]}"; do
