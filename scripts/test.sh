@@ -20,9 +20,6 @@ cd "$(dirname "$0")/.."
 # postinst makes the users with (the package depends on it, so dpkg -i in
 # the test's throwaway root needs it installed). nsd is the DNS server the
 # MX tests start on a loopback port with their own zones (tests/mx.rs).
-# python3-milter (pymilter, on libmilter) runs the test filter the milter
-# client is checked against (crates/milter/tests/filters/every_action.py,
-# run with Debian's /usr/bin/python3).
 # dovecot-core and dovecot-lmtpd are the LMTP server the LMTP tests start
 # with their own configuration under a temporary directory (tests/lmtp.rs;
 # doveadm reads the delivered messages back); the SMTP AUTH tests
@@ -32,7 +29,7 @@ cd "$(dirname "$0")/.."
 # Postfix from Debian's postfix package, unpacked rather than installed
 # (the script fetches it): libdb5.3, libicu72, libnsl2 and libsasl2-2 are
 # the shared libraries its programs need (libssl3 comes with libssl-dev).
-packages=(pkg-config libssl-dev python3 python3-milter swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd libdb5.3 libicu72 libnsl2 libsasl2-2)
+packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd libdb5.3 libicu72 libnsl2 libsasl2-2)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -54,6 +51,31 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # ports): the tests start their own.
     if [[ " ${missing[*]} " == *" dovecot-core "* ]] && [ -d /run/systemd/system ]; then
         systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+    fi
+fi
+
+# The mail filters the milter tests start with their own configuration
+# (tests/milter.rs, tests/dkim.rs, tests/rspamd.rs): python3-milter
+# (pymilter, on libmilter) runs the test filter that takes every action
+# (crates/milter/tests/filters/every_action.py, with Debian's
+# /usr/bin/python3); opendkim signs and verifies, opendkim-tools makes its
+# key; rspamd's milter proxy. Without their recommendations (rspamd's
+# would bring a Redis server the test does not use), and their
+# system-wide services stopped: the tests start their own.
+filter_packages=(python3-milter opendkim opendkim-tools rspamd)
+missing=()
+for p in "${filter_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now opendkim.service rspamd.service >/dev/null 2>&1 || true
     fi
 fi
 

@@ -57,6 +57,10 @@ fn daemon(privacy: &str) -> postern_testkit::Daemon {
         .table("aliases", ALIASES)
         .config_line(&format!("O PrivacyOptions={privacy}"))
         .config_line("O LogLevel=9")
+        // sendmail's default, no limit: the harvesting slowdown is
+        // tested (with a limit, the sixth VRFY ends the session instead,
+        // crates/smtp/tests/repetitions.rs).
+        .config_line("O MaxDaemonChildren=0")
         .start()
 }
 

@@ -89,7 +89,7 @@ fuzz_target!(|data: &[u8]| {
         check(&f.mail(&args("<s@example.com>"), &macro_value)?);
         check(&f.rcpt(&args("<r@example.net>"), &macro_value)?);
         check(&f.data(&macro_value)?);
-        check(&f.header("Subject", " hello")?);
+        check(&f.header("Subject", b" hello")?);
         check(&f.end_of_headers(&macro_value)?);
         check(&f.body(b"body\r\n")?);
         let (verdict, changes) = f.end_of_message(&macro_value)?;

@@ -170,7 +170,7 @@ pub(super) const SYSLOG_14_DIFFERENCES: &[Difference] = &[
     Difference {
         sendmail: "<QID>: Milter: no active filter",
         postern: &[],
-        why: "no milter lines until milters are supported",
+        why: "no `Milter: no active filter` line: a session without filters logs nothing about them",
     },
     Difference {
         sendmail: "<QID>: SMTP outgoing connect on localhost",

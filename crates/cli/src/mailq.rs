@@ -145,7 +145,8 @@ fn render_entry(out: &mut String, e: &QueueEntry, verbose: bool, clock: &dyn Clo
         prtstr(out, &sender, 39);
     }
     if e.held {
-        let _ = write!(out, "\n     QUARANTINE: held");
+        let reason = e.quarantine.as_deref().unwrap_or("held");
+        let _ = write!(out, "\n     QUARANTINE: {reason}");
     }
     let status = status_message(e);
     let body = e.body.map_or("", |b| b.as_str());
@@ -271,6 +272,7 @@ mod tests {
             sender: "alice@example.net".into(),
             body: None,
             held: false,
+            quarantine: None,
             in_progress: false,
             attempts: 0,
             recipients: vec![rcpt("bob@example.com", "pending", None)],

@@ -183,6 +183,7 @@ fn mailq_prints_sendmails_listing() {
         sender: "alice@example.net".into(),
         body: None,
         held: false,
+        quarantine: None,
         in_progress: false,
         attempts: 1,
         recipients: vec![QueueRecipient {

@@ -117,6 +117,16 @@ pub struct Config {
     /// The `FEATURE`s turned on, with their argument as written. Map
     /// specifications are not interpreted: side tables are plain text.
     pub features: BTreeMap<Feature, Option<String>>,
+    /// Mail filters defined (`INPUT_MAIL_FILTER`, `MAIL_FILTER`, `X`
+    /// lines), in file order.
+    pub mail_filters: Vec<crate::MailFilter>,
+    /// `InputMailFilters` as written, if it was.
+    pub(crate) input_mail_filters: Option<Vec<String>>,
+    /// The filters `INPUT_MAIL_FILTER` put in the list, in order.
+    pub(crate) m4_input_filters: Vec<String>,
+    /// The macros sent to filters at each stage
+    /// (`confMILTER_MACROS_CONNECT` and its siblings).
+    pub milter_macros: BTreeMap<postern_milter::macros::Stage, Vec<String>>,
 }
 
 impl Config {
@@ -165,6 +175,12 @@ impl Config {
                 }
             }
         }
+        if let Err(msg) = cfg.check_input_filters() {
+            errors.push(ConfigError::new(origin, 0, msg));
+        }
+        // One form from here on, whichever syntax gave the list.
+        cfg.input_mail_filters = Some(cfg.input_filter_names().to_vec());
+        cfg.m4_input_filters.clear();
         if errors.is_empty() {
             Ok(cfg)
         } else {
@@ -198,6 +214,9 @@ impl Config {
                 });
             }
         }
+        for f in &self.mail_filters {
+            out.push(format!("X{}, {}", f.name, f.equates()));
+        }
         for (feature, arg) in &self.features {
             out.push(match arg {
                 None => format!("FEATURE(`{}')", feature.name()),
@@ -205,6 +224,51 @@ impl Config {
             });
         }
         out
+    }
+
+    /// The filters mail goes through, in order: `InputMailFilters` if
+    /// given, else those of `INPUT_MAIL_FILTER`, in file order.
+    pub fn input_filters(&self) -> Vec<&crate::MailFilter> {
+        self.input_filter_names()
+            .iter()
+            .filter_map(|n| self.mail_filters.iter().find(|f| &f.name == n))
+            .collect()
+    }
+
+    pub(crate) fn input_filter_names(&self) -> &[String] {
+        self.input_mail_filters
+            .as_deref()
+            .unwrap_or(&self.m4_input_filters)
+    }
+
+    /// Every filter in the list is defined, and none twice.
+    fn check_input_filters(&self) -> Result<(), String> {
+        let names = self.input_filter_names();
+        for (i, n) in names.iter().enumerate() {
+            if !self.mail_filters.iter().any(|f| &f.name == n) {
+                return Err(format!(
+                    "InputMailFilters: no mail filter named \"{n}\" (define it with INPUT_MAIL_FILTER, MAIL_FILTER or an X line)"
+                ));
+            }
+            if names[..i].contains(n) {
+                return Err(format!("InputMailFilters: \"{n}\" is listed twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Defines a filter; `input` also puts it in the list
+    /// (`INPUT_MAIL_FILTER`).
+    fn define_filter(&mut self, name: &str, equates: &str, input: bool) -> Result<(), String> {
+        let filter = crate::MailFilter::parse(name, equates)?;
+        if self.mail_filters.iter().any(|f| f.name == filter.name) {
+            return Err(format!("mail filter \"{}\" is defined twice", filter.name));
+        }
+        if input {
+            self.m4_input_filters.push(filter.name.clone());
+        }
+        self.mail_filters.push(filter);
+        Ok(())
     }
 
     /// Where the side table `name` (`access`, `aliases`, `local-host-names`,
@@ -264,6 +328,10 @@ impl Config {
             mailer_ports: crate::MailerPorts::default(),
             auth: crate::AuthSettings::default(),
             features: BTreeMap::new(),
+            mail_filters: Vec::new(),
+            input_mail_filters: None,
+            m4_input_filters: Vec::new(),
+            milter_macros: BTreeMap::new(),
         }
     }
 
@@ -285,6 +353,7 @@ impl Config {
                 self.set(seen, i, &format!("D{name}"), value)
             }
             Line::M4Call { name, args } => self.m4_call(name, &args, seen),
+            Line::CfFilter { name, equates } => self.define_filter(name, equates, false),
         }
     }
 
@@ -336,6 +405,15 @@ impl Config {
                 self.features.insert(f, arg);
                 Ok(())
             }
+            "INPUT_MAIL_FILTER" | "MAIL_FILTER" => match args {
+                [filter, equates @ ..] if !equates.is_empty() => {
+                    let input = name == "INPUT_MAIL_FILTER";
+                    self.define_filter(filter, &equates.join(", "), input)
+                }
+                _ => Err(format!(
+                    "{name} takes a filter name and its equates (S=…, F=…, T=…)"
+                )),
+            },
             "divert" => match args {
                 [a] if a == "-1" || a == "0" => Ok(()),
                 _ => Err("only divert(-1) and divert(0) are accepted".to_string()),

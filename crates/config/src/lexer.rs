@@ -21,6 +21,8 @@ pub(crate) enum Line<'a> {
     CfMacro { name: char, value: &'a str },
     /// `name(args…)`, quotes removed, followed by nothing or a `dnl` comment.
     M4Call { name: &'a str, args: Vec<String> },
+    /// `Xname, S=…, F=…, T=…`: a mail filter.
+    CfFilter { name: &'a str, equates: &'a str },
 }
 
 /// Classifies one line (without its newline).
@@ -46,6 +48,13 @@ pub(crate) fn lex(line: &str) -> Result<Line<'_>, String> {
     }
     if let Some(rest) = t.strip_prefix('O') {
         return cf_option(rest);
+    }
+    if let Some(rest) = t.strip_prefix('X') {
+        let (name, equates) = rest.split_once(',').unwrap_or((rest, ""));
+        return Ok(Line::CfFilter {
+            name: name.trim(),
+            equates: equates.trim(),
+        });
     }
     if let Some(rest) = t.strip_prefix('D') {
         let mut chars = rest.chars();

@@ -61,6 +61,31 @@ macro_rules! num_opt {
     };
 }
 
+/// The macros sent to mail filters at one stage.
+macro_rules! milter_macros {
+    ($cf:literal, $m4:literal, $default:literal, $stage:ident) => {
+        Opt {
+            cf: CfName::Option(&[$cf]),
+            m4: M4Name::Define(&[$m4]),
+            default: &[$default],
+            set: |c, _, v| {
+                c.milter_macros.insert(
+                    postern_milter::macros::Stage::$stage,
+                    postern_milter::macros::parse_list(v),
+                );
+                Ok(())
+            },
+            show: |c| {
+                vec![c
+                    .milter_macros
+                    .get(&postern_milter::macros::Stage::$stage)
+                    .map(|names| names.join(", "))
+                    .unwrap_or_default()]
+            },
+        }
+    };
+}
+
 /// A timeout under `c.timeouts.<field>`, with the unit of a bare number.
 macro_rules! timeout {
     ([$($cf:literal),+], [$($m4:literal),+], $default:literal, $unit:ident, $field:ident) => {
@@ -229,6 +254,51 @@ pub(crate) static OPTIONS: &[Opt] = &[
         "20",
         max_noop_commands
     ),
+    Opt {
+        // The order mail goes through the filters; without it, the order
+        // of the INPUT_MAIL_FILTER lines.
+        cf: CfName::Option(&["InputMailFilters"]),
+        m4: M4Name::Define(&["confINPUT_MAIL_FILTERS"]),
+        default: &[],
+        set: |c, _, v| {
+            c.input_mail_filters = Some(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            );
+            Ok(())
+        },
+        show: |c| vec![c.input_filter_names().join(",")],
+    },
+    milter_macros!(
+        "Milter.macros.connect",
+        "confMILTER_MACROS_CONNECT",
+        "j, _, {daemon_name}, {if_name}, {if_addr}",
+        Connect
+    ),
+    milter_macros!(
+        "Milter.macros.helo",
+        "confMILTER_MACROS_HELO",
+        "{tls_version}, {cipher}, {cipher_bits}, {cert_subject}, {cert_issuer}",
+        Helo
+    ),
+    milter_macros!(
+        "Milter.macros.envfrom",
+        "confMILTER_MACROS_ENVFROM",
+        "i, {auth_type}, {auth_authen}, {auth_ssf}, {auth_author}, {mail_mailer}, {mail_host}, {mail_addr}",
+        EnvFrom
+    ),
+    milter_macros!(
+        "Milter.macros.envrcpt",
+        "confMILTER_MACROS_ENVRCPT",
+        "{rcpt_mailer}, {rcpt_host}, {rcpt_addr}",
+        EnvRcpt
+    ),
+    milter_macros!("Milter.macros.data", "confMILTER_MACROS_DATA", "", Data),
+    milter_macros!("Milter.macros.eoh", "confMILTER_MACROS_EOH", "", Eoh),
+    milter_macros!("Milter.macros.eom", "confMILTER_MACROS_EOM", "{msg_id}", Eom),
     num_opt!(
         "BadRcptThrottle",
         "confBAD_RCPT_THROTTLE",

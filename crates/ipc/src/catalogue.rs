@@ -16,7 +16,7 @@ use postern_smtp::QueueId;
 use crate::Sysexit;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 14;
+pub const PROTOCOL_VERSION: u32 = 15;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,6 +360,11 @@ pub struct MessageEnvelope {
     pub message_id: Option<String>,
     /// Accepted recipients.
     pub recipients: Vec<EnvelopeRecipient>,
+    /// A mail filter quarantined the message, for this reason: it is
+    /// queued held (`postern queue release` lets it go).
+    pub quarantine: Option<String>,
+    /// A mail filter discarded the message: accepted, logged, dropped.
+    pub discard: bool,
 }
 
 /// One recipient of an envelope or a job.
@@ -697,8 +702,10 @@ pub struct QueueEntry {
     pub sender: String,
     /// BODY= of the message, if given.
     pub body: Option<BodyType>,
-    /// Held by `postern queue hold`.
+    /// Held by `postern queue hold` or a mail filter's quarantine.
     pub held: bool,
+    /// The filter's reason for a quarantine.
+    pub quarantine: Option<String>,
     /// Being delivered right now (mailq's `*`).
     pub in_progress: bool,
     /// Delivery attempts so far.

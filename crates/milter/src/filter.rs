@@ -292,16 +292,27 @@ impl<S: Transport> Filter<S> {
     }
 
     /// One header, its value as it follows the colon in the message
-    /// (folded with CRLF): sent with LF line ends, as sendmail keeps
-    /// them, and without the leading space unless the filter wants it.
-    pub fn header(&mut self, name: &str, raw_value: &str) -> Result<Verdict, FilterError> {
-        let mut value = raw_value.replace("\r\n", "\n");
+    /// (folded with CRLF, possibly 8-bit): sent with LF line ends, as
+    /// sendmail keeps them, and without the leading space unless the
+    /// filter wants it.
+    pub fn header(&mut self, name: &str, raw_value: &[u8]) -> Result<Verdict, FilterError> {
+        let mut value: Vec<u8> = Vec::with_capacity(raw_value.len());
+        let mut i = 0;
+        while i < raw_value.len() {
+            if raw_value[i] == b'\r' && raw_value.get(i + 1) == Some(&b'\n') {
+                i += 1;
+                continue;
+            }
+            value.push(raw_value[i]);
+            i += 1;
+        }
         if !self.negotiated.steps.has(Steps::HEADER_LEADING_SPACE) {
-            value = value.trim_start_matches([' ', '\t']).to_string();
+            let start = value.iter().position(|b| !matches!(b, b' ' | b'\t'));
+            value.drain(..start.unwrap_or(value.len()));
         }
         let mut data = Vec::new();
         wire::c_string(&mut data, name.as_bytes());
-        wire::c_string(&mut data, value.as_bytes());
+        wire::c_string(&mut data, &value);
         let v = self.plain_command(
             command::HEADER,
             &data,

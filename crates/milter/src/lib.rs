@@ -9,10 +9,12 @@
 //! - [`filter`]: one filter's connection, stage by stage, over any
 //!   blocking stream with timeouts (the front's socket to it).
 //! - [`macros`]: which sendmail macros go with which stage.
+//! - [`edit`]: the message as filters change it, with sendmail's rules.
 //!
 //! Nothing here opens a socket or reads the configuration: the daemon
 //! connects (a front cannot) and says what to send.
 
+pub mod edit;
 pub mod filter;
 pub mod macros;
 pub mod negotiate;

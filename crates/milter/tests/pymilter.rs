@@ -122,7 +122,7 @@ fn every_action_comes_back_from_a_libmilter_filter() {
         ("X-Drop", " one"),
         ("X-Drop", " two"),
     ] {
-        assert_eq!(f.header(name, v).unwrap(), Verdict::Continue);
+        assert_eq!(f.header(name, v.as_bytes()).unwrap(), Verdict::Continue);
     }
     assert_eq!(f.end_of_headers(&value).unwrap(), Verdict::Continue);
     assert_eq!(f.body(b"please replace me\r\n").unwrap(), Verdict::Continue);
@@ -197,7 +197,7 @@ fn a_rejected_sender_ends_the_filters_part_in_the_message_only() {
         Verdict::Continue
     );
     f.rcpt(&args(&["<r@example.net>"]), &value).unwrap();
-    f.header("Subject", " quarantine this").unwrap();
+    f.header("Subject", b" quarantine this").unwrap();
     f.end_of_headers(&value).unwrap();
     f.body(b"x\r\n").unwrap();
     let (verdict, changes) = f.end_of_message(&value).unwrap();
@@ -205,7 +205,7 @@ fn a_rejected_sender_ends_the_filters_part_in_the_message_only() {
     assert!(changes.contains(&Modification::Quarantine("held by the test".into())));
     f.mail(&args(&["<s@example.com>"]), &value).unwrap();
     f.rcpt(&args(&["<r@example.net>"]), &value).unwrap();
-    f.header("Subject", " discard").unwrap();
+    f.header("Subject", b" discard").unwrap();
     f.end_of_headers(&value).unwrap();
     let (verdict, _) = f.end_of_message(&value).unwrap();
     assert_eq!(verdict, Verdict::Discard);

@@ -265,8 +265,12 @@ pub struct ControlFile {
     pub deliver_by: Option<DeliverBy>,
     /// Uid of the local user who submitted the message.
     pub submitter_uid: Option<u32>,
-    /// Held by the administrator (`postern queue hold`): kept, not tried.
+    /// Held by the administrator (`postern queue hold`) or quarantined by
+    /// a mail filter: kept, not tried.
     pub held: bool,
+    /// Why a mail filter quarantined it (sendmail's `q` line); `None`
+    /// for an administrator's hold.
+    pub quarantine: Option<String>,
     /// The delay warning (Timeout.queuewarn) was sent.
     pub warned: bool,
     /// Set when this message is a report Postern made.
@@ -307,6 +311,7 @@ impl ControlFile {
             deliver_by: None,
             submitter_uid: None,
             held: false,
+            quarantine: None,
             warned: false,
             generated: None,
             attempts: 0,
@@ -373,7 +378,7 @@ impl ControlFile {
             line("U", &uid.to_string());
         }
         if self.held {
-            line("Q", "held");
+            line("Q", self.quarantine.as_deref().unwrap_or("held"));
         }
         if self.warned {
             line("W", "warned");

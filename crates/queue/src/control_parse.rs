@@ -177,7 +177,11 @@ pub(crate) fn parse(text: &str) -> Result<ControlFile, ParseError> {
             'Y' => cf.deliver_by = Some(param::<DeliverBy>(n, "Y", &v)?),
             'U' => cf.submitter_uid = Some(number(n, "U", &v)?),
             'Q' if v == "held" => cf.held = true,
-            'Q' => return Err(err(n, format!("Q: bad hold state {v:?}"))),
+            'Q' if !v.is_empty() => {
+                cf.held = true;
+                cf.quarantine = Some(v);
+            }
+            'Q' => return Err(err(n, "Q: empty hold reason".to_string())),
             'W' if v == "warned" => cf.warned = true,
             'W' => return Err(err(n, format!("W: bad warning state {v:?}"))),
             'G' => {

@@ -68,6 +68,19 @@ r carol@example.net\tstate=sent\tattempts=0\tnext=0\treply=250 2.0.0 OK\n";
     assert_eq!(ControlFile::parse(&text).unwrap(), full());
 }
 
+/// A mail filter's quarantine is a hold with the filter's reason.
+#[test]
+fn a_quarantine_keeps_its_reason() {
+    let mut cf = ControlFile::new(qid(), 10, "a@b.example");
+    cf.recipients.push(RecipientEntry::new("c@d.example"));
+    cf.held = true;
+    cf.quarantine = Some("virus: Eicar-Test-Signature".into());
+    let text = cf.to_text();
+    assert!(text.contains("\nQ virus: Eicar-Test-Signature\n"), "{text}");
+    assert_eq!(ControlFile::parse(&text).unwrap(), cf);
+    assert!(ControlFile::parse(&text.replace("Q virus: Eicar-Test-Signature", "Q ")).is_err());
+}
+
 #[test]
 fn reports_owed_and_sent_are_recorded() {
     let mut cf = ControlFile::new(qid(), 10, "");
@@ -342,6 +355,7 @@ proptest! {
             }),
             submitter_uid,
             held: attempts % 2 == 1,
+            quarantine: None,
             warned: next_attempt % 2 == 1,
             generated: [None, Some(Generated::Dsn), Some(Generated::Postmaster)]
                 [(size % 3) as usize],

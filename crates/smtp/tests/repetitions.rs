@@ -160,3 +160,26 @@ fn etrn_is_slowed_from_the_eighth() {
     );
     assert_eq!(secs(&h), [1]);
 }
+
+/// VRFY and EXPN under a limited server: the sixth waits a second and
+/// ends the session, whatever its answer would have been.
+#[test]
+fn the_sixth_vrfy_ends_a_limited_servers_session() {
+    let mut h = session(true, 20);
+    h.send(b"EHLO client.example\r\n");
+    for _ in 0..5 {
+        assert!(!h.send(b"VRFY nosuch\r\n").starts_with("421"));
+    }
+    assert_eq!(
+        h.send(b"EXPN nosuch\r\n"),
+        "421 4.7.0 mx.example Too many bad commands; closing connection\r\n"
+    );
+    assert!(h.closed);
+    assert_eq!(
+        attacks(&h),
+        [&Event::PossibleAttack {
+            command: "EXPN",
+            count: 6
+        }]
+    );
+}

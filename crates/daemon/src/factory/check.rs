@@ -103,7 +103,7 @@ fn run_in_jail(
     match privsep::fork() {
         Ok(Forked::Child) => {
             drop(read);
-            let code = match jail.enter(parent, &[write.as_raw_fd()]) {
+            let code = match jail.enter(parent, &[write.as_raw_fd()]).map(|(d, _)| d) {
                 Ok(_dropped) => body(&mut write),
                 Err(e) => {
                     let _ = writeln!(write, "entering the jail failed: {e}");

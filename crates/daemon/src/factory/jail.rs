@@ -9,6 +9,7 @@ use std::os::fd::{AsFd, OwnedFd, RawFd};
 use nix::sys::resource::Resource;
 use nix::unistd::Pid;
 
+use crate::front::filters::{self, FilterDirs, Opened};
 use crate::log;
 use crate::privsep::{self, Dropped, Identity, Jail, SyscallFilter};
 use crate::settings::Settings;
@@ -31,6 +32,10 @@ pub struct FrontJail {
     limits: Vec<(Resource, u64)>,
     /// /dev/null, for a front's standard I/O (unless it logs to stderr).
     null: Option<OwnedFd>,
+    /// The directories of the mail filters' unix sockets.
+    filter_dirs: FilterDirs,
+    /// The configuration, for the filters a front connects to.
+    config: postern_config::Config,
 }
 
 impl FrontJail {
@@ -55,6 +60,15 @@ impl FrontJail {
         } else {
             privsep::current_identity()
         };
+        // FrontUser's own groups reach a filter's socket (as Postfix's
+        // `postfix` in group `opendkim`); nothing else is opened by them.
+        let front_user = if settings.config.input_filters().is_empty() || !privsep::privileged() {
+            front_user
+        } else {
+            privsep::with_supplementary_groups(front_user).map_err(|e| e.to_string())?
+        };
+        // Opened before the chroot hides them.
+        let filter_dirs = FilterDirs::open(&settings.config)?;
         let filter = privsep::front_filter()?;
         let jail = if privsep::privileged() {
             Some(privsep::open_jail(&crate::master::jail_dir())?)
@@ -83,7 +97,10 @@ impl FrontJail {
         };
         let limits = vec![
             (Resource::RLIMIT_NPROC, 0),
-            (Resource::RLIMIT_NOFILE, FRONT_MAX_FILES),
+            (
+                Resource::RLIMIT_NOFILE,
+                FRONT_MAX_FILES + FilterDirs::descriptors_needed(&settings.config),
+            ),
             (Resource::RLIMIT_AS, FRONT_MAX_ADDRESS_SPACE),
             (Resource::RLIMIT_FSIZE, file_size),
             (Resource::RLIMIT_CORE, 0),
@@ -93,13 +110,20 @@ impl FrontJail {
             filter,
             limits,
             null,
+            filter_dirs,
+            config: settings.config.clone(),
         })
     }
 
     /// In a child just forked by `factory`: closes every descriptor but
     /// `keep` (and standard I/O and syslog), then drops to FrontUser in
-    /// the jail. Only `Dropped` code runs afterwards.
-    pub fn enter(&self, factory: Pid, keep: &[RawFd]) -> Result<Dropped, privsep::PrivsepError> {
+    /// the jail, connected to the mail filters on the way (the last moment
+    /// a socket can be made). Only `Dropped` code runs afterwards.
+    pub fn enter(
+        &self,
+        factory: Pid,
+        keep: &[RawFd],
+    ) -> Result<(Dropped, Vec<Opened>), privsep::PrivsepError> {
         privsep::reset_signal_handlers();
         privsep::ignore_file_size_signal();
         if let Ok(name) = std::ffi::CString::new("posternd-front") {
@@ -110,14 +134,21 @@ impl FrontJail {
         }
         let mut keep = keep.to_vec();
         keep.extend(log::syslog_fd());
+        keep.extend(self.filter_dirs.raw_fds());
         privsep::close_fds_except(&keep);
         log::forked_keeping_socket();
+        let opened = std::cell::RefCell::new(Vec::new());
+        let connect = || {
+            *opened.borrow_mut() = filters::connect_all(&self.config, &self.filter_dirs);
+        };
         let jail = Jail {
             root: None,
             limits: &self.limits,
             parent: Some(factory),
+            before_filter: Some(&connect),
             syscalls: Some(&self.filter),
         };
-        privsep::drop_privileges("front", &self.front_user, &jail)
+        let dropped = privsep::drop_privileges("front", &self.front_user, &jail)?;
+        Ok((dropped, opened.into_inner()))
     }
 }

@@ -309,8 +309,8 @@ impl Factory {
             "front for {}",
             policy::client_name(&accepted.peer)
         ));
-        let dropped = match self.jail.enter(factory, &keep) {
-            Ok(dropped) => dropped,
+        let (dropped, filters) = match self.jail.enter(factory, &keep) {
+            Ok(entered) => entered,
             Err(e) => {
                 log::crit(&format!("front: cannot drop privileges: {e}"));
                 return 1;
@@ -328,6 +328,7 @@ impl Factory {
             client,
             conn,
             postern_ipc::front_channel(queue_end),
+            filters,
         )
     }
 

@@ -45,6 +45,20 @@ pub struct MessageFile {
     message_id: Option<String>,
     /// The first write error; nothing is written after it.
     failed: Option<std::io::Error>,
+    /// For the mail filters: the message is held here, the head (what
+    /// Postern adds) apart from the client's text, and written only once
+    /// the filters have had their say.
+    held: Option<Held>,
+}
+
+/// A held message.
+#[derive(Default)]
+pub struct Held {
+    /// Received:, X-Authentication-Warning:, and a Date: or Message-Id:
+    /// Postern supplied.
+    pub head: Vec<u8>,
+    /// The client's message.
+    pub text: Vec<u8>,
 }
 
 impl MessageFile {
@@ -57,7 +71,22 @@ impl MessageFile {
             pending: Some((HeaderScan::default(), head)),
             message_id: None,
             failed: None,
+            held: None,
         }
+    }
+
+    /// A message held in memory until [`MessageFile::finish_held`], for
+    /// the mail filters.
+    pub fn start_held(queue_id: QueueId, pipe: TimedPipe, head: Head) -> Self {
+        let mut file = Self::start(queue_id, pipe, head);
+        file.held = Some(Held::default());
+        file
+    }
+
+    /// The held message, complete (for the filters).
+    pub fn take_held(&mut self) -> Option<Held> {
+        self.write_head(None);
+        self.held.take()
     }
 
     /// The queue id the queue runner gave.
@@ -89,18 +118,10 @@ impl MessageFile {
         let complete = end.is_some() || scan.len() <= HEADER_SCAN_LIMIT;
         let mut top = head.received;
         if complete && !scan.has_field("Date") {
-            top.push_str(&format!(
-                "Date: {}
-",
-                head.date
-            ));
+            top.push_str(&format!("Date: {}\r\n", head.date));
         }
         if complete && !scan.has_field("Message-Id") {
-            top.push_str(&format!(
-                "Message-Id: {}
-",
-                head.message_id
-            ));
+            top.push_str(&format!("Message-Id: {}\r\n", head.message_id));
             self.message_id = Some(head.message_id);
         }
         let text = scan.into_bytes();
@@ -108,7 +129,10 @@ impl MessageFile {
         if self.message_id.is_none() {
             self.message_id = message_id(&text[..at]);
         }
-        self.put(top.as_bytes());
+        match self.held.as_mut() {
+            Some(held) => held.head.extend_from_slice(top.as_bytes()),
+            None => self.put(top.as_bytes()),
+        }
         self.put(&text[..at]);
         if end.is_some_and(|e| !e.blank_line) {
             // The body's first line is not a header: keep it the body.
@@ -118,6 +142,10 @@ impl MessageFile {
     }
 
     fn put(&mut self, bytes: &[u8]) {
+        if let Some(held) = self.held.as_mut() {
+            held.text.extend_from_slice(bytes);
+            return;
+        }
         if self.failed.is_none() {
             if let Err(e) = self.out.write_all(bytes) {
                 self.failed = Some(e);
@@ -129,6 +157,21 @@ impl MessageFile {
     /// end); returns the Message-ID. `BrokenPipe` means the queue runner
     /// stopped taking the message (a full disk, say): it says why when
     /// asked to commit.
+    /// Writes `message` (the filters' result, head included) instead of
+    /// what was held, and finishes as [`MessageFile::finish`]; the
+    /// Message-ID is read again from it.
+    pub fn finish_held(mut self, message: &[u8]) -> std::io::Result<Option<String>> {
+        self.held = None;
+        self.pending = None;
+        self.put(message);
+        let end = message
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(message.len(), |i| i + 2);
+        self.message_id = message_id(&message[..end]);
+        self.finish()
+    }
+
     pub fn finish(mut self) -> std::io::Result<Option<String>> {
         // A message that is all header section.
         self.write_head(None);
@@ -238,6 +281,8 @@ pub fn ipc_envelope(e: &Envelope, hostname: &str, message_id: Option<String>) ->
                 target: None,
             })
             .collect(),
+        quarantine: None,
+        discard: false,
     }
 }
 

@@ -14,6 +14,8 @@
 //! after the queue runner says the message is durable.
 
 mod conn;
+mod filter_stages;
+pub mod filters;
 mod header_section;
 mod line_clock;
 mod message;
@@ -53,14 +55,30 @@ pub fn run(
     stream: TcpStream,
     conn: Connection,
     queue: FrontChannel,
+    filters: Vec<filters::Opened>,
 ) -> i32 {
     // A queue runner that does not answer (stopped, or stuck on its disk)
     // costs the client a bounded wait and a 451, not a hung session.
     let queue_timeout = settings.config.timeouts.queuereply;
     let _ = queue.stream().set_read_timeout(Some(queue_timeout));
     let _ = queue.stream().set_write_timeout(Some(queue_timeout));
-    let mut session = Session::new(server_config(settings, &conn));
-    let mut front = questions::Front::new(settings, &conn, queue);
+    let (filters, outcome) = start_filters(settings, &conn, &stream, filters);
+    if let Some(close) = outcome.close {
+        // A filter shut the connection at its start: sendmail's 421
+        // instead of the greeting.
+        let _ = (&stream).write_all(format!("{close}\r\n").as_bytes());
+        return 0;
+    }
+    let mut cfg = server_config(settings, &conn);
+    cfg.ask_hello = filters.any();
+    if let Some(refusal) = outcome.refusal {
+        cfg.connect_refusal = Some(refusal);
+    }
+    if let Some(code) = outcome.greeting_code {
+        cfg.greeting_code = code;
+    }
+    let mut session = Session::new(cfg);
+    let mut front = questions::Front::new(settings, &conn, queue, filters);
     // Small while the client sends commands, so an idle session costs
     // little memory (a zeroed 64 KiB buffer is 16 pages of its own in
     // every front); grown once a read fills it, as a message body does.
@@ -151,6 +169,49 @@ pub fn run(
             }
         }
     }
+}
+
+/// The mail filters' connect stage, before the greeting (sendmail's
+/// milter_init and milter_connect): what it decided changes the session.
+fn start_filters(
+    settings: &Settings,
+    conn: &Connection,
+    stream: &TcpStream,
+    opened: Vec<filters::Opened>,
+) -> (filters::Filters, filters::ConnectOutcome) {
+    if opened.is_empty() {
+        return (filters::Filters::none(), filters::ConnectOutcome::default());
+    }
+    let mut values = filters::Values::default();
+    values.set("j", settings.hostname.clone());
+    values.set("_", conn.client.clone());
+    values.set("daemon_name", conn.daemon_name.clone());
+    values.set("client_addr", conn.peer.ip().to_string());
+    values.set("client_port", conn.peer.port().to_string());
+    if let Ok(local) = stream.local_addr() {
+        values.set("if_addr", local.ip().to_string());
+        values.set("daemon_addr", local.ip().to_string());
+        values.set("daemon_port", local.port().to_string());
+    }
+    let host = conn.client.split(' ').next().unwrap_or("localhost");
+    let host = if host.starts_with('[') {
+        host
+    } else {
+        "localhost"
+    };
+    values.set("client_name", host.to_string());
+    let client = postern_milter::filter::ClientAddress::Ip {
+        addr: conn.peer.ip(),
+        port: conn.peer.port(),
+    };
+    filters::Filters::start(
+        opened,
+        &settings.config.milter_macros,
+        values,
+        &settings.hostname,
+        host,
+        &client,
+    )
 }
 
 /// The handshake after `220 2.0.0 Ready to start TLS`: success resets the

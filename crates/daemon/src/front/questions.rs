@@ -11,6 +11,7 @@ use postern_smtp::address::{Mailbox, ReversePath};
 use postern_smtp::server::{etrn_started, Answer, Question, Session, VerifiedAddress};
 use postern_smtp::{EnhancedCode, Reply};
 
+use super::filters::{Decision, Filters};
 use super::message::MessageFile;
 use super::pipe::TimedPipe;
 use super::Connection;
@@ -19,8 +20,8 @@ use crate::settings::Settings;
 
 /// The front's side of the conversation with the queue runner.
 pub struct Front<'a> {
-    settings: &'a Settings,
-    peer_ip: IpAddr,
+    pub(super) settings: &'a Settings,
+    pub(super) peer_ip: IpAddr,
     queue: FrontChannel,
     hello_checked: bool,
     /// A question went unanswered (Timeout.queuereply) or the channel
@@ -28,10 +29,10 @@ pub struct Front<'a> {
     /// nothing more is asked, and every question is answered 451 at once
     /// rather than after another wait.
     queue_lost: bool,
-    recipients: Vec<String>,
+    pub(super) recipients: Vec<String>,
     message: Option<MessageFile>,
     utc_offset: i32,
-    client: String,
+    pub(super) client: String,
     issued_mail: bool,
     /// The queue runner was told a transaction is in progress, and no
     /// Commit or Abort has ended it since: told once, not at every MAIL,
@@ -42,7 +43,13 @@ pub struct Front<'a> {
     auth_mechanisms: Vec<postern_ipc::AuthMechanism>,
     /// The queue runner said AUTH succeeded (it keeps its own record:
     /// this only lets RCPT answer as the commit will).
-    authenticated: bool,
+    pub(super) authenticated: bool,
+    /// The mechanism of the AUTH in progress, for `{auth_type}`.
+    auth_mechanism: Option<String>,
+    /// The mail filters (none when none is configured).
+    pub filters: Filters,
+    /// A filter discarded the message: it is accepted, then dropped.
+    pub(super) discard: bool,
 }
 
 fn reply(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Answer {
@@ -88,7 +95,12 @@ fn queue_unavailable() -> Answer {
 
 impl<'a> Front<'a> {
     /// Starts the conversation with a Hello (answered lazily).
-    pub fn new(settings: &'a Settings, conn: &Connection, mut queue: FrontChannel) -> Self {
+    pub fn new(
+        settings: &'a Settings,
+        conn: &Connection,
+        mut queue: FrontChannel,
+        filters: Filters,
+    ) -> Self {
         let _ = queue.send(
             &FrontToQueue::Hello {
                 version: PROTOCOL_VERSION,
@@ -109,13 +121,16 @@ impl<'a> Front<'a> {
             transaction_announced: false,
             auth_mechanisms: Vec::new(),
             authenticated: false,
+            auth_mechanism: None,
+            filters,
+            discard: false,
         }
     }
 
     /// Answers one question.
     pub fn answer(&mut self, session: &Session, question: Question) -> Answer {
         match question {
-            Question::Sender { path, .. } => {
+            Question::Sender { path, params } => {
                 if let ReversePath::Mailbox(m) = &path {
                     if let Some(refusal) = access_refusal(
                         self.settings
@@ -128,13 +143,24 @@ impl<'a> Front<'a> {
                 }
                 self.recipients.clear();
                 self.issued_mail = true;
+                self.discard = false;
+                if let Some(refused) = self.filter_sender(&path, &params.wire_args()) {
+                    return refused;
+                }
                 // So that a reload lets this transaction finish.
                 if !std::mem::replace(&mut self.transaction_announced, true) {
                     let _ = self.queue.send(&FrontToQueue::Transaction, &[]);
                 }
                 Answer::Accept
             }
-            Question::Recipient { path, .. } => self.recipient(&path),
+            Question::Recipient { path, params } => {
+                let answer = self.recipient(&path);
+                if answer == Answer::Accept {
+                    return self.filter_recipient(&path, &params.wire_args());
+                }
+                answer
+            }
+            Question::Hello { name, .. } => self.filter_hello(session, &name),
             Question::Vrfy(argument) => self.verify(argument, false),
             Question::Expn(argument) => self.verify(argument, true),
             Question::Etrn(argument) => {
@@ -157,6 +183,7 @@ impl<'a> Front<'a> {
                 initial_response,
             } => {
                 self.issued_mail = true;
+                self.auth_mechanism = Some(mechanism.clone());
                 self.auth_round_trip(FrontToQueue::Auth {
                     mechanism,
                     initial_response,
@@ -203,6 +230,9 @@ impl<'a> Front<'a> {
             }
             Some((QueueToFront::AuthSuccess { user }, _)) => {
                 self.authenticated = true;
+                self.filters
+                    .values()
+                    .set_auth(self.auth_mechanism.as_deref(), &user);
                 Answer::AuthSuccess { identity: user }
             }
             Some((QueueToFront::AuthFailed, _)) => Answer::AuthFailed(Reply::new(
@@ -219,7 +249,7 @@ impl<'a> Front<'a> {
     /// whether the user exists (asked of the queue runner: the front's
     /// jail holds no user database). Unknown users are refused here, as
     /// sendmail does, never given a mailbox.
-    fn recipient(&mut self, path: &Mailbox) -> Answer {
+    pub(super) fn recipient(&mut self, path: &Mailbox) -> Answer {
         let qualified = policy::qualify(path, &self.settings.hostname);
         if let Some(domain) = domain_of(&qualified) {
             let action = self
@@ -288,6 +318,11 @@ impl<'a> Front<'a> {
     }
 
     fn open_message(&mut self, session: &Session) -> Answer {
+        match self.filters.data() {
+            Decision::Go => {}
+            Decision::Discard => self.discard = true,
+            Decision::Refuse(r) => return Answer::Reply(r),
+        }
         let (queue_id, mut fds) = match self.round_trip(FrontToQueue::OpenMessage) {
             Some((QueueToFront::Opened { queue_id }, fds)) => (queue_id, fds),
             Some((refused @ QueueToFront::Refused { .. }, _)) => return refusal(refused),
@@ -312,16 +347,35 @@ impl<'a> Front<'a> {
             std::fs::File::from(fd),
             self.settings.config.timeouts.queuereply,
         );
-        self.message = Some(MessageFile::start(queue_id, pipe, head));
+        self.message = Some(if self.filters.any() {
+            self.filters.set_queue_id(queue_id.as_str());
+            MessageFile::start_held(queue_id, pipe, head)
+        } else {
+            MessageFile::start(queue_id, pipe, head)
+        });
         Answer::Accept
     }
 
     fn commit(&mut self, envelope: &postern_smtp::server::Envelope) -> Answer {
-        let Some(file) = self.message.take() else {
+        let Some(mut file) = self.message.take() else {
             return queue_unavailable();
         };
         let queue_id = file.queue_id().clone();
-        let message_id = match file.finish() {
+        let mut envelope = super::message::ipc_envelope(envelope, &self.settings.hostname, None);
+        let finished = match file.take_held() {
+            Some(held) => match self.filter_message(held, &mut envelope) {
+                Ok(message) => file.finish_held(&message),
+                Err(refusal) => {
+                    let _ = self.queue.send(&FrontToQueue::Abort { queue_id }, &[]);
+                    self.transaction_announced = false;
+                    return refusal;
+                }
+            },
+            None => file.finish(),
+        };
+        // A filter discarded it: the queue runner logs it and drops it.
+        envelope.discard = self.discard;
+        let message_id = match finished {
             Ok(message_id) => message_id,
             // The queue runner closed the pipe: it could not store the
             // message, and its answer to the commit says why (452 4.3.1
@@ -333,7 +387,7 @@ impl<'a> Front<'a> {
                 return reply(451, (4, 3, 0), "Queue write error");
             }
         };
-        let envelope = super::message::ipc_envelope(envelope, &self.settings.hostname, message_id);
+        envelope.message_id = message_id;
         // Whatever the answer, the queue runner's transaction is over.
         self.transaction_announced = false;
         match self.round_trip(FrontToQueue::Commit {
@@ -362,6 +416,7 @@ impl<'a> Front<'a> {
 
     /// Drops the message being received.
     pub fn abort_message(&mut self) {
+        self.filters.abort();
         if let Some(file) = self.message.take() {
             let _ = self.queue.send(
                 &FrontToQueue::Abort {
@@ -376,6 +431,7 @@ impl<'a> Front<'a> {
     /// The client went away: a message in progress was never acknowledged.
     pub fn connection_lost(&mut self) {
         self.abort_message();
+        self.filters.quit();
     }
 
     /// A command the session refused itself (VRFY under novrfy, …) still
@@ -388,6 +444,7 @@ impl<'a> Front<'a> {
     /// The session ended normally.
     pub fn finish(&mut self, conn: &Connection) {
         self.abort_message();
+        self.filters.quit();
         if !self.issued_mail {
             super::report::no_mail(conn);
         }
@@ -421,7 +478,10 @@ impl<'a> Front<'a> {
     }
 
     /// Sends one request and waits for its answer (after the peer's Hello).
-    fn round_trip(&mut self, request: FrontToQueue) -> Option<(QueueToFront, Vec<OwnedFd>)> {
+    pub(super) fn round_trip(
+        &mut self,
+        request: FrontToQueue,
+    ) -> Option<(QueueToFront, Vec<OwnedFd>)> {
         if !self.read_hello() {
             return None;
         }
@@ -488,7 +548,12 @@ mod tests {
                 }
             }
         });
-        Front::new(settings, &conn, postern_ipc::front_channel(ours))
+        Front::new(
+            settings,
+            &conn,
+            postern_ipc::front_channel(ours),
+            crate::front::filters::Filters::none(),
+        )
     }
 
     fn verdict(front: &mut Front<'_>, rcpt: &str) -> String {

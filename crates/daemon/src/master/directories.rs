@@ -38,6 +38,7 @@ pub fn prepare(settings: &Settings, users: &Users) -> Result<(), MasterError> {
         name: "root".into(),
         uid: Uid::from_raw(0),
         gid: nix::unistd::Gid::from_raw(0),
+        groups: Vec::new(),
     };
     let mailbox_owner = if privsep::privileged() {
         &root

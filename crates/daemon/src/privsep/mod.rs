@@ -55,6 +55,11 @@ pub struct Identity {
     pub uid: Uid,
     /// Its primary group (or the group named after `:`).
     pub gid: Gid,
+    /// Supplementary groups kept after the change: none, but FrontUser's
+    /// own (from /etc/group) when a front must reach a mail filter's
+    /// socket through group permissions, as Postfix's `postfix` user is
+    /// put in group `opendkim`.
+    pub groups: Vec<Gid>,
 }
 
 /// Why privileges could not be dropped; the process must not go on.
@@ -118,7 +123,17 @@ pub fn lookup(spec: &str) -> Result<Identity, PrivsepError> {
         name: pw.name,
         uid: pw.uid,
         gid,
+        groups: Vec::new(),
     })
+}
+
+/// `who` with the supplementary groups /etc/group gives its user.
+pub fn with_supplementary_groups(mut who: Identity) -> Result<Identity, PrivsepError> {
+    let name = std::ffi::CString::new(who.name.clone())
+        .map_err(|_| PrivsepError::UnknownUser(who.name.clone()))?;
+    let groups = nix::unistd::getgrouplist(&name, who.gid).map_err(call("getgrouplist"))?;
+    who.groups = groups.into_iter().filter(|g| *g != who.gid).collect();
+    Ok(who)
 }
 
 /// The invoking user, for a daemon started without root.
@@ -132,6 +147,7 @@ pub fn current_identity() -> Identity {
         name,
         uid,
         gid: Gid::current(),
+        groups: Vec::new(),
     }
 }
 
@@ -161,6 +177,9 @@ pub struct Jail<'a> {
     /// when the uid changes, so it is set after the change), and give up
     /// if it is already gone.
     pub parent: Option<Pid>,
+    /// Run as the new user, limits set, just before the seccomp filter:
+    /// the last moment a socket can be made (a front's mail filters).
+    pub before_filter: Option<&'a dyn Fn()>,
     /// A seccomp filter, installed last.
     pub syscalls: Option<&'a SyscallFilter>,
 }
@@ -182,7 +201,10 @@ pub fn drop_privileges(
         // The bounding set can only shrink while we still hold CAP_SETPCAP
         // (the front factory already emptied it).
         caps::clear(None, CapSet::Bounding).map_err(caps_error)?;
-        unistd::setgroups(&[who.gid]).map_err(call("setgroups"))?;
+        let groups: Vec<Gid> = std::iter::once(who.gid)
+            .chain(who.groups.iter().copied())
+            .collect();
+        unistd::setgroups(&groups).map_err(call("setgroups"))?;
         unistd::setresgid(who.gid, who.gid, who.gid).map_err(call("setresgid"))?;
         unistd::setresuid(who.uid, who.uid, who.uid).map_err(call("setresuid"))?;
         for set in [
@@ -226,6 +248,9 @@ pub fn drop_privileges(
         }
     }
     let uid = Uid::current();
+    if let Some(before) = jail.before_filter {
+        before();
+    }
     if let Some(filter) = jail.syscalls {
         filter.install().map_err(PrivsepError::Seccomp)?;
     }

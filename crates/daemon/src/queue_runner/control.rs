@@ -155,6 +155,7 @@ impl QueueRunner {
                 sender: c.sender.clone(),
                 body: c.body,
                 held: c.held,
+                quarantine: c.quarantine.clone(),
                 attempts: c.attempts,
                 recipients: c
                     .recipients

@@ -208,6 +208,9 @@ impl QueueRunner {
     }
 
     fn schedule_first_attempt(&mut self, control: &ControlFile) {
+        if control.held {
+            return;
+        }
         self.schedule
             .add_at(control.id.clone(), 0, super::schedule::domains_of(control));
     }

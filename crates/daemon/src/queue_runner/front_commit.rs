@@ -90,7 +90,11 @@ impl QueueRunner {
             ));
         }
         // A discarded message goes nowhere: its recipients need no right.
-        let discard = discarded_by(&self.settings, peer, envelope);
+        let discard = if envelope.discard {
+            Some("a mail filter".to_string())
+        } else {
+            discarded_by(&self.settings, peer, envelope)
+        };
         let checked = match discard {
             Some(_) => Ok(None),
             None => check_recipients(
@@ -129,6 +133,18 @@ impl QueueRunner {
         };
         control.client = client;
         control.auth = authenticated;
+        if let Some(reason) = &envelope.quarantine {
+            // A mail filter's quarantine: kept, not tried, until an
+            // administrator releases it (`postern queue release`).
+            control.held = true;
+            control.quarantine = Some(
+                reason
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(256)
+                    .collect(),
+            );
+        }
         if let Some(why) = discard {
             // Accepted, and thrown away: the client must not learn that.
             log::info(

@@ -105,6 +105,52 @@ pub struct RcptParams {
     pub orcpt: Option<Orcpt>,
 }
 
+impl MailParams {
+    /// The parameters as a client writes them after `MAIL FROM:<…>`, one
+    /// `KEY=value` each (mail filters get them so).
+    pub fn wire_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(size) = self.size {
+            args.push(format!("SIZE={size}"));
+        }
+        if let Some(body) = self.body {
+            args.push(format!("BODY={}", body.as_str()));
+        }
+        if let Some(ret) = self.ret {
+            args.push(format!("RET={}", ret.as_str()));
+        }
+        if let Some(envid) = &self.envid {
+            args.push(format!("ENVID={}", crate::xtext::encode(envid.as_bytes())));
+        }
+        if let Some(auth) = &self.auth {
+            let value = if auth == "<>" {
+                auth.clone()
+            } else {
+                crate::xtext::encode(auth.as_bytes())
+            };
+            args.push(format!("AUTH={value}"));
+        }
+        if let Some(by) = &self.by {
+            args.push(format!("BY={by}"));
+        }
+        args
+    }
+}
+
+impl RcptParams {
+    /// The parameters as a client writes them after `RCPT TO:<…>`.
+    pub fn wire_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(notify) = &self.notify {
+            args.push(format!("NOTIFY={notify}"));
+        }
+        if let Some(orcpt) = &self.orcpt {
+            args.push(format!("ORCPT={}", orcpt.to_xtext()));
+        }
+        args
+    }
+}
+
 /// What the server offers, which decides how parameters are judged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamPolicy {
@@ -442,6 +488,36 @@ mod tests {
 
     fn rcpt_err(text: &str) -> String {
         parse_rcpt_params(text, &POLICY).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn wire_args_parse_back_to_the_same_parameters() {
+        let text = "SIZE=999 BODY=8bitmime RET=HDRS ENVID=QQ+2Bx AUTH=a+2Bb@c BY=120;RT";
+        let p = parse_mail_params(text, &POLICY).unwrap();
+        assert_eq!(
+            p.wire_args(),
+            [
+                "SIZE=999",
+                "BODY=8BITMIME",
+                "RET=HDRS",
+                "ENVID=QQ+2Bx",
+                "AUTH=a+2Bb@c",
+                "BY=120;RT"
+            ]
+        );
+        assert_eq!(
+            parse_mail_params(&p.wire_args().join(" "), &POLICY).unwrap(),
+            p
+        );
+        let r = parse_rcpt_params("NOTIFY=SUCCESS,DELAY ORCPT=rfc822;a+2Bb@c", &POLICY).unwrap();
+        assert_eq!(
+            r.wire_args(),
+            ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;a+2Bb@c"]
+        );
+        assert_eq!(
+            parse_rcpt_params(&r.wire_args().join(" "), &POLICY).unwrap(),
+            r
+        );
     }
 
     #[test]

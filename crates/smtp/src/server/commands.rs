@@ -122,6 +122,22 @@ impl Session {
         if self.out_of_sync(verb) {
             return;
         }
+        if self.cfg.ask_hello {
+            let waiting = super::transaction::Waiting::Hello(arg.to_string(), extended);
+            return self.ask(
+                super::Question::Hello {
+                    name: arg.to_string(),
+                    extended,
+                },
+                waiting,
+            );
+        }
+        self.hello_accepted(arg, extended);
+    }
+
+    /// HELO or EHLO once counted, checked and, when asked, accepted by
+    /// the shell (the mail filters).
+    pub(super) fn hello_accepted(&mut self, arg: &str, extended: bool) {
         if extended && self.cfg.auth_from_shell {
             let resume = super::transaction::Resume::Ehlo(arg.to_string());
             return self.ask(

@@ -15,6 +15,10 @@ pub struct ServerConfig {
     /// (`$j Postern $v; $b`); the session inserts `ESMTP` as its second
     /// word, as sendmail does.
     pub greeting: String,
+    /// The greeting's code: 220, or 554 when a mail filter refused the
+    /// connection (sendmail's greetcode; every command but QUIT, HELO,
+    /// EHLO, NOOP and RSET then gets `connect_refusal`).
+    pub greeting_code: u16,
     /// How the client is named in replies and logs, sendmail's `$_`:
     /// `host.example [192.0.2.1]`, or `root@localhost` for `-bs`.
     pub client: String,
@@ -70,6 +74,11 @@ pub struct ServerConfig {
     /// BadRcptThrottle: refused RCPTs in a session after which each RCPT
     /// waits a second; 0 means never.
     pub bad_rcpt_throttle: u32,
+    /// Ask the shell about HELO and EHLO ([`Question::Hello`]): mail
+    /// filters are configured.
+    ///
+    /// [`Question::Hello`]: crate::server::Question::Hello
+    pub ask_hello: bool,
     /// MaxNOOPCommands: NOOP and VERB commands in a session before each
     /// is slowed down; 0 means no limit.
     pub max_noop_commands: u32,
@@ -86,6 +95,7 @@ impl ServerConfig {
         Self {
             hostname: hostname.to_string(),
             greeting: format!("{hostname} Postern {version}"),
+            greeting_code: 220,
             client: client.to_string(),
             privacy: PrivacyFlags::M4_DEFAULT,
             max_message_size: 0,
@@ -106,6 +116,7 @@ impl ServerConfig {
             datablock_timeout: Duration::from_secs(3600),
             greet_pause: Duration::ZERO,
             bad_rcpt_throttle: 0,
+            ask_hello: false,
             max_noop_commands: crate::limits::NOOP_COMMANDS,
             stop_attacks: false,
         }

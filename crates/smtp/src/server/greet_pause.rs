@@ -32,7 +32,10 @@ impl Session {
         }
         self.mode = Mode::Commands;
         match early {
-            None => self.reply(replies::greeting(&self.cfg.greeting)),
+            None => self.reply(replies::greeting(
+                self.cfg.greeting_code,
+                &self.cfg.greeting,
+            )),
             Some(after) => {
                 self.null_server = Some(replies::command_rejected());
                 self.event(Event::PreGreetingTraffic { after });

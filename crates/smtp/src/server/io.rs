@@ -57,6 +57,17 @@ pub enum Question {
         /// Its parameters.
         params: RcptParams,
     },
+    /// HELO or EHLO with a valid name (asked when `ask_hello` is set: the
+    /// mail filters see it). `Accept` greets; a 4xx or 5xx `Reply`
+    /// greets too, then answers every later command but QUIT, HELO,
+    /// EHLO, NOOP and RSET (sendmail's null server, as after a mail
+    /// filter refused HELO); a 421 is sent at once and closes.
+    Hello {
+        /// The name the client gave.
+        name: String,
+        /// EHLO rather than HELO.
+        extended: bool,
+    },
     /// VRFY: who is this? Answer with `Addresses` or `Reply`.
     Vrfy(String),
     /// EXPN: what does this list expand to? Answer with `Addresses` or `Reply`.

@@ -134,7 +134,10 @@ impl Session {
         };
         session.null_server = session.cfg.connect_refusal.clone();
         if session.cfg.greet_pause.is_zero() {
-            session.reply(replies::greeting(&session.cfg.greeting));
+            session.reply(replies::greeting(
+                session.cfg.greeting_code,
+                &session.cfg.greeting,
+            ));
             session.flush();
         } else {
             session.mode = Mode::GreetPause;

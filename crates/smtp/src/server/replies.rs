@@ -10,12 +10,12 @@ fn r(code: u16, (c, s, d): (u8, u16, u16), text: impl Into<String>) -> Reply {
 }
 
 /// `220 <host> ESMTP <rest>`: sendmail inserts `ESMTP` as the second word.
-pub fn greeting(text: &str) -> Reply {
+pub fn greeting(code: u16, text: &str) -> Reply {
     let text = match text.split_once(' ') {
         Some((host, rest)) => format!("{host} ESMTP {rest}"),
         None => format!("{text} ESMTP"),
     };
-    Reply::plain(220, text)
+    Reply::plain(code, text)
 }
 
 /// The greeting to a client that spoke first (greet_pause): sendmail's

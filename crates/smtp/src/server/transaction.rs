@@ -34,6 +34,8 @@ pub(super) enum Waiting {
     Auth,
     /// The mechanisms were asked for; then this command goes on.
     Mechanisms(Resume),
+    /// HELO or EHLO (the name, whether EHLO) waits for the shell.
+    Hello(String, bool),
 }
 
 /// A command that waited for the AUTH mechanisms.
@@ -211,6 +213,16 @@ impl Session {
 
     /// Acts on the answer to the outstanding question.
     pub(super) fn resume(&mut self, waiting: Waiting, answer: Answer) -> Result<(), SessionError> {
+        // A 421 from the shell (a mail filter's shutdown) closes the
+        // channel, whatever was asked (RFC 5321 §3.8).
+        if let Answer::Reply(reply) = &answer {
+            if reply.code() == 421 && !matches!(waiting, Waiting::Mechanisms(_)) {
+                self.tx = None;
+                self.reply(reply.clone());
+                self.close();
+                return Ok(());
+            }
+        }
         match (waiting, answer) {
             (Waiting::Sender(tx), Answer::Accept) => {
                 // Echoed as the client wrote it, as sendmail does.
@@ -245,6 +257,16 @@ impl Session {
             (Waiting::Recipient(..), Answer::Reply(reply)) if reply.code() >= 400 => {
                 self.rcpt_refused(reply)
             }
+            (Waiting::Hello(name, extended), Answer::Accept) => {
+                self.hello_accepted(&name, extended)
+            }
+            // sendmail's milter HELO refusal: the greeting is answered,
+            // then every command but QUIT, HELO, EHLO, NOOP and RSET gets
+            // the refusal (its null server).
+            (Waiting::Hello(name, extended), Answer::Reply(reply)) if reply.code() >= 400 => {
+                self.null_server = Some(reply);
+                self.hello_accepted(&name, extended)
+            }
             (Waiting::Vrfy, answer) => self.verified(false, answer)?,
             (Waiting::Expn, answer) => self.verified(true, answer)?,
             (Waiting::Auth, answer) => self.authenticated(answer)?,
@@ -253,7 +275,7 @@ impl Session {
                 self.cfg.auth_tls_only = tls_only;
                 self.cfg.auth_from_shell = false;
                 match resume {
-                    Resume::Ehlo(name) => self.hello(&name, true),
+                    Resume::Ehlo(name) => self.hello_accepted(&name, true),
                     Resume::Auth(arg) => self.auth(&arg),
                 }
             }

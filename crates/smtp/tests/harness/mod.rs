@@ -20,6 +20,8 @@ pub struct Policy {
     pub refuse_rcpt: HashMap<String, Reply>,
     /// Refuse DATA with this reply.
     pub refuse_open: Option<Reply>,
+    /// HELO/EHLO names refused (when the session asks: `ask_hello`).
+    pub refuse_hello: HashMap<String, Reply>,
     /// Refuse the commit with this reply.
     pub refuse_commit: Option<Reply>,
     /// AUTH: the expected response line and the identity it proves.
@@ -197,6 +199,10 @@ impl Harness {
                 })
             }
             Question::Etrn(node) => Answer::Reply(postern_smtp::server::etrn_started(&node)),
+            Question::Hello { name, .. } => match self.policy.refuse_hello.get(&name) {
+                Some(reply) => Answer::Reply(reply.clone()),
+                None => Answer::Accept,
+            },
             Question::OpenMessage => match &self.policy.refuse_open {
                 Some(reply) => Answer::Reply(reply.clone()),
                 None => {

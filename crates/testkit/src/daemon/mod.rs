@@ -492,7 +492,10 @@ fn probe(addr: SocketAddr, time_left: Duration) -> Result<(), Probe> {
         .try_read_reply()
         .map_err(|e| Probe::NotYet(format!("greeting: {e}")))?;
     let last = greeting.lines().last().unwrap_or("");
-    if !last.starts_with("220 ") {
+    // A 554 greeting (a mail filter refusing every connection) is served
+    // by a running front too.
+    let served = last.starts_with("220 ") || (last.starts_with("554 ") && last.contains(" ESMTP "));
+    if !served {
         return Err(Probe::Refused(greeting));
     }
     // Courtesy only; readiness is proven.
