@@ -31,27 +31,40 @@ cd "$(dirname "$0")/.."
 # the shared libraries its programs need (libssl3 comes with libssl-dev).
 packages=(pkg-config libssl-dev python3 swaks libnet-ssleay-perl openssl testssl.sh systemd passwd util-linux iproute2 dpkg-dev lintian adduser nsd dovecot-core dovecot-lmtpd libdb5.3 libicu72 libnsl2 libsasl2-2)
 
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
+# Installs those of the named packages that are missing (apt-get options
+# after `--`); prints the list it installed, for the callers that stop a
+# package's system-wide service.
+install_missing() {
+    local wanted=() options=() seen_dashes=0 p
+    for p in "$@"; do
+        if [ "$p" = "--" ]; then seen_dashes=1
+        elif [ "$seen_dashes" -eq 1 ]; then options+=("$p")
+        else wanted+=("$p"); fi
+    done
+    local missing=()
+    for p in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
         exit 1
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-    # nsd's package starts a system-wide server on port 53; the tests
-    # start their own, and a test machine needs no DNS server of its own.
-    if [[ " ${missing[*]} " == *" nsd "* ]] && [ -d /run/systemd/system ]; then
-        systemctl disable --now nsd.service >/dev/null 2>&1 || true
-    fi
-    # Likewise dovecot-core's system-wide Dovecot (IMAP/POP3 on the usual
-    # ports): the tests start their own.
-    if [[ " ${missing[*]} " == *" dovecot-core "* ]] && [ -d /run/systemd/system ]; then
-        systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
-    fi
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${options[@]}" "${missing[@]}" >&2
+    echo "${missing[*]}"
+}
+
+installed=$(install_missing "${packages[@]}")
+# nsd's package starts a system-wide server on port 53; the tests
+# start their own, and a test machine needs no DNS server of its own.
+if [[ " $installed " == *" nsd "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now nsd.service >/dev/null 2>&1 || true
+fi
+# Likewise dovecot-core's system-wide Dovecot (IMAP/POP3 on the usual
+# ports): the tests start their own.
+if [[ " $installed " == *" dovecot-core "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
 fi
 
 # The mail filters the milter tests start with their own configuration
@@ -63,20 +76,9 @@ fi
 # would bring a Redis server the test does not use), and their
 # system-wide services stopped: the tests start their own.
 filter_packages=(python3-milter opendkim opendkim-tools rspamd)
-missing=()
-for p in "${filter_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "test.sh: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
-        exit 1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    if [ -d /run/systemd/system ]; then
-        systemctl disable --now opendkim.service rspamd.service >/dev/null 2>&1 || true
-    fi
+installed=$(install_missing "${filter_packages[@]}" -- --no-install-recommends)
+if [ -n "$installed" ] && [ -d /run/systemd/system ]; then
+    systemctl disable --now opendkim.service rspamd.service >/dev/null 2>&1 || true
 fi
 
 # logwatch's sendmail service reads our syslog lines in a test. Its package

@@ -12,11 +12,12 @@ use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command};
 
+use common::filters::{relaying_daemon, send, session};
 use common::WAIT;
 use postern_milter::edit::Message;
 use postern_milter::filter::{ClientAddress, Timeouts};
 use postern_milter::{Filter, Modification, Verdict};
-use postern_testkit::{ensure_test_users, poll_until, DaemonBuilder, Sink, SmtpConversation};
+use postern_testkit::{poll_until, Sink};
 
 /// An OpenDKIM process, stopped by its PID when the test ends.
 struct OpenDkim {
@@ -158,30 +159,22 @@ fn mail_relayed_through_opendkim_arrives_signed_and_verifies() {
         ),
     );
 
-    ensure_test_users();
     let sink = Sink::start();
-    let d = DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .config_line("O LogLevel=14")
-        .config_line(&format!(
-            "define(`SMART_HOST', `esmtp:[127.0.0.1]:{}')",
-            sink.addr().port()
-        ))
-        .config_line(&format!(
+    let d = relaying_daemon(
+        &sink,
+        &[format!(
             "INPUT_MAIL_FILTER(`opendkim', `S=inet:{}@127.0.0.1, F=T, T=C:10s;S:10s;R:10s;E:1m')",
             signer.port
-        ))
-        .start();
-    let mut c = SmtpConversation::connect(d.smtp_addr());
-    c.read_reply();
-    c.cmd("EHLO client.example.com", "250");
-    c.cmd("MAIL FROM:<alice@example.com>", "250");
-    c.cmd("RCPT TO:<bob@example.net>", "250");
-    c.cmd("DATA", "354");
-    c.send_raw(
-        b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\n\
-          Subject: signed by OpenDKIM\r\n\r\nHello Bob,\r\n\r\nthis message is signed.\r\n.\r\n",
+        )],
     );
-    let reply = c.read_reply();
+    let mut c = session(&d, "client.example.com");
+    let reply = send(
+        &mut c,
+        "alice@example.com",
+        &["bob@example.net"],
+        "From: Alice <alice@example.com>\r\nTo: bob@example.net\r\n\
+         Subject: signed by OpenDKIM\r\n\r\nHello Bob,\r\n\r\nthis message is signed.\r\n",
+    );
     assert!(reply.starts_with("250 2.0.0 "), "{reply}");
     c.cmd("QUIT", "221");
 

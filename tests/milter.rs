@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use common::filters::{relaying_daemon as daemon, send};
 use common::WAIT;
-use postern_testkit::{
-    ensure_test_users, poll_until, Daemon, DaemonBuilder, Sink, SmtpConversation,
-};
+use postern_testkit::{poll_until, Sink, SmtpConversation};
 
 /// A filter process, stopped by its PID when the test ends.
 struct FilterProcess {
@@ -54,40 +53,6 @@ fn every_action_filter() -> (FilterProcess, PathBuf) {
     (process, socket)
 }
 
-fn daemon(sink: &Sink, filter_lines: &[String]) -> Daemon {
-    ensure_test_users();
-    let mut builder = DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .config_line("O LogLevel=14")
-        .config_line(&format!(
-            "define(`SMART_HOST', `esmtp:[127.0.0.1]:{}')",
-            sink.addr().port()
-        ));
-    for line in filter_lines {
-        builder = builder.config_line(line);
-    }
-    builder.start()
-}
-
-/// A conversation greeted and EHLO'd as `client.example`.
-fn session(daemon: &Daemon) -> SmtpConversation {
-    let mut c = SmtpConversation::connect(daemon.smtp_addr());
-    let greeting = c.read_reply();
-    assert!(greeting.starts_with("220 "), "{greeting}");
-    c.cmd("EHLO client.example", "250");
-    c
-}
-
-/// Sends a message; the reply to its final dot.
-fn send(c: &mut SmtpConversation, from: &str, to: &[&str], text: &str) -> String {
-    c.cmd(&format!("MAIL FROM:<{from}>"), "250");
-    for rcpt in to {
-        c.cmd(&format!("RCPT TO:<{rcpt}>"), "250");
-    }
-    c.cmd("DATA", "354");
-    c.send_raw(format!("{text}.\r\n").as_bytes());
-    c.read_reply()
-}
-
 fn header_block(data: &[u8]) -> String {
     let text = String::from_utf8_lossy(data);
     text.split("\r\n\r\n").next().unwrap_or("").to_string()
@@ -104,7 +69,7 @@ fn every_action_of_a_libmilter_filter_is_in_the_delivered_message() {
             socket.display()
         )],
     );
-    let mut c = session(&d);
+    let mut c = common::filters::session(&d, "client.example");
     let reply = send(
         &mut c,
         "s@example.com",
@@ -175,7 +140,7 @@ fn refusals_at_each_stage_are_sendmails() {
             socket.display()
         )],
     );
-    let mut c = session(&d);
+    let mut c = common::filters::session(&d, "client.example");
     c.cmd(
         "MAIL FROM:<reject-mail@example.com>",
         "550 5.7.1 Command rejected",
@@ -217,7 +182,7 @@ fn a_quarantined_message_is_held_with_the_filters_reason() {
             socket.display()
         )],
     );
-    let mut c = session(&d);
+    let mut c = common::filters::session(&d, "client.example");
     let reply = send(
         &mut c,
         "s@example.com",
@@ -314,7 +279,7 @@ fn a_filter_that_is_down_applies_its_failure_mode() {
     };
     // F=T: sendmail temp-fails every command of the session.
     let d = daemon(&sink, &filter(", F=T"));
-    let mut c = session(&d);
+    let mut c = common::filters::session(&d, "client.example");
     c.cmd(
         "MAIL FROM:<s@example.com>",
         "452 4.4.5 Insufficient disk space; try again later",
@@ -337,7 +302,7 @@ fn a_filter_that_is_down_applies_its_failure_mode() {
     drop(d);
     // No F=: mail goes on unfiltered.
     let d = daemon(&sink, &filter(""));
-    let mut c = session(&d);
+    let mut c = common::filters::session(&d, "client.example");
     let reply = send(
         &mut c,
         "s@example.com",
@@ -366,7 +331,7 @@ fn a_filter_that_stalls_past_its_timeout_is_given_up() {
             addr.port()
         )],
     );
-    let mut c = session(&d);
+    let mut c = common::filters::session(&d, "client.example");
     let started = Instant::now();
     c.cmd(
         "MAIL FROM:<s@example.com>",
@@ -405,7 +370,7 @@ fn a_filter_that_babbles_is_dropped_and_mail_goes_on() {
             addr.port()
         )],
     );
-    let mut c = session(&d);
+    let mut c = common::filters::session(&d, "client.example");
     let reply = send(
         &mut c,
         "s@example.com",

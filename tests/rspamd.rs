@@ -13,8 +13,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use common::filters::{relaying_daemon, send, session};
 use common::WAIT;
-use postern_testkit::{ensure_test_users, poll_until, DaemonBuilder, Sink, SmtpConversation};
+use postern_testkit::{poll_until, Sink};
 
 /// The GTUBE test string (rspamd's own, and SpamAssassin's).
 const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
@@ -101,38 +102,30 @@ milter_headers {{
 #[test]
 fn gtube_is_refused_with_rspamds_reply_and_clean_mail_gets_its_headers() {
     let rspamd = start_rspamd();
-    ensure_test_users();
     let sink = Sink::start();
-    let d = DaemonBuilder::new(postern_testkit::binary("posternd"))
-        .config_line("O LogLevel=9")
-        .config_line(&format!(
-            "define(`SMART_HOST', `esmtp:[127.0.0.1]:{}')",
-            sink.addr().port()
-        ))
-        .config_line(&format!(
+    let d = relaying_daemon(
+        &sink,
+        &[format!(
             "INPUT_MAIL_FILTER(`rspamd', `S=inet:{}@127.0.0.1, F=T, T=C:10s;S:1m;R:1m;E:5m')",
             rspamd.port
-        ))
-        .start();
-    let mut c = SmtpConversation::connect(d.smtp_addr());
-    c.read_reply();
-    c.cmd("EHLO client.example", "250");
-    c.cmd("MAIL FROM:<s@example.com>", "250");
-    c.cmd("RCPT TO:<r@example.net>", "250");
-    c.cmd("DATA", "354");
-    c.send_raw(format!("From: s@example.com\r\nSubject: test\r\n\r\n{GTUBE}\r\n.\r\n").as_bytes());
-    let refused = c.read_reply();
+        )],
+    );
+    let mut c = session(&d, "client.example");
+    let refused = send(
+        &mut c,
+        "s@example.com",
+        &["r@example.net"],
+        &format!("From: s@example.com\r\nSubject: test\r\n\r\n{GTUBE}\r\n"),
+    );
     assert!(refused.starts_with("554 5.7.1 "), "{refused}");
     assert!(refused.to_lowercase().contains("gtube"), "{refused}");
     d.wait_for_log(&format!("Milter: data, reject={refused}"), WAIT);
-
-    c.cmd("MAIL FROM:<s@example.com>", "250");
-    c.cmd("RCPT TO:<r@example.net>", "250");
-    c.cmd("DATA", "354");
-    c.send_raw(
-        b"From: s@example.com\r\nTo: r@example.net\r\nSubject: lunch\r\n\r\nNoon at the usual place?\r\n.\r\n",
+    let accepted = send(
+        &mut c,
+        "s@example.com",
+        &["r@example.net"],
+        "From: s@example.com\r\nTo: r@example.net\r\nSubject: lunch\r\n\r\nNoon at the usual place?\r\n",
     );
-    let accepted = c.read_reply();
     assert!(accepted.starts_with("250 2.0.0 "), "{accepted}");
     c.cmd("QUIT", "221");
     let m = sink.wait_for_messages(1, WAIT).remove(0);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dsn;
+pub mod filters;
 
 use std::time::Duration;
 
