@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use harness::{Harness, Policy};
 use postern_smtp::server::{Event, ServerConfig};
-use postern_smtp::{PrivacyFlags, TlsInfo, Verify};
+use postern_smtp::PrivacyFlags;
 
 fn session(stop_attacks: bool, max_noop: u32) -> Harness {
     let mut cfg = ServerConfig::new("mx.example", "localhost [127.0.0.1]");
@@ -128,17 +128,7 @@ fn the_greeting_after_starttls_is_not_a_repetition() {
     assert!(h.send(b"EHLO\r\n").starts_with("501 "));
     assert!(h.send(b"EHLO client.example\r\n").starts_with("250-"));
     assert!(h.send(b"STARTTLS\r\n").starts_with("220 2.0.0 "));
-    h.session
-        .tls_started(TlsInfo {
-            version: "TLSv1.3".into(),
-            cipher: "TLS_AES_256_GCM_SHA384".into(),
-            cipher_bits: 256,
-            alg_bits: 256,
-            verify: Verify::No,
-            cert_subject: None,
-            cert_issuer: None,
-        })
-        .unwrap();
+    h.session.tls_started(harness::tls_info()).unwrap();
     h.drain();
     assert!(h.send(b"EHLO client.example\r\n").starts_with("250-"));
     assert!(!h.closed && attacks(&h).is_empty());

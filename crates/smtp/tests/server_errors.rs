@@ -4,7 +4,7 @@ mod harness;
 
 use harness::{seed_config, seed_policy, Harness, Policy};
 use postern_smtp::server::{Answer, Event, Output, Question, ServerConfig, Session};
-use postern_smtp::{EnhancedCode, PrivacyFlags, Reply, TlsInfo, Verify};
+use postern_smtp::{EnhancedCode, PrivacyFlags, Reply, TlsInfo};
 
 fn config() -> ServerConfig {
     let mut cfg = ServerConfig::new("mx.example.org", "client.example [192.0.2.1]");
@@ -435,15 +435,7 @@ fn traffic_before_the_ehlo_or_354_reply_is_refused() {
 }
 
 fn tls() -> TlsInfo {
-    TlsInfo {
-        version: "TLSv1.3".into(),
-        cipher: "TLS_AES_256_GCM_SHA384".into(),
-        cipher_bits: 256,
-        alg_bits: 256,
-        verify: Verify::No,
-        cert_subject: None,
-        cert_issuer: None,
-    }
+    harness::tls_info()
 }
 
 #[test]

@@ -49,6 +49,19 @@ pub struct Harness {
 }
 
 /// The configuration of the seed's host, with its greeting text.
+/// A TLS 1.3 handshake's outcome, as the shell reports it to the session.
+pub fn tls_info() -> postern_smtp::TlsInfo {
+    postern_smtp::TlsInfo {
+        version: "TLSv1.3".into(),
+        cipher: "TLS_AES_256_GCM_SHA384".into(),
+        cipher_bits: 256,
+        alg_bits: 256,
+        verify: postern_smtp::Verify::No,
+        cert_subject: None,
+        cert_issuer: None,
+    }
+}
+
 pub fn seed_config() -> ServerConfig {
     let mut cfg = ServerConfig::new("chef.wrotethebook.com", "root@localhost");
     cfg.greeting =
