@@ -141,6 +141,10 @@ fn refusals_at_each_stage_are_sendmails() {
         )],
     );
     let mut c = common::filters::session(&d, "client.example");
+    // An unknown command goes to the filters too (sendmail's
+    // milter_unknown), whose reply replaces the 500.
+    c.cmd("XYZZY", "502 5.5.1 Nothing happens");
+    c.cmd("FROBNICATE", "500 5.5.1 Command unrecognized");
     c.cmd(
         "MAIL FROM:<reject-mail@example.com>",
         "550 5.7.1 Command rejected",

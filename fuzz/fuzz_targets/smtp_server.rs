@@ -95,6 +95,7 @@ fn config(knobs: &Knobs) -> ServerConfig {
     cfg.bad_rcpt_throttle = if knobs.bit(1, 4) { 2 } else { 0 };
     // Mail filters: HELO and EHLO are asked about.
     cfg.ask_hello = knobs.bit(1, 7);
+    cfg.ask_unknown = knobs.bit(1, 7);
     if knobs.bit(1, 5) {
         cfg.help = None;
     }
@@ -252,7 +253,10 @@ impl Shell {
         let refusal =
             |code, class, text: &str| Reply::new(code, EnhancedCode::new(class, 7, 1), text);
         match question {
-            Question::Sender { .. } | Question::Recipient { .. } | Question::Hello { .. } => match pick % 4 {
+            Question::Sender { .. }
+            | Question::Recipient { .. }
+            | Question::Hello { .. }
+            | Question::Unknown(_) => match pick % 4 {
                 0 => Answer::Reply(refusal(550, 5, "Access denied")),
                 1 => Answer::Reply(refusal(451, 4, "Try again later")),
                 _ => Answer::Accept,

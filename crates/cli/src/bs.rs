@@ -199,7 +199,7 @@ fn answer(ctx: &Context, question: Question, message: &mut Option<Message>) -> A
         // caller may send, as for `sendmail -bm`.
         Question::Sender { .. } | Question::Recipient { .. } => Answer::Accept,
         // Never asked: no mail filter sees a local session yet.
-        Question::Hello { .. } => Answer::Accept,
+        Question::Hello { .. } | Question::Unknown(_) => Answer::Accept,
         Question::Vrfy(argument) => verify(ctx, argument, false),
         Question::Expn(argument) => verify(ctx, argument, true),
         Question::Etrn(node) => etrn(ctx, &node),

@@ -1,6 +1,7 @@
 //! HELO and EHLO asked of the shell (`ask_hello`, when mail filters are
 //! configured): accepted, refused as sendmail's milter refusal (the
-//! greeting answered, the later commands refused), or shut down with 421.
+//! greeting answered, the later commands refused), or shut down with 421;
+//! and unrecognised commands asked about too (`ask_unknown`).
 
 mod harness;
 
@@ -83,4 +84,38 @@ fn questions_do_not_count_a_greeting_twice() {
         .events
         .iter()
         .any(|e| matches!(e, Event::PossibleAttack { .. })));
+}
+
+#[test]
+fn an_unknown_command_is_asked_about_and_either_reply_counts_as_bad() {
+    let mut cfg = ServerConfig::new("mx.example", "localhost [127.0.0.1]");
+    cfg.ask_unknown = true;
+    let mut h = Harness::new(cfg.clone(), Policy::default());
+    h.drain();
+    assert_eq!(
+        h.send(b"XYZZY plugh\r\n"),
+        "500 5.5.1 Command unrecognized: \"XYZZY plugh\"\r\n"
+    );
+    assert_eq!(h.questions, [Question::Unknown("XYZZY plugh".into())]);
+    let policy = Policy {
+        refuse_unknown: Some(Reply::new(
+            550,
+            EnhancedCode::new(5, 7, 1),
+            "the filter knows no such thing",
+        )),
+        ..Policy::default()
+    };
+    let mut h = Harness::new(cfg, policy);
+    h.drain();
+    for _ in 0..24 {
+        assert_eq!(
+            h.send(b"XYZZY\r\n"),
+            "550 5.7.1 the filter knows no such thing\r\n"
+        );
+    }
+    // The 25th bad command ends the session, as without a filter.
+    assert!(h
+        .send(b"XYZZY\r\n")
+        .contains("421 4.7.0 mx.example Too many bad commands"));
+    assert!(h.closed);
 }

@@ -35,6 +35,14 @@ impl Front<'_> {
         }
     }
 
+    /// A command Postern does not know: a filter may answer it.
+    pub(super) fn filter_unknown(&mut self, line: &str) -> Answer {
+        match self.filters.unknown(line) {
+            Decision::Go | Decision::Discard => Answer::Accept,
+            Decision::Refuse(r) => Answer::Reply(r),
+        }
+    }
+
     /// MAIL, once the access map let it through; `Some` refuses it.
     pub(super) fn filter_sender(
         &mut self,

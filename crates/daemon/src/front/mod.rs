@@ -71,6 +71,7 @@ pub fn run(
     }
     let mut cfg = server_config(settings, &conn);
     cfg.ask_hello = filters.any();
+    cfg.ask_unknown = filters.any();
     if let Some(refusal) = outcome.refusal {
         cfg.connect_refusal = Some(refusal);
     }

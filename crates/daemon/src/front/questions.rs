@@ -161,6 +161,7 @@ impl<'a> Front<'a> {
                 answer
             }
             Question::Hello { name, .. } => self.filter_hello(session, &name),
+            Question::Unknown(line) => self.filter_unknown(&line),
             Question::Vrfy(argument) => self.verify(argument, false),
             Question::Expn(argument) => self.verify(argument, true),
             Question::Etrn(argument) => {

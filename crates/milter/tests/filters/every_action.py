@@ -9,6 +9,7 @@ message, and reports what it saw in headers it adds.
   recipient with "tempfail"    that RCPT temp-failed
   recipient with "custom"      that RCPT gets a two-line 550 reply
   Subject "discard"            discarded at end of message
+  unknown command XYZZY        502 5.5.1 Nothing happens
   otherwise, at end of message:
     X-Seen: connect=<host> <addr> helo=<name> from=<sender> rcpts=<n>
             headers=<n> body=<bytes> daemon=<{daemon_name}> msg=<{msg_id}>
@@ -67,6 +68,12 @@ class EveryAction(Milter.Base):
         self.headers += 1
         if name.lower() == "subject":
             self.subject = value
+        return Milter.CONTINUE
+
+    def unknown(self, cmd):
+        if "XYZZY" in cmd:
+            self.setreply("502", "5.5.1", "Nothing happens")
+            return Milter.REJECT
         return Milter.CONTINUE
 
     def eoh(self):

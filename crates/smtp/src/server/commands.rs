@@ -25,7 +25,13 @@ impl Session {
         let Some(cmd) = split_command(&text).filter(|_| text.is_ascii() && !text.contains('\0'))
         else {
             let shown = self.reflect(&text);
-            return self.bad(replies::unrecognized(&shown));
+            let reply = replies::unrecognized(&shown);
+            if self.cfg.ask_unknown {
+                // The mail filters see it first (sendmail's milter_unknown).
+                let waiting = super::transaction::Waiting::Unknown(reply);
+                return self.ask(super::Question::Unknown(text), waiting);
+            }
+            return self.bad(reply);
         };
         if line.wire_len > cmd.spec.max_line {
             return self.bad(replies::line_too_long());

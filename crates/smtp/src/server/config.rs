@@ -79,6 +79,10 @@ pub struct ServerConfig {
     ///
     /// [`Question::Hello`]: crate::server::Question::Hello
     pub ask_hello: bool,
+    /// Ask the shell about unrecognised commands
+    /// ([`Question::Unknown`](crate::server::Question::Unknown)): mail
+    /// filters are configured.
+    pub ask_unknown: bool,
     /// MaxNOOPCommands: NOOP and VERB commands in a session before each
     /// is slowed down; 0 means no limit.
     pub max_noop_commands: u32,
@@ -117,6 +121,7 @@ impl ServerConfig {
             greet_pause: Duration::ZERO,
             bad_rcpt_throttle: 0,
             ask_hello: false,
+            ask_unknown: false,
             max_noop_commands: crate::limits::NOOP_COMMANDS,
             stop_attacks: false,
         }

@@ -68,6 +68,11 @@ pub enum Question {
         /// EHLO rather than HELO.
         extended: bool,
     },
+    /// A command the session does not know, as the client sent it (asked
+    /// when `ask_unknown` is set: the mail filters see it). `Accept`
+    /// gives the usual `500 5.5.1 Command unrecognized`; a 4xx or 5xx
+    /// `Reply` is sent instead. Either counts as a bad command.
+    Unknown(String),
     /// VRFY: who is this? Answer with `Addresses` or `Reply`.
     Vrfy(String),
     /// EXPN: what does this list expand to? Answer with `Addresses` or `Reply`.

@@ -7,6 +7,7 @@ use crate::command::split_path_arg;
 use crate::data::{DataReceiver, DataSummary};
 use crate::params::{parse_mail_params, parse_rcpt_params, MailParams, ParamPolicy, RcptParams};
 use crate::privacy::PrivacyFlags;
+use crate::reply::Reply;
 
 /// A transaction after its MAIL was accepted.
 #[derive(Debug)]
@@ -36,6 +37,8 @@ pub(super) enum Waiting {
     Mechanisms(Resume),
     /// HELO or EHLO (the name, whether EHLO) waits for the shell.
     Hello(String, bool),
+    /// An unrecognised command waits for the shell; this is the 500.
+    Unknown(Reply),
 }
 
 /// A command that waited for the AUTH mechanisms.
@@ -267,6 +270,8 @@ impl Session {
                 self.null_server = Some(reply);
                 self.hello_accepted(&name, extended)
             }
+            (Waiting::Unknown(reply), Answer::Accept) => self.bad(reply),
+            (Waiting::Unknown(_), Answer::Reply(reply)) if reply.code() >= 400 => self.bad(reply),
             (Waiting::Vrfy, answer) => self.verified(false, answer)?,
             (Waiting::Expn, answer) => self.verified(true, answer)?,
             (Waiting::Auth, answer) => self.authenticated(answer)?,

@@ -22,6 +22,9 @@ pub struct Policy {
     pub refuse_open: Option<Reply>,
     /// HELO/EHLO names refused (when the session asks: `ask_hello`).
     pub refuse_hello: HashMap<String, Reply>,
+    /// The answer to every unrecognised command (when the session asks:
+    /// `ask_unknown`).
+    pub refuse_unknown: Option<Reply>,
     /// Refuse the commit with this reply.
     pub refuse_commit: Option<Reply>,
     /// AUTH: the expected response line and the identity it proves.
@@ -212,6 +215,10 @@ impl Harness {
                 })
             }
             Question::Etrn(node) => Answer::Reply(postern_smtp::server::etrn_started(&node)),
+            Question::Unknown(_) => match &self.policy.refuse_unknown {
+                Some(reply) => Answer::Reply(reply.clone()),
+                None => Answer::Accept,
+            },
             Question::Hello { name, .. } => match self.policy.refuse_hello.get(&name) {
                 Some(reply) => Answer::Reply(reply.clone()),
                 None => Answer::Accept,

@@ -392,6 +392,12 @@ impl Filters {
         }
     }
 
+    /// A command the session does not know (sendmail's milter_unknown).
+    pub fn unknown(&mut self, line: &str) -> Decision {
+        let answer = self.each("unknown", |f| f.unknown(line));
+        self.decide("unknown", line, answer)
+    }
+
     /// MAIL: `<sender>` and its parameters. A new message: a message in
     /// progress is aborted first.
     pub fn mail(&mut self, path: &str, params: &[String]) -> Decision {
