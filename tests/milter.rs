@@ -304,6 +304,12 @@ fn a_filter_that_is_down_applies_its_failure_mode() {
     c.cmd("MAIL FROM:<s@example.com>", "550 5.0.0 Command rejected");
     c.cmd("QUIT", "221");
     drop(d);
+    // F=4: the connection is closed with 421 instead of the greeting.
+    let d = daemon(&sink, &filter(", F=4"));
+    let mut c = SmtpConversation::connect(d.smtp_addr());
+    assert_eq!(c.read_reply(), "421 4.7.0 mx.test closing connection");
+    c.expect_closed();
+    drop(d);
     // No F=: mail goes on unfiltered.
     let d = daemon(&sink, &filter(""));
     let mut c = common::filters::session(&d, "client.example");
@@ -316,6 +322,37 @@ fn a_filter_that_is_down_applies_its_failure_mode() {
     assert!(reply.starts_with("250 2.0.0 "), "{reply}");
     c.cmd("QUIT", "221");
     assert_eq!(sink.wait_for_messages(1, WAIT).len(), 1);
+}
+
+/// Down in the middle of a session: the command it fails at gets its
+/// F=T's 451, as every one after.
+#[test]
+fn a_filter_that_goes_down_mid_session_temp_fails_what_follows() {
+    let sink = Sink::start();
+    // Closes the connection when MAIL comes.
+    let (addr, _t) = fake_filter(|s| until(s, b'M', |_| {}));
+    let d = daemon(
+        &sink,
+        &[format!(
+            "INPUT_MAIL_FILTER(`dies', `S=inet:{}@127.0.0.1, F=T')",
+            addr.port()
+        )],
+    );
+    let mut c = common::filters::session(&d, "client.example");
+    c.cmd(
+        "MAIL FROM:<s@example.com>",
+        "451 4.3.2 Please try again later",
+    );
+    c.cmd(
+        "MAIL FROM:<s@example.com>",
+        "451 4.3.2 Please try again later",
+    );
+    c.cmd("QUIT", "221");
+    d.wait_for_log("Milter (dies): to error state", WAIT);
+    d.wait_for_log(
+        "Milter: from=<s@example.com>, reject=451 4.3.2 Please try again later",
+        WAIT,
+    );
 }
 
 #[test]

@@ -492,9 +492,11 @@ fn probe(addr: SocketAddr, time_left: Duration) -> Result<(), Probe> {
         .try_read_reply()
         .map_err(|e| Probe::NotYet(format!("greeting: {e}")))?;
     let last = greeting.lines().last().unwrap_or("");
-    // A 554 greeting (a mail filter refusing every connection) is served
-    // by a running front too.
-    let served = last.starts_with("220 ") || (last.starts_with("554 ") && last.contains(" ESMTP "));
+    // A 554 greeting (a mail filter refusing every connection) or a mail
+    // filter's 421 shutdown in its place is served by a running front too.
+    let served = last.starts_with("220 ")
+        || (last.starts_with("554 ") && last.contains(" ESMTP "))
+        || (last.starts_with("421 4.7.0 ") && last.ends_with(" closing connection"));
     if !served {
         return Err(Probe::Refused(greeting));
     }
