@@ -213,6 +213,56 @@ fn a_quarantined_message_is_held_with_the_filters_reason() {
     assert!(sink.messages().is_empty());
 }
 
+/// A local submission (`sendmail -t`) is relayed to the MTA listener
+/// first, as sendmail's MSP relays to `[127.0.0.1]`, and the filters see
+/// it there: it arrives with their changes.
+#[test]
+fn local_submissions_go_through_the_filters() {
+    let sink = Sink::start();
+    let (_filter, socket) = every_action_filter();
+    let d = daemon(
+        &sink,
+        &[format!(
+            "INPUT_MAIL_FILTER(`every', `S=unix:{}')",
+            socket.display()
+        )],
+    );
+    let links = tempfile::tempdir().unwrap();
+    let sendmail = links.path().join("sendmail");
+    std::os::unix::fs::symlink(postern_testkit::binary("postern"), &sendmail).unwrap();
+    let mut child = Command::new(&sendmail)
+        .arg("-t")
+        .env("POSTERN_CONFIG", d.config_path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"To: r@example.net\nSubject: local\n\nplease replace me\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let m = sink.wait_for_messages(1, WAIT).remove(0);
+    let text = String::from_utf8_lossy(&m.data).into_owned();
+    let head = header_block(&m.data);
+    assert!(head.contains("\r\nSubject: [filtered] local\r\n"), "{text}");
+    assert!(
+        head.contains("X-Seen: connect=localhost 127.0.0.1"),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\nreplaced body\r\n"), "{text}");
+    // The first hop: to the MTA listener, with sendmail's MSP mailer.
+    d.wait_for_log("mailer=relay, pri=", WAIT);
+    assert!(
+        d.log_lines().iter().any(
+            |l| l.contains("to=<r@example.net>") && l.contains("relay=[127.0.0.1] [127.0.0.1]")
+        ),
+        "{}",
+        d.log_lines().join("\n")
+    );
+}
+
 /// A fake filter on a loopback port: negotiates as a version 6 filter
 /// wanting every step, then plays `script` with the rest of the session.
 fn fake_filter(script: fn(&mut TcpStream)) -> (SocketAddr, std::thread::JoinHandle<()>) {

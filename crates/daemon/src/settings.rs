@@ -159,6 +159,26 @@ impl Settings {
         self.listener_modifiers(daemon).contains('a')
     }
 
+    /// Where a local submission goes for the mail filters to see it: the
+    /// listener named MTA (else the first that asks no AUTH), at its
+    /// address or, bound to all, loopback. `None` without such a listener.
+    pub fn mta_listener(&self) -> Option<std::net::SocketAddr> {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let open = |d: &&postern_config::DaemonPort| !d.modifiers.contains('a');
+        let daemons = &self.config.daemons;
+        let d = daemons
+            .iter()
+            .filter(open)
+            .find(|d| d.name.as_deref().unwrap_or("MTA") == "MTA")
+            .or_else(|| daemons.iter().find(open))?;
+        let ip = match d.addr {
+            Some(ip) if !ip.is_unspecified() => ip,
+            _ if d.family == postern_config::Family::Inet6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        Some(std::net::SocketAddr::new(ip, d.port))
+    }
+
     /// True when mail for `domain` is delivered on this host.
     pub fn is_local_domain(&self, domain: &str) -> bool {
         self.local_names.contains(domain)

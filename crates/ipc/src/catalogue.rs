@@ -428,6 +428,10 @@ pub struct DeliveryJob {
     pub deliver_by: Option<DeliverBy>,
     /// Collect the SMTP transcript for `sendmail -v`.
     pub verbose: bool,
+    /// Relay every recipient to this address (Postern's own MTA
+    /// listener, for a local submission its mail filters must see),
+    /// whatever its domain.
+    pub through: Option<std::net::SocketAddr>,
 }
 
 /// What happened to a recipient.

@@ -271,6 +271,10 @@ pub struct ControlFile {
     /// Why a mail filter quarantined it (sendmail's `q` line); `None`
     /// for an administrator's hold.
     pub quarantine: Option<String>,
+    /// A local submission that goes to Postern's own MTA listener first,
+    /// whose mail filters see it there (sendmail's MSP relaying to
+    /// `[127.0.0.1]`): relayed as it is, recipients not expanded.
+    pub through_mta: bool,
     /// The delay warning (Timeout.queuewarn) was sent.
     pub warned: bool,
     /// Set when this message is a report Postern made.
@@ -312,6 +316,7 @@ impl ControlFile {
             submitter_uid: None,
             held: false,
             quarantine: None,
+            through_mta: false,
             warned: false,
             generated: None,
             attempts: 0,
@@ -379,6 +384,9 @@ impl ControlFile {
         }
         if self.held {
             line("Q", self.quarantine.as_deref().unwrap_or("held"));
+        }
+        if self.through_mta {
+            line("M", "mta");
         }
         if self.warned {
             line("W", "warned");

@@ -182,6 +182,8 @@ pub(crate) fn parse(text: &str) -> Result<ControlFile, ParseError> {
                 cf.quarantine = Some(v);
             }
             'Q' => return Err(err(n, "Q: empty hold reason".to_string())),
+            'M' if v == "mta" => cf.through_mta = true,
+            'M' => return Err(err(n, format!("M: bad route {v:?}"))),
             'W' if v == "warned" => cf.warned = true,
             'W' => return Err(err(n, format!("W: bad warning state {v:?}"))),
             'G' => {

@@ -356,6 +356,7 @@ proptest! {
             submitter_uid,
             held: attempts % 2 == 1,
             quarantine: None,
+            through_mta: attempts % 3 == 0,
             warned: next_attempt % 2 == 1,
             generated: [None, Some(Generated::Dsn), Some(Generated::Postmaster)]
                 [(size % 3) as usize],
@@ -368,7 +369,8 @@ proptest! {
         // V1 I T S Z C P N K always, plus the optional ones, plus r lines.
         let optional = [cf.envid.is_some(), cf.ret.is_some(), cf.body.is_some(),
             cf.helo.is_some(), cf.auth.is_some(), cf.deliver_by.is_some(),
-            cf.submitter_uid.is_some(), cf.held, cf.warned, cf.generated.is_some()];
+            cf.submitter_uid.is_some(), cf.held, cf.warned, cf.generated.is_some(),
+            cf.through_mta];
         let expected = 9 + optional.iter().filter(|b| **b).count() + cf.recipients.len();
         prop_assert_eq!(text.split('\n').count() - 1, expected);
         prop_assert!(!text.contains('\r'));

@@ -247,7 +247,11 @@ impl Job {
                 });
                 continue;
             }
-            match route::route(settings, &address) {
+            let route = match self.job.through {
+                Some(mta) => route::through(mta),
+                None => route::route(settings, &address),
+            };
+            match route {
                 Route::Local { user } => {
                     match local
                         .iter_mut()

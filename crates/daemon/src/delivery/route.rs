@@ -154,6 +154,17 @@ pub fn route(settings: &Settings, address: &str) -> Route {
     }
 }
 
+/// A local submission on its way to Postern's own MTA listener, whose
+/// mail filters see it there: every recipient to that address, with
+/// sendmail's MSP mailer name, `relay`.
+pub fn through(mta: std::net::SocketAddr) -> Route {
+    Route::Remote(Target {
+        host: Host::Literal(mta.ip()),
+        port: mta.port(),
+        mailer: "relay".into(),
+    })
+}
+
 /// A recipient at an address literal: the SMART_HOST if there is one,
 /// else that address.
 fn literal(settings: &Settings, ip: IpAddr) -> Route {

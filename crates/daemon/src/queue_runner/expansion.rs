@@ -29,6 +29,10 @@ impl QueueRunner {
     /// control file per other owner, sender set, id still `control`'s (the
     /// caller gives each a new one).
     pub(super) fn expand_recipients(&mut self, control: &ControlFile) -> Vec<ControlFile> {
+        // Going to the MTA listener first: expanded when it comes back.
+        if control.through_mta {
+            return vec![control.clone()];
+        }
         let mut groups: Vec<(Option<String>, Vec<RecipientEntry>)> = vec![(None, Vec::new())];
         let mut add = |owner: Option<String>, entry: RecipientEntry| match groups
             .iter_mut()

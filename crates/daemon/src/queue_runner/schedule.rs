@@ -256,6 +256,11 @@ impl QueueRunner {
             arrival: control.created,
             deliver_by: control.deliver_by,
             verbose: self.verbose.contains_key(id),
+            through: if control.through_mta {
+                self.settings.mta_listener()
+            } else {
+                None
+            },
         });
         self.delivery
             .send(&msg, &[data.as_fd()])

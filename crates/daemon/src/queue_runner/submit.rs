@@ -179,6 +179,11 @@ impl QueueRunner {
         control.ret = s.ret;
         control.body = s.body;
         control.recipients = envelope.recipients;
+        // With mail filters, a local submission is relayed to the MTA
+        // listener first, where a front runs them (sendmail's MSP does
+        // the same through `[127.0.0.1]`).
+        control.through_mta = !self.settings.config.input_filters().is_empty()
+            && self.settings.mta_listener().is_some();
         match self.enqueue(&data, &control, Some(&message_id), None) {
             Ok(()) => ControlReply::Submitted { queue_id: id },
             Err(e) => failed(format!("cannot queue the message: {e}"), Sysexit::TempFail),

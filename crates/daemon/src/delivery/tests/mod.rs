@@ -127,6 +127,7 @@ pub fn job(n: u64, recipients: &[&str]) -> DeliveryJob {
         size: 0,
         arrival: 0,
         deliver_by: None,
+        through: None,
     }
 }
 
