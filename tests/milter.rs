@@ -158,6 +158,18 @@ fn refusals_at_each_stage_are_sendmails() {
     assert_eq!(custom, "550-5.7.1 first line\n550 5.7.1 second line");
     c.cmd("RCPT TO:<r@example.net>", "250");
     c.cmd("DATA", "354");
+    // The EICAR test file, refused at end of message as clamav-milter
+    // refuses it.
+    c.send_raw(
+        b"Subject: attachment\r\n\r\nX5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*\r\n.\r\n",
+    );
+    assert_eq!(
+        c.read_reply(),
+        "554 5.7.1 virus found: Eicar-Test-Signature"
+    );
+    c.cmd("MAIL FROM:<s@example.com>", "250");
+    c.cmd("RCPT TO:<r@example.net>", "250");
+    c.cmd("DATA", "354");
     c.send_raw(b"Subject: discard\r\n\r\nthrown away\r\n.\r\n");
     let discarded = c.read_reply();
     assert!(discarded.starts_with("250 2.0.0 "), "{discarded}");

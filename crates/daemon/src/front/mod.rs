@@ -181,6 +181,8 @@ fn start_filters(
     opened: Vec<filters::Opened>,
 ) -> (filters::Filters, filters::ConnectOutcome) {
     if opened.is_empty() {
+        // sendmail's milter_init, at MilterLogLevel 11 and up.
+        crate::log::info(crate::log::Level::EndOfJob, "Milter: no active filter");
         return (filters::Filters::none(), filters::ConnectOutcome::default());
     }
     let mut values = filters::Values::default();

@@ -10,6 +10,7 @@ message, and reports what it saw in headers it adds.
   recipient with "custom"      that RCPT gets a two-line 550 reply
   Subject "discard"            discarded at end of message
   unknown command XYZZY        502 5.5.1 Nothing happens
+  the EICAR test string        554 5.7.1 virus found: Eicar-Test-Signature
   otherwise, at end of message:
     X-Seen: connect=<host> <addr> helo=<name> from=<sender> rcpts=<n>
             headers=<n> body=<bytes> daemon=<{daemon_name}> msg=<{msg_id}>
@@ -86,6 +87,11 @@ class EveryAction(Milter.Base):
     def eom(self):
         if self.subject == "discard":
             return Milter.DISCARD
+        # What clamav-milter does with the EICAR test file (its virus
+        # database cannot be fetched here).
+        if b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE" in self.text:
+            self.setreply("554", "5.7.1", "virus found: Eicar-Test-Signature")
+            return Milter.REJECT
         msg_id = self.getsymval("{msg_id}")
         self.addheader("X-Seen", f"connect={self.where} helo={self.helo} from={self.sender} "
                        f"rcpts={self.rcpts} headers={self.headers} body={len(self.text)} "
