@@ -9,6 +9,11 @@ pub fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -
     let allowed = (typed.len() / 6).max(2);
     candidates
         .into_iter()
+        // The distance is at least the difference in length: a candidate
+        // too long or too short is no slip, and costs nothing to rule
+        // out (a long line of garbage would otherwise be compared with
+        // every name, at the cost of both lengths multiplied).
+        .filter(|c| c.len().abs_diff(typed.len()) <= allowed)
         .map(|c| {
             let distance = strsim::damerau_levenshtein(&typed_lower, &c.to_ascii_lowercase());
             (distance, c)
@@ -40,5 +45,8 @@ mod tests {
         assert_eq!(closest("confTO_IDENT", names), None);
         assert_eq!(closest("esmpt", ["esmtp", "smtp", "relay"]), Some("esmtp"));
         assert_eq!(closest("bogus", ["esmtp", "smtp", "relay"]), None);
+        // Much longer or shorter: never near.
+        assert_eq!(closest(&"x".repeat(5000), names), None);
+        assert_eq!(closest("conf", names), None);
     }
 }
