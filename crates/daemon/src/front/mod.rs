@@ -8,8 +8,9 @@
 //! descriptors, bounded memory, and a seccomp allow-list that refuses
 //! opening files, making or connecting sockets, signalling, tracing,
 //! forking and executing (`privsep/syscalls.rs`). It holds the client
-//! socket, its channel to the queue runner and the syslog socket, nothing
-//! else: it cannot open the spool or the keys. The message goes into a
+//! socket, its channel to the queue runner, the syslog socket and its
+//! connections to the mail filters (made just before the seccomp filter,
+//! `filters/open.rs`), nothing else: it cannot open the spool or the keys. The message goes into a
 //! pipe whose other end the queue runner holds, and it answers 250 only
 //! after the queue runner says the message is durable.
 
