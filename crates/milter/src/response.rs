@@ -187,6 +187,11 @@ fn header(strings: &[&[u8]]) -> Option<(String, String)> {
 fn checked_reply(reply: &str) -> Result<String, ResponseError> {
     let bad = || ResponseError::BadReplyCode(reply.chars().take(80).collect());
     let lines: Vec<&str> = reply.split("\r\n").collect();
+    // libmilter's smfi_setmlreply allows 32 lines; a reply line is at most
+    // 512 octets with its CRLF (RFC 5321 §4.5.3.1.5).
+    if lines.len() > 32 || lines.iter().any(|l| l.len() > 510) {
+        return Err(bad());
+    }
     let code = reply.get(..3).ok_or_else(bad)?;
     if !matches!(code.as_bytes(), [b'4' | b'5', b'0'..=b'9', b'0'..=b'9']) {
         return Err(bad());
@@ -253,6 +258,15 @@ mod tests {
             b"550 a\nInjected: x\0",
             b"550 no terminator",
         ] {
+            assert!(
+                decode(&p(b'y', bad)).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let long = format!("550 5.7.1 {}\0", "x".repeat(501));
+        let many = format!("{}550 last\0", "550-line\r\n".repeat(32));
+        for bad in [long.as_bytes(), many.as_bytes()] {
             assert!(
                 decode(&p(b'y', bad)).is_err(),
                 "{:?}",
