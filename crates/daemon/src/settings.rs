@@ -210,3 +210,26 @@ pub fn for_tests(dir: &Path, extra: &str) -> Settings {
         config,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::for_tests;
+
+    #[test]
+    fn local_submissions_go_to_the_mta_listener_or_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = |extra: &str| for_tests(dir.path(), extra).mta_listener();
+        // The defaults: MTA on all addresses, port 25.
+        assert_eq!(addr(""), Some("127.0.0.1:25".parse().unwrap()));
+        assert_eq!(
+            addr("O DaemonPortOptions=Port=2525, Addr=192.0.2.1, Name=MTA\n"),
+            Some("192.0.2.1:2525".parse().unwrap())
+        );
+        assert_eq!(
+            addr("O DaemonPortOptions=Port=2525, Family=inet6, Name=MX\n"),
+            Some("[::1]:2525".parse().unwrap())
+        );
+        // A listener that asks for AUTH takes no relayed submission.
+        assert_eq!(addr("O DaemonPortOptions=Port=587, Name=MSA, M=Ea\n"), None);
+    }
+}
