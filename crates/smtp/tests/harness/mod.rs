@@ -52,6 +52,30 @@ pub struct Harness {
 }
 
 /// The configuration of the seed's host, with its greeting text.
+/// The error tests' server: `mx.example.org`, client `client.example
+/// [192.0.2.1]`.
+pub fn example_org_config() -> ServerConfig {
+    let mut cfg = ServerConfig::new("mx.example.org", "client.example [192.0.2.1]");
+    cfg.greeting = "mx.example.org Postern test".into();
+    cfg
+}
+
+/// A session of `cfg` with the seed's policy, past its greeting.
+pub fn started(cfg: ServerConfig) -> Harness {
+    let mut h = Harness::new(cfg, seed_policy());
+    assert_eq!(h.drain(), b"220 mx.example.org ESMTP Postern test\r\n");
+    h
+}
+
+/// [`started`], then `HELO client.example`.
+pub fn greeted(cfg: ServerConfig) -> Harness {
+    let mut h = started(cfg);
+    assert!(h
+        .send(b"HELO client.example\r\n")
+        .starts_with("250 mx.example.org Hello"));
+    h
+}
+
 /// A TLS 1.3 handshake's outcome, as the shell reports it to the session.
 pub fn tls_info() -> postern_smtp::TlsInfo {
     postern_smtp::TlsInfo {
