@@ -1,4 +1,4 @@
-//! posternd: Postern's daemon. One binary, six roles:
+//! posternd: Postern's daemon. One binary, seven roles:
 //!
 //! - **master** (root when started as root): reads the configuration, binds
 //!   the listeners, starts the queue runner, the delivery client and the
@@ -10,6 +10,9 @@
 //! - **queue runner** (QueueOwner): the only process that touches the spool.
 //! - **delivery client** (RunAsUser): outbound SMTP; asks master for a
 //!   local delivery agent per local mailbox.
+//! - **key holder** (exec'ed by master as `posternd --key-holder`,
+//!   RunAsUser, jailed): the only process with private keys; signs for
+//!   the others' handshakes.
 //! - **local delivery agent** (exec'ed by master as `posternd
 //!   --local-delivery`, the mailbox's owner): writes one mbox or Maildir.
 //!
@@ -21,6 +24,7 @@ mod aliases;
 mod delivery;
 mod factory;
 mod front;
+mod key_holder;
 mod local;
 mod log;
 mod master;
@@ -53,6 +57,10 @@ struct Args {
     /// descriptor 3; not for use by hand).
     #[arg(long = "front-factory", hide = true)]
     front_factory: bool,
+    /// Run as the key holder (master starts it so, with its channel on
+    /// descriptor 3; not for use by hand).
+    #[arg(long = "key-holder", hide = true)]
+    key_holder: bool,
     /// Run as a local delivery agent (master execs it so, with its
     /// descriptors 3 to 5; not for use by hand).
     #[arg(long = "local-delivery", hide = true)]
@@ -88,6 +96,11 @@ fn main() -> ExitCode {
     }
     if args.check_config {
         return master::check::run(&args.config).into();
+    }
+    if args.key_holder {
+        return ExitCode::from(
+            u8::try_from(key_holder::main(&args.config, args.log_stderr)).unwrap_or(1),
+        );
     }
     if args.front_factory {
         let code = factory::main(&args.config, args.log_stderr);

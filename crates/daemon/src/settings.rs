@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use postern_config::{AccessMap, Config, ConfigError, ConfigErrors, LocalHostNames, Mailertable};
-use postern_tls::{ClientTls, ServerTls};
+use postern_tls::{ClientTls, Keys, ServerTls};
 
 /// The configuration and its side tables.
 #[derive(Clone, Debug)]
@@ -23,8 +23,9 @@ pub struct Settings {
     pub access: AccessMap,
     /// `relay-domains`: recipient domains and clients that may relay.
     pub relay_domains: postern_config::RelayDomains,
-    /// The TLS contexts, built from the key files before any fork (fronts
-    /// run where those files cannot be read).
+    /// The TLS contexts, built from the certificate files before any fork
+    /// (fronts run where those files cannot be read). Their keys are the
+    /// key holder's: no private key is read here.
     pub tls: TlsContexts,
 }
 
@@ -50,7 +51,7 @@ pub enum TlsSides {
 impl TlsContexts {
     /// Builds the contexts; an unusable certificate, key, CA or CRL file
     /// stops the start with a message naming it.
-    fn load(config: &Config, sides: TlsSides) -> Result<TlsContexts, ConfigErrors> {
+    fn load(config: &Config, sides: TlsSides, keys: Keys) -> Result<TlsContexts, ConfigErrors> {
         let fail = |side: &str, e: postern_tls::TlsError| {
             ConfigErrors(vec![ConfigError::new(
                 &config.source,
@@ -58,9 +59,9 @@ impl TlsContexts {
                 format!("STARTTLS={side}: {e}"),
             )])
         };
-        let server = ServerTls::from_files(&config.tls).map_err(|e| fail("server", e));
+        let server = ServerTls::from_files(&config.tls, keys).map_err(|e| fail("server", e));
         let client = match sides {
-            TlsSides::Both => ClientTls::from_files(&config.tls)
+            TlsSides::Both => ClientTls::from_files(&config.tls, keys)
                 .map(Some)
                 .map_err(|e| fail("client", e)),
             TlsSides::ServerOnly => Ok(None),
@@ -111,7 +112,10 @@ impl Settings {
             postern_config::Aliases::load(&config.alias_path()),
             &mut errors,
         );
-        let tls = keep(TlsContexts::load(&config, sides), &mut errors);
+        let tls = keep(
+            TlsContexts::load(&config, sides, Keys::AskHolder),
+            &mut errors,
+        );
         let (
             Some(mut local_names),
             Some(mailertable),
@@ -206,7 +210,7 @@ pub fn for_tests(dir: &Path, extra: &str) -> Settings {
         mailertable: Mailertable::default(),
         access: AccessMap::default(),
         relay_domains: postern_config::RelayDomains::default(),
-        tls: TlsContexts::load(&config, TlsSides::Both).expect("test TLS files"),
+        tls: TlsContexts::load(&config, TlsSides::Both, Keys::Load).expect("test TLS files"),
         config,
     }
 }

@@ -124,6 +124,40 @@ pub fn queue_delivery_channel(stream: std::os::unix::net::UnixStream) -> QueueDe
     Channel::new(stream, DELIVERY_LIMIT, DELIVERY_LIMIT)
 }
 
+/// The largest key request or reply: an RSA block of a 16384-bit key is
+/// 2 KiB; anything near this limit is refused by the holder's checks.
+pub const KEY_LIMIT: usize = 4 << 10;
+
+/// A requester's channel to the key holder.
+pub type KeyRequesterChannel = Channel<KeyRequest, KeyReply>;
+/// The key holder's channel to one requester.
+pub type KeyServingChannel = Channel<KeyReply, KeyRequest>;
+/// master's (or the factory's) channel to the key holder.
+pub type KeyRegistrarChannel = Channel<KeyHolderControl, KeyHolderReport>;
+/// The key holder's channel from master or the factory.
+pub type KeyHolderChannel = Channel<KeyHolderReport, KeyHolderControl>;
+
+/// A requester's end. No descriptors either way.
+pub fn key_requester_channel(stream: std::os::unix::net::UnixStream) -> KeyRequesterChannel {
+    Channel::new(stream, KEY_LIMIT, KEY_LIMIT)
+}
+
+/// The holder's end of a requester's channel: a requester never sends
+/// descriptors.
+pub fn key_serving_channel(stream: std::os::unix::net::UnixStream) -> KeyServingChannel {
+    Channel::new(stream, KEY_LIMIT, KEY_LIMIT).refusing_fds()
+}
+
+/// master's or the factory's end of its channel to the holder.
+pub fn key_registrar_channel(stream: std::os::unix::net::UnixStream) -> KeyRegistrarChannel {
+    Channel::new(stream, REPLY_LIMIT, REPLY_LIMIT)
+}
+
+/// The holder's end of a registrar's channel.
+pub fn key_holder_channel(stream: std::os::unix::net::UnixStream) -> KeyHolderChannel {
+    Channel::new(stream, REPLY_LIMIT, REPLY_LIMIT)
+}
+
 /// master ↔ delivery client, from master's side.
 pub type MasterDeliveryChannel = Channel<MasterToDelivery, DeliveryToMaster>;
 /// master ↔ delivery client, from the delivery client's side.

@@ -15,7 +15,7 @@ use postern_config::TlsFiles;
 
 use crate::load::{self, openssl_failure};
 use crate::verify::SharedLog;
-use crate::{TlsError, TlsStream};
+use crate::{Keys, TlsError, TlsStream};
 
 /// The server side of STARTTLS.
 #[derive(Clone)]
@@ -57,29 +57,21 @@ impl ServerTls {
     /// unusable: only one of the two given, a file unreadable, the key
     /// accessible to group or others, the key not the certificate's, a bad
     /// CA file, CRL or `CipherList`.
-    pub fn from_files(files: &TlsFiles) -> Result<Option<ServerTls>, TlsError> {
-        let (cert, key) = match (&files.server_cert_file, &files.server_key_file) {
-            (None, None) => return Ok(None),
-            (Some(cert), Some(key)) => (cert, key),
-            (Some(_), None) => {
-                return Err(TlsError::Config(
-                    "ServerCertFile is set but ServerKeyFile is not".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(TlsError::Config(
-                    "ServerKeyFile is set but ServerCertFile is not".into(),
-                ))
-            }
-        };
+    pub fn from_files(files: &TlsFiles, keys: Keys) -> Result<Option<ServerTls>, TlsError> {
+        let pairs = load::server_pairs(files)?;
+        if pairs.is_empty() {
+            return Ok(None);
+        }
         let mut ctx = builder(SslMethod::tls_server())?;
         // Client-initiated renegotiation only costs the server CPU.
         ctx.set_options(SslOptions::NO_RENEGOTIATION);
         // Our cipher order, not the client's: the strongest suite both
         // sides have, whatever order a weak client lists them in.
         ctx.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
-        load::common(&mut ctx, files)?;
-        load::cert_and_key(&mut ctx, cert, key)?;
+        load::common(&mut ctx, files, keys == Keys::AskHolder)?;
+        for (cert, key) in &pairs {
+            load::cert_and_key(&mut ctx, cert, key, keys)?;
+        }
         load::trust(&mut ctx, files, true)?;
         // Without a session id context OpenSSL refuses to resume a session
         // once client certificates are requested.
@@ -153,24 +145,13 @@ impl ClientTls {
     /// `ClientKeyFile` (checked as the server's pair is; one without the
     /// other is an error). The trust store is only what the configuration
     /// names, never the system's default store, as in sendmail.
-    pub fn from_files(files: &TlsFiles) -> Result<ClientTls, TlsError> {
+    pub fn from_files(files: &TlsFiles, keys: Keys) -> Result<ClientTls, TlsError> {
         let mut ctx = builder(SslMethod::tls_client())?;
         // sendmail's default ClientSSLOptions include SSL_OP_NO_TICKET.
         ctx.set_options(SslOptions::NO_TICKET);
-        load::common(&mut ctx, files)?;
-        match (&files.client_cert_file, &files.client_key_file) {
-            (None, None) => {}
-            (Some(cert), Some(key)) => load::cert_and_key(&mut ctx, cert, key)?,
-            (Some(_), None) => {
-                return Err(TlsError::Config(
-                    "ClientCertFile is set but ClientKeyFile is not".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(TlsError::Config(
-                    "ClientKeyFile is set but ClientCertFile is not".into(),
-                ))
-            }
+        load::common(&mut ctx, files, false)?;
+        for (cert, key) in load::client_pairs(files)? {
+            load::cert_and_key(&mut ctx, &cert, &key, keys)?;
         }
         load::trust(&mut ctx, files, false)?;
         Ok(ClientTls { ctx: ctx.build() })

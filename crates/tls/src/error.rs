@@ -37,6 +37,16 @@ pub enum TlsError {
         /// The key file.
         key: PathBuf,
     },
+    /// A private key that loads and matches its certificate but cannot
+    /// make a signature that verifies with it (found at start, by the key
+    /// holder's self-test).
+    #[error("private key {} failed its self-test: {reason}", key.display())]
+    SelfTest {
+        /// The key file.
+        key: PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// A setting OpenSSL refused (an invalid `CipherList`, a certificate
     /// without its key), or OpenSSL could not set up a context or session.
     #[error("{0}")]

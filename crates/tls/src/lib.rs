@@ -51,16 +51,20 @@
 //!
 //! # Security posture
 //!
-//! `#![forbid(unsafe_code)]`; no privileges are needed or changed here.
+//! `#![deny(unsafe_code)]`, allowed in one module, `delegate/ffi.rs`: the
+//! OpenSSL key methods that ask the key holder for signatures, which
+//! `openssl-sys` does not bind. No privileges are needed or changed here.
 //! Nothing the peer sends may panic: certificate names are cleaned of
 //! control characters and capped before they reach logs or headers, the
 //! trace is bounded, and no lock is unwrapped.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod context;
+mod delegate;
 mod error;
+mod holder;
 mod load;
 mod maybe;
 mod names;
@@ -68,8 +72,25 @@ mod stream;
 mod verify;
 
 pub use context::{ClientTls, ServerTls};
+pub use delegate::{
+    delegated_key, set_process_signer, with_thread_signer, KeyFingerprint, KeySigner, SignOp,
+};
 pub use error::TlsError;
+pub use holder::{KeyLoadError, KeyStore, LocalSigner};
 pub use maybe::MaybeTls;
 pub use postern_config::{TlsFiles, TlsSrvOptions};
 pub use postern_smtp::{TlsInfo, Verify};
 pub use stream::{Handshake, TlsStream};
+
+/// Where a context's private keys are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keys {
+    /// Read from the key files into this process: `--check-config`, the
+    /// key holder's own checks, and tests.
+    Load,
+    /// Nowhere in this process: each key is made from its certificate's
+    /// public key and signs through the process's [`KeySigner`], a
+    /// socket to the key holder. What the daemon's contexts use, so that
+    /// no network-facing process holds a private key.
+    AskHolder,
+}

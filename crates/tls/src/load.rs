@@ -21,47 +21,75 @@ use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Crl, X509Name, X509};
 use postern_config::TlsFiles;
 
-use crate::TlsError;
+use crate::delegate::delegated_key;
+use crate::{Keys, TlsError};
 
-/// Settings both roles share: TLS 1.2 at least, `CipherList`.
-pub(crate) fn common(ctx: &mut SslContextBuilder, files: &TlsFiles) -> Result<(), TlsError> {
+/// Settings both roles share: TLS 1.2 at least, `CipherList`. With
+/// `no_rsa_key_exchange` (a server whose key is the key holder's), the
+/// TLS 1.2 suites in which the client encrypts a secret to the server's
+/// RSA key are removed from any list: decrypting is the one thing the
+/// holder never does.
+pub(crate) fn common(
+    ctx: &mut SslContextBuilder,
+    files: &TlsFiles,
+    no_rsa_key_exchange: bool,
+) -> Result<(), TlsError> {
     ctx.set_min_proto_version(Some(SslVersion::TLS1_2))
         .map_err(|e| TlsError::Config(format!("cannot require TLS 1.2: {}", reason(&e))))?;
-    if let Some(list) = &files.cipher_list {
+    let list = match (&files.cipher_list, no_rsa_key_exchange) {
+        (Some(list), true) => Some(format!("{list}:!kRSA")),
+        (Some(list), false) => Some(list.clone()),
+        (None, true) => Some("DEFAULT:!kRSA".to_string()),
+        (None, false) => None,
+    };
+    if let Some(list) = list {
         // OpenSSL ignores unknown words in a list as long as one cipher
         // remains; only a list that matches nothing is refused here.
-        ctx.set_cipher_list(list)
-            .map_err(|e| TlsError::Config(format!("CipherList \"{list}\": {}", reason(&e))))?;
+        let configured = files.cipher_list.as_deref().unwrap_or("DEFAULT");
+        ctx.set_cipher_list(&list).map_err(|e| {
+            TlsError::Config(format!("CipherList \"{configured}\": {}", reason(&e)))
+        })?;
     }
     Ok(())
 }
 
-/// Loads a certificate (chain) and its private key, checking on the way
-/// that the key is readable, not accessible to group or others, and
-/// belongs to the certificate, each failure its own error.
+/// Loads a certificate (chain) and its private key: with [`Keys::Load`]
+/// the key file itself, checking on the way that it is readable, not
+/// accessible to group or others, and belongs to the certificate, each
+/// failure its own error; with [`Keys::AskHolder`] a key object made from
+/// the certificate's public key, whose signatures the key holder makes
+/// (the key file is not opened: the holder checks it).
 pub(crate) fn cert_and_key(
     ctx: &mut SslContextBuilder,
     cert: &Path,
     key: &Path,
+    keys: Keys,
 ) -> Result<(), TlsError> {
-    let pem = read(cert)?;
-    let chain = X509::stack_from_pem(&pem).unwrap_or_default();
-    let Some(leaf) = chain.first() else {
-        return Err(TlsError::unreadable(cert, "no PEM certificate in file"));
+    let leaf = leaf_certificate(cert)?;
+    let pkey = match keys {
+        Keys::Load => {
+            let pkey = private_key(key)?;
+            let matches = leaf
+                .public_key()
+                .map(|public| public.public_eq(&pkey))
+                .unwrap_or(false);
+            if !matches {
+                return Err(TlsError::KeyMismatch {
+                    cert: cert.to_path_buf(),
+                    key: key.to_path_buf(),
+                });
+            }
+            pkey
+        }
+        Keys::AskHolder => {
+            let public = leaf.public_key().map_err(openssl_failure)?;
+            delegated_key(&public).map_err(|e| TlsError::unreadable(cert, e.to_string()))?
+        }
     };
-    let pkey = private_key(key)?;
-    let matches = leaf
-        .public_key()
-        .map(|public| public.public_eq(&pkey))
-        .unwrap_or(false);
-    if !matches {
-        return Err(TlsError::KeyMismatch {
-            cert: cert.to_path_buf(),
-            key: key.to_path_buf(),
-        });
-    }
     // The chain file loader keeps the intermediate certificates with this
-    // certificate (SSL_CTX_use_certificate_chain_file).
+    // certificate (SSL_CTX_use_certificate_chain_file). A second pair
+    // (an ECDSA certificate beside an RSA one) goes to its own slot:
+    // OpenSSL keeps one certificate and key per key type.
     ctx.set_certificate_chain_file(c_path(cert)?)
         .map_err(|e| TlsError::unreadable(cert, reason(&e)))?;
     ctx.set_private_key(&pkey)
@@ -72,9 +100,84 @@ pub(crate) fn cert_and_key(
     })
 }
 
+/// The first certificate of a PEM file.
+pub(crate) fn leaf_certificate(cert: &Path) -> Result<X509, TlsError> {
+    let pem = read(cert)?;
+    X509::stack_from_pem(&pem)
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .ok_or_else(|| TlsError::unreadable(cert, "no PEM certificate in file"))
+}
+
+/// A certificate option and its key option as pairs: sendmail allows a
+/// second pair after a comma (`cert.pem,ecdsa-cert.pem`), typically an
+/// ECDSA certificate beside an RSA one. `what` names the options for the
+/// error when the two lists differ in length.
+pub(crate) fn pairs(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    what: (&str, &str),
+) -> Result<Vec<(PathBuf, PathBuf)>, TlsError> {
+    let (cert, key) = match (cert, key) {
+        (None, None) => return Ok(Vec::new()),
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            return Err(TlsError::Config(format!(
+                "{} is set but {} is not",
+                what.0, what.1
+            )))
+        }
+        (None, Some(_)) => {
+            return Err(TlsError::Config(format!(
+                "{} is set but {} is not",
+                what.1, what.0
+            )))
+        }
+    };
+    let split = |p: &Path| -> Vec<PathBuf> {
+        p.to_string_lossy()
+            .split(',')
+            .map(|s| PathBuf::from(s.trim()))
+            .collect()
+    };
+    let (certs, keys) = (split(cert), split(key));
+    if certs.len() != keys.len()
+        || certs.len() > 2
+        || certs.iter().chain(&keys).any(|p| p.as_os_str().is_empty())
+    {
+        return Err(TlsError::Config(format!(
+            "{} and {} must name one file each, or two separated by a comma ({} and {} given)",
+            what.0,
+            what.1,
+            certs.len(),
+            keys.len()
+        )));
+    }
+    Ok(certs.into_iter().zip(keys).collect())
+}
+
+/// The server's pairs.
+pub(crate) fn server_pairs(files: &TlsFiles) -> Result<Vec<(PathBuf, PathBuf)>, TlsError> {
+    pairs(
+        files.server_cert_file.as_deref(),
+        files.server_key_file.as_deref(),
+        ("ServerCertFile", "ServerKeyFile"),
+    )
+}
+
+/// The client's pairs.
+pub(crate) fn client_pairs(files: &TlsFiles) -> Result<Vec<(PathBuf, PathBuf)>, TlsError> {
+    pairs(
+        files.client_cert_file.as_deref(),
+        files.client_key_file.as_deref(),
+        ("ClientCertFile", "ClientKeyFile"),
+    )
+}
+
 /// Reads an unencrypted PEM private key after sendmail's safety check:
 /// no permission bits for group or others.
-fn private_key(key: &Path) -> Result<PKey<openssl::pkey::Private>, TlsError> {
+pub(crate) fn private_key(key: &Path) -> Result<PKey<openssl::pkey::Private>, TlsError> {
     let mut file = File::open(key).map_err(|e| TlsError::unreadable(key, e.to_string()))?;
     // The mode of the file we opened, not of whatever the name points to
     // a moment later.

@@ -4,15 +4,15 @@
 mod common;
 
 use common::Pki;
-use postern_tls::{ClientTls, ServerTls, TlsError, TlsFiles};
+use postern_tls::{ClientTls, Keys, ServerTls, TlsError, TlsFiles};
 
 fn server_err(files: &TlsFiles) -> TlsError {
-    ServerTls::from_files(files).expect_err("should be refused")
+    ServerTls::from_files(files, Keys::Load).expect_err("should be refused")
 }
 
 #[test]
 fn no_server_certificate_means_no_starttls() {
-    assert!(ServerTls::from_files(&TlsFiles::default())
+    assert!(ServerTls::from_files(&TlsFiles::default(), Keys::Load)
         .unwrap()
         .is_none());
     let pki = Pki::new();
@@ -20,19 +20,19 @@ fn no_server_certificate_means_no_starttls() {
         ca_cert_file: Some(pki.path("ca_a.pem")),
         ..TlsFiles::default()
     };
-    assert!(ServerTls::from_files(&files).unwrap().is_none());
+    assert!(ServerTls::from_files(&files, Keys::Load).unwrap().is_none());
 }
 
 #[test]
 fn complete_configuration_builds() {
     let pki = Pki::new();
     assert!(
-        ServerTls::from_files(&pki.server_files("srv_a", "ca_a.pem"))
+        ServerTls::from_files(&pki.server_files("srv_a", "ca_a.pem"), Keys::Load)
             .unwrap()
             .is_some()
     );
-    ClientTls::from_files(&pki.client_files(Some("cli_a"), "ca_a.pem")).unwrap();
-    ClientTls::from_files(&TlsFiles::default()).unwrap();
+    ClientTls::from_files(&pki.client_files(Some("cli_a"), "ca_a.pem"), Keys::Load).unwrap();
+    ClientTls::from_files(&TlsFiles::default(), Keys::Load).unwrap();
 }
 
 #[test]
@@ -49,7 +49,7 @@ fn the_server_context_warms_up_with_a_handshake_of_its_own() {
             ..pki.server_files("srv_a", "ca_a.pem")
         },
     ] {
-        let server = ServerTls::from_files(&files).unwrap().unwrap();
+        let server = ServerTls::from_files(&files, Keys::Load).unwrap().unwrap();
         server.warm_up().unwrap();
         // Twice is fine: the context is not consumed.
         server.warm_up().unwrap();
@@ -67,7 +67,7 @@ fn half_a_pair_is_a_config_error() {
 
     let mut files = pki.client_files(Some("cli_a"), "ca_a.pem");
     files.client_cert_file = None;
-    let e = ClientTls::from_files(&files).unwrap_err();
+    let e = ClientTls::from_files(&files, Keys::Load).unwrap_err();
     assert!(e.to_string().contains("ClientCertFile"), "{e}");
 }
 
@@ -122,7 +122,7 @@ fn group_or_world_readable_key_is_unsafe() {
     let strict = pki.write("strict.key", &key, 0o400);
     let mut files = pki.server_files("srv_a", "ca_a.pem");
     files.server_key_file = Some(strict);
-    assert!(ServerTls::from_files(&files).unwrap().is_some());
+    assert!(ServerTls::from_files(&files, Keys::Load).unwrap().is_some());
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn key_of_another_certificate_is_a_mismatch() {
     let mut files = pki.client_files(Some("cli_a"), "ca_a.pem");
     files.client_key_file = Some(pki.pair("cli_b").key);
     assert!(matches!(
-        ClientTls::from_files(&files),
+        ClientTls::from_files(&files, Keys::Load),
         Err(TlsError::KeyMismatch { .. })
     ));
 }
@@ -162,12 +162,12 @@ fn bad_cipher_list_is_a_config_error() {
     assert!(matches!(e, TlsError::Config(_)), "{e:?}");
     assert!(e.to_string().contains("CipherList"), "{e}");
     assert!(matches!(
-        ClientTls::from_files(&files),
+        ClientTls::from_files(&files, Keys::Load),
         Err(TlsError::Config(_))
     ));
 
     files.cipher_list = Some("HIGH:!aNULL:!MD5".into());
-    assert!(ServerTls::from_files(&files).unwrap().is_some());
+    assert!(ServerTls::from_files(&files, Keys::Load).unwrap().is_some());
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn unusable_crl_is_unreadable() {
 
     let good = pki.write("a.crl", &pki.a.crl_pem(&[]), 0o644);
     files.crl_file = Some(good);
-    assert!(ServerTls::from_files(&files).unwrap().is_some());
+    assert!(ServerTls::from_files(&files, Keys::Load).unwrap().is_some());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::thread;
 
 use common::Pki;
-use postern_tls::{ClientTls, Handshake, MaybeTls, ServerTls, TlsError};
+use postern_tls::{ClientTls, Handshake, Keys, MaybeTls, ServerTls, TlsError};
 
 fn line(conn: &mut MaybeTls<UnixStream>) -> String {
     let mut text = Vec::new();
@@ -23,10 +23,10 @@ fn line(conn: &mut MaybeTls<UnixStream>) -> String {
 #[test]
 fn clear_text_then_tls_on_both_sides() {
     let pki = Pki::new();
-    let server = ServerTls::from_files(&pki.server_files("srv_a", "ca_a.pem"))
+    let server = ServerTls::from_files(&pki.server_files("srv_a", "ca_a.pem"), Keys::Load)
         .unwrap()
         .unwrap();
-    let client = ClientTls::from_files(&pki.client_files(None, "ca_a.pem")).unwrap();
+    let client = ClientTls::from_files(&pki.client_files(None, "ca_a.pem"), Keys::Load).unwrap();
     let (a, b) = UnixStream::pair().unwrap();
     let server_side = thread::spawn(move || {
         let mut conn = MaybeTls::Plain(a);

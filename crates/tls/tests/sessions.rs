@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use common::{connect, Pki};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
-use postern_tls::{ClientTls, Handshake, ServerTls, TlsError, TlsFiles, Verify};
+use postern_tls::{ClientTls, Handshake, Keys, ServerTls, TlsError, TlsFiles, Verify};
 
 fn server(files: &TlsFiles) -> ServerTls {
-    ServerTls::from_files(files).unwrap().unwrap()
+    ServerTls::from_files(files, Keys::Load).unwrap().unwrap()
 }
 
 fn client(files: &TlsFiles) -> ClientTls {
-    ClientTls::from_files(files).unwrap()
+    ClientTls::from_files(files, Keys::Load).unwrap()
 }
 
 #[test]

@@ -7,8 +7,9 @@
 //! socket last carried) and master's address-space layout, the same in
 //! every front. The factory is a fresh image that reads nothing but its
 //! configuration and master's channel, so fronts inherit nothing worth
-//! stealing but the server's TLS context, which they need until keys move
-//! into a key holder. When a front crashes (a signal such as SIGSEGV or
+//! stealing: the server's TLS context holds certificates and key objects
+//! made from their public keys only; each front gets a socket to the key
+//! holder (made here, one per front) for its handshake's signature. When a front crashes (a signal such as SIGSEGV or
 //! SIGSYS), master replaces the factory at once, so a crash-and-retry
 //! attack never meets the same layout (stack canary, library addresses)
 //! twice.
@@ -28,7 +29,7 @@
 
 use std::collections::HashMap;
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -39,12 +40,13 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use postern_ipc::{
-    AcceptedConnection, ChannelError, FactoryChannel, FactoryToMaster, MasterToFactory,
-    PROTOCOL_VERSION,
+    AcceptedConnection, ChannelError, FactoryChannel, FactoryToMaster, KeyHolderControl,
+    KeyRegistrarChannel, MasterToFactory, Requester, PROTOCOL_VERSION,
 };
 use signal_hook::consts::{SIGCHLD, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
+use crate::key_holder::HolderSigner;
 use crate::privsep;
 use crate::settings::{Settings, TlsSides};
 use crate::{front, log, policy};
@@ -61,13 +63,18 @@ const SIGNALS: Token = Token(1);
 /// Runs the front factory (posternd `--front-factory`); returns the exit
 /// code.
 pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
-    let channel = match privsep::inherited_factory_channel() {
+    let channel = match privsep::inherited_channel(privsep::FIRST_CHANNEL_FD) {
         Ok(channel) => channel,
         Err(e) => {
             eprintln!("posternd --front-factory: {e}");
             return 2;
         }
     };
+    // master passes a channel to the key holder on the next descriptor
+    // when there is one (a configured certificate); else it is closed.
+    let keys = privsep::inherited_channel(privsep::FIRST_CHANNEL_FD + 1)
+        .ok()
+        .map(postern_ipc::key_registrar_channel);
     let settings = match Settings::load_with(config_path, TlsSides::ServerOnly) {
         Ok(settings) => settings,
         Err(errors) => {
@@ -80,7 +87,7 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
     }
     crate::title::set("front factory");
     log::init(settings.config.log_level, log_stderr);
-    match start(settings, channel, log_stderr) {
+    match start(settings, channel, keys, log_stderr) {
         Ok(mut factory) => factory.serve(),
         Err(e) => {
             log::crit(&format!("front factory: {e}"));
@@ -95,13 +102,21 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
 /// the connection loop, in the fronts), and OpenSSL's preparations for a
 /// first handshake. A failed warm-up costs only speed, so it is logged
 /// and the factory goes on.
-fn warm_up_for_fronts(settings: &Settings) {
+fn warm_up_for_fronts(settings: &Settings, keys: Option<&mut KeyRegistrarChannel>) {
     #[cfg(target_arch = "x86_64")]
     {
         let _ = std::arch::is_x86_feature_detected!("avx2");
     }
-    if let Some(server) = &settings.tls.server {
-        if let Err(e) = server.warm_up() {
+    if let (Some(server), Some(keys)) = (&settings.tls.server, keys) {
+        // The warm-up's one signature, asked of the key holder over a
+        // socket of the factory's own, closed again before any fork.
+        let Some(socket) = requester_socket(keys, Requester::Factory) else {
+            return;
+        };
+        HolderSigner::install(socket);
+        let warmed = server.warm_up();
+        postern_tls::set_process_signer(None);
+        if let Err(e) = warmed {
             log::warning(
                 log::Level::Serious,
                 &format!("front factory: TLS warm-up failed: {e}"),
@@ -110,9 +125,30 @@ fn warm_up_for_fronts(settings: &Settings) {
     }
 }
 
+/// A socketpair to the key holder for a new requester: the holder's end
+/// registered over `keys`, ours returned, configured for
+/// [`HolderSigner::install`].
+fn requester_socket(keys: &mut KeyRegistrarChannel, role: Requester) -> Option<UnixStream> {
+    let pair = UnixStream::pair().and_then(|(ours, theirs)| {
+        HolderSigner::configure(&ours)?;
+        keys.send(&KeyHolderControl::Requester(role), &[theirs.as_fd()])
+            .map_err(std::io::Error::other)?;
+        Ok(ours)
+    });
+    match pair {
+        Ok(ours) => Some(ours),
+        Err(e) => {
+            log::err(&format!("front factory: key holder: {e}"));
+            None
+        }
+    }
+}
+
 /// The factory's state.
 struct Factory {
     settings: Settings,
+    /// The channel to the key holder (when a certificate is configured).
+    keys: Option<KeyRegistrarChannel>,
     jail: FrontJail,
     channel: FactoryChannel,
     poll: Poll,
@@ -122,9 +158,22 @@ struct Factory {
     retiring: bool,
 }
 
-fn start(settings: Settings, channel: UnixStream, log_stderr: bool) -> Result<Factory, String> {
+fn start(
+    settings: Settings,
+    channel: UnixStream,
+    mut keys: Option<KeyRegistrarChannel>,
+    log_stderr: bool,
+) -> Result<Factory, String> {
+    if let Some(keys) = &keys {
+        // Blocking, with a bound: the holder reads registrations at once.
+        let stream = keys.stream();
+        stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+    }
     let jail = FrontJail::prepare(&settings, log_stderr)?;
-    warm_up_for_fronts(&settings);
+    warm_up_for_fronts(&settings, keys.as_mut());
     let poll = Poll::new().map_err(|e| e.to_string())?;
     channel.set_nonblocking(true).map_err(|e| e.to_string())?;
     poll.registry()
@@ -156,6 +205,7 @@ fn start(settings: Settings, channel: UnixStream, log_stderr: bool) -> Result<Fa
     );
     Ok(Factory {
         settings,
+        keys,
         jail,
         channel,
         poll,
@@ -269,10 +319,15 @@ impl Factory {
                 reason: format!("client socket: {e}"),
             });
         }
+        // The front's socket to the key holder, for its STARTTLS.
+        let keys = match (&self.settings.tls.server, self.keys.as_mut()) {
+            (Some(_), Some(registrar)) => requester_socket(registrar, Requester::Front),
+            _ => None,
+        };
         let factory = nix::unistd::getpid();
         match privsep::fork() {
             Ok(privsep::Forked::Child) => {
-                let code = self.run_front(accepted, client, queue_end, factory);
+                let code = self.run_front(accepted, client, queue_end, keys, factory);
                 privsep::exit_front(code);
             }
             Ok(privsep::Forked::Parent(pid)) => {
@@ -302,9 +357,11 @@ impl Factory {
         accepted: AcceptedConnection,
         client: TcpStream,
         queue_end: UnixStream,
+        keys: Option<UnixStream>,
         factory: Pid,
     ) -> i32 {
-        let keep = [client.as_raw_fd(), queue_end.as_raw_fd()];
+        let mut keep = vec![client.as_raw_fd(), queue_end.as_raw_fd()];
+        keep.extend(keys.as_ref().map(AsRawFd::as_raw_fd));
         crate::title::set(&format!(
             "front for {}",
             policy::client_name(&accepted.peer)
@@ -316,6 +373,9 @@ impl Factory {
                 return 1;
             }
         };
+        if let Some(keys) = keys {
+            HolderSigner::install(keys);
+        }
         let conn = front::Connection {
             client: policy::client_name(&accepted.peer),
             peer: accepted.peer,

@@ -3,7 +3,8 @@
 //! `postern check-config` passing means `posternd` will not refuse the
 //! configuration with 78: the file, the tables next to it, the TLS files
 //! (readable, keys not group- or world-accessible, keys matching their
-//! certificates), the users (existing, not root, different from each
+//! certificates and making a signature that verifies, as the key holder
+//! checks them), the users (existing, not root, different from each
 //! other), the spool and mailbox directories (directories, owned by the
 //! right user), and the control socket's directory.
 //!
@@ -53,6 +54,11 @@ pub fn problems(path: &Path) -> Vec<String> {
         }
     };
     let mut problems = directories::check(&settings, &users);
+    // What the key holder will load and test at start (the daemon's own
+    // contexts read no key: see key_holder.rs).
+    if let Err(e) = postern_tls::KeyStore::load(&settings.config.tls) {
+        problems.push(format!("{}: {e}", path.display()));
+    }
     if let Some(dir) = settings.config.control_socket.parent() {
         if let Err(e) = control::check_socket_dir_if_present(dir) {
             problems.push(e.to_string());

@@ -152,6 +152,8 @@ impl Master {
         let (master_end, queue_end) = UnixStream::pair()?;
         let (queue_delivery, delivery_end) = UnixStream::pair()?;
         let (master_delivery, delivery_master) = UnixStream::pair()?;
+        // The delivery client's socket to the key holder (for ClientCertFile).
+        let delivery_keys = self.keys.requester(postern_ipc::Requester::DeliveryClient);
         let level = self.settings.config.log_level;
         let master = nix::unistd::getpid();
         let queue_pid = match privsep::fork()? {
@@ -176,14 +178,16 @@ impl Master {
         };
         let delivery_pid = match privsep::fork()? {
             Forked::Child => {
-                child_setup(
-                    "deliv",
-                    "delivery client",
-                    level,
-                    self.log_stderr,
-                    &[delivery_end.as_raw_fd(), delivery_master.as_raw_fd()],
-                );
+                let mut keep = vec![delivery_end.as_raw_fd(), delivery_master.as_raw_fd()];
+                keep.extend(delivery_keys.as_ref().map(AsRawFd::as_raw_fd));
+                child_setup("deliv", "delivery client", level, self.log_stderr, &keep);
                 let dropped = drop_or_exit("delivery client", &self.users.run_as, master);
+                if let Some(keys) = delivery_keys {
+                    match crate::key_holder::HolderSigner::configure(&keys) {
+                        Ok(()) => crate::key_holder::HolderSigner::install(keys),
+                        Err(e) => log::err(&format!("delivery client: key holder socket: {e}")),
+                    }
+                }
                 let code = delivery::run(
                     dropped,
                     self.settings.clone(),
@@ -195,6 +199,7 @@ impl Master {
             Forked::Parent(pid) => pid,
         };
         drop((queue_end, queue_delivery, delivery_end, delivery_master));
+        drop(delivery_keys);
         let mut channel = postern_ipc::master_queue_channel(master_end);
         channel
             .send(
@@ -346,6 +351,9 @@ impl Master {
                 continue;
             }
             if self.factory_exited(pid, &format!("{status:?}")) {
+                continue;
+            }
+            if self.keys.exited(pid, &format!("{status:?}")).is_some() {
                 continue;
             }
             let w = &mut self.workers;

@@ -130,16 +130,21 @@ impl Master {
         if self.log_stderr {
             args.push(CString::new("--log-stderr").expect("no NUL"));
         }
+        // Its channel to the key holder, on its descriptor 4, over which
+        // it hands the holder a socket per front.
+        let keys = self.keys.registrar();
         let pid = match privsep::fork()? {
             Forked::Child => {
                 privsep::reset_signal_handlers();
-                let e = privsep::exec_front_factory(theirs, &args);
+                let mut channels = vec![&theirs];
+                channels.extend(keys.as_ref());
+                let e = privsep::exec_role(&channels, &args);
                 log::crit(&format!("cannot start the front factory: {e}"));
                 std::process::exit(1);
             }
             Forked::Parent(pid) => pid,
         };
-        drop(theirs);
+        drop((theirs, keys));
         ours.set_nonblocking(true)?;
         let token = Token(FIRST_FACTORY + self.factories.next);
         self.factories.next += 1;

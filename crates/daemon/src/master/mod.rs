@@ -15,6 +15,7 @@ mod control;
 mod directories;
 mod factories;
 mod fronts;
+mod key_holder;
 mod listeners;
 mod local_agents;
 
@@ -78,6 +79,8 @@ pub struct Master {
     workers: children::Workers,
     factories: factories::Factories,
     fronts: fronts::Fronts,
+    /// The key holder (none when no key is configured).
+    keys: key_holder::KeyHolders,
     connections: u64,
     throttle: listeners::Throttle,
     rates: admission::ConnectionRates,
@@ -97,6 +100,9 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(250);
 pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result<(), MasterError> {
     let users = resolve_users(&settings)?;
     directories::prepare(&settings, &users)?;
+    // Before anything that does handshakes exists: a key that does not
+    // work stops the start here.
+    let holder = key_holder::start(&settings, &config_path, log_stderr)?;
     // Fronts whose factory dies become master's children, to be reaped.
     privsep::become_subreaper();
     // Master's own memory (the client key, queue listings) must not be
@@ -120,12 +126,14 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         workers: children::Workers::default(),
         factories: factories::Factories::default(),
         fronts: fronts::Fronts::default(),
+        keys: key_holder::KeyHolders::default(),
         connections: 0,
         draining: None,
         accept_retry_at: None,
         accept_failing_since: None,
         control: Some(control),
     };
+    master.keys.replace(holder);
     if master.settings.tls.server.is_none() {
         // sendmail's hint for "why is STARTTLS not offered?" (LogLevel 13).
         log::info(
@@ -268,6 +276,7 @@ impl Master {
         for at in [
             self.workers.restart_at,
             self.factories.restart_at,
+            self.keys.restart_at,
             self.accept_retry_at,
         ]
         .into_iter()
@@ -285,6 +294,7 @@ impl Master {
         self.workers.kill_if_overdue();
         self.rates.tidy(Instant::now());
         if self.draining.is_none() {
+            self.key_holder_tick();
             if self.workers.restart_due() {
                 if let Err(e) = self.start_workers() {
                     // Out of processes or descriptors for now: try again.
@@ -322,21 +332,32 @@ impl Master {
                 postern_config::ConfigError::new(&settings.config.source, 0, e.to_string()),
             ])),
         });
+        // A new key holder reads the keys the new configuration names; a
+        // key that does not work leaves the old configuration in force.
+        let result = result.and_then(|settings| {
+            match key_holder::start(&settings, &self.config_path, self.log_stderr) {
+                Ok(holder) => Ok((settings, holder)),
+                Err(e) => Err(postern_config::ConfigErrors(vec![
+                    postern_config::ConfigError::new(&settings.config.source, 0, e.to_string()),
+                ])),
+            }
+        });
         // New listeners are bound before anything else changes: a port
         // that cannot be had leaves the old configuration in force.
-        let result = result.and_then(|settings| {
+        let result = result.and_then(|(settings, holder)| {
             match self
                 .listeners
                 .reconfigure(&settings, &self.poll, FIRST_LISTENER)
             {
-                Ok(changed) => Ok((settings, changed)),
+                Ok(changed) => Ok((settings, holder, changed)),
                 Err(e) => Err(postern_config::ConfigErrors(vec![
                     postern_config::ConfigError::new(&settings.config.source, 0, e.to_string()),
                 ])),
             }
         });
         match result {
-            Ok((settings, listeners_changed)) => {
+            Ok((settings, holder, listeners_changed)) => {
+                self.keys.replace(holder);
                 if listeners_changed {
                     self.show_title();
                     log::info(
@@ -365,6 +386,27 @@ impl Master {
         }
     }
 
+    /// Restarts the key holder when it died and its back-off is over;
+    /// the factory and the workers follow, since their sockets to the old
+    /// one are dead.
+    fn key_holder_tick(&mut self) {
+        if self.keys.restart_at.is_none_or(|at| at > Instant::now()) {
+            return;
+        }
+        self.keys.restart_at = None;
+        match key_holder::start(&self.settings, &self.config_path, self.log_stderr) {
+            Ok(holder) => {
+                self.keys.replace(holder);
+                self.workers.stop();
+                self.replace_factory();
+            }
+            Err(e) => {
+                log::err(&format!("cannot restart the key holder: {e}"));
+                self.keys.restart_at = Some(Instant::now() + Duration::from_secs(60));
+            }
+        }
+    }
+
     fn begin_drain(&mut self) {
         if self.draining.is_some() {
             return;
@@ -375,6 +417,7 @@ impl Master {
         self.listeners.close(&self.poll);
         self.workers.stop();
         self.factories.retire_all();
+        self.keys.retire_all();
         // Logged once the listeners are closed: who reads this line may
         // count on new connections being refused.
         log::info(log::Level::Serious, "stopping daemon: draining connections");
@@ -386,7 +429,8 @@ impl Master {
             .pids()
             .into_iter()
             .chain(self.workers.pids())
-            .chain(self.factories.pids());
+            .chain(self.factories.pids())
+            .chain(self.keys.pids());
         for pid in pids {
             let _ = signal::kill(pid, Signal::SIGKILL);
         }

@@ -20,10 +20,11 @@
 //! factory are single-threaded by design (one mio loop, no thread pools),
 //! which is what makes the forks below sound.
 //!
-//! The front factory is the one process exec'ed rather than only forked
-//! ([`exec_front_factory`]): fronts are forked from that fresh image, never
-//! from master's, so they inherit neither master's heap (queue listings,
-//! control requests, the client key) nor its address-space layout.
+//! The front factory and the key holder are exec'ed rather than only
+//! forked ([`exec_role`]): fronts are forked from the factory's fresh
+//! image, never from master's, so they inherit neither master's heap
+//! (queue listings, control requests) nor its address-space layout, and
+//! the keys are read in an image no other role shares.
 #![allow(unsafe_code)]
 
 mod bpf;
@@ -32,7 +33,7 @@ mod syscalls;
 pub use syscalls::{front_filter, SyscallFilter};
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -43,8 +44,10 @@ use nix::unistd::{self, ForkResult, Gid, Pid, Uid, User};
 
 use crate::log;
 
-/// The descriptor an exec'ed front factory finds its channel to master on.
-pub const FACTORY_CHANNEL_FD: RawFd = 3;
+/// The descriptor an exec'ed role (front factory, key holder) finds its
+/// channel to master on; a second channel (the factory's to the key
+/// holder) follows on 4.
+pub const FIRST_CHANNEL_FD: RawFd = 3;
 
 /// A user a role runs as, resolved while /etc/passwd is still readable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -415,42 +418,60 @@ pub fn fork() -> Result<Forked, PrivsepError> {
 }
 
 /// In a child forked by master: replaces the process with a fresh image of
-/// posternd running as the front factory, its channel on
-/// [`FACTORY_CHANNEL_FD`] and every other descriptor above standard error
-/// closed. Returns only on failure.
-pub fn exec_front_factory(channel: UnixStream, args: &[CString]) -> PrivsepError {
-    if channel.as_raw_fd() != FACTORY_CHANNEL_FD {
-        // SAFETY: in this child, descriptor 3 belongs to nothing we will
-        // use again (everything above standard error is closed next), so
-        // replacing it cannot pull a descriptor from under its owner.
-        match unsafe { unistd::dup2_raw(&channel, FACTORY_CHANNEL_FD) } {
-            // Kept open for the new image: never closed by us.
-            Ok(fd) => std::mem::forget(fd),
-            Err(e) => {
+/// posternd in another role (the front factory, the key holder), its
+/// channels on descriptors [`FIRST_CHANNEL_FD`], 4, … in the order given
+/// and every other descriptor above standard error closed. Returns only
+/// on failure.
+pub fn exec_role(channels: &[&UnixStream], args: &[CString]) -> PrivsepError {
+    // First out of the way (a channel may sit on another's target number),
+    // then into place.
+    let mut moved = Vec::with_capacity(channels.len());
+    for channel in channels {
+        match nix::fcntl::fcntl(channel.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(64)) {
+            // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor we own.
+            Ok(fd) => moved.push(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(errno) => {
                 return PrivsepError::Call {
-                    call: "dup2",
-                    errno: e,
+                    call: "fcntl",
+                    errno,
                 }
             }
         }
     }
-    // SAFETY: descriptor 3 is open (the channel or its copy) for as long
-    // as this borrow is used.
-    let three = unsafe { BorrowedFd::borrow_raw(FACTORY_CHANNEL_FD) };
-    // dup2 leaves the copy inheritable; a descriptor that already was 3
-    // still carries its close-on-exec flag.
-    if let Err(e) = nix::fcntl::fcntl(
-        three,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-    ) {
-        return PrivsepError::Call {
-            call: "fcntl",
-            errno: e,
-        };
+    for (i, fd) in moved.iter().enumerate() {
+        let target = FIRST_CHANNEL_FD + i as RawFd;
+        // SAFETY: in this child, the descriptors from 3 up belong to
+        // nothing we will use again (everything above them is closed
+        // next), so replacing one cannot pull it from under its owner.
+        match unsafe { unistd::dup2_raw(fd, target) } {
+            // Kept open for the new image: never closed by us.
+            Ok(copy) => std::mem::forget(copy),
+            Err(errno) => {
+                return PrivsepError::Call {
+                    call: "dup2",
+                    errno,
+                }
+            }
+        }
+        // SAFETY: `target` is open (just made) while this borrow is used.
+        let copy = unsafe { BorrowedFd::borrow_raw(target) };
+        // dup2 leaves the copy inheritable; said again to be sure.
+        if let Err(errno) = nix::fcntl::fcntl(
+            copy,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        ) {
+            return PrivsepError::Call {
+                call: "fcntl",
+                errno,
+            };
+        }
     }
-    close_range(FACTORY_CHANNEL_FD as u32 + 1, u32::MAX);
-    // The kernel keeps the parent-death signal across exec: the factory
-    // dies with master, and its fronts with it.
+    close_range(
+        (FIRST_CHANNEL_FD + channels.len() as RawFd) as u32,
+        u32::MAX,
+    );
+    // The kernel keeps the parent-death signal across exec: the role dies
+    // with master (and the factory's fronts with it).
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
     let exe = CString::new("/proc/self/exe").expect("no NUL");
     let Err(errno) = unistd::execv(&exe, args);
@@ -460,23 +481,22 @@ pub fn exec_front_factory(channel: UnixStream, args: &[CString]) -> PrivsepError
     }
 }
 
-/// In the exec'ed front factory: the channel master left on
-/// [`FACTORY_CHANNEL_FD`], checked to be a socket.
-pub fn inherited_factory_channel() -> Result<UnixStream, String> {
+/// In an exec'ed role: the channel master left on descriptor `fd` (see
+/// [`exec_role`]), checked to be a socket.
+pub fn inherited_channel(fd: RawFd) -> Result<UnixStream, String> {
     use nix::sys::stat::{fstat, SFlag};
     // SAFETY: only looked at, and only while this function runs.
-    let three = unsafe { BorrowedFd::borrow_raw(FACTORY_CHANNEL_FD) };
-    let st = fstat(three)
-        .map_err(|e| format!("descriptor {FACTORY_CHANNEL_FD}: {e} (started by hand?)"))?;
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let st = fstat(borrowed).map_err(|e| format!("descriptor {fd}: {e} (started by hand?)"))?;
     if !SFlag::from_bits_truncate(st.st_mode).contains(SFlag::S_IFSOCK) {
         return Err(format!(
-            "descriptor {FACTORY_CHANNEL_FD} is not master's socket (started by hand?)"
+            "descriptor {fd} is not master's socket (started by hand?)"
         ));
     }
     // SAFETY: master exec'ed us with its channel on this descriptor, which
     // nothing else in this fresh process owns; it was checked to be a
     // socket above.
-    let stream = unsafe { UnixStream::from_raw_fd(FACTORY_CHANNEL_FD) };
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
     let _ = nix::fcntl::fcntl(
         stream.as_fd(),
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),

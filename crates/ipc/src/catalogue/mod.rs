@@ -8,7 +8,8 @@
 //!
 //! This file has the channels between the daemon's processes and the
 //! envelope a front commits; `delivery.rs` the delivery client's jobs and
-//! reports; `control.rs` the control socket's requests and replies.
+//! reports; `control.rs` the control socket's requests and replies;
+//! `keys.rs` the key holder's.
 
 use std::net::SocketAddr;
 
@@ -19,12 +20,14 @@ use postern_smtp::QueueId;
 
 mod control;
 mod delivery;
+mod keys;
 
 pub use control::*;
 pub use delivery::*;
+pub use keys::*;
 
 /// Bumped whenever a message below changes shape.
-pub const PROTOCOL_VERSION: u32 = 15;
+pub const PROTOCOL_VERSION: u32 = 16;
 
 /// front → queue runner (socketpair made by master, one per connection).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

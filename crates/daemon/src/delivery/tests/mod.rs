@@ -59,7 +59,8 @@ pub fn settings_full(
     let config = Config::parse_str(&text, &cf).unwrap();
     std::fs::write(config.table_path("mailertable"), mailertable).unwrap();
     let mailertable = Mailertable::load(&config.table_path("mailertable")).unwrap();
-    let client = postern_tls::ClientTls::from_files(&config.tls).expect("client TLS files");
+    let client = postern_tls::ClientTls::from_files(&config.tls, postern_tls::Keys::Load)
+        .expect("client TLS files");
     let settings = Settings {
         hostname: config.hostname(),
         local_names: LocalHostNames::from_names(["local.test", "localhost", "delivery.test"]),

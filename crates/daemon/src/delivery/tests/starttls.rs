@@ -223,7 +223,11 @@ pub(super) fn server_tls(certs: &Path) -> Arc<ServerTls> {
         server_key_file: Some(certs.join("key.pem")),
         ..TlsFiles::default()
     };
-    Arc::new(ServerTls::from_files(&files).unwrap().unwrap())
+    Arc::new(
+        ServerTls::from_files(&files, postern_tls::Keys::Load)
+            .unwrap()
+            .unwrap(),
+    )
 }
 
 /// The client's TLS options: trust `certs`' CA, present its certificate.
