@@ -8,42 +8,11 @@
 
 mod common;
 
-use std::io::{Read, Seek, SeekFrom};
 use std::process::Command;
 
+use common::memory::{contains, memory};
 use common::{daemon_with_sink, role_pid, role_pids, WAIT};
 use postern_testkit::{running_as_root, smtp_send, Signal, Sink, SinkBehavior, SmtpConversation};
-
-/// Every readable mapping of `pid`, concatenated (root reads any
-/// process's memory, dumpable or not).
-fn memory(pid: u32) -> Vec<u8> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
-    let mut all = Vec::new();
-    for line in maps.lines() {
-        let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
-            continue;
-        }
-        let (start, end) = range.split_once('-').unwrap();
-        let (start, end) = (
-            u64::from_str_radix(start, 16).unwrap(),
-            u64::from_str_radix(end, 16).unwrap(),
-        );
-        let mut chunk = vec![0u8; (end - start) as usize];
-        if mem.seek(SeekFrom::Start(start)).is_ok() && mem.read_exact(&mut chunk).is_ok() {
-            all.extend_from_slice(&chunk);
-        }
-    }
-    all
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
 
 /// Where `pid`'s executable is mapped (its first mapping).
 fn image_base(pid: u32) -> String {

@@ -4,6 +4,7 @@
 
 pub mod dsn;
 pub mod filters;
+pub mod memory;
 
 use std::time::Duration;
 

@@ -21,7 +21,7 @@ use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Crl, X509Name, X509};
 use postern_config::TlsFiles;
 
-use crate::delegate::delegated_key;
+use crate::delegate::{add_chain_cert, delegated_key};
 use crate::{Keys, TlsError};
 
 /// Settings both roles share: TLS 1.2 at least, `CipherList`. With
@@ -65,7 +65,10 @@ pub(crate) fn cert_and_key(
     key: &Path,
     keys: Keys,
 ) -> Result<(), TlsError> {
-    let leaf = leaf_certificate(cert)?;
+    let mut chain = read_certificates(cert)?.into_iter();
+    let Some(leaf) = chain.next() else {
+        return Err(TlsError::unreadable(cert, "no PEM certificate in file"));
+    };
     let pkey = match keys {
         Keys::Load => {
             let pkey = private_key(key)?;
@@ -86,12 +89,14 @@ pub(crate) fn cert_and_key(
             delegated_key(&public).map_err(|e| TlsError::unreadable(cert, e.to_string()))?
         }
     };
-    // The chain file loader keeps the intermediate certificates with this
-    // certificate (SSL_CTX_use_certificate_chain_file). A second pair
-    // (an ECDSA certificate beside an RSA one) goes to its own slot:
-    // OpenSSL keeps one certificate and key per key type.
-    ctx.set_certificate_chain_file(c_path(cert)?)
+    // A second pair (an ECDSA certificate beside an RSA one) goes to its
+    // own slot: OpenSSL keeps one certificate, chain and key per key
+    // type.
+    ctx.set_certificate(&leaf)
         .map_err(|e| TlsError::unreadable(cert, reason(&e)))?;
+    for intermediate in chain {
+        add_chain_cert(ctx, &intermediate)?;
+    }
     ctx.set_private_key(&pkey)
         .map_err(|e| TlsError::unreadable(key, reason(&e)))?;
     ctx.check_private_key().map_err(|_| TlsError::KeyMismatch {
@@ -102,12 +107,53 @@ pub(crate) fn cert_and_key(
 
 /// The first certificate of a PEM file.
 pub(crate) fn leaf_certificate(cert: &Path) -> Result<X509, TlsError> {
-    let pem = read(cert)?;
-    X509::stack_from_pem(&pem)
-        .unwrap_or_default()
+    read_certificates(cert)?
         .into_iter()
         .next()
         .ok_or_else(|| TlsError::unreadable(cert, "no PEM certificate in file"))
+}
+
+/// The certificates of a PEM file, and nothing else of it.
+///
+/// A file read for its certificates may hold a private key too: a
+/// combined certificate-and-key file, or `key.pem` in a `CACertPath`
+/// directory (the seed's `/etc/mail/certs` holds both). Decoding such a
+/// file whole (OpenSSL's PEM reader decodes every block, keys included,
+/// before it skips them) would leave the key's numbers in the heap of
+/// master and the front factory, and from there in every front. So only
+/// the certificate blocks are picked out, as text, and the bytes read
+/// are overwritten before anything is decoded.
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<X509>, TlsError> {
+    let mut raw = read(path)?;
+    let pem = certificate_blocks(&raw);
+    raw.fill(0);
+    std::hint::black_box(&raw);
+    Ok(X509::stack_from_pem(&pem).unwrap_or_default())
+}
+
+/// The `CERTIFICATE` (also `X509 CERTIFICATE`, `TRUSTED CERTIFICATE`)
+/// blocks of a PEM text, copied line by line; every other line (a key's
+/// among them) is not copied anywhere.
+fn certificate_blocks(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in raw.split(|&b| b == b'\n') {
+        let trimmed = line.strip_suffix(b"\r").unwrap_or(line);
+        let begins = trimmed.starts_with(b"-----BEGIN ")
+            && trimmed.ends_with(b"CERTIFICATE-----")
+            && !trimmed.windows(3).any(|w| w == b"KEY");
+        if !inside && begins {
+            inside = true;
+        }
+        if inside {
+            out.extend_from_slice(trimmed);
+            out.push(b'\n');
+            if trimmed.starts_with(b"-----END ") {
+                inside = false;
+            }
+        }
+    }
+    out
 }
 
 /// A certificate option and its key option as pairs: sendmail allows a
@@ -218,7 +264,7 @@ pub(crate) fn trust(
     send_names: bool,
 ) -> Result<(), TlsError> {
     if let Some(file) = &files.ca_cert_file {
-        let certs = X509::stack_from_pem(&read(file)?).unwrap_or_default();
+        let certs = read_certificates(file)?;
         if certs.is_empty() {
             return Err(TlsError::unreadable(file, "no PEM certificate in file"));
         }
@@ -268,8 +314,8 @@ fn certificates_in(dir: &Path) -> Result<Vec<X509>, TlsError> {
     paths.sort();
     let mut certs = Vec::new();
     for path in paths {
-        if let Ok(pem) = fs::read(&path) {
-            certs.extend(X509::stack_from_pem(&pem).unwrap_or_default());
+        if let Ok(found) = read_certificates(&path) {
+            certs.extend(found);
         }
     }
     Ok(certs)
@@ -346,7 +392,20 @@ pub(crate) fn openssl_failure(e: ErrorStack) -> TlsError {
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_certificate;
+    use super::{certificate_blocks, looks_like_certificate};
+
+    #[test]
+    fn only_certificate_blocks_are_kept() {
+        let text = b"-----BEGIN PRIVATE KEY-----\r\nS2VZ\r\n-----END PRIVATE KEY-----\r\n\
+junk\n-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n\
+-----BEGIN EC PRIVATE KEY-----\nRUM=\n-----END EC PRIVATE KEY-----\n\
+-----BEGIN TRUSTED CERTIFICATE-----\nVFJVU1Q=\n-----END TRUSTED CERTIFICATE-----\n";
+        assert_eq!(
+            String::from_utf8(certificate_blocks(text)).unwrap(),
+            "-----BEGIN CERTIFICATE-----\nQ0VSVA==\n-----END CERTIFICATE-----\n\
+-----BEGIN TRUSTED CERTIFICATE-----\nVFJVU1Q=\n-----END TRUSTED CERTIFICATE-----\n"
+        );
+    }
 
     #[test]
     fn certificate_file_names() {

@@ -306,3 +306,30 @@ unsafe extern "C" fn ec_sign_sig(
     let mut p = der.as_ptr();
     d2i_ECDSA_SIG(ptr::null_mut(), &mut p, der.len() as std::ffi::c_long)
 }
+
+/// Adds `cert` to the chain of the certificate last set on `ctx`
+/// (`SSL_CTX_add1_chain_cert`, a macro in C): each of two certificates
+/// (RSA and ECDSA) keeps its own intermediates, as
+/// `SSL_CTX_use_certificate_chain_file` would keep them.
+pub(crate) fn add_chain_cert(
+    ctx: &mut openssl::ssl::SslContextBuilder,
+    cert: &openssl::x509::X509Ref,
+) -> Result<(), TlsError> {
+    // SAFETY: both pointers are valid for the call; with larg 1 ("add1")
+    // OpenSSL takes its own reference to the certificate.
+    let done = unsafe {
+        sys::SSL_CTX_ctrl(
+            ctx.as_ptr(),
+            sys::SSL_CTRL_CHAIN_CERT,
+            1,
+            cert.as_ptr().cast(),
+        )
+    };
+    if done == 1 {
+        Ok(())
+    } else {
+        Err(TlsError::Config(
+            "OpenSSL: cannot add a chain certificate".into(),
+        ))
+    }
+}

@@ -15,6 +15,8 @@
 
 mod ffi;
 
+pub(crate) use ffi::add_chain_cert;
+
 use std::cell::RefCell;
 use std::sync::Mutex;
 

@@ -1,0 +1,555 @@
+//! Private keys live in the key holder only (issue 16): a live front after
+//! its handshake, the front factory, master, the queue runner and the
+//! delivery client after an outbound STARTTLS with a client certificate
+//! hold none of a key's secret numbers, in either byte order, while the
+//! holder does (which shows the search would find them). Handshakes with
+//! the delegated keys work for every signature TLS 1.2 and 1.3 use, with an
+//! RSA and an ECDSA certificate configured together; and a requester that
+//! behaves as a compromised front would is refused, logged, and cannot
+//! stop the holder.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::memory::{contains, memory};
+use common::{role_pid, seed_tls_defines, WAIT};
+use openssl::asn1::Asn1Time;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Padding;
+use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
+use openssl::x509::{X509NameBuilder, X509};
+use postern_ipc::{KeyHolderControl, KeyHolderReport, KeyOp, KeyReply, KeyRequest, Requester};
+use postern_testkit::{
+    ensure_test_users, make_certs, running_as_root, smtp_send, wait_for_maildir, Daemon,
+    DaemonBuilder,
+};
+use postern_tls::{ClientTls, Handshake, Keys, TlsFiles};
+
+/// An ECDSA (P-256) certificate and key in `dir`: `ec.crt`, `ec.key`
+/// (0600).
+fn ec_pair(dir: &Path) -> (PathBuf, PathBuf) {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "localhost").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let (cert, key_file) = (dir.join("ec.crt"), dir.join("ec.key"));
+    fs::write(&cert, b.build().to_pem().unwrap()).unwrap();
+    fs::write(&key_file, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    fs::set_permissions(&key_file, fs::Permissions::from_mode(0o600)).unwrap();
+    (cert, key_file)
+}
+
+fn read_key(path: &Path) -> PKey<Private> {
+    PKey::private_key_from_pem(&fs::read(path).unwrap()).unwrap()
+}
+
+/// What must never be found outside the holder: the private exponent and
+/// primes of an RSA key, or an EC key's scalar, each whole and in 16-byte
+/// pieces (start, middle, end), big- and little-endian (OpenSSL keeps its
+/// numbers as little-endian words).
+fn secrets(key: &PKey<Private>) -> Vec<(String, Vec<u8>)> {
+    let numbers: Vec<(&str, Vec<u8>)> = if let Ok(rsa) = key.rsa() {
+        vec![
+            ("d", rsa.d().to_vec()),
+            ("p", rsa.p().unwrap().to_vec()),
+            ("q", rsa.q().unwrap().to_vec()),
+        ]
+    } else {
+        vec![("scalar", key.ec_key().unwrap().private_key().to_vec())]
+    };
+    let mut needles = Vec::new();
+    for (name, be) in numbers {
+        let le: Vec<u8> = be.iter().rev().copied().collect();
+        for (order, bytes) in [("big-endian", be), ("little-endian", le)] {
+            let n = bytes.len();
+            for (part, at) in [("start", 0), ("middle", n / 2 - 8), ("end", n - 16)] {
+                needles.push((
+                    format!("{name} ({order}, 16 bytes at the {part})"),
+                    bytes[at..at + 16].to_vec(),
+                ));
+            }
+            needles.push((format!("{name} ({order}, whole)"), bytes));
+        }
+    }
+    needles
+}
+
+fn assert_holds_no_key(pid: u32, role: &str, keys: &[&PKey<Private>]) {
+    let mem = memory(pid);
+    assert!(mem.len() > 1 << 20, "{role} (pid {pid}): memory not read");
+    for key in keys {
+        for (what, needle) in secrets(key) {
+            assert!(
+                !contains(&mem, &needle),
+                "{role} (pid {pid}) holds the key's {what}"
+            );
+        }
+    }
+}
+
+fn assert_holds_key(pid: u32, key: &PKey<Private>) {
+    let mem = memory(pid);
+    let whole: Vec<_> = secrets(key)
+        .into_iter()
+        .filter(|(what, _)| what.ends_with("whole)"))
+        .collect();
+    assert!(
+        whole.iter().any(|(_, needle)| contains(&mem, needle)),
+        "the key holder (pid {pid}) does not hold the key: the search finds nothing"
+    );
+}
+
+fn daemon(lines: &[String], tables: &[(&str, String)]) -> Daemon {
+    ensure_test_users();
+    let mut b = DaemonBuilder::new(postern_testkit::binary("posternd"));
+    for line in lines {
+        b = b.config_line(line);
+    }
+    for (name, text) in tables {
+        b = b.table(name, text.clone());
+    }
+    b.start()
+}
+
+/// A TLS session to a daemon's listener, greeted and handshaken, left
+/// open so that its front stays alive.
+fn live_tls_session(addr: std::net::SocketAddr) -> postern_tls::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).unwrap();
+    let mut reader = BufReader::new(tcp.try_clone().unwrap());
+    let mut writer = tcp.try_clone().unwrap();
+    let read_reply = |reader: &mut BufReader<TcpStream>| loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.len() < 4 || line.as_bytes()[3] == b' ' {
+            return line;
+        }
+    };
+    assert!(read_reply(&mut reader).starts_with("220"));
+    writer.write_all(b"EHLO client.test\r\n").unwrap();
+    assert!(read_reply(&mut reader).starts_with("250"));
+    writer.write_all(b"STARTTLS\r\n").unwrap();
+    assert!(read_reply(&mut reader).starts_with("220"));
+    let client = ClientTls::from_files(&TlsFiles::default(), Keys::Load).unwrap();
+    let mut tls = client.session(tcp, "localhost").unwrap();
+    assert_eq!(tls.handshake().unwrap(), Handshake::Done);
+    tls.write_all(b"EHLO client.test\r\n").unwrap();
+    tls
+}
+
+#[test]
+fn no_network_facing_process_holds_a_private_key() {
+    if !running_as_root() {
+        // /proc/<pid>/mem of a non-dumpable process is root's to read.
+        eprintln!("not root: the roles cannot be read; run the suite as root");
+        return;
+    }
+    // The receiver: an RSA and an ECDSA certificate; trusts the sender's CA.
+    let receiver_certs = make_certs();
+    let sender_certs = make_certs();
+    let (ec_cert, ec_key_file) = ec_pair(receiver_certs.path());
+    let rc = receiver_certs.path().display();
+    let receiver = daemon(
+        &[
+            format!(
+                "define(`confCACERT', `{}/cacert.pem')",
+                sender_certs.path().display()
+            ),
+            format!(
+                "define(`confSERVER_CERT', `{rc}/cert.pem,{}')",
+                ec_cert.display()
+            ),
+            format!(
+                "define(`confSERVER_KEY', `{rc}/key.pem,{}')",
+                ec_key_file.display()
+            ),
+            "O LogLevel=14".into(),
+        ],
+        &[("local-host-names", "b.test\n".into())],
+    );
+    let receiver_rsa = read_key(&receiver_certs.path().join("key.pem"));
+    let receiver_ec = read_key(&ec_key_file);
+
+    // A live front after its handshake.
+    let _session = live_tls_session(receiver.smtp_addr());
+    receiver.wait_for_log("STARTTLS=server, relay=", WAIT);
+    let front = role_pid(&receiver, "front");
+    assert_holds_no_key(front, "a front", &[&receiver_rsa, &receiver_ec]);
+    for role in ["forker", "queue", "deliv"] {
+        let pid = role_pid(&receiver, role);
+        assert_holds_no_key(pid, role, &[&receiver_rsa, &receiver_ec]);
+    }
+    assert_holds_no_key(receiver.pid(), "master", &[&receiver_rsa, &receiver_ec]);
+    let holder = role_pid(&receiver, "keys");
+    assert_holds_key(holder, &receiver_rsa);
+    assert_holds_key(holder, &receiver_ec);
+
+    // The sender relays to the receiver with its client certificate.
+    let route = format!("b.test esmtp:[127.0.0.1]:{}\n", receiver.smtp_addr().port());
+    let mut lines = seed_tls_defines(sender_certs.path());
+    lines.push("O LogLevel=14".into());
+    let sender = daemon(&lines, &[("mailertable", route)]);
+    let reply = smtp_send(
+        sender.smtp_addr(),
+        "a@example.net",
+        &["root@b.test"],
+        b"Subject: relayed\r\n\r\nwith a client certificate\r\n",
+    )
+    .unwrap();
+    assert!(reply.starts_with("250 "), "{reply}");
+    let delivered = wait_for_maildir(&receiver.mail_dir().join("root/Maildir"), 1, WAIT);
+    let text = String::from_utf8_lossy(&delivered[0]);
+    assert!(
+        text.contains(" verify=OK)"),
+        "client certificate not used:\n{text}"
+    );
+    let sender_key = read_key(&sender_certs.path().join("key.pem"));
+    let delivery = role_pid(&sender, "deliv");
+    assert_holds_no_key(delivery, "the delivery client", &[&sender_key]);
+    assert_holds_no_key(sender.pid(), "master", &[&sender_key]);
+    assert_holds_key(role_pid(&sender, "keys"), &sender_key);
+}
+
+/// `openssl s_client -starttls smtp` limited to one version and one
+/// signature algorithm: the signature type the server used.
+fn peer_signature(addr: std::net::SocketAddr, version: &str, sigalgs: &str) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-starttls",
+            "smtp",
+            version,
+            "-sigalgs",
+            sigalgs,
+        ])
+        .arg("-connect")
+        .arg(addr.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{version} {sigalgs}:\n{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Peer signature type: "))
+        .unwrap_or_else(|| panic!("{version} {sigalgs}: no signature:\n{text}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn every_signature_tls_uses_through_the_holder() {
+    let certs = make_certs();
+    let (ec_cert, ec_key) = ec_pair(certs.path());
+    let d = certs.path().display();
+    let daemon = daemon(
+        &[
+            format!(
+                "define(`confSERVER_CERT', `{d}/cert.pem,{}')",
+                ec_cert.display()
+            ),
+            format!(
+                "define(`confSERVER_KEY', `{d}/key.pem,{}')",
+                ec_key.display()
+            ),
+        ],
+        &[],
+    );
+    let addr = daemon.smtp_addr();
+    for (version, sigalgs, expect) in [
+        ("-tls1_3", "RSA-PSS+SHA256", "RSA-PSS"),
+        ("-tls1_3", "rsa_pss_rsae_sha512", "RSA-PSS"),
+        ("-tls1_2", "RSA-PSS+SHA256", "RSA-PSS"),
+        ("-tls1_2", "RSA+SHA256", "RSA"),
+        ("-tls1_2", "RSA+SHA384", "RSA"),
+        ("-tls1_3", "ECDSA+SHA256", "ECDSA"),
+        ("-tls1_2", "ECDSA+SHA256", "ECDSA"),
+    ] {
+        assert_eq!(
+            peer_signature(addr, version, sigalgs),
+            expect,
+            "{version} {sigalgs}"
+        );
+    }
+    // swaks, as a user would test it.
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            &addr.to_string(),
+            "--tls",
+            "--quit-after",
+            "TLS",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("TLS started"), "{text}");
+}
+
+/// The key holder alone, as master starts it (its channel on descriptor
+/// 3), logging to a file; the test is master, and then a compromised
+/// front.
+struct LoneHolder {
+    child: std::process::Child,
+    master: postern_ipc::KeyRegistrarChannel,
+    log: PathBuf,
+    _instance: postern_testkit::Instance,
+}
+
+impl LoneHolder {
+    fn start(certs: &Path) -> LoneHolder {
+        ensure_test_users();
+        if running_as_root() {
+            // The jail master prepares: root's, empty, 0555.
+            let jail = Path::new("/run/postern/empty");
+            fs::create_dir_all(jail).unwrap();
+            fs::set_permissions(jail, fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        let d = certs.display();
+        let instance = DaemonBuilder::new(postern_testkit::binary("posternd"))
+            .config_line(&format!("define(`confSERVER_CERT', `{d}/cert.pem')"))
+            .config_line(&format!("define(`confSERVER_KEY', `{d}/key.pem')"))
+            .prepare();
+        let log = instance.state_dir().join("holder.log");
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" --key-holder -C "$1" --log-stderr 3<&0 0</dev/null"#)
+            .arg(postern_testkit::binary("posternd"))
+            .arg(instance.config_path())
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        ours.set_read_timeout(Some(WAIT)).unwrap();
+        let mut master = postern_ipc::key_registrar_channel(ours);
+        master
+            .send(
+                &KeyHolderControl::Hello {
+                    version: postern_ipc::PROTOCOL_VERSION,
+                },
+                &[],
+            )
+            .unwrap();
+        match master.recv().unwrap().0 {
+            KeyHolderReport::Ready { keys } => {
+                assert!(keys[0].starts_with("RSA 2048 "), "{keys:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        LoneHolder {
+            child,
+            master,
+            log,
+            _instance: instance,
+        }
+    }
+
+    /// A new requester's socket, as master or the factory makes one.
+    fn requester(&mut self, role: Requester) -> UnixStream {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        self.master
+            .send(
+                &KeyHolderControl::Requester(role),
+                &[std::os::fd::AsFd::as_fd(&theirs)],
+            )
+            .unwrap();
+        ours.set_read_timeout(Some(WAIT)).unwrap();
+        ours
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for LoneHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ask(
+    channel: &mut postern_ipc::KeyRequesterChannel,
+    key: [u8; 32],
+    op: KeyOp,
+    input: Vec<u8>,
+) -> KeyReply {
+    channel
+        .send(&KeyRequest::Sign { key, op, input }, &[])
+        .unwrap();
+    channel.recv().unwrap().0
+}
+
+/// The block OpenSSL hands the holder for a PSS signature, and that
+/// signature: the holder's raw operation on the block must give it back.
+fn pss_request(key: &PKey<Private>, message: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut signer = Signer::new(MessageDigest::sha256(), key).unwrap();
+    signer.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+    signer
+        .set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)
+        .unwrap();
+    signer.update(message).unwrap();
+    let signature = signer.sign_to_vec().unwrap();
+    let rsa = key.rsa().unwrap();
+    let mut block = vec![0; rsa.size() as usize];
+    let n = rsa
+        .public_decrypt(&signature, &mut block, Padding::NONE)
+        .unwrap();
+    block.truncate(n);
+    (block, signature)
+}
+
+/// True once the holder has closed this socket.
+fn closed_by_holder(stream: &mut UnixStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(std::io::Read::read(stream, &mut byte), Ok(0))
+}
+
+/// What it is, the key named, the operation, the input, and the words
+/// the refusal must contain.
+type HostileRequest = (&'static str, [u8; 32], KeyOp, Vec<u8>, &'static str);
+
+#[test]
+fn a_hostile_requester_is_refused_and_logged_and_the_holder_goes_on() {
+    let certs = make_certs();
+    let key = read_key(&certs.path().join("key.pem"));
+    let fingerprint = openssl::sha::sha256(&key.public_key_to_der().unwrap());
+    let mut holder = LoneHolder::start(certs.path());
+
+    // What a handshake asks: done, and the signature verifies.
+    let mut delivery =
+        postern_ipc::key_requester_channel(holder.requester(Requester::DeliveryClient));
+    let (block, expected) = pss_request(&key, b"a TLS 1.3 transcript");
+    assert_eq!(
+        ask(&mut delivery, fingerprint, KeyOp::RsaRaw, block),
+        KeyReply::Signature(expected.clone())
+    );
+    let mut verifier = Verifier::new(MessageDigest::sha256(), &key).unwrap();
+    verifier.set_rsa_padding(Padding::PKCS1_PSS).unwrap();
+    verifier.update(b"a TLS 1.3 transcript").unwrap();
+    assert!(verifier.verify(&expected).unwrap());
+
+    // What a compromised front would ask instead.
+    let mut ciphertext = vec![0; 256];
+    key.rsa()
+        .unwrap()
+        .public_encrypt(
+            b"a recorded session's secret",
+            &mut ciphertext,
+            Padding::PKCS1,
+        )
+        .unwrap();
+    let hostile: [HostileRequest; 5] = [
+        (
+            "decryption",
+            fingerprint,
+            KeyOp::RsaRaw,
+            ciphertext,
+            "not a PSS-encoded block",
+        ),
+        (
+            "oversized DigestInfo",
+            fingerprint,
+            KeyOp::RsaPkcs1,
+            vec![0x30; 300],
+            "DigestInfo",
+        ),
+        (
+            "wrong length",
+            fingerprint,
+            KeyOp::RsaRaw,
+            vec![1; 255],
+            "for a 256-byte modulus",
+        ),
+        (
+            "ECDSA with an RSA key",
+            fingerprint,
+            KeyOp::Ecdsa,
+            vec![1; 32],
+            "ECDSA asked of an RSA key",
+        ),
+        (
+            "unknown key",
+            [7; 32],
+            KeyOp::RsaPkcs1,
+            vec![0; 51],
+            "no such key",
+        ),
+    ];
+    for (what, key_id, op, input, reason) in hostile {
+        match ask(&mut delivery, key_id, op, input) {
+            KeyReply::Refused(why) => assert!(why.contains(reason), "{what}: {why}"),
+            other => panic!("{what}: {other:?}"),
+        }
+        let log = holder.log();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("key holder: refused") && l.contains(reason)),
+            "{what}: not logged:\n{log}"
+        );
+    }
+
+    // A front's budget: a session's handshake needs one signature.
+    let mut front = postern_ipc::key_requester_channel(holder.requester(Requester::Front));
+    for _ in 0..4 {
+        let (block, _) = pss_request(&key, b"again");
+        assert!(matches!(
+            ask(&mut front, fingerprint, KeyOp::RsaRaw, block),
+            KeyReply::Signature(_)
+        ));
+    }
+    let (block, _) = pss_request(&key, b"one too many");
+    assert_eq!(
+        ask(&mut front, fingerprint, KeyOp::RsaRaw, block),
+        KeyReply::Refused("over its signature budget".into())
+    );
+
+    // Frames that are not requests: cut off, logged.
+    let mut oversized = holder.requester(Requester::Front);
+    oversized.write_all(&[0, 0x10, 0, 0, 0]).unwrap();
+    assert!(closed_by_holder(&mut oversized));
+    let mut garbage = holder.requester(Requester::Front);
+    garbage
+        .write_all(&[0, 0, 0, 4, 0, 0xff, 0xff, 0xff, 0xff])
+        .unwrap();
+    assert!(closed_by_holder(&mut garbage));
+    let log = holder.log();
+    assert!(log.contains("exceeds the limit"), "{log}");
+    assert!(log.contains("undecodable frame"), "{log}");
+
+    // And the holder goes on serving.
+    assert!(
+        holder.child.try_wait().unwrap().is_none(),
+        "{}",
+        holder.log()
+    );
+    let mut next = postern_ipc::key_requester_channel(holder.requester(Requester::Front));
+    let (block, expected) = pss_request(&key, b"after all that");
+    assert_eq!(
+        ask(&mut next, fingerprint, KeyOp::RsaRaw, block),
+        KeyReply::Signature(expected)
+    );
+}
