@@ -553,3 +553,45 @@ fn a_hostile_requester_is_refused_and_logged_and_the_holder_goes_on() {
         KeyReply::Signature(expected)
     );
 }
+
+/// Whether a STARTTLS handshake with the daemon completes now.
+fn starttls_works(addr: std::net::SocketAddr) -> bool {
+    Command::new("openssl")
+        .args(["s_client", "-starttls", "smtp", "-brief"])
+        .arg("-connect")
+        .arg(addr.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn a_key_holder_that_dies_is_restarted_and_handshakes_resume() {
+    let certs = make_certs();
+    let daemon = daemon(&seed_tls_defines(certs.path()), &[]);
+    assert!(starttls_works(daemon.smtp_addr()));
+    let holder = role_pid(&daemon, "keys");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    daemon.wait_for_log(&format!("key holder (pid {holder}) died"), WAIT);
+    let restarted = postern_testkit::poll_until(WAIT, || {
+        match common::role_pids(&daemon, "keys").as_slice() {
+            [new] if *new != holder => Some(*new),
+            _ => None,
+        }
+    });
+    assert!(restarted.is_some(), "{}", daemon.log_lines().join("\n"));
+    // The factory and the delivery client are replaced too (their sockets
+    // went with the old holder); until then a handshake may fail.
+    assert!(
+        postern_testkit::poll_until(WAIT, || starttls_works(daemon.smtp_addr()).then_some(()))
+            .is_some(),
+        "{}",
+        daemon.log_lines().join("\n")
+    );
+}
