@@ -290,6 +290,22 @@ fn every_signature_tls_uses_through_the_holder() {
             "{version} {sigalgs}"
         );
     }
+    // Python's smtplib and ssl, another TLS stack as a client.
+    let script = "import smtplib, ssl, sys\n\
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\n\
+s.starttls(context=ssl._create_unverified_context())\n\
+print(s.sock.version(), s.sock.cipher()[0])\n\
+s.ehlo(); s.quit()\n";
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script, &addr.port().to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("TLSv1.3 "),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // swaks, as a user would test it.
     let out = Command::new("swaks")
         .args([
@@ -554,6 +570,38 @@ fn a_hostile_requester_is_refused_and_logged_and_the_holder_goes_on() {
     );
 }
 
+/// The holder is sandboxed as the other roles: RunAsUser, chrooted into
+/// the empty jail, no capabilities, no new privileges, not dumpable.
+fn assert_confined(pid: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_string())
+            .unwrap()
+    };
+    let run_as = nix::unistd::User::from_name(postern_testkit::RUN_AS_USER)
+        .unwrap()
+        .unwrap()
+        .uid;
+    assert_eq!(
+        field("Uid"),
+        format!("{run_as}\t{run_as}\t{run_as}\t{run_as}")
+    );
+    for caps in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(field(caps), "0000000000000000", "{caps}");
+    }
+    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        Path::new("/run/postern/empty")
+    );
+    // Not dumpable: its /proc files are root's, not RunAsUser's.
+    assert_eq!(fs::metadata(format!("/proc/{pid}/mem")).unwrap().uid(), 0);
+}
+
 /// Whether a STARTTLS handshake with the daemon completes now.
 fn starttls_works(addr: std::net::SocketAddr) -> bool {
     Command::new("openssl")
@@ -573,6 +621,9 @@ fn a_key_holder_that_dies_is_restarted_and_handshakes_resume() {
     let daemon = daemon(&seed_tls_defines(certs.path()), &[]);
     assert!(starttls_works(daemon.smtp_addr()));
     let holder = role_pid(&daemon, "keys");
+    if running_as_root() {
+        assert_confined(holder);
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(holder as i32),
         nix::sys::signal::Signal::SIGKILL,

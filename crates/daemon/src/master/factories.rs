@@ -255,6 +255,15 @@ impl Master {
             .procs
             .get_mut(&token)
             .expect("current factory exists");
+        // Logged before the factory hears of it: the front's own lines
+        // (a filter's, at LogLevel 11 and up) must come after this one.
+        log::info(
+            log::Level::Connection,
+            &format!(
+                "connect from {} (connection {connection})",
+                policy::client_name(&peer)
+            ),
+        );
         let sent = factory.channel.send(
             &MasterToFactory::Accepted(accepted),
             &[stream.as_fd(), front_end.as_fd()],
@@ -273,13 +282,6 @@ impl Master {
         }
         drop(front_end);
         self.fronts.add(connection, peer.ip(), token);
-        log::info(
-            log::Level::Connection,
-            &format!(
-                "connect from {} (connection {connection})",
-                policy::client_name(&peer)
-            ),
-        );
         self.hand_front(connection, peer, daemon, queue_end);
         Ok(())
     }
