@@ -646,3 +646,44 @@ fn a_key_holder_that_dies_is_restarted_and_handshakes_resume() {
         daemon.log_lines().join("\n")
     );
 }
+
+/// Postfix's own TLS client code (`posttls-finger`, from Debian's postfix
+/// package as the benchmark unpacks it) against the delegated key, in
+/// TLS 1.3 and 1.2.
+#[test]
+fn postfix_as_a_tls_client() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench/postfix-package.sh");
+    let fetched = Command::new("bash").arg(&script).output().unwrap();
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    let pf = PathBuf::from(String::from_utf8_lossy(&fetched.stdout).trim());
+    let certs = make_certs();
+    let daemon = daemon(&seed_tls_defines(certs.path()), &[]);
+    // posttls-finger reads main.cf; Postfix's defaults are enough.
+    let conf = tempfile::tempdir().unwrap();
+    fs::write(conf.path().join("main.cf"), "").unwrap();
+    let target = format!("[127.0.0.1]:{}", daemon.smtp_addr().port());
+    for (protocols, expect) in [
+        (">=TLSv1.3", "TLSv1.3 with cipher"),
+        (">=TLSv1.2,<=TLSv1.2", "TLSv1.2 with cipher ECDHE-RSA-"),
+    ] {
+        let out = Command::new(pf.join("usr/sbin/posttls-finger"))
+            .env("MAIL_CONFIG", conf.path())
+            .env("LD_LIBRARY_PATH", pf.join("usr/lib/postfix"))
+            .args(["-c", "-l", "encrypt", "-p", protocols, &target])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success()
+                && text.contains("TLS connection established to 127.0.0.1")
+                && text.contains(expect),
+            "{protocols}:\n{text}"
+        );
+    }
+}

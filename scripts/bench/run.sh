@@ -51,8 +51,6 @@ conn_parallel=20
 # A workload whose sink count has not moved for this long has deferred
 # mail: the queue is flushed (runq / postqueue -f) and the wait goes on.
 stall_seconds=20
-cache=${BENCH_CACHE:-/usr/local/share/postern-bench}
-pf="$cache/postfix" # the unpacked package
 domain=bench.test
 
 [ "$(id -u)" -eq 0 ] || die "run as root (Postfix's master and Postern's privilege separation need it)"
@@ -61,56 +59,10 @@ domain=bench.test
 # Installing what the benchmark needs
 ########################################################################
 
-# python3 runs the helper, openssl makes the certificates, passwd gives
-# useradd/groupadd for the MTAs' users.
-ensure_packages() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    [ "${#missing[@]}" -eq 0 ] && return
-    say "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
-
-# Debian's postfix package unpacked, not installed: installing it would
-# start a system-wide Postfix on port 25. The package also brings the load
-# generator and the sink (smtp-source, smtp-sink). Unpacked once, reused.
-fetch_postfix() {
-    local debs="$cache/debs" deb="" libs
-    [ -d "$debs" ] && deb=$(find "$debs" -maxdepth 1 -name 'postfix_*.deb' | sort | tail -1)
-    if [ -z "$deb" ]; then
-        say "downloading Debian's postfix package into $debs"
-        mkdir -p "$debs"
-        # apt downloads as _apt where it may: let it write here.
-        if id _apt >/dev/null 2>&1; then chown _apt "$debs"; fi
-        (cd "$debs" && apt-get download -qq postfix 2>/dev/null) || {
-            apt-get update -qq
-            (cd "$debs" && apt-get download -qq postfix)
-        }
-        deb=$(find "$debs" -maxdepth 1 -name 'postfix_*.deb' | sort | tail -1)
-        rm -rf "$pf"
-    fi
-    if [ ! -x "$pf/usr/sbin/smtp-source" ]; then
-        say "unpacking $(basename "$deb") into $pf"
-        rm -rf "$pf" "$pf.tmp"
-        dpkg-deb -x "$deb" "$pf.tmp"
-        mv "$pf.tmp" "$pf"
-    fi
-    # Its shared libraries are ordinary packages: install the ones missing.
-    mapfile -t libs < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' |
-        sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep '^lib')
-    ensure_packages "${libs[@]}"
-    if pf_env ldd "$pf/usr/lib/postfix/sbin/smtpd" "$pf/usr/sbin/smtp-source" | grep -q "not found"; then
-        pf_env ldd "$pf/usr/lib/postfix/sbin/smtpd" "$pf/usr/sbin/smtp-source" | grep "not found" >&2
-        die "Postfix's libraries are missing"
-    fi
-}
-
-# Postfix's programs look for their own libraries in /usr/lib/postfix
-# (RUNPATH): point them at the unpacked copy.
-pf_env() { LD_LIBRARY_PATH="$pf/usr/lib/postfix" "$@"; }
+# ensure_packages, fetch_postfix and pf_env: shared with the tests that
+# use Postfix's own programs as peers.
+# shellcheck source=scripts/bench/postfix-package.sh
+. "$bench/postfix-package.sh"
 
 ensure_user() { # user [group]
     local user=$1 group=${2:-}
