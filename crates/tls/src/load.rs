@@ -70,20 +70,7 @@ pub(crate) fn cert_and_key(
         return Err(TlsError::unreadable(cert, "no PEM certificate in file"));
     };
     let pkey = match keys {
-        Keys::Load => {
-            let pkey = private_key(key)?;
-            let matches = leaf
-                .public_key()
-                .map(|public| public.public_eq(&pkey))
-                .unwrap_or(false);
-            if !matches {
-                return Err(TlsError::KeyMismatch {
-                    cert: cert.to_path_buf(),
-                    key: key.to_path_buf(),
-                });
-            }
-            pkey
-        }
+        Keys::Load => certificates_key(&leaf, cert, key)?,
         Keys::AskHolder => {
             let public = leaf.public_key().map_err(openssl_failure)?;
             delegated_key(&public).map_err(|e| TlsError::unreadable(cert, e.to_string()))?
@@ -103,6 +90,26 @@ pub(crate) fn cert_and_key(
         cert: cert.to_path_buf(),
         key: key.to_path_buf(),
     })
+}
+
+/// The private key in `key`, checked to be `leaf`'s (read from `cert`).
+pub(crate) fn certificates_key(
+    leaf: &X509,
+    cert: &Path,
+    key: &Path,
+) -> Result<PKey<openssl::pkey::Private>, TlsError> {
+    let pkey = private_key(key)?;
+    let matches = leaf
+        .public_key()
+        .map(|public| public.public_eq(&pkey))
+        .unwrap_or(false);
+    if !matches {
+        return Err(TlsError::KeyMismatch {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        });
+    }
+    Ok(pkey)
 }
 
 /// The first certificate of a PEM file.

@@ -386,10 +386,10 @@ impl Master {
             let healthy = w
                 .started
                 .is_some_and(|s| s.elapsed() > Duration::from_secs(60));
-            w.backoff = if healthy || w.backoff.is_zero() {
+            w.backoff = if healthy {
                 Duration::from_secs(1)
             } else {
-                (w.backoff * 2).min(Duration::from_secs(60))
+                super::next_backoff(w.backoff)
             };
             w.restart_at = Some(Instant::now() + w.backoff);
             log::err(&format!(

@@ -195,11 +195,7 @@ impl Master {
 
     fn schedule_factory_restart(&mut self) {
         let f = &mut self.factories;
-        f.backoff = if f.backoff.is_zero() {
-            Duration::from_secs(1)
-        } else {
-            (f.backoff * 2).min(Duration::from_secs(60))
-        };
+        f.backoff = super::next_backoff(f.backoff);
         f.restart_at = Some(Instant::now() + f.backoff);
     }
 

@@ -185,11 +185,7 @@ impl KeyHolders {
         }
         if self.current.as_ref().is_some_and(|r| r.pid == pid) {
             self.current = None;
-            self.backoff = if self.backoff.is_zero() {
-                Duration::from_secs(1)
-            } else {
-                (self.backoff * 2).min(Duration::from_secs(60))
-            };
+            self.backoff = super::next_backoff(self.backoff);
             self.restart_at = Some(Instant::now() + self.backoff);
             log::err(&format!(
                 "key holder (pid {pid}) died ({status}); restarting in {}s",

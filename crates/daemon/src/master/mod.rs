@@ -93,6 +93,16 @@ pub struct Master {
     accept_failing_since: Option<Instant>,
 }
 
+/// The next wait before restarting a role that died: 1 s, doubling to a
+/// minute.
+fn next_backoff(current: Duration) -> Duration {
+    if current.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        (current * 2).min(Duration::from_secs(60))
+    }
+}
+
 /// The wait before trying `accept` again after EMFILE and its kind.
 const ACCEPT_RETRY: Duration = Duration::from_millis(250);
 

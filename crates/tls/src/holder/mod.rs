@@ -241,17 +241,7 @@ impl KeySigner for LocalSigner {
 /// Reads one certificate and its key, as sendmail checks them.
 fn read_pair(cert: &Path, key: &Path) -> Result<HeldKey, TlsError> {
     let leaf = load::leaf_certificate(cert)?;
-    let pkey = load::private_key(key)?;
-    let matches = leaf
-        .public_key()
-        .map(|public| public.public_eq(&pkey))
-        .unwrap_or(false);
-    if !matches {
-        return Err(TlsError::KeyMismatch {
-            cert: cert.to_path_buf(),
-            key: key.to_path_buf(),
-        });
-    }
+    let pkey = load::certificates_key(&leaf, cert, key)?;
     let fingerprint = KeyFingerprint::of(&pkey)?;
     let secret = if let Ok(rsa) = pkey.rsa() {
         Secret::Rsa(rsa)
