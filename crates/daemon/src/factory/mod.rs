@@ -3,28 +3,30 @@
 //! hands it.
 //!
 //! Why a process of its own: a front forked from master would inherit
-//! master's heap (queue listings, the client key, whatever the control
+//! master's heap (queue listings, whatever the control
 //! socket last carried) and master's address-space layout, the same in
 //! every front. The factory is a fresh image that reads nothing but its
 //! configuration and master's channel, so fronts inherit nothing worth
 //! stealing: the server's TLS context holds certificates and key objects
 //! made from their public keys only; each front gets a socket to the key
-//! holder (made here, one per front) for its handshake's signature. When a front crashes (a signal such as SIGSEGV or
-//! SIGSYS), master replaces the factory at once, so a crash-and-retry
-//! attack never meets the same layout (stack canary, library addresses)
-//! twice.
+//! holder (made here, one per front) for its handshake's signature. When
+//! a front crashes (a signal such as SIGSEGV or SIGSYS), master replaces
+//! the factory at once, so a crash-and-retry attack never meets the same
+//! layout (stack canary, library addresses) twice.
 //!
-//! Its main is a checklist: take the channel on descriptor 3, read the
+//! Its main is a checklist: take the channel on descriptor 3 (and the
+//! key holder's on 4, when a certificate is configured), read the
 //! configuration (server TLS only), open the log, resolve FrontUser,
 //! compile the fronts' seccomp filter, open the jail, confine itself
-//! (chroot into the jail, only CAP_SETUID and CAP_SETGID kept), say Hello,
-//! then serve: fork a front per `Accepted`, report `Started`, reap fronts
-//! and report `Exited`, stop forking on `Retire` or SIGTERM and exit once
-//! the last front is gone.
+//! (chroot into the jail, only CAP_SETUID and CAP_SETGID kept), warm
+//! OpenSSL up with one handshake (its signature asked of the holder), say
+//! Hello, then serve: fork a front per `Accepted` (with a new socket to
+//! the holder), report `Started`, reap fronts and report `Exited`, stop
+//! forking on `Retire` or SIGTERM and exit once the last front is gone.
 //!
 //! Security posture: root with two capabilities, in an empty read-only
 //! chroot, no new privileges, not dumpable. It never reads a byte from
-//! the network; master, its only peer, is trusted. Fronts die with it
+//! the network; master and the key holder, its only peers, are trusted. Fronts die with it
 //! (their parent-death signal), and it dies with master.
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! master: the root process. It never parses SMTP and never reads a message.
 //!
 //! Its main is a checklist: resolve the users, prepare the directories,
+//! start the key holder (and wait until every key is loaded and tested),
 //! bind the listeners, start the queue runner, the delivery client and
 //! the front factory, then loop: accept each connection and hand it to the
 //! front factory (within MaxDaemonChildren and the per-client limits),
@@ -115,7 +116,7 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
     let holder = key_holder::start(&settings, &config_path, log_stderr)?;
     // Fronts whose factory dies become master's children, to be reaped.
     privsep::become_subreaper();
-    // Master's own memory (the client key, queue listings) must not be
+    // Master's own memory (queue listings, control requests) must not be
     // readable by a process of the same uid, nor dumped.
     let _ = nix::sys::prctl::set_dumpable(false);
     let poll = Poll::new()?;
