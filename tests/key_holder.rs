@@ -437,3 +437,66 @@ fn postfix_as_a_tls_client() {
         );
     }
 }
+
+/// The public key of the certificate the daemon presents now.
+fn presented_key(addr: std::net::SocketAddr) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(
+            "openssl s_client -starttls smtp -connect \"$0\" </dev/null 2>/dev/null \
+             | openssl x509 -noout -pubkey",
+        )
+        .arg(addr.to_string())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn public_key_of(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn sighup_brings_a_new_holder_with_the_new_keys_and_the_old_one_leaves() {
+    let (old, new) = (make_certs(), make_certs());
+    let mut lines = seed_tls_defines(old.path());
+    lines.push("O LogLevel=14".into());
+    let daemon = daemon(&lines, &[]);
+    let old_key = public_key_of(&old.path().join("cert.pem"));
+    let new_key = public_key_of(&new.path().join("cert.pem"));
+    assert_ne!(old_key, new_key);
+    assert_eq!(presented_key(daemon.smtp_addr()), old_key);
+    let old_holder = role_pid(&daemon, "keys");
+
+    let cf = daemon.config_path();
+    let text = fs::read_to_string(&cf).unwrap();
+    let old_dir = old.path().display().to_string();
+    fs::write(
+        &cf,
+        text.replace(&old_dir, &new.path().display().to_string()),
+    )
+    .unwrap();
+    let mark = daemon.log_mark();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    daemon.wait_for_log_since(mark, "configuration reloaded", WAIT);
+    // The old holder goes once the old factory and delivery client have.
+    daemon.wait_for_log_since(mark, &format!("key holder (pid {old_holder}) exited"), WAIT);
+    assert!(
+        postern_testkit::poll_until(WAIT, || {
+            (presented_key(daemon.smtp_addr()) == new_key).then_some(())
+        })
+        .is_some(),
+        "{}",
+        daemon.log_lines().join("\n")
+    );
+    assert_ne!(role_pid(&daemon, "keys"), old_holder);
+}
