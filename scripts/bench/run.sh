@@ -61,8 +61,8 @@ domain=bench.test
 
 # ensure_packages, fetch_postfix and pf_env: shared with the tests that
 # use Postfix's own programs as peers.
-# shellcheck source=scripts/bench/postfix-package.sh
-. "$bench/postfix-package.sh"
+# shellcheck source=scripts/peer-packages.sh
+. "$repo/scripts/peer-packages.sh"
 
 ensure_user() { # user [group]
     local user=$1 group=${2:-}

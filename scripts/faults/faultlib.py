@@ -526,7 +526,12 @@ def kill_random(postern, roles, killed):
     pids = [postern.pid] if role == "master" else postern.processes(role)
     if not pids:
         return []
-    os.kill(random.choice(pids), signal.SIGKILL)
+    try:
+        os.kill(random.choice(pids), signal.SIGKILL)
+    except ProcessLookupError:
+        # It ended between the listing and the kill (a front whose
+        # session was over): nothing was killed this time.
+        return []
     killed[role] = killed.get(role, 0) + 1
     if role != "master":
         return []

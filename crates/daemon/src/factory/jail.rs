@@ -15,7 +15,8 @@ use crate::privsep::{self, Dropped, Identity, Jail, SyscallFilter};
 use crate::settings::Settings;
 
 /// Descriptors a front may have open at once: standard I/O, the client,
-/// the queue channel, syslog, the message pipe, and room to spare.
+/// the queue channel, the key holder's socket, syslog, the message pipe,
+/// and room to spare.
 const FRONT_MAX_FILES: u64 = 16;
 /// Address space a front may map: its image and libraries, OpenSSL, a
 /// session's buffers. A front growing past this is broken or attacked.
