@@ -60,19 +60,29 @@ impl Message {
                 break;
             }
             if matches!(line[0], b' ' | b'\t') {
-                if let Some(last) = headers.last_mut() {
-                    last.value.extend_from_slice(b"\r\n");
-                    last.value.extend_from_slice(line);
-                    at = next;
-                    continue;
-                }
+                let Some(last) = headers.last_mut() else {
+                    // A continuation with nothing to continue is no
+                    // header (a field name has no white space): taken as
+                    // one, a header inserted ahead of it would adopt it
+                    // as its own fold (found by fuzzing).
+                    break;
+                };
+                last.value.extend_from_slice(b"\r\n");
+                last.value.extend_from_slice(line);
+                at = next;
+                continue;
             }
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 break;
             };
-            let name = String::from_utf8_lossy(&line[..colon])
-                .trim_end()
-                .to_string();
+            // The front's rule for a field (`front/header_section.rs`): a
+            // name of printable characters, white space only before the
+            // colon. Anything else starts the body, here as there.
+            let name = line[..colon].trim_ascii_end();
+            if name.is_empty() || !name.iter().all(|b| (33..=126).contains(b)) {
+                break;
+            }
+            let name = String::from_utf8_lossy(name).into_owned();
             headers.push(Header {
                 name,
                 value: line[colon + 1..].to_vec(),
@@ -280,6 +290,19 @@ mod tests {
             "Received: from x\r\n\tby y\r\nMessage-Id: <added@mx>\r\nSubject: hello\r\n\
              X-Drop: one\r\nX-Drop: two\r\n\r\nbody\r\n"
         );
+        // Neither does a name with a space or a control character in it,
+        // or no name: the front ends the header section there too.
+        for not_a_field in [&b"A b: 1\r\n\r\n"[..], b"A\0: 1\r\n", b": 1\r\n"] {
+            let m = Message::parse(not_a_field, true);
+            assert!(m.headers.is_empty(), "{not_a_field:?}");
+            assert_eq!(m.body, not_a_field);
+        }
+        let spaced = Message::parse(b"Subject : x\r\n\r\n", true);
+        assert_eq!(spaced.headers[0].name, "Subject");
+        // A first line that folds nothing starts the body.
+        let orphan = Message::parse(b" p: 1\r\nB: 2\r\n\r\nbody\r\n", true);
+        assert!(orphan.headers.is_empty());
+        assert_eq!(orphan.body, b" p: 1\r\nB: 2\r\n\r\nbody\r\n");
         let all_headers = Message::parse(b"A: 1\r\nB: 2\r\n", true);
         assert_eq!(all_headers.headers.len(), 2);
         assert!(all_headers.body.is_empty());
