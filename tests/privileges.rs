@@ -29,13 +29,14 @@ fn limit(pid: u32, name: &str) -> String {
     fields[0].to_string()
 }
 
-/// Checks what applies to a front with or without root: seccomp (one
-/// program: refusals and the allow-list), no new privileges, limits.
+/// Checks what applies to a front with or without root: seccomp (two
+/// programs: the factory's layer, inherited, and the front's own on top),
+/// no new privileges, limits.
 fn assert_front_confined(front: u32) {
     assert_eq!(proc_status_field(front, "Seccomp").as_deref(), Some("2"));
     assert_eq!(
         proc_status_field(front, "Seccomp_filters").as_deref(),
-        Some("1")
+        Some("2")
     );
     assert_eq!(proc_status_field(front, "NoNewPrivs").as_deref(), Some("1"));
     assert_eq!(limit(front, "Max processes"), "0");
@@ -75,6 +76,12 @@ fn every_role_runs_with_the_least_privilege() {
     assert_front_confined(front);
     // The front is the factory's child, not master's.
     assert_eq!(proc_status_field(front, "PPid"), Some(factory.to_string()));
+    // The factory is under the outer layer of the fronts' policy.
+    assert_eq!(proc_status_field(factory, "Seccomp").as_deref(), Some("2"));
+    assert_eq!(
+        proc_status_field(factory, "Seccomp_filters").as_deref(),
+        Some("1")
+    );
 
     if !running_as_root() {
         let me = nix::unistd::Uid::current().as_raw();

@@ -103,7 +103,16 @@ fn run_in_jail(
     match privsep::fork() {
         Ok(Forked::Child) => {
             drop(read);
-            let code = match jail.enter(parent, &[write.as_raw_fd()]).map(|(d, _)| d) {
+            // Both layers, as a front forked by the factory has them.
+            let entered = jail
+                .confine_calls()
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    jail.enter(parent, &[write.as_raw_fd()])
+                        .map(|(d, _)| d)
+                        .map_err(|e| e.to_string())
+                });
+            let code = match entered {
                 Ok(_dropped) => body(&mut write),
                 Err(e) => {
                     let _ = writeln!(write, "entering the jail failed: {e}");

@@ -1,7 +1,9 @@
 //! The fronts' jail, as the front factory prepares it once and every front
 //! enters it after fork: FrontUser, the factory's chroot, no new
 //! privileges, not dumpable, resource limits and the seccomp allow-list
-//! (`privsep/syscalls.rs`), with nothing open but what the session needs.
+//! (`privsep/syscalls.rs`: the factory's layer, installed on the factory
+//! itself, and the front's, installed by each front on top of it), with
+//! nothing open but what the session needs.
 //! `posternd --check-front-jail` enters the very same jail to prove it.
 
 use std::os::fd::{AsFd, OwnedFd, RawFd};
@@ -29,6 +31,9 @@ const FRONT_MAX_FILE_SIZE_LOGGING: u64 = 64 << 20;
 pub struct FrontJail {
     /// FrontUser (the invoking user without root).
     pub front_user: Identity,
+    /// The outer layer of the fronts' seccomp policy, for the factory.
+    factory_filter: SyscallFilter,
+    /// The inner layer, for each front.
     filter: SyscallFilter,
     limits: Vec<(Resource, u64)>,
     /// /dev/null, for a front's standard I/O (unless it logs to stderr).
@@ -70,6 +75,7 @@ impl FrontJail {
         };
         // Opened before the chroot hides them.
         let filter_dirs = FilterDirs::open(&settings.config)?;
+        let factory_filter = privsep::factory_filter()?;
         let filter = privsep::front_filter()?;
         let jail = if privsep::privileged() {
             Some(privsep::open_jail(&crate::master::jail_dir())?)
@@ -108,6 +114,7 @@ impl FrontJail {
         ];
         Ok(FrontJail {
             front_user,
+            factory_filter,
             filter,
             limits,
             null,
@@ -116,7 +123,18 @@ impl FrontJail {
         })
     }
 
-    /// In a child just forked by `factory`: closes every descriptor but
+    /// Confines the calling process (the factory, once everything it will
+    /// use is open) to the outer layer of the fronts' seccomp policy: what
+    /// a front may do, plus forking, reaping and jailing fronts. A front
+    /// is held to its policy only when forked from a process so confined.
+    pub fn confine_calls(&self) -> Result<(), String> {
+        self.factory_filter
+            .install()
+            .map_err(|e| format!("seccomp: {e}"))
+    }
+
+    /// In a child just forked by `factory` (confined by
+    /// [`FrontJail::confine_calls`]): closes every descriptor but
     /// `keep` (and standard I/O and syslog), then drops to FrontUser in
     /// the jail, connected to the mail filters on the way (the last moment
     /// a socket can be made). Only `Dropped` code runs afterwards.

@@ -19,13 +19,16 @@
 //! configuration (server TLS only), open the log, resolve FrontUser,
 //! compile the fronts' seccomp filter, open the jail, confine itself
 //! (chroot into the jail, only CAP_SETUID and CAP_SETGID kept), warm
-//! OpenSSL up with one handshake (its signature asked of the holder), say
+//! OpenSSL up with one handshake (its signature asked of the holder),
+//! install the outer layer of the fronts' seccomp policy on itself, say
 //! Hello, then serve: fork a front per `Accepted` (with a new socket to
 //! the holder), report `Started`, reap fronts and report `Exited`, stop
 //! forking on `Retire` or SIGTERM and exit once the last front is gone.
 //!
 //! Security posture: root with two capabilities, in an empty read-only
-//! chroot, no new privileges, not dumpable. It never reads a byte from
+//! chroot, no new privileges, not dumpable, and under a seccomp filter
+//! that allows what a front may do plus forking and jailing fronts (no
+//! open, execve, kill or ptrace). It never reads a byte from
 //! the network; master and the key holder, its only peers, are trusted. Fronts die with it
 //! (their parent-death signal), and it dies with master.
 
@@ -189,6 +192,9 @@ fn start(
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(|e| e.to_string())?;
+    // Everything is open: from here on the factory makes only the calls a
+    // front may, and those forking and jailing fronts takes.
+    jail.confine_calls()?;
     let mut channel = postern_ipc::factory_channel(channel);
     channel
         .send(

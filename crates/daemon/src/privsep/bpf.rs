@@ -8,6 +8,12 @@
 //! the filter 40% of a front's time in a profile of the connection loop.
 //! This one finds a call's verdict in a few comparisons, and is one
 //! program instead of two.
+//!
+//! A program also says what happens to the calls it does not list: the
+//! process is killed (a whole policy, as the front factory's), or the call
+//! is allowed (a layer on top of another filter, as each front's: the
+//! kernel runs every installed filter and the most restrictive answer
+//! wins, so a layer only needs the calls where it is stricter).
 #![deny(unsafe_code)]
 
 use nix::libc;
@@ -30,6 +36,8 @@ const ARGS: u32 = 16;
 pub enum Verdict {
     /// Made.
     Allow,
+    /// Kills the process (SIGSYS).
+    Kill,
     /// Fails with this errno.
     Errno(u32),
     /// Made when any of the rules holds (each a list of conditions that
@@ -69,8 +77,9 @@ fn ret(verdict: u32) -> sock_filter {
 }
 
 /// The program for `audit_arch`: the listed calls get their verdict, any
-/// other call (and any other architecture) kills the process.
-pub fn compile(audit_arch: u32, calls: &[(u32, Verdict)]) -> BpfProgram {
+/// other call gets `otherwise`, and any other architecture kills the
+/// process.
+pub fn compile(audit_arch: u32, calls: &[(u32, Verdict)], otherwise: &Verdict) -> BpfProgram {
     let mut sorted: Vec<(u32, Verdict)> = calls.to_vec();
     sorted.sort_by_key(|(nr, _)| *nr);
     sorted.dedup_by_key(|(nr, _)| *nr);
@@ -80,17 +89,17 @@ pub fn compile(audit_arch: u32, calls: &[(u32, Verdict)]) -> BpfProgram {
         ret(RET_KILL),
         stmt(LD_ABS_W, NR),
     ];
-    program.extend(search(&sorted));
+    program.extend(search(&sorted, &verdict_code(otherwise)));
     program
 }
 
 /// Subtrees this small are a row of comparisons.
 const ROW: usize = 4;
 
-/// Code deciding among `calls` (sorted), the number in the accumulator.
-/// Every path ends in a return, so subtrees are simply laid one after
-/// the other.
-fn search(calls: &[(u32, Verdict)]) -> Vec<sock_filter> {
+/// Code deciding among `calls` (sorted), the number in the accumulator,
+/// ending in `otherwise` for a number not among them. Every path ends in
+/// a return, so subtrees are simply laid one after the other.
+fn search(calls: &[(u32, Verdict)], otherwise: &[sock_filter]) -> Vec<sock_filter> {
     if calls.len() <= ROW {
         let mut code = Vec::new();
         for (nr, verdict) in calls {
@@ -98,11 +107,14 @@ fn search(calls: &[(u32, Verdict)]) -> Vec<sock_filter> {
             code.push(jump(JEQ_K, *nr, 0, offset(action.len())));
             code.extend(action);
         }
-        code.push(ret(RET_KILL));
+        code.extend_from_slice(otherwise);
         return code;
     }
     let mid = calls.len() / 2;
-    let (below, from) = (search(&calls[..mid]), search(&calls[mid..]));
+    let (below, from) = (
+        search(&calls[..mid], otherwise),
+        search(&calls[mid..], otherwise),
+    );
     let mut code = Vec::with_capacity(below.len() + from.len() + 2);
     match u8::try_from(below.len()) {
         Ok(skip) => code.push(jump(JGE_K, calls[mid].0, skip, 0)),
@@ -126,6 +138,7 @@ fn offset(n: usize) -> u8 {
 fn verdict_code(verdict: &Verdict) -> Vec<sock_filter> {
     match verdict {
         Verdict::Allow => vec![ret(RET_ALLOW)],
+        Verdict::Kill => vec![ret(RET_KILL)],
         Verdict::Errno(errno) => vec![ret(RET_ERRNO | (errno & 0xffff))],
         Verdict::AllowIf(rules) => {
             let mut code = Vec::new();
@@ -238,7 +251,7 @@ pub mod tests {
                 (n, v)
             })
             .collect();
-        let program = compile(ARCH_X, &calls);
+        let program = compile(ARCH_X, &calls, &Verdict::Kill);
         assert!(program.len() > 600, "{}", program.len());
         for nr in 0..1000 {
             let want = match calls.iter().find(|(n, _)| *n == nr) {
@@ -251,6 +264,25 @@ pub mod tests {
         // x32 numbers and another architecture.
         assert_eq!(run(&program, call(0x4000_0001)), RET_KILL);
         let mut other = call(1);
+        other.arch = 0x4000_0003;
+        assert_eq!(run(&program, other), RET_KILL);
+    }
+
+    #[test]
+    fn a_layer_allows_what_it_does_not_list() {
+        let calls = vec![
+            (5, Verdict::Kill),
+            (7, Verdict::Errno(1)),
+            (9, Verdict::Allow),
+        ];
+        let program = compile(ARCH_X, &calls, &Verdict::Allow);
+        assert_eq!(run(&program, call(5)), RET_KILL);
+        assert_eq!(run(&program, call(7)), RET_ERRNO | 1);
+        for nr in [0, 6, 8, 9, 10, 400, 0x4000_0005] {
+            assert_eq!(run(&program, call(nr)), RET_ALLOW, "call {nr}");
+        }
+        // Another architecture is still killed.
+        let mut other = call(6);
         other.arch = 0x4000_0003;
         assert_eq!(run(&program, other), RET_KILL);
     }
@@ -281,7 +313,7 @@ pub mod tests {
                 Verdict::AllowIf(vec![vec![Condition::Full64 { arg: 4, value: 0 }]]),
             ),
         ];
-        let program = compile(ARCH_X, &calls);
+        let program = compile(ARCH_X, &calls, &Verdict::Kill);
         let with = |nr: u32, args: [u64; 6]| {
             run(
                 &program,

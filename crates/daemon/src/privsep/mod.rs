@@ -30,7 +30,7 @@
 mod bpf;
 mod syscalls;
 
-pub use syscalls::{front_filter, SyscallFilter};
+pub use syscalls::{factory_filter, front_filter, SyscallFilter};
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

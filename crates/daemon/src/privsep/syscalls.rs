@@ -17,6 +17,22 @@
 //! read flags (never to set O_ASYNC or a signal owner, which would let a
 //! front signal others through its socket), `setsockopt` for the socket
 //! timeouts only, `sendto` only without a destination address.
+//!
+//! The policy is installed in two layers, because installing a filter
+//! costs the kernel time in proportion to its length and every front
+//! installs one (7% of all time in a profile of the connection loop with
+//! the whole policy in each front). The front factory installs the outer
+//! layer on itself once, at start: the front's policy, except that what
+//! the factory does (fork and reap fronts, wait on master's channel, make
+//! each front's socket to the key holder) and what a front does between
+//! its fork and its own layer (drop to FrontUser, set its limits, connect
+//! to its mail filters, install that layer) is allowed. Each front then
+//! installs the inner layer: for just those calls, what the front's
+//! policy says; anything else it allows, and the outer layer decides. The
+//! kernel runs both and keeps the stricter answer, so a front is held to
+//! exactly its policy (a test compares the two layers with the whole
+//! policy, call by call), and the factory itself can no longer open a
+//! file, execute a program or signal a process.
 #![deny(unsafe_code)]
 
 use nix::libc;
@@ -131,6 +147,45 @@ const REFUSED_ARCH: &[libc::c_long] = &[
 #[cfg(not(target_arch = "x86_64"))]
 const REFUSED_ARCH: &[libc::c_long] = &[];
 
+/// Calls the front factory makes, and a front makes before its own layer
+/// is installed, allowed with any arguments by the factory's layer.
+const FACTORY_ALLOWED: &[libc::c_long] = &[
+    // Forking fronts (glibc's fork is clone) and reaping them.
+    libc::SYS_clone,
+    libc::SYS_set_robust_list,
+    libc::SYS_wait4,
+    // Waiting on master's channel (mio); a socket to the key holder for
+    // each front, made blocking.
+    libc::SYS_epoll_pwait,
+    libc::SYS_socketpair,
+    libc::SYS_ioctl,
+    // A front dropping to FrontUser: descriptors, identity, capabilities,
+    // limits, no new privileges, its own layer.
+    libc::SYS_close_range,
+    libc::SYS_dup3,
+    libc::SYS_setgroups,
+    libc::SYS_setresgid,
+    libc::SYS_setresuid,
+    // Tried once the uid has changed, and must fail for want of privilege.
+    libc::SYS_setuid,
+    libc::SYS_capget,
+    libc::SYS_capset,
+    libc::SYS_prctl,
+    libc::SYS_prlimit64,
+    libc::SYS_seccomp,
+    // A front connecting to its mail filters (a unix socket by its
+    // directory, opened before the chroot).
+    libc::SYS_socket,
+    libc::SYS_connect,
+    libc::SYS_fchdir,
+    libc::SYS_chdir,
+];
+
+#[cfg(target_arch = "x86_64")]
+const FACTORY_ALLOWED_ARCH: &[libc::c_long] = &[libc::SYS_epoll_wait, libc::SYS_dup2];
+#[cfg(not(target_arch = "x86_64"))]
+const FACTORY_ALLOWED_ARCH: &[libc::c_long] = &[];
+
 /// `arg` has no PROT_EXEC bit.
 fn not_executable(arg: u8) -> Vec<Vec<Condition>> {
     vec![vec![Condition::Low32 {
@@ -175,11 +230,10 @@ fn sendto_rules() -> Vec<Vec<Condition>> {
     vec![vec![Condition::Full64 { arg: 4, value: 0 }]]
 }
 
-/// The front's filter: one seccomp program, compiled once (in the front
-/// factory) and installed by every front as the last step of dropping its
-/// privileges. [`REFUSED`] calls fail with EPERM, [`ALLOWED`] ones are
-/// made (some only with the arguments a session uses), anything else
-/// kills the process.
+/// One layer of the policy, a seccomp program compiled once (in the front
+/// factory): [`factory_filter`], installed by the factory on itself, or
+/// [`front_filter`], installed on top of it by every front as the last
+/// step of dropping its privileges.
 pub struct SyscallFilter {
     program: BpfProgram,
 }
@@ -201,9 +255,14 @@ const AUDIT_ARCH: Option<u32> = Some(0xc000_00b7);
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const AUDIT_ARCH: Option<u32> = None;
 
-/// Every call the filter names, with its verdict.
-fn verdicts() -> Vec<(u32, Verdict)> {
-    let number = |n: libc::c_long| u32::try_from(n).expect("a system call number");
+fn number(n: libc::c_long) -> u32 {
+    u32::try_from(n).expect("a system call number")
+}
+
+/// The front's whole policy: every call it names, with its verdict; any
+/// other call kills. [`REFUSED`] calls fail with EPERM, [`ALLOWED`] ones
+/// are made, some only with the arguments a session uses.
+fn front_policy() -> Vec<(u32, Verdict)> {
     let mut calls: Vec<(u32, Verdict)> = ALLOWED
         .iter()
         .chain(ALLOWED_ARCH)
@@ -227,12 +286,51 @@ fn verdicts() -> Vec<(u32, Verdict)> {
     calls
 }
 
-/// Compiles the front's filter for this machine's architecture.
-pub fn front_filter() -> Result<SyscallFilter, String> {
-    let arch =
-        AUDIT_ARCH.ok_or_else(|| format!("no seccomp support for {}", std::env::consts::ARCH))?;
+/// The outer layer's calls: the front's policy, but [`FACTORY_ALLOWED`]
+/// allowed; any other call kills.
+fn factory_policy() -> Vec<(u32, Verdict)> {
+    let allowed: Vec<u32> = FACTORY_ALLOWED
+        .iter()
+        .chain(FACTORY_ALLOWED_ARCH)
+        .map(|&n| number(n))
+        .collect();
+    let mut calls = front_policy();
+    calls.retain(|(n, _)| !allowed.contains(n));
+    calls.extend(allowed.into_iter().map(|n| (n, Verdict::Allow)));
+    calls
+}
+
+/// The inner layer's calls: where the outer layer says other than the
+/// front's policy, what the policy says (killing what it does not name);
+/// any other call is left to the outer layer.
+fn front_layer() -> Vec<(u32, Verdict)> {
+    let front = front_policy();
+    factory_policy()
+        .into_iter()
+        .filter(|call| !front.contains(call))
+        .map(|(n, _)| {
+            let verdict = front.iter().find(|(f, _)| *f == n).map(|(_, v)| v.clone());
+            (n, verdict.unwrap_or(Verdict::Kill))
+        })
+        .collect()
+}
+
+fn audit_arch() -> Result<u32, String> {
+    AUDIT_ARCH.ok_or_else(|| format!("no seccomp support for {}", std::env::consts::ARCH))
+}
+
+/// Compiles the front factory's layer for this machine's architecture.
+pub fn factory_filter() -> Result<SyscallFilter, String> {
     Ok(SyscallFilter {
-        program: bpf::compile(arch, &verdicts()),
+        program: bpf::compile(audit_arch()?, &factory_policy(), &Verdict::Kill),
+    })
+}
+
+/// Compiles a front's layer, which holds a front to its policy only on
+/// top of [`factory_filter`].
+pub fn front_filter() -> Result<SyscallFilter, String> {
+    Ok(SyscallFilter {
+        program: bpf::compile(audit_arch()?, &front_layer(), &Verdict::Allow),
     })
 }
 
@@ -241,22 +339,36 @@ mod tests {
     use super::*;
     use crate::privsep::bpf::tests::{run, Call};
 
+    /// What the kernel answers when both programs are installed, `inner`
+    /// last: the most restrictive action, and among equal actions the
+    /// latest filter's (`kernel/seccomp.c`, `seccomp_run_filters`).
+    fn layered(outer: u32, inner: u32) -> u32 {
+        let action = |ret: u32| (ret & libc::SECCOMP_RET_ACTION_FULL) as i32;
+        if action(outer) < action(inner) {
+            outer
+        } else {
+            inner
+        }
+    }
+
+    fn on_this_arch(nr: u32, args: [u64; 6]) -> Call {
+        Call {
+            arch: AUDIT_ARCH.unwrap(),
+            nr,
+            args,
+        }
+    }
+
+    /// A front's verdict on a call: both layers.
     fn verdict(nr: libc::c_long, args: [u64; 6]) -> u32 {
-        let filter = front_filter().unwrap();
-        run(
-            &filter.program,
-            Call {
-                arch: AUDIT_ARCH.unwrap(),
-                nr: nr as u32,
-                args,
-            },
-        )
+        let call = on_this_arch(nr as u32, args);
+        let outer = run(&factory_filter().unwrap().program, call);
+        layered(outer, run(&front_filter().unwrap().program, call))
     }
 
     #[test]
     fn the_program_says_what_the_lists_say() {
-        let filter = front_filter().unwrap();
-        let listed: Vec<u32> = verdicts().iter().map(|(n, _)| *n).collect();
+        let listed: Vec<u32> = front_policy().iter().map(|(n, _)| *n).collect();
         for &n in ALLOWED.iter().chain(ALLOWED_ARCH) {
             assert_eq!(verdict(n, [0; 6]), libc::SECCOMP_RET_ALLOW, "{n}");
         }
@@ -269,18 +381,86 @@ mod tests {
         }
         // Anything else kills: every number up to 1000 not listed.
         for n in (0..1000u32).filter(|n| !listed.contains(n)) {
-            let got = run(
-                &filter.program,
-                Call {
-                    arch: AUDIT_ARCH.unwrap(),
-                    nr: n,
-                    args: [0; 6],
-                },
+            assert_eq!(
+                verdict(n.into(), [0; 6]),
+                libc::SECCOMP_RET_KILL_PROCESS,
+                "{n}"
             );
-            assert_eq!(got, libc::SECCOMP_RET_KILL_PROCESS, "{n}");
         }
-        // Short: a few hundred instructions, so installing it is cheap.
-        assert!(filter.program.len() < 400, "{}", filter.program.len());
+    }
+
+    #[test]
+    fn the_two_layers_are_the_whole_policy() {
+        let whole = bpf::compile(AUDIT_ARCH.unwrap(), &front_policy(), &Verdict::Kill);
+        let (outer, inner) = (factory_filter().unwrap(), front_filter().unwrap());
+        // The values the argument rules test, and others beside them.
+        let firsts = [
+            0,
+            1,
+            libc::F_GETFD,
+            libc::F_SETFD,
+            libc::F_GETFL,
+            libc::F_SETFL,
+            libc::F_DUPFD_CLOEXEC,
+            libc::F_SETOWN,
+            libc::SOL_SOCKET,
+            libc::IPPROTO_TCP,
+        ];
+        let seconds = [
+            0,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::SO_RCVTIMEO,
+            libc::SO_SNDTIMEO,
+            libc::SO_REUSEADDR,
+            libc::O_ASYNC,
+        ];
+        let fifths: [u64; 3] = [0, 16, 1 << 40];
+        let numbers = (0..1000u32).chain(0x4000_0000..0x4000_0200);
+        for nr in numbers {
+            for first in firsts {
+                for second in seconds {
+                    for fifth in fifths {
+                        let args = [3, first as u64, second as u64, 0, fifth, 0];
+                        let call = on_this_arch(nr, args);
+                        let want = run(&whole, call);
+                        let got = layered(run(&outer.program, call), run(&inner.program, call));
+                        assert_eq!(got, want, "call {nr} with {args:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_front_layer_is_short_and_the_factory_keeps_its_limits() {
+        // Short, so installing it after every fork is cheap.
+        let inner = front_filter().unwrap();
+        assert!(inner.program.len() < 100, "{}", inner.program.len());
+        let outer = factory_filter().unwrap();
+        assert!(outer.program.len() < 400, "{}", outer.program.len());
+        // The factory may fork, but not execute, open, signal or trace,
+        // nor map executable memory.
+        let call = |nr: libc::c_long, args| run(&outer.program, on_this_arch(nr as u32, args));
+        let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        assert_eq!(call(libc::SYS_clone, [0; 6]), libc::SECCOMP_RET_ALLOW);
+        for refused in [
+            libc::SYS_execve,
+            libc::SYS_openat,
+            libc::SYS_kill,
+            libc::SYS_ptrace,
+        ] {
+            assert_eq!(call(refused, [0; 6]), eperm, "{refused}");
+        }
+        let exec = (libc::PROT_READ | libc::PROT_EXEC) as u64;
+        assert_eq!(
+            call(libc::SYS_mprotect, [0, 4096, exec, 0, 0, 0]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        assert_eq!(
+            call(libc::SYS_mount, [0; 6]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
     }
 
     #[test]
