@@ -166,6 +166,8 @@ impl FrontJail {
             parent: Some(factory),
             before_filter: Some(&connect),
             syscalls: Some(&self.filter),
+            // `prepare` emptied the factory's, which a fork inherits.
+            bounding_set_empty: true,
         };
         let dropped = privsep::drop_privileges("front", &self.front_user, &jail)?;
         Ok((dropped, opened.into_inner()))
