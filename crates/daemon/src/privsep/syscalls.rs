@@ -166,8 +166,11 @@ const FACTORY_ALLOWED: &[libc::c_long] = &[
     libc::SYS_setgroups,
     libc::SYS_setresgid,
     libc::SYS_setresuid,
-    // Tried once the uid has changed, and must fail for want of privilege.
+    // Tried once the uid has changed: the kernel, not this filter, must
+    // refuse it.
     libc::SYS_setuid,
+    // Clearing capabilities, setting limits, no new privileges (prctl),
+    // then the front's own layer.
     libc::SYS_capget,
     libc::SYS_capset,
     libc::SYS_prctl,
