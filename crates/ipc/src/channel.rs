@@ -81,6 +81,16 @@ pub const MAX_WAITING_FDS: usize = 8;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
+thread_local! {
+    /// Where reads land before they are appended to a channel's buffer:
+    /// one per thread, zeroed once. A fresh zeroed array on the stack for
+    /// each read wrote 16 KiB every time, which in the front factory
+    /// meant copying four stack pages after every fork (the fronts share
+    /// them until the factory writes).
+    static READ_SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; READ_CHUNK].into_boxed_slice());
+}
+
 /// A buffer that grew past this is given back once it is empty, so that a
 /// large frame from one of thousands of peers does not stay allocated.
 const KEEP_CAPACITY: usize = 64 * 1024;
@@ -166,17 +176,40 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
     /// whole frame is written before this returns.
     pub fn send(&mut self, msg: &Out, fds: &[BorrowedFd<'_>]) -> Result<(), ChannelError> {
         let bytes = frame::encode(msg, fds.len() as u8, self.limit_out)?;
-        let fds = fds
-            .iter()
-            .map(|fd| fd.try_clone_to_owned())
-            .collect::<io::Result<Vec<_>>>()?;
-        self.out.push_back(Outgoing {
-            bytes,
-            sent: 0,
-            fds,
-        });
+        // With nothing queued before it, the frame goes straight out and
+        // its descriptors are only borrowed; what the socket does not
+        // take now is queued, with copies of the descriptors if none went.
+        let sent = if self.out.is_empty() {
+            self.write_now(&bytes, fds)?
+        } else {
+            0
+        };
+        if sent == bytes.len() {
+            return Ok(());
+        }
+        let fds = if sent == 0 {
+            fds.iter()
+                .map(|fd| fd.try_clone_to_owned())
+                .collect::<io::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        self.out.push_back(Outgoing { bytes, sent, fds });
         self.flush()?;
         Ok(())
+    }
+
+    /// Writes what the socket takes of `bytes` now (the descriptors with
+    /// the first byte); 0 when it takes nothing.
+    fn write_now(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize, ChannelError> {
+        loop {
+            match send_with_fds(self.stream.as_fd(), bytes, fds) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Writes queued frames; `Ok(true)` when nothing is left queued.
@@ -260,11 +293,15 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
         // Nothing whole is buffered (the caller decoded first) and a whole
         // frame of the maximal size fits, so there is room for one byte.
         let room = (HEADER_LEN + self.limit_in).saturating_sub(inc.bytes.len());
-        let mut chunk = [0u8; READ_CHUNK];
         let want = room.clamp(1, READ_CHUNK);
         let mut fds = Vec::new();
         let n = loop {
-            match recv_with_fds(self.stream.as_fd(), &mut chunk[..want], &mut fds) {
+            let received = READ_SCRATCH.with_borrow_mut(|chunk| {
+                let n = recv_with_fds(self.stream.as_fd(), &mut chunk[..want], &mut fds)?;
+                inc.bytes.extend_from_slice(&chunk[..n]);
+                Ok::<usize, io::Error>(n)
+            });
+            match received {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Read::WouldBlock),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(e.into()),
@@ -282,7 +319,6 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
         if n == 0 {
             return Ok(Read::Eof);
         }
-        inc.bytes.extend_from_slice(&chunk[..n]);
         self.account_new_headers()?;
         Ok(Read::Bytes)
     }

@@ -8,6 +8,10 @@ use serde::Serialize;
 
 /// Bytes before the body.
 pub const HEADER_LEN: usize = 5;
+/// What a frame's buffer starts with: room for every message of the
+/// connection path (an accepted connection, a front's report) without
+/// growing.
+const FIRST_CAPACITY: usize = 256;
 /// Most descriptors one message carries.
 pub const MAX_FDS_PER_FRAME: u8 = 2;
 /// The bound bincode enforces on allocations while decoding; no channel
@@ -67,18 +71,18 @@ pub fn encode<T: Serialize>(msg: &T, fds: u8, limit: usize) -> Result<Vec<u8>, F
     if fds > MAX_FDS_PER_FRAME {
         return Err(FrameError::TooManyFds(fds));
     }
-    let body = bincode::serde::encode_to_vec(msg, config())
+    // One buffer, the header's room first and the body encoded after it:
+    // most messages fit the first allocation.
+    let mut frame = Vec::with_capacity(FIRST_CAPACITY);
+    frame.extend_from_slice(&[0; HEADER_LEN]);
+    bincode::serde::encode_into_std_write(msg, &mut frame, config())
         .map_err(|e| FrameError::Encode(e.to_string()))?;
-    if body.len() > limit {
-        return Err(FrameError::TooLarge {
-            len: body.len(),
-            limit,
-        });
+    let len = frame.len() - HEADER_LEN;
+    if len > limit {
+        return Err(FrameError::TooLarge { len, limit });
     }
-    let mut frame = Vec::with_capacity(HEADER_LEN + body.len());
-    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    frame.push(fds);
-    frame.extend_from_slice(&body);
+    frame[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    frame[4] = fds;
     Ok(frame)
 }
 

@@ -306,6 +306,60 @@ fn a_burst_of_frames_with_descriptors_is_fine() {
 }
 
 #[test]
+fn frames_the_socket_cannot_take_yet_keep_their_descriptors() {
+    // A frame goes straight to the socket when nothing waits before it,
+    // its descriptors only borrowed; one the socket cannot take waits in
+    // the channel with copies of them. Either way the receiver gets every
+    // frame in order with its own file, though the sender closed each
+    // file as soon as send returned.
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut master = master_queue_channel(a);
+    let mut queue = queue_master_channel(b);
+    master.stream().set_nonblocking(true).unwrap();
+    queue.stream().set_nonblocking(true).unwrap();
+    let new_front = |connection: u64| MasterToQueue::NewFront {
+        connection,
+        peer: "192.0.2.1:40000".parse().unwrap(),
+        daemon: "MTA".into(),
+    };
+    let mut fills = 0u64;
+    while !master.wants_write() {
+        master.send(&MasterToQueue::RunQueue, &[]).unwrap();
+        fills += 1;
+    }
+    let files = 6u64;
+    for n in 0..files {
+        let mut file = tempfile_in_proc();
+        write!(file, "file {n}").unwrap();
+        master.send(&new_front(n), &[file.as_fd()]).unwrap();
+    }
+    let (mut runs, mut next) = (0u64, 0u64);
+    while next < files {
+        master.flush().unwrap();
+        while let Some((msg, mut fds)) = queue.try_recv().unwrap() {
+            match msg {
+                MasterToQueue::RunQueue => {
+                    assert!(fds.is_empty());
+                    runs += 1;
+                }
+                MasterToQueue::NewFront { connection, .. } => {
+                    assert_eq!((connection, fds.len()), (next, 1));
+                    let mut file = std::fs::File::from(fds.remove(0));
+                    let mut text = String::new();
+                    file.seek(SeekFrom::Start(0)).unwrap();
+                    file.read_to_string(&mut text).unwrap();
+                    assert_eq!(text, format!("file {next}"));
+                    next += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(runs, fills);
+    assert!(!master.wants_write());
+}
+
+#[test]
 fn a_flood_of_small_frames_is_decoded_within_the_buffer_bound() {
     // A compromised front streams valid frames as fast as it can. The
     // receiver never buffers more than one maximal frame, and decoding

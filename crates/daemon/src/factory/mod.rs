@@ -57,6 +57,7 @@ use crate::settings::{Settings, TlsSides};
 use crate::{front, log, policy};
 
 mod check;
+mod huge_text;
 mod jail;
 
 pub use check::check_front_jail;
@@ -80,6 +81,7 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
     let keys = privsep::inherited_channel(privsep::FIRST_CHANNEL_FD + 1)
         .ok()
         .map(postern_ipc::key_registrar_channel);
+    privsep::one_malloc_arena();
     let settings = match Settings::load_with(config_path, TlsSides::ServerOnly) {
         Ok(settings) => settings,
         Err(errors) => {
@@ -102,16 +104,25 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
 }
 
 /// Does once, before any fork, what every front would otherwise do after
-/// its own: the standard library's CPU feature detection (the string
-/// searches of the SMTP parser ask for it; 1% of all time in a profile of
-/// the connection loop, in the fronts), and OpenSSL's preparations for a
-/// first handshake. A failed warm-up costs only speed, so it is logged
+/// its own: the standard library's and the memchr crate's CPU feature
+/// detection (the string searches of the SMTP parser ask for it; 1% of
+/// all time in a profile of the connection loop, in the fronts), standard
+/// output's set-up, and OpenSSL's preparations for a first handshake. A failed warm-up costs only speed, so it is logged
 /// and the factory goes on.
 fn warm_up_for_fronts(settings: &Settings, keys: Option<&mut KeyRegistrarChannel>) {
     #[cfg(target_arch = "x86_64")]
     {
         let _ = std::arch::is_x86_feature_detected!("avx2");
     }
+    // The memchr crate picks its routines on first use, each searcher
+    // storing its choice in a static: a store in every front, and a page
+    // of the program's data copied for it, unless done here.
+    let _ = memchr::memchr(b'\n', b"warm-up");
+    let _ = memchr::memchr2(b'\r', b'\n', b"warm-up");
+    let _ = memchr::memmem::find(b"warm-up", b"up");
+    // Standard output is set up on first use, which is a front's exit
+    // (it flushes it): allocated here, once.
+    let _ = std::io::stdout();
     if let (Some(server), Some(keys)) = (&settings.tls.server, keys) {
         // The warm-up's one signature, asked of the key holder over a
         // socket of the factory's own, closed again before any fork.
@@ -177,6 +188,13 @@ fn start(
             .set_write_timeout(Some(Duration::from_secs(5)))
             .map_err(|e| e.to_string())?;
     }
+    // Before the chroot (which hides /proc) and the seccomp layer (which
+    // forbids executable mappings).
+    let huge = huge_text::move_to_huge_pages();
+    log::info(
+        log::Level::EndOfJob,
+        &format!("front factory: {} MB of text on huge pages", huge >> 20),
+    );
     let jail = FrontJail::prepare(&settings, log_stderr)?;
     warm_up_for_fronts(&settings, keys.as_mut());
     let poll = Poll::new().map_err(|e| e.to_string())?;
@@ -192,6 +210,7 @@ fn start(
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(|e| e.to_string())?;
+    privsep::trim_heap();
     // Everything is open: from here on the factory makes only the calls a
     // front may, and those forking and jailing fronts takes.
     jail.confine_calls()?;

@@ -4,10 +4,15 @@
 //! line; `$v` in the text becomes the version. HELP without an argument
 //! shows the topic `smtp`.
 
-/// Help topics and their lines, in file order.
+use std::borrow::Cow;
+
+/// A help text in sendmail's format, read when a client asks: HELP is
+/// rare, and every session carries the text (each front would otherwise
+/// parse the built-in one into a hundred strings it never shows).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HelpText {
-    lines: Vec<(String, String)>,
+    text: Cow<'static, str>,
+    version: Cow<'static, str>,
 }
 
 const BUILTIN: &str = "\
@@ -60,28 +65,31 @@ starttls\t\tStart TLS negotiation.
 impl HelpText {
     /// Postern's built-in help.
     pub fn builtin() -> Self {
-        Self::parse(BUILTIN, env!("CARGO_PKG_VERSION"))
+        Self {
+            text: Cow::Borrowed(BUILTIN),
+            version: Cow::Borrowed(env!("CARGO_PKG_VERSION")),
+        }
     }
 
-    /// Reads sendmail's help-file format. Lines without a TAB and comment
-    /// lines are skipped, as sendmail skips them.
+    /// A text in sendmail's help-file format, `$v` standing for `version`.
     pub fn parse(text: &str, version: &str) -> Self {
-        let lines = text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| l.split_once('\t'))
-            .map(|(topic, rest)| (topic.to_ascii_lowercase(), rest.replace("$v", version)))
-            .collect();
-        Self { lines }
+        Self {
+            text: Cow::Owned(text.to_string()),
+            version: Cow::Owned(version.to_string()),
+        }
     }
 
     /// The lines of `topic` (`smtp` for an empty topic); empty if unknown.
+    /// Lines without a TAB and comment lines are skipped, as sendmail
+    /// skips them.
     pub fn topic(&self, topic: &str) -> Vec<String> {
         let topic = if topic.is_empty() { "smtp" } else { topic };
-        self.lines
-            .iter()
+        self.text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('\t'))
             .filter(|(t, _)| t.eq_ignore_ascii_case(topic))
-            .map(|(_, line)| line.clone())
+            .map(|(_, line)| line.replace("$v", &self.version))
             .collect()
     }
 }

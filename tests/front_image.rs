@@ -1,0 +1,125 @@
+//! What a front is forked from: the front factory moves each 2 MB-aligned
+//! stretch of posternd's program text onto a transparent huge page before
+//! it forks anything, and every front inherits that mapping (one
+//! page-table entry per 2 MB) instead of faulting the file's pages in.
+//! Checked on the live processes' /proc/PID/smaps and in the log.
+
+mod common;
+
+use common::{daemon_with_sink, role_pid, WAIT};
+use postern_testkit::{running_as_root, Sink, SmtpConversation};
+
+/// One mapping of /proc/PID/smaps.
+#[derive(Debug)]
+struct Mapping {
+    start: u64,
+    end: u64,
+    perms: String,
+    path: Option<String>,
+    anon_huge_kb: u64,
+}
+
+fn mappings(pid: u32) -> Vec<Mapping> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut out: Vec<Mapping> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or_default();
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                let perms = fields.next().unwrap_or_default().to_string();
+                let path = fields.nth(3).map(str::to_string);
+                out.push(Mapping {
+                    start,
+                    end,
+                    perms,
+                    path,
+                    anon_huge_kb: 0,
+                });
+                continue;
+            }
+        }
+        if let (Some(kb), Some(last)) = (line.strip_prefix("AnonHugePages:"), out.last_mut()) {
+            last.anon_huge_kb = kb.trim().trim_end_matches("kB").trim().parse().unwrap();
+        }
+    }
+    out
+}
+
+/// The anonymous executable mappings that lie inside posternd's own
+/// image (between its first and last file mapping).
+fn moved_text(pid: u32) -> Vec<Mapping> {
+    let all = mappings(pid);
+    let image: Vec<&Mapping> = all
+        .iter()
+        .filter(|m| m.path.as_deref().is_some_and(|p| p.ends_with("/posternd")))
+        .collect();
+    let (low, high) = (image[0].start, image[image.len() - 1].end);
+    all.into_iter()
+        .filter(|m| m.path.is_none() && m.perms == "r-xp" && m.start > low && m.end < high)
+        .collect()
+}
+
+fn transparent_huge_pages_off() -> bool {
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .map_or(true, |s| s.contains("[never]"))
+}
+
+#[test]
+fn fronts_inherit_the_factory_text_on_huge_pages() {
+    let sink = Sink::start();
+    let daemon = daemon_with_sink(&sink, &["O LogLevel=11"]);
+    let mut client = SmtpConversation::connect(daemon.smtp_addr());
+    client.read_reply();
+    client.cmd("EHLO client.example", "250");
+    let line = daemon.wait_for_log("MB of text on huge pages", WAIT);
+    let logged_mb: u64 = line
+        .split("front factory: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line:?}"));
+    if transparent_huge_pages_off() {
+        // Nothing to be had: the text stays the file's.
+        assert_eq!(logged_mb, 0, "{line}");
+        return;
+    }
+    // posternd is linked with its text on a 2 MB boundary: at least one
+    // whole huge page of it, whatever the build.
+    assert!(logged_mb >= 2 && logged_mb % 2 == 0, "{line}");
+    if !running_as_root() {
+        // The processes are not dumpable: their smaps are root's to read.
+        client.cmd("QUIT", "221");
+        return;
+    }
+    let factory = role_pid(&daemon, "forker");
+    let front = role_pid(&daemon, "front");
+    let moved = moved_text(factory);
+    assert!(!moved.is_empty(), "no moved text in the factory");
+    let total: u64 = moved.iter().map(|m| m.end - m.start).sum();
+    assert_eq!(total >> 20, logged_mb);
+    for m in &moved {
+        assert_eq!(m.start % (2 << 20), 0, "{m:?}");
+        assert_eq!(
+            m.anon_huge_kb * 1024,
+            m.end - m.start,
+            "not all huge: {m:?}"
+        );
+    }
+    // The front has the very same mappings, huge pages and all, without
+    // having touched them.
+    let in_front = moved_text(front);
+    assert_eq!(
+        in_front
+            .iter()
+            .map(|m| (m.start, m.end, m.anon_huge_kb))
+            .collect::<Vec<_>>(),
+        moved
+            .iter()
+            .map(|m| (m.start, m.end, m.anon_huge_kb))
+            .collect::<Vec<_>>()
+    );
+    // And the session works on it.
+    client.cmd("NOOP", "250");
+    client.cmd("QUIT", "221");
+}
