@@ -69,10 +69,12 @@ impl ServerTls {
         // sides have, whatever order a weak client lists them in.
         ctx.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
         load::common(&mut ctx, files, keys == Keys::AskHolder)?;
+        let mut leaves = Vec::new();
         for (cert, key) in &pairs {
-            load::cert_and_key(&mut ctx, cert, key, keys)?;
+            leaves.extend(load::cert_and_key(&mut ctx, cert, key, keys)?);
         }
         load::trust(&mut ctx, files, true)?;
+        load::build_chains(&mut ctx, &leaves);
         // Without a session id context OpenSSL refuses to resume a session
         // once client certificates are requested.
         ctx.set_session_id_context(b"postern")
@@ -150,10 +152,12 @@ impl ClientTls {
         // sendmail's default ClientSSLOptions include SSL_OP_NO_TICKET.
         ctx.set_options(SslOptions::NO_TICKET);
         load::common(&mut ctx, files, false)?;
+        let mut leaves = Vec::new();
         for (cert, key) in load::client_pairs(files)? {
-            load::cert_and_key(&mut ctx, &cert, &key, keys)?;
+            leaves.extend(load::cert_and_key(&mut ctx, &cert, &key, keys)?);
         }
         load::trust(&mut ctx, files, false)?;
+        load::build_chains(&mut ctx, &leaves);
         Ok(ClientTls { ctx: ctx.build() })
     }
 

@@ -21,7 +21,7 @@ use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509Crl, X509Name, X509};
 use postern_config::TlsFiles;
 
-use crate::delegate::{add_chain_cert, delegated_key};
+use crate::delegate::{add_chain_cert, build_chain, delegated_key};
 use crate::{Keys, TlsError};
 
 /// Settings both roles share: TLS 1.2 at least, `CipherList`. With
@@ -58,14 +58,16 @@ pub(crate) fn common(
 /// accessible to group or others, and belongs to the certificate, each
 /// failure its own error; with [`Keys::AskHolder`] a key object made from
 /// the certificate's public key, whose signatures the key holder makes
-/// (the key file is not opened: the holder checks it).
+/// (the key file is not opened: the holder checks it). Returns the
+/// certificate when its file held no intermediates: its chain is then
+/// the trust store's, for [`build_chains`] once the store is filled.
 pub(crate) fn cert_and_key(
     ctx: &mut SslContextBuilder,
     cert: &Path,
     key: &Path,
     keys: Keys,
-) -> Result<(), TlsError> {
-    let mut chain = read_certificates(cert)?.into_iter();
+) -> Result<Option<X509>, TlsError> {
+    let mut chain = read_certificates(cert)?.into_iter().peekable();
     let Some(leaf) = chain.next() else {
         return Err(TlsError::unreadable(cert, "no PEM certificate in file"));
     };
@@ -81,6 +83,7 @@ pub(crate) fn cert_and_key(
     // type.
     ctx.set_certificate(&leaf)
         .map_err(|e| TlsError::unreadable(cert, reason(&e)))?;
+    let from_store = chain.peek().is_none();
     for intermediate in chain {
         add_chain_cert(ctx, &intermediate)?;
     }
@@ -89,7 +92,16 @@ pub(crate) fn cert_and_key(
     ctx.check_private_key().map_err(|_| TlsError::KeyMismatch {
         cert: cert.to_path_buf(),
         key: key.to_path_buf(),
-    })
+    })?;
+    Ok(from_store.then_some(leaf))
+}
+
+/// Builds, once, the chains of the certificates [`cert_and_key`] returned,
+/// from the trust store [`trust`] filled.
+pub(crate) fn build_chains(ctx: &mut SslContextBuilder, leaves: &[X509]) {
+    for leaf in leaves {
+        build_chain(ctx, leaf);
+    }
 }
 
 /// The private key in `key`, checked to be `leaf`'s (read from `cert`).

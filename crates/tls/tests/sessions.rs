@@ -398,3 +398,55 @@ fn failed_handshake_is_an_error_not_a_panic() {
     let mut tls = s.session(a).unwrap();
     assert!(tls.handshake().is_err());
 }
+
+/// The certificates a server sends, as a plain OpenSSL client sees them.
+fn chain_sent(server: &ServerTls) -> Vec<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = server.clone();
+    let handle = thread::spawn(move || {
+        let (sock, _) = listener.accept().unwrap();
+        let mut tls = server.session(sock).unwrap();
+        assert_eq!(tls.handshake().unwrap(), Handshake::Done);
+    });
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    builder.set_verify(SslVerifyMode::NONE);
+    let tls = builder
+        .build()
+        .connect("mx.postern.test", TcpStream::connect(addr).unwrap())
+        .unwrap();
+    let subjects = tls
+        .ssl()
+        .peer_cert_chain()
+        .unwrap()
+        .iter()
+        .map(|cert| {
+            let cn = cert.subject_name().entries().last().unwrap();
+            cn.data().to_string().unwrap()
+        })
+        .collect();
+    drop(tls);
+    handle.join().unwrap();
+    subjects
+}
+
+#[test]
+fn a_certificate_without_intermediates_goes_out_with_its_chain_from_the_trust_store() {
+    let pki = Pki::new();
+    // The file holds the leaf alone: the CA comes from CACertFile (built
+    // once when the context is made, as OpenSSL would in each handshake).
+    assert_eq!(
+        chain_sent(&server(&pki.server_files("srv_b", "ca_b.pem"))),
+        ["mx.postern.test", "Postern test CA B"]
+    );
+    // Trusting another CA, there is no chain to build: the leaf alone.
+    assert_eq!(
+        chain_sent(&server(&pki.server_files("srv_b", "ca_a.pem"))),
+        ["mx.postern.test"]
+    );
+    // A file with its chain: that chain, as it is.
+    assert_eq!(
+        chain_sent(&server(&pki.server_files("srv_a", "ca_b.pem"))),
+        ["mx.postern.test", "Postern test CA A"]
+    );
+}

@@ -15,7 +15,7 @@
 
 mod ffi;
 
-pub(crate) use ffi::add_chain_cert;
+pub(crate) use ffi::{add_chain_cert, build_chain};
 
 use std::cell::RefCell;
 use std::sync::Mutex;
