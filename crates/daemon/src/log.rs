@@ -186,7 +186,11 @@ fn log_at(priority: Priority, level: u32, text: &str) {
         };
     }
     if state.stderr {
-        let _ = writeln!(std::io::stderr().lock(), "posternd[{}]: {text}", state.pid);
+        // One write per line (standard error is unbuffered: formatted
+        // straight to it, a line took five), so that lines of processes
+        // sharing the file never interleave.
+        let line = format!("posternd[{}]: {text}\n", state.pid);
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 

@@ -9,7 +9,8 @@ use std::io::{Read, Write};
 use std::net::IpAddr;
 
 use openssl::ssl::{
-    Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream, SslVerifyMode,
+    ErrorCode, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslStream,
+    SslVerifyMode,
 };
 use postern_config::TlsFiles;
 
@@ -110,36 +111,50 @@ impl ServerTls {
     /// OpenSSL prepares on its first use (the algorithms fetched from its
     /// providers, the key's Montgomery forms) is prepared here, once:
     /// done before forking, every front inherits it instead of repeating
-    /// it for its one handshake.
+    /// it for its one handshake. Both sides run in this thread, each
+    /// taking a step while the other waits for its bytes: a thread for
+    /// the client would leave its stack behind in the caller (the front
+    /// factory), two more mappings that every fork copies.
     pub fn warm_up(&self) -> Result<(), TlsError> {
         let (server_end, client_end) = std::os::unix::net::UnixStream::pair()
             .map_err(|e| TlsError::Config(format!("socket pair: {e}")))?;
+        for end in [&server_end, &client_end] {
+            end.set_nonblocking(true)
+                .map_err(|e| TlsError::Config(format!("socket pair: {e}")))?;
+        }
         let mut client =
             SslContextBuilder::new(SslMethod::tls_client()).map_err(openssl_failure)?;
         client.set_verify(SslVerifyMode::NONE);
         let client = client.build();
-        std::thread::scope(|scope| {
-            let connecting = scope.spawn(move || {
-                let ssl = Ssl::new(&client).map_err(openssl_failure)?;
-                // Dropped (and closed) when done, which ends the server's
-                // wait in every case.
-                ssl.connect(client_end)
-                    .map(drop)
-                    .map_err(|e| TlsError::Config(format!("warm-up client: {e}")))
-            });
-            let mut server = self.session(server_end)?;
-            // A blocking socket: OpenSSL only says "want" when the peer
-            // went away mid-handshake.
-            if !matches!(server.handshake()?, crate::Handshake::Done) {
-                return Err(TlsError::Config("warm-up handshake interrupted".into()));
+        let mut client = SslStream::new(Ssl::new(&client).map_err(openssl_failure)?, client_end)
+            .map_err(openssl_failure)?;
+        let mut server = self.session(server_end)?;
+        let (mut client_done, mut server_done) = (false, false);
+        // A TLS 1.3 handshake takes two flights each way; the bound only
+        // stops a loop that would otherwise never end.
+        for _ in 0..WARM_UP_STEPS {
+            if !client_done {
+                client_done = match client.connect() {
+                    Ok(()) => true,
+                    Err(e) if matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => {
+                        false
+                    }
+                    Err(e) => return Err(TlsError::Config(format!("warm-up client: {e}"))),
+                };
             }
-            drop(server);
-            connecting
-                .join()
-                .map_err(|_| TlsError::Config("warm-up client panicked".into()))?
-        })
+            if !server_done {
+                server_done = matches!(server.handshake()?, crate::Handshake::Done);
+            }
+            if client_done && server_done {
+                return Ok(());
+            }
+        }
+        Err(TlsError::Config("warm-up handshake did not finish".into()))
     }
 }
+
+/// Steps of each side the warm-up handshake may take.
+const WARM_UP_STEPS: usize = 16;
 
 impl ClientTls {
     /// Builds the client context from `CACertFile`/`CACertPath`, `CRLFile`,

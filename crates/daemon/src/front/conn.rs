@@ -27,6 +27,40 @@ pub fn set_timeout(conn: &Conn, timeout: Duration) {
     }
 }
 
+/// How much longer than asked a socket timeout may be left: what a line
+/// has left of its timeout shrinks by the microseconds between the end of
+/// the last line and the next read, which is no reason to set it again.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
+
+/// The client socket's timeouts as last set, so that they are set only
+/// when they change: set before every reply and every read, they cost
+/// four system calls a command.
+#[derive(Debug, Default)]
+pub struct Timeouts {
+    set: Option<Duration>,
+}
+
+impl Timeouts {
+    /// Makes both timeouts `timeout` (or at most [`TIMEOUT_SLACK`] more).
+    pub fn apply(&mut self, conn: &Conn, timeout: Duration) {
+        if !self.covers(timeout) {
+            set_timeout(conn, timeout);
+            self.set = Some(timeout);
+        }
+    }
+
+    /// Whether the timeouts as set will do for `timeout`.
+    fn covers(&self, timeout: Duration) -> bool {
+        self.set
+            .is_some_and(|set| set >= timeout && set - timeout <= TIMEOUT_SLACK)
+    }
+
+    /// After something else set them (the greet pause, STARTTLS).
+    pub fn forget(&mut self) {
+        self.set = None;
+    }
+}
+
 /// The greet pause: waits up to `wait` for the client to send anything,
 /// without reading it (the session reads it once it has greeted), and
 /// says how long into the wait the first byte came, `None` if none did.
@@ -79,4 +113,26 @@ pub fn start_tls(
         *conn = MaybeTls::Closed;
     }
     established
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_is_set_again_only_when_it_changes() {
+        let secs = Duration::from_secs;
+        let mut timeouts = Timeouts::default();
+        assert!(!timeouts.covers(secs(300)));
+        timeouts.set = Some(secs(300));
+        assert!(timeouts.covers(secs(300)));
+        // What a line has left, a moment after the last one ended.
+        assert!(timeouts.covers(secs(300) - Duration::from_micros(700)));
+        // Well into a line that is coming in pieces: shorter.
+        assert!(!timeouts.covers(secs(200)));
+        // Longer (the DATA timeout after a command's): never cut short.
+        assert!(!timeouts.covers(secs(3600)));
+        timeouts.forget();
+        assert!(!timeouts.covers(secs(300)));
+    }
 }

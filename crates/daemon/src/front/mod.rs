@@ -87,11 +87,12 @@ pub fn run(
     let mut buf = vec![0u8; READ_BUFFER_FIRST];
     let mut stream = conn::Conn::Plain(stream);
     let mut clock = line_clock::LineClock::new();
+    let mut timeouts = conn::Timeouts::default();
     loop {
         while let Some(output) = session.poll_output() {
             match output {
                 Output::Send(bytes) => {
-                    conn::set_timeout(&stream, session.current_timeout());
+                    timeouts.apply(&stream, session.current_timeout());
                     if stream
                         .write_all(&bytes)
                         .and_then(|()| stream.flush())
@@ -111,7 +112,10 @@ pub fn run(
                 }
                 Output::MessageData(bytes) => front.message_data(&bytes),
                 Output::AbortMessage => front.abort_message(),
-                Output::StartTls => start_tls(settings, &conn, &mut stream, &mut session),
+                Output::StartTls => {
+                    start_tls(settings, &conn, &mut stream, &mut session);
+                    timeouts.forget();
+                }
                 Output::Event(event) => {
                     // sendmail's "did not issue MAIL" line is not for a
                     // client that asked something else, nor for one its
@@ -134,6 +138,7 @@ pub fn run(
                 // slowdowns above.
                 Output::GreetPause(wait) => {
                     let early = conn::traffic_within(&stream, wait);
+                    timeouts.forget();
                     session.greet(early);
                 }
                 Output::Close => {
@@ -147,7 +152,7 @@ pub fn run(
             session.timed_out();
             continue;
         };
-        conn::set_timeout(&stream, left);
+        timeouts.apply(&stream, left);
         match stream.read(&mut buf) {
             Ok(0) => {
                 front.connection_lost();
