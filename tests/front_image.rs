@@ -1,8 +1,9 @@
-//! What a front is forked from: the front factory moves each 2 MB-aligned
-//! stretch of posternd's program text onto a transparent huge page before
-//! it forks anything, and every front inherits that mapping (one
-//! page-table entry per 2 MB) instead of faulting the file's pages in.
-//! Checked on the live processes' /proc/PID/smaps and in the log.
+//! What a front is forked from: the front factory moves posternd's
+//! read-only image (its read-only data and text, in 2 MB pages from the
+//! image's first byte; posternd is linked for it) onto transparent huge
+//! pages before it forks anything, and every front inherits that mapping
+//! (one page-table entry per 2 MB) instead of faulting the file's pages
+//! in. Checked on the live processes' /proc/PID/smaps and in the log.
 
 mod common;
 
@@ -46,17 +47,42 @@ fn mappings(pid: u32) -> Vec<Mapping> {
     out
 }
 
-/// The anonymous executable mappings that lie inside posternd's own
-/// image (between its first and last file mapping).
-fn moved_text(pid: u32) -> Vec<Mapping> {
+/// Where posternd's image starts in `pid`: its program headers' address
+/// (`AT_PHDR` in /proc/PID/auxv) less their offset in the file, which
+/// rust-lld and GNU ld put right after the 64-byte ELF header.
+fn image_base(pid: u32) -> u64 {
+    const AT_PHDR: u64 = 3;
+    let auxv = std::fs::read(format!("/proc/{pid}/auxv")).unwrap();
+    let words: Vec<u64> = auxv
+        .chunks_exact(8)
+        .map(|w| u64::from_ne_bytes(w.try_into().unwrap()))
+        .collect();
+    let phdr = words
+        .chunks_exact(2)
+        .find(|pair| pair[0] == AT_PHDR)
+        .map(|pair| pair[1])
+        .expect("AT_PHDR");
+    phdr - 64
+}
+
+/// The anonymous read-only mappings (text and read-only data) that lie
+/// inside posternd's own image, from its base to its last file mapping.
+fn moved_image(pid: u32) -> Vec<Mapping> {
     let all = mappings(pid);
-    let image: Vec<&Mapping> = all
+    let base = image_base(pid);
+    let high = all
         .iter()
         .filter(|m| m.path.as_deref().is_some_and(|p| p.ends_with("/posternd")))
-        .collect();
-    let (low, high) = (image[0].start, image[image.len() - 1].end);
+        .map(|m| m.end)
+        .max()
+        .expect("posternd's own mappings");
     all.into_iter()
-        .filter(|m| m.path.is_none() && m.perms == "r-xp" && m.start > low && m.end < high)
+        .filter(|m| {
+            m.path.is_none()
+                && (m.perms == "r-xp" || m.perms == "r--p")
+                && m.start >= base
+                && m.end <= high
+        })
         .collect()
 }
 
@@ -94,8 +120,10 @@ fn fronts_inherit_the_factory_text_on_huge_pages() {
     }
     let factory = role_pid(&daemon, "forker");
     let front = role_pid(&daemon, "front");
-    let moved = moved_text(factory);
-    assert!(!moved.is_empty(), "no moved text in the factory");
+    let moved = moved_image(factory);
+    // The read-only data (from the image's first byte) and the text.
+    assert_eq!(moved.first().map(|m| m.start), Some(image_base(factory)));
+    assert!(moved.iter().any(|m| m.perms == "r-xp"), "{moved:?}");
     let total: u64 = moved.iter().map(|m| m.end - m.start).sum();
     assert_eq!(total >> 20, logged_mb);
     for m in &moved {
@@ -108,7 +136,7 @@ fn fronts_inherit_the_factory_text_on_huge_pages() {
     }
     // The front has the very same mappings, huge pages and all, without
     // having touched them.
-    let in_front = moved_text(front);
+    let in_front = moved_image(front);
     assert_eq!(
         in_front
             .iter()
