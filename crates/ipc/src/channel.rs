@@ -171,9 +171,10 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
         &self.stream
     }
 
-    /// Queues `msg` with `fds` (duplicated, so the caller keeps its own)
-    /// and writes as much as the socket takes. On a blocking socket the
-    /// whole frame is written before this returns.
+    /// Writes `msg` with `fds` as far as the socket takes it, and queues
+    /// the rest (with duplicates of `fds` if none went yet: the caller
+    /// keeps its own either way). On a blocking socket the whole frame is
+    /// written before this returns.
     pub fn send(&mut self, msg: &Out, fds: &[BorrowedFd<'_>]) -> Result<(), ChannelError> {
         let bytes = frame::encode(msg, fds.len() as u8, self.limit_out)?;
         // With nothing queued before it, the frame goes straight out and
