@@ -401,14 +401,7 @@ fn failed_handshake_is_an_error_not_a_panic() {
 
 /// The certificates a server sends, as a plain OpenSSL client sees them.
 fn chain_sent(server: &ServerTls) -> Vec<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = server.clone();
-    let handle = thread::spawn(move || {
-        let (sock, _) = listener.accept().unwrap();
-        let mut tls = server.session(sock).unwrap();
-        assert_eq!(tls.handshake().unwrap(), Handshake::Done);
-    });
+    let (addr, handle) = common::serve_one(server, drop);
     let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
     builder.set_verify(SslVerifyMode::NONE);
     let tls = builder

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::thread;
@@ -24,7 +24,7 @@ use openssl::x509::extension::{
 use openssl::x509::{
     CrlNumber, X509Builder, X509CrlBuilder, X509NameBuilder, X509RevokedBuilder, X509,
 };
-use postern_tls::{ClientTls, ServerTls, TlsFiles, TlsInfo};
+use postern_tls::{ClientTls, ServerTls, TlsFiles, TlsInfo, TlsStream};
 
 /// A certificate authority.
 pub struct Ca {
@@ -237,9 +237,12 @@ pub struct Outcome {
     pub client_trace: Vec<String>,
 }
 
-/// Runs one blocking handshake over TCP on 127.0.0.1, then an SMTP-like
-/// exchange both ways and a close_notify, and returns both sides' view.
-pub fn connect(server: &ServerTls, client: &ClientTls) -> Outcome {
+/// A listener on 127.0.0.1 whose first connection `server` takes through
+/// its handshake and hands to `then`, in a thread of its own.
+pub fn serve_one<T: Send + 'static>(
+    server: &ServerTls,
+    then: impl FnOnce(TlsStream<TcpStream>) -> T + Send + 'static,
+) -> (SocketAddr, thread::JoinHandle<T>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = server.clone();
@@ -247,6 +250,15 @@ pub fn connect(server: &ServerTls, client: &ClientTls) -> Outcome {
         let (sock, _) = listener.accept().unwrap();
         let mut tls = server.session(sock).unwrap();
         assert_eq!(tls.handshake().unwrap(), postern_tls::Handshake::Done);
+        then(tls)
+    });
+    (addr, handle)
+}
+
+/// Runs one blocking handshake over TCP on 127.0.0.1, then an SMTP-like
+/// exchange both ways and a close_notify, and returns both sides' view.
+pub fn connect(server: &ServerTls, client: &ClientTls) -> Outcome {
+    let (addr, handle) = serve_one(server, |mut tls| {
         let mut line = [0u8; 13];
         tls.read_exact(&mut line).unwrap();
         assert_eq!(&line, b"EHLO client\r\n");
