@@ -98,7 +98,7 @@ fn fronts_inherit_the_factory_text_on_huge_pages() {
     let mut client = SmtpConversation::connect(daemon.smtp_addr());
     client.read_reply();
     client.cmd("EHLO client.example", "250");
-    let line = daemon.wait_for_log("MB of text on huge pages", WAIT);
+    let line = daemon.wait_for_log("MB of posternd's image on huge pages", WAIT);
     let logged_mb: u64 = line
         .split("front factory: ")
         .nth(1)

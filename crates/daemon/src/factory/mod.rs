@@ -81,7 +81,6 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
     let keys = privsep::inherited_channel(privsep::FIRST_CHANNEL_FD + 1)
         .ok()
         .map(postern_ipc::key_registrar_channel);
-    privsep::one_malloc_arena();
     let settings = match Settings::load_with(config_path, TlsSides::ServerOnly) {
         Ok(settings) => settings,
         Err(errors) => {
@@ -107,8 +106,9 @@ pub fn main(config_path: &Path, log_stderr: bool) -> i32 {
 /// its own: the standard library's and the memchr crate's CPU feature
 /// detection (the string searches of the SMTP parser ask for it; 1% of
 /// all time in a profile of the connection loop, in the fronts), standard
-/// output's set-up, and OpenSSL's preparations for a first handshake. A failed warm-up costs only speed, so it is logged
-/// and the factory goes on.
+/// output's set-up, and OpenSSL's preparations for a first handshake. A
+/// failed warm-up costs only speed, so it is logged and the factory goes
+/// on.
 fn warm_up_for_fronts(settings: &Settings, keys: Option<&mut KeyRegistrarChannel>) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -193,7 +193,10 @@ fn start(
     let huge = huge_text::move_to_huge_pages();
     log::info(
         log::Level::EndOfJob,
-        &format!("front factory: {} MB of text on huge pages", huge >> 20),
+        &format!(
+            "front factory: {} MB of posternd's image on huge pages",
+            huge >> 20
+        ),
     );
     let jail = FrontJail::prepare(&settings, log_stderr)?;
     warm_up_for_fronts(&settings, keys.as_mut());

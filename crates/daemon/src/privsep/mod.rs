@@ -404,20 +404,6 @@ pub fn exit_front(code: i32) -> ! {
     unsafe { nix::libc::_exit(code) }
 }
 
-/// Sets glibc's allocator up for a process that forks on every
-/// connection (the front factory): every thread shares the one arena, so
-/// that a thread the factory ran once (the TLS warm-up's client) leaves
-/// no second arena whose lock each fork takes and writes, copying its
-/// page. Call before any thread starts.
-pub fn one_malloc_arena() {
-    // SAFETY: mallopt only sets a parameter of the allocator; M_ARENA_MAX
-    // takes any positive count.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1);
-    }
-}
-
 /// Gives the pages of the heap that hold no allocation back to the
 /// kernel: a fork then has fewer pages to share, and a child's first
 /// write to one is a fresh zeroed page rather than a copy of ours.
