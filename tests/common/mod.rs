@@ -22,6 +22,12 @@ pub fn daemon_with_sink(sink: &Sink, extra: &[&str]) -> Daemon {
 /// [`daemon_with_sink`] with side tables (`auth-users`, `access`, …)
 /// written before it starts.
 pub fn daemon_with_sink_and_tables(sink: &Sink, extra: &[&str], tables: &[(&str, &str)]) -> Daemon {
+    builder_with_sink(sink, extra, tables).start()
+}
+
+/// The builder of [`daemon_with_sink_and_tables`], for a test that sets
+/// more before it starts.
+pub fn builder_with_sink(sink: &Sink, extra: &[&str], tables: &[(&str, &str)]) -> DaemonBuilder {
     ensure_test_users();
     let mut builder = DaemonBuilder::new(postern_testkit::binary("posternd"))
         .table(
@@ -37,7 +43,7 @@ pub fn daemon_with_sink_and_tables(sink: &Sink, extra: &[&str], tables: &[(&str,
     for line in extra {
         builder = builder.config_line(line);
     }
-    builder.start()
+    builder
 }
 
 /// The pid of the daemon's process with this role (`queue`, `deliv`,

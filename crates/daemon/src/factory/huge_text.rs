@@ -176,16 +176,47 @@ fn move_run(run: Stretch, segment: Segment) -> Result<(), nix::Error> {
             }
         }
     }
-    let copy = match aligned_anonymous(run.len()) {
-        Ok(copy) => copy,
-        Err(e) => {
-            release(&held);
-            return Err(e);
-        }
-    };
-    let moved = fill_and_move(copy, run, segment);
+    // Written, then made read-only and executable; where the system
+    // refuses memory that turns executable (systemd's
+    // MemoryDenyWriteExecute, the unit's default; SELinux's execmem),
+    // mapped read-only and executable from the start and filled through
+    // /proc/self/mem, as a debugger writes a breakpoint.
+    let moved = copy_and_move(run, segment, Fill::ThenProtect).or_else(|e| match e {
+        nix::Error::ENOMEM => Err(e),
+        _ => copy_and_move(run, segment, Fill::ThroughProcMem),
+    });
     if moved.is_err() {
         release(&held);
+    }
+    moved
+}
+
+/// How the copy gets the segment's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fill {
+    /// Mapped writable, written, then given the segment's protection.
+    ThenProtect,
+    /// Mapped with the segment's protection, written by the kernel on
+    /// our behalf through /proc/self/mem: never writable, never gaining
+    /// execute permission.
+    ThroughProcMem,
+}
+
+/// Copies the segment's part of `run` into a fresh huge-page mapping and
+/// moves it over `run`; on failure the copy is gone and `run` untouched.
+fn copy_and_move(run: Stretch, segment: Segment, fill: Fill) -> Result<(), nix::Error> {
+    let prot = if segment.executable {
+        ProtFlags::PROT_READ | ProtFlags::PROT_EXEC
+    } else {
+        ProtFlags::PROT_READ
+    };
+    let first = match fill {
+        Fill::ThenProtect => ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+        Fill::ThroughProcMem => prot,
+    };
+    let copy = aligned_anonymous(run.len(), first)?;
+    let moved = fill_and_move(copy, run, segment, fill, prot);
+    if moved.is_err() {
         // SAFETY: `copy` is our own mapping of the run's length, not moved.
         let _ = unsafe { mman::munmap(copy, run.len()) };
     }
@@ -223,7 +254,13 @@ fn release(held: &[Stretch]) {
     }
 }
 
-fn fill_and_move(copy: NonNull<c_void>, run: Stretch, segment: Segment) -> Result<(), nix::Error> {
+fn fill_and_move(
+    copy: NonNull<c_void>,
+    run: Stretch,
+    segment: Segment,
+    fill: Fill,
+    prot: ProtFlags,
+) -> Result<(), nix::Error> {
     let len = run.len();
     // SAFETY: `copy` is a fresh private mapping of `len` bytes.
     unsafe { mman::madvise(copy, len, MmapAdvise::MADV_HUGEPAGE)? };
@@ -231,28 +268,36 @@ fn fill_and_move(copy: NonNull<c_void>, run: Stretch, segment: Segment) -> Resul
         start: segment.mapped.start.max(run.start),
         end: segment.mapped.end.min(run.end),
     };
-    // SAFETY: the source is the mapped, readable part of the segment in
-    // the run; the destination the same offset in our own writable
-    // mapping of `len` bytes (the rest stays zero).
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            inside.start as *const u8,
-            copy.as_ptr().cast::<u8>().add(inside.start - run.start),
-            inside.len(),
-        );
+    // SAFETY: the mapped, readable part of the segment in the run.
+    let bytes = unsafe { std::slice::from_raw_parts(inside.start as *const u8, inside.len()) };
+    let at = copy.as_ptr() as usize + (inside.start - run.start);
+    match fill {
+        Fill::ThenProtect => {
+            // SAFETY: the same offset in our own writable mapping of
+            // `len` bytes (the rest stays zero).
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len());
+            }
+        }
+        Fill::ThroughProcMem => {
+            use std::os::unix::fs::FileExt;
+            let mem = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/proc/self/mem")
+                .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+            mem.write_all_at(bytes, at as u64)
+                .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        }
     }
     if !is_huge(copy, len) {
         // No huge page to be had: moving would only trade file pages for
         // anonymous ones.
         return Err(nix::Error::ENOMEM);
     }
-    let prot = if segment.executable {
-        ProtFlags::PROT_READ | ProtFlags::PROT_EXEC
-    } else {
-        ProtFlags::PROT_READ
-    };
-    // SAFETY: our own mapping; from here on never writable.
-    unsafe { mman::mprotect(copy, len, prot)? };
+    if fill == Fill::ThenProtect {
+        // SAFETY: our own mapping; from here on never writable.
+        unsafe { mman::mprotect(copy, len, prot)? };
+    }
     // SAFETY: the destination holds the segment's bytes we copied, byte
     // for byte, and placeholders of ours; whatever executes or reads
     // there (this very call returns into it, when the run holds this
@@ -269,19 +314,12 @@ fn fill_and_move(copy: NonNull<c_void>, run: Stretch, segment: Segment) -> Resul
     Ok(())
 }
 
-/// A private anonymous read-write mapping of `len` bytes starting on a
-/// 2 MB boundary.
-fn aligned_anonymous(len: usize) -> Result<NonNull<c_void>, nix::Error> {
+/// A private anonymous mapping of `len` bytes with protection `prot`,
+/// starting on a 2 MB boundary.
+fn aligned_anonymous(len: usize, prot: ProtFlags) -> Result<NonNull<c_void>, nix::Error> {
     let padded = NonZeroUsize::new(len + HUGE).ok_or(nix::Error::EINVAL)?;
     // SAFETY: a fresh anonymous mapping; nothing else refers to it.
-    let base = unsafe {
-        mman::mmap_anonymous(
-            None,
-            padded,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_PRIVATE,
-        )?
-    };
+    let base = unsafe { mman::mmap_anonymous(None, padded, prot, MapFlags::MAP_PRIVATE)? };
     let raw = base.as_ptr() as usize;
     let aligned = (raw + HUGE - 1) & !(HUGE - 1);
     let head = aligned - raw;

@@ -18,7 +18,7 @@ mod log;
 
 pub use instance::{Instance, Listener};
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -51,6 +51,7 @@ impl DaemonBuilder {
                 tables: Vec::new(),
                 args: Vec::new(),
                 envs: Vec::new(),
+                launcher: None,
                 ready_timeout: Duration::from_secs(10),
                 stop_timeout: Duration::from_secs(10),
                 children_grace: Duration::from_secs(5),
@@ -84,6 +85,18 @@ impl DaemonBuilder {
         self.plan
             .envs
             .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// Starts the daemon through `program` with `args`, followed by the
+    /// daemon's own command line: a launcher that sets something up for
+    /// the daemon (a kernel setting that survives exec) and execs it, so
+    /// that the daemon keeps the launcher's pid.
+    pub fn launcher(mut self, program: impl AsRef<OsStr>, args: &[&str]) -> Self {
+        self.plan.launcher = Some((
+            program.as_ref().to_os_string(),
+            args.iter().map(OsString::from).collect(),
+        ));
         self
     }
 
@@ -308,7 +321,14 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let inst = self.instance.as_ref().expect("instance lives until Drop");
-        let mut command = Command::new(&inst.binary);
+        let mut command = match &inst.launcher {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&inst.binary);
+                command
+            }
+            None => Command::new(&inst.binary),
+        };
         command
             .arg("-C")
             .arg(inst.config_path())
