@@ -180,11 +180,13 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
         // With nothing queued before it, the frame goes straight out and
         // its descriptors are only borrowed; what the socket does not
         // take now is queued, with copies of the descriptors if none went.
-        let sent = if self.out.is_empty() {
-            self.write_now(&bytes, fds)?
+        let queued_before = !self.out.is_empty();
+        let taken = if queued_before {
+            None
         } else {
-            0
+            self.write_now(&bytes, fds)?
         };
+        let sent = taken.unwrap_or(0);
         if sent == bytes.len() {
             return Ok(());
         }
@@ -196,17 +198,25 @@ impl<Out: Serialize, In: DeserializeOwned> Channel<Out, In> {
             Vec::new()
         };
         self.out.push_back(Outgoing { bytes, sent, fds });
-        self.flush()?;
+        // A socket that just said it would block (or, with a send
+        // timeout, blocked for the whole timeout) is not asked again now.
+        if queued_before || taken.is_some() {
+            self.flush()?;
+        }
         Ok(())
     }
 
     /// Writes what the socket takes of `bytes` now (the descriptors with
-    /// the first byte); 0 when it takes nothing.
-    fn write_now(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize, ChannelError> {
+    /// the first byte); `None` when it would block.
+    fn write_now(
+        &self,
+        bytes: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<Option<usize>, ChannelError> {
         loop {
             match send_with_fds(self.stream.as_fd(), bytes, fds) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
