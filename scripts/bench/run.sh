@@ -8,7 +8,7 @@
 #
 # Each MTA runs in a directory of its own on an ext4 file system made for
 # it (BENCH_QUEUE_FS=own, the default); BENCH_QUEUE_FS=shared keeps both
-# in the temporary directory under /tmp, as runs before 2026-12-06 23:00
+# in the temporary directory under /tmp, as runs before 2026-12-06 22:40
 # did.
 #
 # --quick (or BENCH_QUICK=1): a smoke run (about 25 s) with tiny counts
