@@ -43,6 +43,51 @@ fn a_hundred_messages_to_one_destination_share_a_few_connections() {
 }
 
 #[test]
+fn a_burst_from_many_clients_keeps_its_connections_then_the_cache_keeps_two() {
+    let sink = Sink::start();
+    // The idle time long, so that only the burst's grace can end the
+    // connections beyond the cache's two within the wait below.
+    let daemon = daemon_with_sink(&sink, &["O ConnectionCacheTimeout=120s"]);
+    const CLIENTS: usize = 10;
+    const EACH: usize = 10;
+    let addr = daemon.smtp_addr();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = SmtpConversation::connect(addr);
+                assert!(s.read_reply().starts_with("220"));
+                s.cmd("EHLO client.example", "250");
+                for n in 0..EACH {
+                    s.cmd(&format!("MAIL FROM:<c{c}m{n}@example.net>"), "250");
+                    s.cmd("RCPT TO:<rcpt@sink.test>", "250");
+                    s.cmd("DATA", "354");
+                    s.cmd(&format!("Subject: {c}/{n}\r\n\r\nbody\r\n."), "250");
+                }
+                s.cmd("QUIT", "221");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    sink.wait_for_messages(CLIENTS * EACH, WAIT);
+    // Messages committed a few at a time from ten clients: the
+    // connections each batch's deliveries used were still there for the
+    // next (closing all but two between batches opened a connection for
+    // about every other message).
+    let connections = sink.connections();
+    assert!(
+        connections <= 20,
+        "{} messages took {connections} connections",
+        CLIENTS * EACH
+    );
+    // After the burst the cache keeps its two (ConnectionCacheSize's
+    // default); the others end with QUIT a second after their message,
+    // long before their idle time.
+    sink.wait_for_open_connections_at_most(2, std::time::Duration::from_secs(30));
+}
+
+#[test]
 fn all_recipients_of_a_message_at_one_destination_go_in_one_transaction() {
     let sink = Sink::start();
     let daemon = daemon_with_sink(&sink, &[]);

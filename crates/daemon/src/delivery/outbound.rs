@@ -117,6 +117,8 @@ pub struct Outbound {
     mail_sent: bool,
     /// How long to wait, idle, for the next message.
     idle: Duration,
+    /// When it last became idle (while it is).
+    idle_since: Option<Instant>,
     /// Why the server could not be reached at all (refused, timed out):
     /// the loop holds the whole destination back for a while.
     unreachable: Option<String>,
@@ -167,6 +169,7 @@ impl Outbound {
             unreachable: None,
             timeouts: timeouts.clone(),
             idle,
+            idle_since: None,
             plan,
         };
         if conn.plan.verbose {
@@ -209,6 +212,20 @@ impl Outbound {
     /// True while idle.
     pub fn is_idle(&self) -> bool {
         self.state == State::Idle
+    }
+
+    /// Since when it has waited for another message, while it does.
+    pub fn idle_since(&self) -> Option<Instant> {
+        self.idle_since.filter(|_| self.state == State::Idle)
+    }
+
+    /// Ends an idle connection with QUIT at `at` at the latest instead of
+    /// at the end of its idle time (a connection kept beyond the cache's
+    /// size for a burst: see `Delivery::trim_idle_connections`).
+    pub fn retire_by(&mut self, at: Instant) {
+        if self.state == State::Idle {
+            self.deadline = self.deadline.min(at);
+        }
     }
 
     /// The reason the server could not be reached (refused, timed out),
@@ -622,8 +639,10 @@ impl Outbound {
             self.out.clear();
         }
         if self.state != State::Closed && self.plan.session.is_idle() {
+            let now = Instant::now();
             self.state = State::Idle;
-            self.deadline = Instant::now() + non_zero(self.idle);
+            self.idle_since = Some(now);
+            self.deadline = now + non_zero(self.idle);
         } else if self.state != State::Closed {
             self.state = State::Closing;
             self.deadline = Instant::now() + self.timeout(Phase::Quit);

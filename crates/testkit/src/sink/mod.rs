@@ -195,6 +195,23 @@ impl Sink {
         )
     }
 
+    /// Waits until at most `n` connections are open (accepted, and not
+    /// yet ended by QUIT or by the client); panics after `timeout` saying
+    /// how many still are.
+    pub fn wait_for_open_connections_at_most(&self, n: usize, timeout: Duration) -> usize {
+        self.wait(
+            timeout,
+            |st| (st.live.len() <= n).then_some(st.live.len()),
+            |st| {
+                format!(
+                    "sink {}: waited {timeout:?} for at most {n} open connection(s), {} are",
+                    self.addr,
+                    st.live.len()
+                )
+            },
+        )
+    }
+
     fn wait<T>(
         &self,
         timeout: Duration,
@@ -292,6 +309,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Vec<JoinHandle<(
                     eprintln!("sink: session {id} ended: {e}");
                 }
                 session_shared.lock().live.remove(&id);
+                session_shared.notify();
             });
         match spawned {
             Ok(handle) => sessions.push(handle),
