@@ -11,22 +11,28 @@ use postern_testkit::{smtp_send, Sink, SmtpConversation};
 
 const MESSAGES: usize = 100;
 
+/// One client session sending `count` messages to `rcpt@sink.test`, one
+/// after the other, from `<{sender}{n}@example.net>`.
+fn send_in_one_session(addr: std::net::SocketAddr, sender: &str, count: usize) {
+    let mut c = SmtpConversation::connect(addr);
+    assert!(c.read_reply().starts_with("220"));
+    c.cmd("EHLO client.example", "250");
+    for n in 0..count {
+        c.cmd(&format!("MAIL FROM:<{sender}{n}@example.net>"), "250");
+        c.cmd("RCPT TO:<rcpt@sink.test>", "250");
+        c.cmd("DATA", "354");
+        c.cmd(&format!("Subject: message {n}\r\n\r\nbody {n}\r\n."), "250");
+    }
+    c.cmd("QUIT", "221");
+}
+
 #[test]
 fn a_hundred_messages_to_one_destination_share_a_few_connections() {
     let sink = Sink::start();
     let daemon = daemon_with_sink(&sink, &[]);
     // One client session, one message after the other: each is queued and
     // handed to the delivery client as it is accepted.
-    let mut c = SmtpConversation::connect(daemon.smtp_addr());
-    assert!(c.read_reply().starts_with("220"));
-    c.cmd("EHLO client.example", "250");
-    for n in 0..MESSAGES {
-        c.cmd(&format!("MAIL FROM:<sender{n}@example.net>"), "250");
-        c.cmd("RCPT TO:<rcpt@sink.test>", "250");
-        c.cmd("DATA", "354");
-        c.cmd(&format!("Subject: message {n}\r\n\r\nbody {n}\r\n."), "250");
-    }
-    c.cmd("QUIT", "221");
+    send_in_one_session(daemon.smtp_addr(), "sender", MESSAGES);
     let received = sink.wait_for_messages(MESSAGES, WAIT);
     assert_eq!(received.len(), MESSAGES);
     let connections = sink.connections();
@@ -53,18 +59,7 @@ fn a_burst_from_many_clients_keeps_its_connections_then_the_cache_keeps_two() {
     let addr = daemon.smtp_addr();
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
-            std::thread::spawn(move || {
-                let mut s = SmtpConversation::connect(addr);
-                assert!(s.read_reply().starts_with("220"));
-                s.cmd("EHLO client.example", "250");
-                for n in 0..EACH {
-                    s.cmd(&format!("MAIL FROM:<c{c}m{n}@example.net>"), "250");
-                    s.cmd("RCPT TO:<rcpt@sink.test>", "250");
-                    s.cmd("DATA", "354");
-                    s.cmd(&format!("Subject: {c}/{n}\r\n\r\nbody\r\n."), "250");
-                }
-                s.cmd("QUIT", "221");
-            })
+            std::thread::spawn(move || send_in_one_session(addr, &format!("client{c}-"), EACH))
         })
         .collect();
     for c in clients {
