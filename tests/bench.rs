@@ -69,12 +69,22 @@ fn the_quick_benchmark_runs_both_mtas_and_prints_every_figure() {
         // | figure | Postfix | Postern | Postern/Postfix |
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
         assert_eq!(cells.len(), 4, "{line}");
+        // CPU time is sampled at the clock tick, per process: over the
+        // smoke run's 40 messages Postfix (short bursts in many processes)
+        // sometimes shows none, and then there is no ratio.
+        let may_be_zero = row.starts_with("MTA CPU ms per message");
         for (mta, cell) in [("Postfix", cells[1]), ("Postern", cells[2])] {
             let value: f64 = cell
                 .parse()
                 .unwrap_or_else(|_| panic!("{mta}: {row}: {cell:?} is not a number\n{shown}"));
-            assert!(value > 0.0, "{mta}: {row}: {value}\n{shown}");
+            assert!(
+                value > 0.0 || (may_be_zero && value == 0.0),
+                "{mta}: {row}: {value}\n{shown}"
+            );
         }
-        assert!(cells[3].parse::<f64>().is_ok(), "{line}");
+        assert!(
+            cells[3].parse::<f64>().is_ok() || (may_be_zero && cells[3] == "-"),
+            "{line}"
+        );
     }
 }

@@ -682,15 +682,21 @@ print_table() {
     done
 }
 
-# --quick: every figure of every MTA run must be a positive number.
+# --quick: every figure of every MTA run must be a positive number (the
+# CPU time per message may be zero, below).
 check_figures() {
-    local f key mta v bad=0 mtas=(postern)
+    local f key mta v min bad=0 mtas=(postern)
     [ "$postern_only" = 1 ] || mtas+=(postfix)
     for f in "${figures[@]}"; do
         key=${f%%|*}
         for mta in "${mtas[@]}"; do
             v=${result["$mta|$key"]:-}
-            if ! awk -v v="$v" 'BEGIN { exit !(v ~ /^[0-9.]+$/ && v > 0) }'; then
+            # CPU time is sampled at the clock tick, per process: over a
+            # smoke run's 40 messages an MTA of short bursts in many
+            # processes (Postfix) can show none at all. Zero is a figure.
+            min=0
+            [ "$key" = cpu_msg ] && min=-1
+            if ! awk -v v="$v" -v min="$min" 'BEGIN { exit !(v ~ /^[0-9.]+$/ && v > min) }'; then
                 echo "run.sh: $mta: ${f#*|}: no figure (${v:-missing})" >&2
                 bad=1
             fi
