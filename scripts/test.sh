@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 # users postern/posternq/posternf, util-linux gives runuser, systemd gives
 # systemd-analyze (the unit is verified; nothing is started by systemd),
 # iproute2 gives `ip netns` (the relay tests' outside client lives in a
-# network namespace of its own). The Debian package's test
+# network namespace of its own) and `ss` (the limits tests read a
+# listener's queue size). The Debian package's test
 # (tests/package.rs): dpkg-dev gives dpkg-shlibdeps (the package's
 # Depends) and strip, lintian checks the package, adduser is what its
 # postinst makes the users with (the package depends on it, so dpkg -i in

@@ -6,6 +6,10 @@ postern-bench-client).
   ports N                        N free TCP ports on 127.0.0.1
   idle PORT COUNT READY_FILE     COUNT greeted sessions held open until
                                  SIGTERM; READY_FILE appears once all greeted
+  burst PORT COUNT               COUNT connections opened at once, each
+                                 reading its greeting and saying QUIT: the
+                                 time until the last greeting, and how many
+                                 connections waited for a SYN retry
   fsync DIR SECONDS              serialized write+fsync+rename+dir-fsync rate
   tree PID                       PID and all its descendants, as PID:STARTTIME
   pss PID                        PSS (kB) of PID and all its descendants
@@ -23,8 +27,11 @@ talks to 127.0.0.1 only. Only the standard library: it runs on any python3.
 
 import asyncio
 import os
+import resource
+import selectors
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -77,6 +84,95 @@ async def idle_hold(port, count, ready_file):
     for _, w in conns:
         w.close()
     return 0
+
+
+def syn_retransmitted(sock):
+    """Whether the kernel had to send this connection's SYN again (the
+    server's listen queue was full and its kernel dropped the first; the
+    retry comes a second later). struct tcp_info: eight one-byte fields,
+    then 32-bit ones, the 24th of which (offset 100) is tcpi_total_retrans;
+    before the client has sent anything, only the SYN can have been sent
+    again."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return struct.unpack_from("=I", info, 100)[0] > 0
+
+
+class Burst:
+    """The clients of a burst, served from one loop: each reads its
+    greeting, says QUIT and waits for the server to close."""
+
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.greeted = self.refused = self.retried = 0
+        self.last_greeting = None
+
+    def open(self, port):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((HOST, port))
+        # [bytes read, greeting seen]
+        self.sel.register(s, selectors.EVENT_READ, [b"", False])
+
+    def serve(self, timeout):
+        """Serves what is ready, waiting up to `timeout` for something;
+        false when nothing was."""
+        events = self.sel.select(timeout=timeout)
+        for key, _ in events:
+            self.step(key.fileobj, key.data)
+        return bool(events)
+
+    def step(self, s, state):
+        try:
+            data = s.recv(4096)
+        except OSError:
+            data = b""
+        if not state[1]:
+            state[0] += data
+            if b"\n" not in state[0] and data:
+                return
+            state[1] = True
+            if state[0].startswith(b"220"):
+                self.greeted += 1
+                self.last_greeting = time.monotonic()
+            else:
+                self.refused += 1
+            if syn_retransmitted(s):
+                self.retried += 1
+            if data:
+                try:
+                    s.send(b"QUIT\r\n")
+                    return
+                except OSError:
+                    pass
+        elif data:
+            return  # the 221; the close follows
+        self.sel.unregister(s)
+        s.close()
+
+
+def burst(port, count):
+    """COUNT clients arriving at once, as a mail host sees after a network
+    outage or from a botnet: connections opened one right after the other
+    (non-blocking connects, serving whoever is ready in between), each
+    reading its greeting and saying QUIT. What matters is whether the
+    server's listen queue holds the burst and when the last client is
+    greeted."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, count + 64)), hard))
+    clients = Burst()
+    start = time.monotonic()
+    for _ in range(count):
+        clients.open(port)
+        clients.serve(0)
+    while clients.sel.get_map() and clients.serve(TIMEOUT):
+        pass
+    lost = count - clients.greeted - clients.refused
+    for key in list(clients.sel.get_map().values()):
+        key.fileobj.close()
+    last = (clients.last_greeting or start) - start
+    print(f"last_greeting_ms={last * 1000:.1f} greeted={clients.greeted} "
+          f"refused={clients.refused} syn_retries={clients.retried} lost={lost}")
+    return 0 if clients.greeted == count else 1
 
 
 def fsync_rate(directory, seconds):
@@ -225,6 +321,8 @@ def main(argv):
         return 0
     if cmd == "idle":
         return asyncio.run(idle_hold(int(args[0]), int(args[1]), args[2]))
+    if cmd == "burst":
+        return burst(int(args[0]), int(args[1]))
     if cmd == "fsync":
         return fsync_rate(args[0], float(args[1]))
     if cmd == "tree":

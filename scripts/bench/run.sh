@@ -47,9 +47,11 @@ done
 if [ "$quick" = 1 ]; then
     # 40 small messages: enough CPU time for the 10 ms clock ticks to see.
     small_count=40 large_count=20 conn_count=20 idle_count=10 fsync_seconds=0.5
+    burst_count=20
 else
     small_count=${BENCH_SMALL_COUNT:-2000} large_count=${BENCH_LARGE_COUNT:-500}
     conn_count=${BENCH_CONNECTIONS:-2000} idle_count=${BENCH_IDLE:-200}
+    burst_count=${BENCH_BURST:-1000}
     fsync_seconds=2
 fi
 conn_parallel=20
@@ -382,6 +384,22 @@ connection_workload() { # mta port key label [--starttls]
     fi
 }
 
+# `burst_count` connections opened at once (each greeted, then QUIT): when
+# the last was greeted, and how many waited a second for a SYN retry
+# because the listen queue was full.
+burst_workload() { # mta port
+    local mta=$1 port=$2 out
+    say "$mta: a burst of $burst_count connections at once"
+    out=$("$python" "$helper" burst "$port" "$burst_count") || true
+    record "$mta" burst_ms "burst of $burst_count connections at once: ms until the last greeting" \
+        "$(field last_greeting_ms "$out")"
+    record "$mta" burst_retries "burst of $burst_count connections at once: connections that waited for a SYN retry" \
+        "$(field syn_retries "$out")"
+    if [ "$(field greeted "$out")" != "$burst_count" ]; then
+        notes+=("$mta, burst: only $(field greeted "$out") of $burst_count greeted ($(field refused "$out") refused, $(field lost "$out") without an answer)")
+    fi
+}
+
 # PSS of the whole instance with `idle_count` greeted, idle sessions, less
 # the same instance without them, per session. Run on a freshly started
 # instance, so that neither MTA has processes left over from earlier
@@ -434,6 +452,7 @@ run_workloads() { # mta port queue_dir
     done
     connection_workload "$mta" "$port" conn "connections/s (greeting, QUIT)"
     connection_workload "$mta" "$port" tls "STARTTLS handshakes/s (EHLO, STARTTLS, handshake, QUIT)" --starttls
+    burst_workload "$mta" "$port"
     # Last, on a fresh instance: the runs above leave processes behind.
     "restart_$mta"
     idle_workload "$mta" "$port"
@@ -696,6 +715,8 @@ check_figures() {
             # processes (Postfix) can show none at all. Zero is a figure.
             min=0
             [ "$key" = cpu_msg ] && min=-1
+            # A burst the listen queue holds needs no SYN retry.
+            [ "$key" = burst_retries ] && min=-1
             if ! awk -v v="$v" -v min="$min" 'BEGIN { exit !(v ~ /^[0-9.]+$/ && v > min) }'; then
                 echo "run.sh: $mta: ${f#*|}: no figure (${v:-missing})" >&2
                 bad=1

@@ -15,6 +15,16 @@ use postern_ipc::{MasterQueueChannel, MasterToQueue, PROTOCOL_VERSION};
 
 use super::{Master, MasterError, ACCEPT_RETRY};
 use crate::privsep::{self, Forked, Identity};
+
+/// Connections master hands the factory ahead of the fronts it has
+/// started. The factory forks one front at a time; accepting faster than
+/// that only moved a burst from the kernel's listen queue
+/// (ListenQueueSize) into the factory's, where every connection already
+/// counted against MaxDaemonChildren: a burst of a thousand clients, each
+/// gone a moment after its greeting, was mostly refused with `421 4.3.2`
+/// although never more than a few dozen fronts ran at once. Enough to
+/// keep the factory busy between two of master's turns.
+pub(super) const HANDOVER_WINDOW: usize = 32;
 use crate::{delivery, log, policy, queue_runner};
 
 /// The queue runner and delivery client.
@@ -277,14 +287,19 @@ impl Master {
     }
 
     /// Accepts what is waiting on listener `i` and hands each connection
-    /// to the front factory. Without a factory ready, connections wait in
-    /// the listen backlog.
+    /// to the front factory. Without a factory ready, or with its queue
+    /// full, connections wait in the listen backlog.
     pub(super) fn accept(&mut self, i: usize) {
+        self.accept_paused = false;
         loop {
             if self.draining.is_some()
                 || self.factories.current().is_none()
                 || !self.throttle.has_room()
             {
+                return;
+            }
+            if self.fronts.unstarted() >= HANDOVER_WINDOW {
+                self.accept_paused = true;
                 return;
             }
             let (stream, peer) = match self.listeners.accept(i) {

@@ -340,6 +340,11 @@ impl Master {
                 } => self.front_exited(token, connection, pid, crashed, &status),
             }
         }
+        // The factory's queue has room again: take what waits in the backlog.
+        if self.accept_paused && self.fronts.unstarted() < super::children::HANDOVER_WINDOW / 2 {
+            self.accept_paused = false;
+            self.accept_all();
+        }
         if became_ready && self.factories.starting.is_some_and(|(t, _)| t == token) {
             self.factories.starting = None;
             self.factories.backoff = Duration::ZERO;

@@ -27,6 +27,8 @@ pub struct Fronts {
     by_connection: HashMap<u64, Front>,
     by_pid: HashMap<Pid, u64>,
     per_ip: HashMap<IpAddr, u32>,
+    /// Connections handed to a factory that has not reported their front.
+    unstarted: usize,
 }
 
 impl Fronts {
@@ -40,6 +42,12 @@ impl Fronts {
         self.by_connection.is_empty()
     }
 
+    /// How many connections a factory has been handed and not yet
+    /// reported a front for: its queue.
+    pub fn unstarted(&self) -> usize {
+        self.unstarted
+    }
+
     /// How many fronts serve clients at `ip`.
     pub fn count_for(&self, ip: IpAddr) -> u32 {
         self.per_ip.get(&ip).copied().unwrap_or(0)
@@ -48,6 +56,7 @@ impl Fronts {
     /// A connection was handed to `factory`.
     pub fn add(&mut self, connection: u64, ip: IpAddr, factory: Token) {
         *self.per_ip.entry(ip).or_default() += 1;
+        self.unstarted += 1;
         self.by_connection.insert(
             connection,
             Front {
@@ -61,7 +70,9 @@ impl Fronts {
     /// The factory forked `pid` for `connection`.
     pub fn started(&mut self, connection: u64, pid: Pid) {
         if let Some(front) = self.by_connection.get_mut(&connection) {
-            front.pid = Some(pid);
+            if front.pid.replace(pid).is_none() {
+                self.unstarted -= 1;
+            }
             self.by_pid.insert(pid, connection);
         }
     }
@@ -69,8 +80,11 @@ impl Fronts {
     /// The connection is over (or never got a front).
     pub fn remove(&mut self, connection: u64) -> Option<Front> {
         let front = self.by_connection.remove(&connection)?;
-        if let Some(pid) = front.pid {
-            self.by_pid.remove(&pid);
+        match front.pid {
+            Some(pid) => {
+                self.by_pid.remove(&pid);
+            }
+            None => self.unstarted -= 1,
         }
         if let Some(n) = self.per_ip.get_mut(&front.ip) {
             *n -= 1;
@@ -140,12 +154,17 @@ mod tests {
         f.add(2, a, Token(7));
         f.add(3, b, Token(8));
         assert_eq!((f.len(), f.count_for(a), f.count_for(b)), (3, 2, 1));
+        assert_eq!(f.unstarted(), 3);
         f.started(1, Pid::from_raw(100));
         assert_eq!(f.connection_of(Pid::from_raw(100)), Some(1));
+        assert_eq!(f.unstarted(), 2);
         f.remove(1);
-        assert_eq!((f.len(), f.count_for(a)), (2, 1));
+        assert_eq!((f.len(), f.count_for(a), f.unstarted()), (2, 1, 2));
         assert_eq!(f.connection_of(Pid::from_raw(100)), None);
         f.forget_unstarted(Token(7));
         assert_eq!((f.len(), f.count_for(a), f.count_for(b)), (1, 0, 1));
+        assert_eq!(f.unstarted(), 1);
+        f.remove(3);
+        assert_eq!((f.len(), f.unstarted()), (0, 0));
     }
 }

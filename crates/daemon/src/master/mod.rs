@@ -92,6 +92,10 @@ pub struct Master {
     accept_retry_at: Option<Instant>,
     /// Since when `accept` has been failing that way (logged once).
     accept_failing_since: Option<Instant>,
+    /// `accept` stopped because the factory's queue was full
+    /// ([`children::HANDOVER_WINDOW`]); it resumes as the factory reports
+    /// fronts started.
+    accept_paused: bool,
 }
 
 /// The next wait before restarting a role that died: 1 s, doubling to a
@@ -142,6 +146,7 @@ pub fn run(settings: Settings, config_path: PathBuf, log_stderr: bool) -> Result
         draining: None,
         accept_retry_at: None,
         accept_failing_since: None,
+        accept_paused: false,
         control: Some(control),
     };
     master.keys.replace(holder);
