@@ -395,6 +395,7 @@ burst_workload() { # mta port
         "$(field last_greeting_ms "$out")"
     record "$mta" burst_retries "burst of $burst_count connections at once: connections that waited for a SYN retry" \
         "$(field syn_retries "$out")"
+    notes+=("$mta, burst: the listener's queue (ListenQueueSize, Send-Q in \`ss -ltn\`) holds $(ss -Hltn "sport = :$port" | awk '{ print $3; exit }') connections")
     if [ "$(field greeted "$out")" != "$burst_count" ]; then
         notes+=("$mta, burst: only $(field greeted "$out") of $burst_count greeted ($(field refused "$out") refused, $(field lost "$out") without an answer)")
     fi
@@ -731,7 +732,7 @@ main() {
     local started
     started=$(date +%s)
     load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-    ensure_packages python3 openssl passwd
+    ensure_packages python3 openssl passwd iproute2
     # Debian's python3 itself: no version manager's shim (a shell script)
     # in front of each of the many short helper runs.
     python=/usr/bin/python3
