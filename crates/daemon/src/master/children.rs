@@ -15,17 +15,17 @@ use postern_ipc::{MasterQueueChannel, MasterToQueue, PROTOCOL_VERSION};
 
 use super::{Master, MasterError, ACCEPT_RETRY};
 use crate::privsep::{self, Forked, Identity};
+use crate::{delivery, log, policy, queue_runner};
 
 /// Connections master hands the factory ahead of the fronts it has
-/// started. The factory forks one front at a time; accepting faster than
-/// that only moved a burst from the kernel's listen queue
-/// (ListenQueueSize) into the factory's, where every connection already
-/// counted against MaxDaemonChildren: a burst of a thousand clients, each
-/// gone a moment after its greeting, was mostly refused with `421 4.3.2`
-/// although never more than a few dozen fronts ran at once. Enough to
-/// keep the factory busy between two of master's turns.
+/// reported started. The factory forks one front at a time; accepting
+/// faster than that would only move a burst from the kernel's listen
+/// queue (ListenQueueSize), where it costs nothing, into the factory's,
+/// where every connection counts against MaxDaemonChildren: a burst of a
+/// thousand clients, each gone a moment after its greeting, was mostly
+/// refused with `421 4.3.2` so, although a few dozen fronts at most ran
+/// at once. 32 keeps the factory busy between two of master's turns.
 pub(super) const HANDOVER_WINDOW: usize = 32;
-use crate::{delivery, log, policy, queue_runner};
 
 /// The queue runner and delivery client.
 #[derive(Default)]
