@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks Postern side by side with Postfix on this machine and prints
 # one markdown table: message throughput (accepted and delivered to a
-# sink), connections/s, STARTTLS handshakes/s, memory per idle connection,
-# and the disk's own fsync rate beside them. See scripts/bench/README.md.
+# sink), connections/s, STARTTLS handshakes/s, a burst of connections at
+# once, memory per idle connection, and the disk's own fsync rate beside
+# them. See scripts/bench/README.md.
 #
 #   scripts/bench/run.sh [--quick] [--postern-only]
 #
@@ -29,7 +30,7 @@ repo=$(pwd)
 bench="$repo/scripts/bench"
 helper="$bench/clients.py"
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "run.sh: $*" >&2; exit 1; }
 say() { echo "== $*" >&2; }
 
