@@ -10,24 +10,13 @@ use super::*;
 fn garbage_disconnects_the_front_and_removes_its_files() {
     let mut h = start();
     let mut front = good_front(&mut h);
-    front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
-    assert!(matches!(
-        front.recv().unwrap().0,
-        QueueToFront::Opened { .. }
-    ));
+    open(&mut front);
     assert_eq!(h.incoming(), 1);
     let mut raw = front.stream().try_clone().unwrap();
     raw.write_all(&[0, 0, 0, 8, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4])
         .unwrap();
     assert_disconnected(raw);
-    // No event says "file removed": poll, bounded.
-    let cleaned = postern_testkit::poll_until(Duration::from_secs(10), || {
-        (h.incoming() == 0).then_some(())
-    });
-    assert!(
-        cleaned.is_some(),
-        "the hostile front's message file was left behind"
-    );
+    h.assert_incoming_removed("the hostile front's");
     assert_still_serving(&mut h);
 }
 
@@ -56,20 +45,10 @@ fn a_front_cannot_commit_a_message_it_was_not_given() {
 fn one_message_file_at_a_time_per_front() {
     let mut h = start();
     let mut front = good_front(&mut h);
-    front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
-    assert!(matches!(
-        front.recv().unwrap().0,
-        QueueToFront::Opened { .. }
-    ));
+    open(&mut front);
     front.send(&FrontToQueue::OpenMessage, &[]).unwrap();
     assert_disconnected(front.stream().try_clone().unwrap());
-    let cleaned = postern_testkit::poll_until(Duration::from_secs(10), || {
-        (h.incoming() == 0).then_some(())
-    });
-    assert!(
-        cleaned.is_some(),
-        "the greedy front's files were left behind"
-    );
+    h.assert_incoming_removed("the greedy front's");
     assert_still_serving(&mut h);
 }
 

@@ -100,6 +100,15 @@ impl Harness {
         std::fs::read_dir(self.spool.join("incoming")).map_or(0, |d| d.count())
     }
 
+    /// Waits (bounded: no event says "file removed") until `incoming/` is
+    /// empty again: a cut-off front's message files are gone.
+    fn assert_incoming_removed(&self, whose: &str) {
+        let removed = postern_testkit::poll_until(Duration::from_secs(10), || {
+            (self.incoming() == 0).then_some(())
+        });
+        assert!(removed.is_some(), "{whose} message files were left behind");
+    }
+
     /// The committed messages' control files.
     fn committed(&self) -> Vec<String> {
         let mut found = Vec::new();
